@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { UsageError } from './args.js';
+
+const HELP = `usage: pso <command> [options]
+
+  serve <module> [--port N] [--host H] [-D NAME=VALUE ...]
+        serve a handler module with node:http (default port: env PORT, else 8080)
+  bundle <handler.ts> -o <file.cgi> [--shebang LINE] [--no-minify]
+        write a one-file executable CGI script
+  gc [--path DIR]
+        delete expired session files (default: PSOSessionFileLoader_Path, else the default directory)
+  help  this text
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'serve':
+      return (await import('./serveCommand.js')).serveCommand(args);
+    case 'bundle':
+      return (await import('./bundleCommand.js')).bundleCommand(args);
+    case 'gc':
+      return (await import('./gcCommand.js')).gcCommand(args);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return;
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`pso: ${e.message}\n\n${HELP}`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`pso: ${(e as Error)?.stack ?? e}\n`);
+    process.exitCode = 1;
+  }
+});

@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
+import type { SessionData } from '../../session/json.js';
+
+/** What a node:http request is made of. */
+export interface NodeHttpRequestInit extends ServiceRequestInit {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Directives of this server (the `SetEnv` of a persistent server). */
+  directives: Readonly<Record<string, string>>;
+}
+
+/**
+ * The node:http host: a persistent server's request and response. Directives
+ * come from the server's options, then from `process.env` for names starting
+ * with `PSO`; CGI meta-variables are derived from the request, so
+ * `getEnviron('HTTP_USER_AGENT')` reads the same as under CGI.
+ */
+export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequest<D> {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly #directives: Readonly<Record<string, string>>;
+  readonly #url: string;
+  readonly #queryAt: number;
+
+  constructor(init: NodeHttpRequestInit) {
+    super(init);
+    this.req = init.req;
+    this.res = init.res;
+    this.#directives = init.directives;
+    this.#url = init.req.url ?? '/';
+    this.#queryAt = this.#url.indexOf('?');
+  }
+
+  override get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  override get path(): string {
+    return this.#queryAt < 0 ? this.#url : this.#url.slice(0, this.#queryAt);
+  }
+
+  override get queryString(): string {
+    return this.#queryAt < 0 ? '' : this.#url.slice(this.#queryAt + 1);
+  }
+
+  override get persistent(): boolean {
+    return true;
+  }
+
+  override isSecure(): boolean {
+    return Boolean((this.req.socket as TLSSocket).encrypted);
+  }
+
+  protected override environValue(key: string): string | undefined {
+    if (Object.hasOwn(this.#directives, key)) return this.#directives[key];
+    if (key.startsWith('HTTP_')) return this.headerValue(key.slice(5).toLowerCase().replace(/_/g, '-'));
+    switch (key) {
+      case 'REQUEST_METHOD': return this.method;
+      case 'QUERY_STRING': return this.queryString;
+      case 'PATH_INFO': return this.path;
+      case 'SCRIPT_NAME': return '';
+      case 'REQUEST_URI': return this.#url;
+      case 'CONTENT_TYPE': return this.headerValue('content-type');
+      case 'CONTENT_LENGTH': return this.headerValue('content-length');
+      case 'REMOTE_ADDR': return this.req.socket.remoteAddress;
+      case 'REMOTE_PORT': return String(this.req.socket.remotePort ?? '');
+      case 'SERVER_ADDR': return this.req.socket.localAddress;
+      case 'SERVER_PORT': return String(this.req.socket.localPort ?? '');
+      case 'SERVER_NAME': return (this.headerValue('host') ?? 'localhost').replace(/:\d+$/, '');
+      case 'SERVER_PROTOCOL': return `HTTP/${this.req.httpVersion}`;
+      case 'HTTPS': return this.isSecure() ? 'on' : undefined;
+    }
+    return key.startsWith('PSO') ? process.env[key] : undefined;
+  }
+
+  protected override headerValue(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  protected override emitHead(status: number, reason: string, headers: readonly [string, string][]): void {
+    this.res.writeHead(status, reason, headers.flat());
+  }
+
+  protected override emitBody(chunk: Uint8Array): Promise<void> | void {
+    if (this.res.destroyed) return;
+    if (!this.res.write(chunk)) {
+      return new Promise((resolve) => {
+        const done = () => {
+          this.res.off('drain', done);
+          this.res.off('close', done);
+          resolve();
+        };
+        this.res.on('drain', done);
+        this.res.on('close', done);
+      });
+    }
+  }
+
+  protected override emitEnd(): Promise<void> {
+    this.res.end();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * pso: portable service objects. Write one request handler; run it as a CGI
+ * script, from the command line, or in a node:http server, with a session on
+ * every request.
+ *
+ * @example
+ * ```ts
+ * import { ServiceHandler, isMain, type ServiceRequest } from 'pso-ts';
+ *
+ * export function handler(request: ServiceRequest) {
+ *   request.pso().sendHttpHeaders();
+ *   const reloads = request.pso().session.increment('reloads');
+ *   request.pso().write(`Hello World!  ~ You reloaded: ${reloads} times ~ Try Reload !\n`);
+ * }
+ *
+ * if (isMain(import.meta.url)) new ServiceHandler().run(handler);
+ * ```
+ * @packageDocumentation
+ */
+import 'reflect-metadata';
+
+export { TOKENS } from './container/tokens.js';
+export { createContainer } from './container/createContainer.js';
+export { bindDefaults } from './container/defaultBindings.js';
+export { injectableSubclass } from './container/injectableSubclass.js';
+
+export { ConfigurationError } from './config/ConfigurationError.js';
+export { DIRECTIVES, type DirectiveName, type DirectiveSource } from './config/directives.js';
+export { parseExpiry, parseSeconds, MAX_LIFETIME_SECONDS, type Expiry } from './config/expiry.js';
+export { evaluateArithmetic } from './config/arithmetic.js';
+export { parseHttpDate, formatHttpDate } from './config/httpDate.js';
+
+export type { Logger, LogLevel } from './logging/Logger.js';
+export { StderrLogger } from './logging/StderrLogger.js';
+
+export { ServiceHandler, type Handler, type HandlerOptions, type RunOptions, type SessionImplClass } from './service/ServiceHandler.js';
+export { ServiceRequest, type ServiceRequestInit } from './service/ServiceRequest.js';
+export { HttpError, InvalidHeaderError, HeadersSentError, ServiceReturn } from './service/errors.js';
+export { OK, HTTP_NOT_FOUND, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, reasonPhrase } from './service/status.js';
+export { isMain, moduleNameOf } from './service/moduleName.js';
+
+export { CgiRequest, type CgiRequestInit } from './hosts/cgi/CgiRequest.js';
+export { ScriptRequest, parseScriptArgs, ScriptUsageError, type ScriptArgs } from './hosts/script/ScriptRequest.js';
+export { NodeHttpRequest, type NodeHttpRequestInit } from './hosts/node-http/NodeHttpRequest.js';
+export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
+
+export { Session } from './session/Session.js';
+export { SessionImpl, SessionStoreError, cookieNameFrom, DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from './session/SessionImpl.js';
+export { CookieSession } from './session/CookieSession.js';
+export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';
+export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord } from './session/SessionRecord.js';
+export { type SessionIdGenerator, RandomSessionIdGenerator } from './session/SessionIdGenerator.js';
+export { type JsonValue, type SessionData, SessionDataError } from './session/json.js';
+export { KeyedMutex, type Release } from './session/locks/KeyedMutex.js';
+export { acquireFileLock } from './session/locks/FileLock.js';
+export { SessionBusyError } from './session/locks/SessionBusyError.js';

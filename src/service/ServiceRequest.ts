@@ -1,0 +1,442 @@
+import { parse as parseCookie, serialize as serializeCookie, type SerializeOptions } from 'cookie';
+import type { Logger, LogLevel } from '../logging/Logger.js';
+import type { Session } from '../session/Session.js';
+import type { SessionData } from '../session/json.js';
+import { HeadersSentError, InvalidHeaderError, ServiceReturn } from './errors.js';
+import { kAttachSession, kBeforeHead, kFinish, kHeadCommitted, kSendError } from './internal.js';
+import { reasonPhrase } from './status.js';
+
+/** RFC 7230 §3.2.6: `token = 1*tchar`. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Header values may hold any visible character, space and tab, but never CR, LF or NUL. */
+const BAD_VALUE = /[\r\n\0]/;
+/** Output is held back until the handler ends, up to this size, so that a failed save can still answer 500. */
+const BUFFER_LIMIT = 64 * 1024;
+
+/** What every host gives a request when it makes one. */
+export interface ServiceRequestInit {
+  /** The handler module's name, the default service id. */
+  moduleName: string;
+  /** Where `log()` and pso's messages go. */
+  logger: Logger;
+}
+
+/**
+ * The bridge between a handler and the server it runs under: one API for CGI,
+ * the command line, node:http and the other hosts. Hosts subclass it and
+ * implement the protected primitives; handlers use the public members.
+ *
+ * `pso()` returns the request itself, so the How-To's
+ * `serviceRequest.pso().session` reads the same.
+ *
+ * @typeParam D - the shape of the session data.
+ * @example
+ * ```ts
+ * export function handler(request: ServiceRequest) {
+ *   request.pso().sendHttpHeaders();
+ *   const n = request.pso().session.increment('reloads');
+ *   request.pso().write(`Hello World!  ~ You reloaded: ${n} times ~ Try Reload !\n`);
+ * }
+ * ```
+ */
+export abstract class ServiceRequest<D extends object = SessionData> {
+  /** The handler module's name (the default service id). */
+  readonly moduleName: string;
+  /** The logger this request writes to. */
+  protected readonly logger: Logger;
+
+  #session: Session<D> | undefined;
+  #status = 200;
+  #headers: [string, string][] = [];
+  #headersSent = false;
+  #headCommitted = false;
+  #buffer: Uint8Array[] = [];
+  #buffered = 0;
+  #cookies: Record<string, string | undefined> | undefined;
+  #beforeHead: (() => void) | undefined;
+  #sending: Promise<void> = Promise.resolve();
+
+  constructor(init: ServiceRequestInit) {
+    this.moduleName = init.moduleName;
+    this.logger = init.logger;
+  }
+
+  // ---- what a host provides -------------------------------------------------
+
+  /** The HTTP method, upper case. */
+  abstract get method(): string;
+  /** The request path, without the query string. */
+  abstract get path(): string;
+  /** The raw query string, without `?`. */
+  abstract get queryString(): string;
+  /** True when the host keeps running between requests (node:http), false for CGI and scripts. */
+  abstract get persistent(): boolean;
+  /** Whether the request came over HTTPS. */
+  abstract isSecure(): boolean;
+  /** An environment variable or directive of this request (CGI meta-variables included). */
+  protected abstract environValue(key: string): string | undefined;
+  /** A request header by lower-case name, multiple values joined with ", ". */
+  protected abstract headerValue(name: string): string | undefined;
+  /** Sends status and headers. Called once. */
+  protected abstract emitHead(status: number, reason: string, headers: readonly [string, string][]): void;
+  /** Sends part of the body. */
+  protected abstract emitBody(chunk: Uint8Array): void | Promise<void>;
+  /** Ends the response. */
+  protected abstract emitEnd(): Promise<void>;
+
+  // ---- the bridge -------------------------------------------------------------
+
+  /**
+   * The request itself: the How-To's `serviceRequest.pso()` proxy.
+   *
+   * @example
+   * ```ts
+   * request.pso().session.get('user');
+   * ```
+   */
+  pso(): this {
+    return this;
+  }
+
+  /**
+   * This request's session, loaded before the handler was called.
+   *
+   * @example
+   * ```ts
+   * request.session.set('seen', true);
+   * ```
+   */
+  get session(): Session<D> {
+    if (!this.#session) throw new Error('the session is not open yet (it opens before the handler is called)');
+    return this.#session;
+  }
+
+  /**
+   * A variable of the request's environment: a CGI meta-variable
+   * (`REMOTE_ADDR`, `HTTP_USER_AGENT`, ...) or a directive (`PSOServiceId`, ...).
+   *
+   * @example
+   * ```ts
+   * const agent = request.getEnviron('HTTP_USER_AGENT', 'unknown');
+   * ```
+   */
+  getEnviron(key: string): string | undefined;
+  getEnviron(key: string, fallback: string): string;
+  getEnviron(key: string, fallback?: string): string | undefined {
+    return this.environValue(key) ?? fallback;
+  }
+
+  /**
+   * A request header, by case-insensitive name.
+   *
+   * @example
+   * ```ts
+   * request.getRequestHeader('Accept-Language');
+   * ```
+   */
+  getRequestHeader(name: string): string | undefined {
+    return this.headerValue(name.toLowerCase());
+  }
+
+  /**
+   * The value of a cookie the browser sent, or `undefined`. Malformed cookie
+   * headers never throw: what cannot be read is ignored.
+   *
+   * @example
+   * ```ts
+   * const theme = request.getCookie('theme');
+   * ```
+   */
+  getCookie(name: string): string | undefined {
+    if (!this.#cookies) {
+      const header = this.headerValue('cookie');
+      try {
+        this.#cookies = header ? parseCookie(header) : {};
+      } catch {
+        this.#cookies = {};
+      }
+    }
+    return Object.hasOwn(this.#cookies, name) ? this.#cookies[name] : undefined;
+  }
+
+  /**
+   * Adds a `Set-Cookie` header. Attributes are those of the `cookie` package
+   * (`path`, `domain`, `expires`, `maxAge`, `httpOnly`, `secure`, `sameSite`, ...).
+   *
+   * @throws TypeError for an invalid name, value or attribute.
+   * @example
+   * ```ts
+   * request.setCookie('theme', 'dark', { path: '/', maxAge: 3600, sameSite: 'lax' });
+   * ```
+   */
+  setCookie(name: string, value: string, attrs: SerializeOptions = {}): void {
+    this.addHeader('Set-Cookie', serializeCookie(name, value, attrs));
+  }
+
+  /** The status code that will be sent (200 unless changed). */
+  get status(): number {
+    return this.#status;
+  }
+
+  /**
+   * Sets the response status.
+   *
+   * @throws RangeError unless `status` is an integer from 100 to 599.
+   * @example
+   * ```ts
+   * request.setStatus(201);
+   * ```
+   */
+  setStatus(status: number): void {
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+      throw new RangeError(`invalid HTTP status ${status}: expected an integer from 100 to 599`);
+    }
+    this.#assertHeadOpen('status');
+    this.#status = status;
+  }
+
+  /**
+   * The first value of a response header, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * request.getHeader('content-type');
+   * ```
+   */
+  getHeader(name: string): string | undefined {
+    const lower = name.toLowerCase();
+    return this.#headers.find(([n]) => n.toLowerCase() === lower)?.[1];
+  }
+
+  /**
+   * Sets a response header, replacing earlier values.
+   *
+   * @throws InvalidHeaderError when the name is not a token or the value holds CR, LF or NUL.
+   * @example
+   * ```ts
+   * request.setHeader('Cache-Control', 'no-store');
+   * ```
+   */
+  setHeader(name: string, value: string | number): void {
+    this.removeHeader(name);
+    this.addHeader(name, value);
+  }
+
+  /**
+   * Adds a response header, keeping earlier values (as needed for `Set-Cookie`).
+   *
+   * @throws InvalidHeaderError when the name is not a token or the value holds CR, LF or NUL.
+   */
+  addHeader(name: string, value: string | number): void {
+    const text = String(value);
+    if (!TOKEN.test(name)) throw new InvalidHeaderError(`invalid header name ${JSON.stringify(name)}`);
+    if (BAD_VALUE.test(text)) throw new InvalidHeaderError(`header ${name} has a CR, LF or NUL in its value`);
+    if (name.toLowerCase() === 'status') throw new InvalidHeaderError('set the status with setStatus(), not a Status header');
+    this.#assertHeadOpen(`header ${name}`);
+    this.#headers.push([name, text]);
+  }
+
+  /** Removes every value of a response header. */
+  removeHeader(name: string): void {
+    this.#assertHeadOpen(`header ${name}`);
+    const lower = name.toLowerCase();
+    this.#headers = this.#headers.filter(([n]) => n.toLowerCase() !== lower);
+  }
+
+  /** Whether the headers have been sent (by `sendHttpHeaders()` or a first write). */
+  get headersSent(): boolean {
+    return this.#headersSent;
+  }
+
+  /**
+   * Sends the response headers, with the content type (default `text/html`)
+   * and the session cookie. Writing also sends them if the handler has not.
+   *
+   * @example
+   * ```ts
+   * request.sendHttpHeaders('text/plain');
+   * ```
+   */
+  sendHttpHeaders(contentType = 'text/html'): void {
+    if (this.#headersSent) return;
+    if (this.getHeader('Content-Type') === undefined) {
+      const type = /^text\//i.test(contentType) && !/charset=/i.test(contentType) ? `${contentType}; charset=utf-8` : contentType;
+      this.setHeader('Content-Type', type);
+    }
+    this.#headersSent = true;
+  }
+
+  /**
+   * Writes to the response body (text is sent as UTF-8). Output is held back
+   * and sent in 64 KiB pieces, or at the end; `await request.flush()` sends it
+   * at once and waits for the client to take it (for streaming large bodies).
+   *
+   * @example
+   * ```ts
+   * request.write('<p>hello</p>');
+   * ```
+   */
+  write(data: string | Uint8Array): void {
+    if (!this.#headersSent) this.sendHttpHeaders();
+    const chunk = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (chunk.byteLength === 0) return;
+    this.#buffer.push(chunk);
+    this.#buffered += chunk.byteLength;
+    if (this.#buffered >= BUFFER_LIMIT) void this.flush();
+  }
+
+  /**
+   * Sends what has been written so far and waits until it is handed to the
+   * client. Afterwards the status and headers can no longer change.
+   */
+  flush(): Promise<void> {
+    this.#commitHead();
+    const chunks = this.#buffer;
+    this.#buffer = [];
+    this.#buffered = 0;
+    if (this.method === 'HEAD' || chunks.length === 0) return this.#sending;
+    // Chained, so that pieces go out in order even when flushes overlap.
+    this.#sending = this.#sending.then(async () => {
+      for (const chunk of chunks) await this.emitBody(chunk);
+    });
+    this.#sending.catch(() => {});
+    return this.#sending;
+  }
+
+  /**
+   * Redirects and ends the handler (like the original's `SERVER_RETURN`).
+   * The session is saved before the response completes.
+   *
+   * @param permanent - 301 instead of 302.
+   * @throws InvalidHeaderError when `url` holds CR, LF or NUL.
+   * @example
+   * ```ts
+   * if (!request.session.has('user')) request.redirect('/login');
+   * ```
+   */
+  redirect(url: string, permanent = false): never {
+    if (BAD_VALUE.test(url)) throw new InvalidHeaderError('redirect URL has a CR, LF or NUL in it');
+    this.#discardBody();
+    this.setStatus(permanent ? 301 : 302);
+    this.setHeader('Location', url);
+    this.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    this.#headersSent = true;
+    this.#buffer.push(Buffer.from(`Redirecting to ${url}\n`));
+    throw new ServiceReturn();
+  }
+
+  /**
+   * Answers with `status` and a short body naming it, and ends the handler.
+   *
+   * @example
+   * ```ts
+   * if (!found) request.sendStatus(404);
+   * ```
+   */
+  sendStatus(status: number): never {
+    this.#discardBody();
+    this.setStatus(status);
+    this.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    this.#headersSent = true;
+    this.#buffer.push(Buffer.from(`${reasonPhrase(status)}\n`));
+    throw new ServiceReturn();
+  }
+
+  /**
+   * Writes a line to the log (standard error under CGI, which is Apache's
+   * error log; the container's logger otherwise).
+   *
+   * @example
+   * ```ts
+   * request.log('cart emptied', request.session.id);
+   * ```
+   */
+  log(...args: unknown[]): void {
+    this.logWith('info', ...args);
+  }
+
+  /** Writes a line to the log at a given level. */
+  logWith(level: LogLevel, ...args: unknown[]): void {
+    const text = args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : safeJson(a))).join(' ');
+    this.logger.log(level, `${this.method} ${this.path}: ${text}`);
+  }
+
+  // ---- used by the core ------------------------------------------------------
+
+  /** @internal */
+  [kAttachSession](session: Session<D>, beforeHead: () => void): void {
+    this.#session = session;
+    this.#beforeHead = beforeHead;
+  }
+
+  /** @internal Whether status and headers have gone out. */
+  get [kHeadCommitted](): boolean {
+    return this.#headCommitted;
+  }
+
+  /** @internal Lets the core add late headers (the session cookie) just before the head goes out. */
+  set [kBeforeHead](fn: (() => void) | undefined) {
+    this.#beforeHead = fn;
+  }
+
+  /** @internal Sends whatever is left and ends the response. */
+  async [kFinish](): Promise<void> {
+    if (!this.#headersSent) this.sendHttpHeaders();
+    if (!this.#headCommitted && this.getHeader('Content-Length') === undefined && this.#status !== 204 && this.#status !== 304) {
+      // The whole body is known: say its length, so no chunked encoding is needed.
+      this.#headers.push(['Content-Length', String(this.#buffered)]);
+    }
+    await this.flush();
+    await this.emitEnd();
+  }
+
+  /**
+   * @internal Replaces the response with an error. Only possible while
+   * nothing has been sent; otherwise the response is just ended.
+   */
+  async [kSendError](status: number, body: string, headers: Readonly<Record<string, string>> = {}): Promise<void> {
+    if (this.#headCommitted) {
+      await this.emitEnd();
+      return;
+    }
+    this.#beforeHead = undefined;
+    this.#headers = [];
+    this.#discardBody();
+    this.#status = status;
+    for (const [name, value] of Object.entries(headers)) this.#headers.push([name, value]);
+    this.#headers.push(['Content-Type', 'text/plain; charset=utf-8'], ['Cache-Control', 'no-store']);
+    this.#headersSent = true;
+    this.#buffer.push(Buffer.from(body));
+    await this.flush();
+    await this.emitEnd();
+  }
+
+  #discardBody(): void {
+    if (this.#headCommitted) throw new HeadersSentError('the response has started; it can no longer be replaced');
+    this.#buffer = [];
+    this.#buffered = 0;
+  }
+
+  #assertHeadOpen(what: string): void {
+    if (this.#headCommitted) {
+      throw new HeadersSentError(`cannot set ${what}: the response headers have already been sent`);
+    }
+  }
+
+  #commitHead(): void {
+    if (this.#headCommitted) return;
+    const before = this.#beforeHead;
+    this.#beforeHead = undefined;
+    before?.();
+    this.#headCommitted = true;
+    this.emitHead(this.#status, reasonPhrase(this.#status), this.#headers);
+  }
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

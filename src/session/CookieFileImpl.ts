@@ -1,0 +1,258 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { injectable, injectFromBase } from 'inversify';
+import { ConfigurationError } from '../config/ConfigurationError.js';
+import { readChoice, readFlag, readSeconds } from '../config/directives.js';
+import type { ServiceRequest } from '../service/ServiceRequest.js';
+import { CookieSession } from './CookieSession.js';
+import { DEFAULT_IDLE_SECONDS, SessionStoreError } from './SessionImpl.js';
+import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from './SessionRecord.js';
+import { acquireFileLock, lockIsStale } from './locks/FileLock.js';
+import type { Release } from './locks/KeyedMutex.js';
+
+const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+const PREFIX = 'pso_';
+const SUFFIX = '.json';
+/** Temporary files older than this are leftovers of a crash. */
+const TMP_STALE_MS = 3600_000;
+
+/**
+ * Sessions in files, one JSON file per session, identified by a cookie: the
+ * default session policy.
+ *
+ * The directory is, in order: the `PSOSessionFileLoader_Path` directive,
+ * else {@link getPath}, whose default is the static {@link PATH}. Files are
+ * written atomically (temporary file, then rename), the directory is created
+ * 0700 and files 0600, and file names are built only from validated ids.
+ *
+ * @example
+ * ```ts
+ * // How-To "path1": a subclass with another PATH
+ * class MyFileImpl extends CookieFileImpl { static override PATH = '/tmp/path1/'; }
+ * // How-To "path2": a subclass that computes the path
+ * class MyFileImpl2 extends CookieFileImpl {
+ *   override getPath(request: ServiceRequest) { return '/tmp/path2/'; }
+ * }
+ * new ServiceHandler().run(handler, { sessionImpl: MyFileImpl });
+ * ```
+ */
+@injectable()
+@injectFromBase({ extendConstructorArguments: true, extendProperties: true })
+export class CookieFileImpl extends CookieSession {
+  /** The default session directory: `pso-sessions-<uid>` under the OS temporary directory. */
+  static PATH: string = join(tmpdir(), `pso-sessions${uid === undefined ? '' : `-${uid}`}`);
+
+  #checkedDirs = new Set<string>();
+
+  /**
+   * The directory for this request's session files, "excluding name" as the
+   * How-To says. Must be absolute and writable by the process. Override it
+   * to choose the directory per request.
+   */
+  getPath(request: ServiceRequest<any>): string {
+    return (this.constructor as typeof CookieFileImpl).PATH;
+  }
+
+  /** The directory actually used: the directive, else {@link getPath}. */
+  sessionDirectory(request: ServiceRequest<any>): string {
+    const configured = request.getEnviron('PSOSessionFileLoader_Path');
+    const dir = configured !== undefined && configured.trim() !== '' ? configured.trim() : this.getPath(request);
+    if (typeof dir !== 'string' || !isAbsolute(dir)) {
+      const source = configured !== undefined && configured.trim() !== '' ? 'PSOSessionFileLoader_Path' : `${this.constructor.name}.getPath()`;
+      throw new ConfigurationError(source, dir, 'the session directory must be an absolute path');
+    }
+    return dir;
+  }
+
+  /** The file of one session. Only validated ids reach here, so no path can be built from client input. */
+  sessionFile(request: ServiceRequest<any>, id: string): string {
+    if (!this.isValidSessionId(id) && !/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new Error('refusing an unvalidated session id');
+    return join(this.sessionDirectory(request), `${PREFIX}${this.getServiceId(request)}_${id}${SUFFIX}`);
+  }
+
+  override async load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
+    const file = this.sessionFile(request, id);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      throw new CorruptSessionError(`session file ${file} cannot be read: ${(e as Error).message}`);
+    }
+    try {
+      return parseRecord(text);
+    } catch (e) {
+      throw new CorruptSessionError(`session file ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  override async save(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void> {
+    const file = this.sessionFile(request, id);
+    const dir = this.sessionDirectory(request);
+    const text = serializeRecord(record);
+    await this.#ensureDirectory(dir);
+    const sync = readFlag(request, 'PSOSessionFileLoader_Fsync');
+    const tmp = join(dir, `.${PREFIX}${id}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      if (sync) {
+        const handle = await open(tmp, 'wx', 0o600);
+        try {
+          await handle.writeFile(text);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } else {
+        await writeFile(tmp, text, { flag: 'wx', mode: 0o600 });
+      }
+      await rename(tmp, file);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw new SessionStoreError(`cannot write session file in ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
+    }
+    if (sync) {
+      // The rename itself must reach the disk too.
+      const handle = await open(dir, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+
+  override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
+    try {
+      await unlink(this.sessionFile(request, id));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+
+  /**
+   * Locks in this process and, for CGI and scripts (or `PSOSessionLock file`),
+   * across processes with a lock file beside the session file.
+   */
+  override async lock(request: ServiceRequest<any>, id: string): Promise<Release> {
+    const timeout = this.lockTimeoutMs(request);
+    const started = Date.now();
+    const releaseLocal = await super.lock(request, id);
+    const mode = readChoice(request, 'PSOSessionLock', ['auto', 'file', 'process'], 'auto');
+    if (mode === 'process' || (mode === 'auto' && request.persistent)) return releaseLocal;
+    try {
+      await this.#ensureDirectory(this.sessionDirectory(request));
+      const file = this.sessionFile(request, id);
+      const releaseFile = await acquireFileLock(`${file.slice(0, -SUFFIX.length)}.lock`, Math.max(1, timeout - (Date.now() - started)));
+      return async () => {
+        try {
+          await releaseFile();
+        } finally {
+          await releaseLocal();
+        }
+      };
+    } catch (e) {
+      await releaseLocal();
+      throw e;
+    }
+  }
+
+  /** Deletes the expired session files (and leftovers of crashes) in this request's directory. */
+  override async collectGarbage(request: ServiceRequest<any>): Promise<number> {
+    const idle = readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS);
+    return collectSessionFiles(this.sessionDirectory(request), { corruptAfterMs: idle * 1000, budgetMs: request.persistent ? Infinity : 200 });
+  }
+
+  async #ensureDirectory(dir: string): Promise<void> {
+    if (this.#checkedDirs.has(dir)) return;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new SessionStoreError(`cannot create session directory ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
+    }
+    const info = await lstat(dir);
+    if (!info.isDirectory()) {
+      throw new SessionStoreError(`session directory ${dir} is not a directory (a symbolic link is not accepted)`);
+    }
+    if ((info.mode & 0o002) !== 0) {
+      throw new SessionStoreError(`session directory ${dir} is writable by every user; use a directory of its own (mode 0700 or 0770)`);
+    }
+    this.#checkedDirs.add(dir);
+  }
+}
+
+function hint(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return `; make the directory writable by uid ${uid ?? '?'} or choose another with PSOSessionFileLoader_Path`;
+  }
+  return '';
+}
+
+/** Options of {@link collectSessionFiles}. */
+export interface CollectOptions {
+  /** The time to compare expiries with (default: now). */
+  now?: number;
+  /** Unreadable session files are deleted once untouched this long. */
+  corruptAfterMs?: number;
+  /** Stop after this long (a CGI request should not linger). */
+  budgetMs?: number;
+}
+
+/**
+ * Deletes the expired session files in `dir`, temporary files left by
+ * crashes, and abandoned lock files. Used by `pso gc` and, now and then, by
+ * requests.
+ *
+ * @returns how many files were deleted.
+ * @example
+ * ```ts
+ * await collectSessionFiles('/var/lib/pso/sessions');
+ * ```
+ */
+export async function collectSessionFiles(dir: string, options: CollectOptions = {}): Promise<number> {
+  const now = options.now ?? Date.now();
+  const corruptAfter = options.corruptAfterMs ?? DEFAULT_IDLE_SECONDS * 1000;
+  const deadline = Date.now() + (options.budgetMs ?? Infinity);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (Date.now() > deadline) break;
+    const file = join(dir, name);
+    try {
+      if (name.startsWith(PREFIX) && name.endsWith(SUFFIX)) {
+        let expired: boolean;
+        try {
+          expired = parseRecord(await readFile(file, 'utf8')).expires <= now;
+        } catch {
+          expired = now - (await stat(file)).mtimeMs > corruptAfter;
+        }
+        if (expired) {
+          await unlink(file);
+          removed++;
+        }
+      } else if (name.startsWith(`.${PREFIX}`) && name.endsWith('.tmp')) {
+        if (now - (await stat(file)).mtimeMs > TMP_STALE_MS) {
+          await unlink(file);
+          removed++;
+        }
+      } else if (name.startsWith(PREFIX) && name.endsWith('.lock')) {
+        if (await lockIsStale(file)) {
+          await unlink(file);
+          removed++;
+        }
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  return removed;
+}

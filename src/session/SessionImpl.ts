@@ -1,0 +1,432 @@
+import { inject, injectable } from 'inversify';
+import { ConfigurationError } from '../config/ConfigurationError.js';
+import { readExpiry, readProbability, readSeconds } from '../config/directives.js';
+import type { Expiry } from '../config/expiry.js';
+import { TOKENS } from '../container/tokens.js';
+import type { ServiceRequest } from '../service/ServiceRequest.js';
+import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
+import { Session, type SessionHost } from './Session.js';
+import type { SessionIdGenerator } from './SessionIdGenerator.js';
+import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
+
+/** RFC 6265 §4.1.1 cookie-name = token (RFC 2616 §2.2). */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A session id forced by a directive: safe in file names and cookies. */
+const FORCED_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** CGI meta-variables (RFC 3875 §4.1): a service id must not collide with them. */
+const CGI_VARIABLES = new Set([
+  'AUTH_TYPE', 'CONTENT_LENGTH', 'CONTENT_TYPE', 'GATEWAY_INTERFACE', 'PATH_INFO', 'PATH_TRANSLATED',
+  'QUERY_STRING', 'REMOTE_ADDR', 'REMOTE_HOST', 'REMOTE_IDENT', 'REMOTE_USER', 'REQUEST_METHOD',
+  'SCRIPT_NAME', 'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'SERVER_SOFTWARE', 'PATH', 'HTTPS',
+  'DOCUMENT_ROOT', 'SCRIPT_FILENAME', 'REQUEST_URI', 'REMOTE_PORT', 'SERVER_ADDR',
+]);
+/** A stored expiry is moved only when it is this far behind, so unchanged sessions are not rewritten on every request. */
+const TOUCH_MS = 60_000;
+/** Default: a browser-lifetime session is kept one day after its last request. */
+export const DEFAULT_IDLE_SECONDS = 24 * 3600;
+/** Default wait for a busy session. */
+export const DEFAULT_LOCK_TIMEOUT_SECONDS = 10;
+
+/** A storage failure (unwritable directory, full disk, ...): the request fails with 500 and nothing is lost. */
+export class SessionStoreError extends Error {
+  override name = 'SessionStoreError';
+}
+
+/** The state of one open session. */
+interface OpenState {
+  request: ServiceRequest<any>;
+  release: Release | undefined;
+  now: number;
+  /** Expiry stored with the session, or undefined when nothing is stored. */
+  storedExpires: number | undefined;
+  storedExpiry: Expiry | undefined;
+  /** Whether the client sent this id (so a clearing cookie makes sense). */
+  fromClient: boolean;
+  closed: boolean;
+}
+
+/**
+ * The session policy: how a request's session is found, created, stored,
+ * locked and sent back. The algorithm of How-To section 4, made safe, lives in
+ * {@link open} and {@link close}; subclasses fill in the primitives:
+ *
+ * - identification: {@link getSessionId} and {@link sendSessionId} ({@link CookieSession} uses a cookie);
+ * - storage: {@link load}, {@link save}, {@link remove} ({@link CookieFileImpl} uses files);
+ * - optionally {@link newSessionId}, {@link isValidSessionId}, {@link lock}, {@link collectGarbage}.
+ *
+ * @example
+ * ```ts
+ * // The How-To's database recipe: identification by cookie, storage of your own.
+ * class MySQLImpl extends CookieSession {
+ *   async load(request: ServiceRequest, id: string) { ... }
+ *   async save(request: ServiceRequest, id: string, record: SessionRecord) { ... }
+ *   async remove(request: ServiceRequest, id: string) { ... }
+ * }
+ * new ServiceHandler().run(handler, { sessionImpl: MySQLImpl });
+ * ```
+ */
+@injectable()
+export abstract class SessionImpl implements SessionHost {
+  #states = new WeakMap<Session<any>, OpenState>();
+  #serviceIds = new Map<string, string>();
+  #gcRunning = false;
+
+  constructor(
+    @inject(TOKENS.SessionIdGenerator) protected readonly ids: SessionIdGenerator,
+    @inject(TOKENS.SessionMutex) protected readonly mutex: KeyedMutex,
+  ) {}
+
+  // ---- identification -------------------------------------------------------
+
+  /**
+   * The service id: the `PSOServiceId` directive, else the handler module's
+   * name made a valid cookie name. It names the cookie and the session's namespace.
+   *
+   * @throws ConfigurationError when `PSOServiceId` is not a valid cookie name.
+   */
+  getServiceId(request: ServiceRequest<any>): string {
+    const raw = request.getEnviron('PSOServiceId');
+    if (raw === undefined || raw === '') return cookieNameFrom(request.moduleName);
+    let id = this.#serviceIds.get(raw);
+    if (id === undefined) {
+      id = raw.trim().replace(/^(["'])(.*)\1$/, '$2');
+      if (!COOKIE_NAME.test(id) || id.length > 64) {
+        throw new ConfigurationError('PSOServiceId', raw, 'a service id must be a cookie name: up to 64 letters, digits and !#$%&\'*+-.^_`|~');
+      }
+      if (/^HTTP_/i.test(id) || CGI_VARIABLES.has(id.toUpperCase())) {
+        throw new ConfigurationError('PSOServiceId', raw, 'a service id must not be a CGI variable name, which a client could set');
+      }
+      if (this.#serviceIds.size > 64) this.#serviceIds.clear();
+      this.#serviceIds.set(raw, id);
+    }
+    return id;
+  }
+
+  /**
+   * The session id the client presented, or `undefined`. It is checked with
+   * {@link isValidSessionId} and looked up before it is used.
+   */
+  abstract getSessionId(request: ServiceRequest<any>): string | undefined;
+
+  /**
+   * Tells the client its session id (a cookie, for {@link CookieSession}).
+   * `expires` is when the session ends (`undefined`: when the browser closes);
+   * `clear` asks the client to forget the id.
+   */
+  abstract sendSessionId(request: ServiceRequest<any>, session: Session<any>, expires: number | undefined, clear: boolean): void;
+
+  /**
+   * The id forced by a directive named by the service id (the How-To's
+   * "Forcing the session id": `SetEnv MyService 0123abc`), or `undefined`.
+   *
+   * @throws ConfigurationError when the forced id is not 1 to 128 letters, digits, `-` or `_`.
+   */
+  getForcedSessionId(request: ServiceRequest<any>): string | undefined {
+    const serviceId = this.getServiceId(request);
+    // A client can set HTTP_* variables (and some CGI ones): never take an id from those.
+    if (/^HTTP_/i.test(serviceId) || CGI_VARIABLES.has(serviceId.toUpperCase())) return undefined;
+    const raw = request.getEnviron(serviceId);
+    if (raw === undefined || raw === '') return undefined;
+    if (!FORCED_ID.test(raw)) {
+      throw new ConfigurationError(serviceId, raw, 'a forced session id must be 1 to 128 letters, digits, "-" or "_"');
+    }
+    return raw;
+  }
+
+  /**
+   * A new session id. The default has 160 random bits.
+   *
+   * @example
+   * ```ts
+   * class MyImpl extends CookieFileImpl {
+   *   override newSessionId() { return `u-${randomUUID()}`; }
+   *   override isValidSessionId(id: string) { return /^u-[0-9a-f-]{36}$/.test(id); }
+   * }
+   * ```
+   */
+  newSessionId(_request: ServiceRequest<any>): string {
+    return this.ids.generate();
+  }
+
+  /** Whether `id` has the exact shape of the ids this policy makes (anything else is ignored). */
+  isValidSessionId(id: string): boolean {
+    return this.ids.isWellFormed(id);
+  }
+
+  // ---- storage ------------------------------------------------------------------
+
+  /**
+   * Reads a stored session, or `undefined` when there is none. Throw
+   * {@link CorruptSessionError} for stored data that cannot be read back: the
+   * client then gets a new session and the log says why.
+   */
+  abstract load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined>;
+
+  /** Stores a session (creating or replacing it). */
+  abstract save(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void>;
+
+  /** Deletes a stored session; no error if there is none. */
+  abstract remove(request: ServiceRequest<any>, id: string): Promise<void>;
+
+  /**
+   * Holds the session for this request, from load to save, so that concurrent
+   * requests never lose each other's writes. The default is a lock inside this
+   * process; stores shared by several processes override it.
+   *
+   * @throws SessionBusyError when the session stays locked longer than `PSOSessionLockTimeout`.
+   */
+  lock(request: ServiceRequest<any>, id: string): Promise<Release> {
+    return this.mutex.acquire(`${this.getServiceId(request)}\0${id}`, this.lockTimeoutMs(request));
+  }
+
+  /** Deletes expired sessions; returns how many. The default stores expire by themselves. */
+  async collectGarbage(_request: ServiceRequest<any>): Promise<number> {
+    return 0;
+  }
+
+  /** The lock timeout from `PSOSessionLockTimeout`, in milliseconds. */
+  protected lockTimeoutMs(request: ServiceRequest<any>): number {
+    return readSeconds(request, 'PSOSessionLockTimeout', DEFAULT_LOCK_TIMEOUT_SECONDS) * 1000;
+  }
+
+  /**
+   * When a session ends, given its expiry (set in code, else from
+   * `PSOSessionExpire`), in milliseconds since the epoch. A browser-lifetime
+   * session is kept `PSOSessionIdleTimeout` after its last request.
+   */
+  expiresAt(request: ServiceRequest<any>, expiry: Expiry, now: number): number {
+    switch (expiry.kind) {
+      case 'browser':
+        return now + readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS) * 1000;
+      case 'after':
+        return now + expiry.seconds * 1000;
+      case 'at':
+        return expiry.time;
+    }
+  }
+
+  // ---- the algorithm (How-To section 4) -------------------------------------------
+
+  /**
+   * Finds or creates the session of a request: the client's id is used only
+   * if it is well formed, stored and unexpired; anything else gets a new
+   * session with a fresh id. The session stays locked until {@link close}.
+   */
+  async open<D extends object>(request: ServiceRequest<D>): Promise<Session<D>> {
+    if (!this.ids || !this.mutex) {
+      throw new Error(
+        `${this.constructor.name} was constructed without its dependencies: give it as options.sessionImpl, ` +
+          `or bind injectableSubclass(${this.constructor.name}) in the container`,
+      );
+    }
+    const now = Date.now();
+    const forced = this.getForcedSessionId(request);
+    let id = forced;
+    let fromClient = false;
+    if (id === undefined) {
+      const presented = this.getSessionId(request);
+      if (presented !== undefined && this.isValidSessionId(presented)) {
+        id = presented;
+        fromClient = true;
+      } else if (presented !== undefined) {
+        fromClient = true;
+      }
+    }
+    let release: Release | undefined;
+    let record: SessionRecord | undefined;
+    if (id !== undefined) {
+      release = await this.lock(request, id);
+      try {
+        record = await this.#loadChecked(request, id);
+        if (record && record.expires <= now) {
+          await this.remove(request, id);
+          record = undefined;
+        }
+      } catch (e) {
+        await release();
+        throw e;
+      }
+      if (!record && forced === undefined) {
+        await release();
+        release = undefined;
+        id = undefined;
+      }
+    }
+    if (id === undefined) {
+      id = this.newSessionId(request);
+      if (!this.isValidSessionId(id)) {
+        throw new Error(`${this.constructor.name}.newSessionId() returned ${JSON.stringify(id)}, which isValidSessionId() refuses`);
+      }
+    }
+    const session = new Session<D>({
+      id,
+      isNew: !record,
+      data: record?.data ?? {},
+      created: record?.created ?? now,
+      expiry: record?.expiry,
+      host: this,
+    });
+    this.#states.set(session, {
+      request,
+      release,
+      now,
+      storedExpires: record?.expires,
+      storedExpiry: record?.expiry,
+      fromClient,
+      closed: false,
+    });
+    return session;
+  }
+
+  /**
+   * Ends a request's use of its session: saves it (when `commit`) and releases
+   * the lock. Called before the response completes, so a redirect never
+   * outruns the save. A session that expired during the request is deleted.
+   */
+  async close(session: Session<any>, commit: boolean): Promise<void> {
+    const state = this.#states.get(session);
+    if (!state || state.closed) return;
+    state.closed = true;
+    try {
+      if (commit) await this.#persist(session, state);
+    } finally {
+      await state.release?.();
+    }
+    if (commit && !state.request.persistent) await this.#maybeCollect(state.request);
+    else if (commit) void this.#maybeCollect(state.request);
+  }
+
+  /** Saves a session now, keeping it open (`session.save()`). */
+  async saveSession(session: Session<any>): Promise<void> {
+    const state = this.#states.get(session);
+    if (!state || state.closed) throw new Error('this session is closed: it was saved when its request ended');
+    await this.#persist(session, state);
+  }
+
+  /**
+   * Adds what the client needs to keep its session (the cookie) to the
+   * response. Called once, just before the response headers go out.
+   */
+  beforeHead(session: Session<any>): void {
+    const state = this.#states.get(session);
+    if (!state) return;
+    const expiry = this.#expiryOf(session, state.request);
+    const expires = this.#plannedExpires(session, state, expiry);
+    if (expires <= state.now) {
+      if (state.fromClient) this.sendSessionId(state.request, session, 0, true);
+      return;
+    }
+    const renewed = state.storedExpires === undefined || expires !== state.storedExpires;
+    const send = session.isNew || !state.fromClient || !sameExpiry(session.expiry, state.storedExpiry) || (expiry.kind === 'after' && renewed);
+    if (send) this.sendSessionId(state.request, session, expiry.kind === 'browser' ? undefined : expires, false);
+  }
+
+  #expiryOf(session: Session<any>, request: ServiceRequest<any>): Expiry {
+    return session.expiry ?? readExpiry(request);
+  }
+
+  /** The expiry to store and to advertise: the same number for both. */
+  #plannedExpires(session: Session<any>, state: OpenState, expiry: Expiry): number {
+    const expires = this.expiresAt(state.request, expiry, state.now);
+    if (
+      state.storedExpires !== undefined &&
+      sameExpiry(session.expiry, state.storedExpiry) &&
+      expires >= state.storedExpires &&
+      expires - state.storedExpires < TOUCH_MS
+    ) {
+      return state.storedExpires;
+    }
+    return expires;
+  }
+
+  async #persist(session: Session<any>, state: OpenState): Promise<void> {
+    const { request } = state;
+    const dataJson = session.serializeData();
+    const expiry = this.#expiryOf(session, request);
+    const expires = this.#plannedExpires(session, state, expiry);
+    if (expires <= state.now) {
+      if (state.storedExpires !== undefined) await this.#wrap('delete', () => this.remove(request, session.id));
+      state.storedExpires = undefined;
+      session.markSaved(dataJson);
+      return;
+    }
+    const changed =
+      state.storedExpires === undefined ||
+      dataJson !== session.snapshot ||
+      expires !== state.storedExpires ||
+      !sameExpiry(session.expiry, state.storedExpiry);
+    if (changed) {
+      const record: SessionRecord = { data: JSON.parse(dataJson), expires, created: session.created };
+      if (session.expiry) record.expiry = session.expiry;
+      await this.#wrap('save', () => this.save(request, session.id, record));
+      state.storedExpires = expires;
+      state.storedExpiry = session.expiry;
+    }
+    session.markSaved(dataJson);
+  }
+
+  async #wrap(what: string, op: () => Promise<void>): Promise<void> {
+    try {
+      await op();
+    } catch (e) {
+      if (e instanceof SessionStoreError || e instanceof ConfigurationError) throw e;
+      throw new SessionStoreError(`cannot ${what} the session (${this.constructor.name}): ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async #loadChecked(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
+    try {
+      return await this.load(request, id);
+    } catch (e) {
+      if (e instanceof CorruptSessionError) {
+        request.logWith('warn', `stored session ${id.slice(0, 6)}... of ${this.getServiceId(request)} cannot be read (${e.message}); starting a new session`);
+        return undefined;
+      }
+      if (e instanceof SessionStoreError || e instanceof ConfigurationError) throw e;
+      throw new SessionStoreError(`cannot load the session (${this.constructor.name}): ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async #maybeCollect(request: ServiceRequest<any>): Promise<void> {
+    if (this.#gcRunning) return;
+    let probability: number;
+    try {
+      probability = readProbability(request, 'PSOSessionGCProbability', 0.01);
+    } catch (e) {
+      request.logWith('error', (e as Error).message);
+      return;
+    }
+    if (Math.random() >= probability) return;
+    this.#gcRunning = true;
+    try {
+      const n = await this.collectGarbage(request);
+      if (n > 0) request.logWith('info', `collected ${n} expired session(s)`);
+    } catch (e) {
+      request.logWith('warn', `collecting expired sessions failed: ${(e as Error).message}`);
+    } finally {
+      this.#gcRunning = false;
+    }
+  }
+}
+
+function sameExpiry(a: Expiry | undefined, b: Expiry | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.kind !== b.kind) return false;
+  if (a.kind === 'after') return a.seconds === (b as typeof a).seconds;
+  if (a.kind === 'at') return a.time === (b as typeof a).time;
+  return true;
+}
+
+/**
+ * Makes a cookie name out of a module name: characters a cookie name cannot
+ * hold become `_`.
+ *
+ * @example
+ * ```ts
+ * cookieNameFrom('my page'); // 'my_page'
+ * ```
+ */
+export function cookieNameFrom(name: string): string {
+  const cleaned = name.replace(/[^!#$%&'*+\-.^_`|~0-9A-Za-z]/g, '_').slice(0, 64);
+  return cleaned === '' ? 'PSO_SESSION' : cleaned;
+}

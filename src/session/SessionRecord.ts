@@ -1,0 +1,73 @@
+import type { Expiry } from '../config/expiry.js';
+import { bareObject, stringifyJson, type JsonValue } from './json.js';
+
+/**
+ * What a store keeps for one session. Times are milliseconds since the epoch.
+ */
+export interface SessionRecord {
+  /** The session's data. */
+  data: Record<string, JsonValue>;
+  /** When the server stops accepting the session. */
+  expires: number;
+  /** When the session was created. */
+  created: number;
+  /** An expiry set in code with `session.expire(...)`, kept across requests. */
+  expiry?: Expiry | undefined;
+}
+
+/** A stored session that cannot be read back (truncated, garbage, wrong shape). */
+export class CorruptSessionError extends Error {
+  override name = 'CorruptSessionError';
+}
+
+const FORMAT = 1;
+
+/**
+ * Serialises a record as JSON text (format version 1).
+ *
+ * @throws SessionDataError when the data holds something JSON cannot store.
+ */
+export function serializeRecord(record: SessionRecord): string {
+  const data = stringifyJson(record.data);
+  const expiry = record.expiry ? `,"expiry":${JSON.stringify(record.expiry)}` : '';
+  return `{"v":${FORMAT},"created":${record.created},"expires":${record.expires}${expiry},"data":${data}}`;
+}
+
+/**
+ * Parses what {@link serializeRecord} wrote. Nothing in the text can run code:
+ * it is `JSON.parse` plus shape checks, and the data object has no prototype.
+ *
+ * @throws CorruptSessionError saying what is wrong.
+ */
+export function parseRecord(text: string): SessionRecord {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CorruptSessionError(`not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CorruptSessionError('not a JSON object');
+  const r = raw as Record<string, unknown>;
+  if (r.v !== FORMAT) throw new CorruptSessionError(`unknown format version ${JSON.stringify(r.v)}`);
+  if (!isTime(r.created) || !isTime(r.expires)) throw new CorruptSessionError('missing or invalid times');
+  if (typeof r.data !== 'object' || r.data === null || Array.isArray(r.data)) throw new CorruptSessionError('data is not an object');
+  const record: SessionRecord = {
+    data: bareObject(r.data),
+    created: r.created,
+    expires: r.expires,
+  };
+  if (r.expiry !== undefined) record.expiry = parseStoredExpiry(r.expiry);
+  return record;
+}
+
+function isTime(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
+function parseStoredExpiry(v: unknown): Expiry {
+  const e = v as Record<string, unknown> | null;
+  if (e && e.kind === 'browser') return { kind: 'browser' };
+  if (e && e.kind === 'after' && typeof e.seconds === 'number' && e.seconds >= 0) return { kind: 'after', seconds: e.seconds };
+  if (e && e.kind === 'at' && isTime(e.time)) return { kind: 'at', time: e.time };
+  throw new CorruptSessionError('invalid expiry');
+}

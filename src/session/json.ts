@@ -1,0 +1,97 @@
+/** A value a session can hold: what JSON can represent. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The shape of session data. Augment it to type your sessions:
+ *
+ * @example
+ * ```ts
+ * declare module 'pso-ts' {
+ *   interface SessionData { reloads: number; user: { name: string } }
+ * }
+ * ```
+ */
+export interface SessionData {
+  [key: string]: JsonValue | undefined;
+}
+
+/** Raised when a session holds something JSON cannot represent faithfully. */
+export class SessionDataError extends TypeError {
+  override name = 'SessionDataError';
+}
+
+/**
+ * Serialises session data, refusing values that would not come back as they
+ * went in (functions, symbols, bigints, Maps, class instances, NaN, ...).
+ *
+ * @throws SessionDataError naming the offending key path.
+ */
+export function stringifyJson(value: unknown): string {
+  const path: string[] = [];
+  check(value, path, 0);
+  return JSON.stringify(value);
+}
+
+function check(value: unknown, path: string[], depth: number): void {
+  if (depth > 64) throw new SessionDataError(`session data nested deeper than 64 levels at ${where(path)}`);
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new SessionDataError(`session value at ${where(path)} is ${value}, which JSON cannot store`);
+      return;
+    case 'undefined':
+      // Tolerated in objects (the key is dropped, as `delete` would); not in arrays.
+      if (path.length > 0 && /^\d+$/.test(path[path.length - 1]!) && depth > 0) {
+        throw new SessionDataError(`session value at ${where(path)} is undefined inside an array`);
+      }
+      return;
+    case 'object': {
+      if (value === null) return;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          path.push(String(i));
+          if (value[i] === undefined) throw new SessionDataError(`session value at ${where(path)} is undefined inside an array`);
+          check(value[i], path, depth + 1);
+          path.pop();
+        }
+        return;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (value instanceof Date) return; // stored as its ISO string, as JSON does
+      if (proto !== Object.prototype && proto !== null) {
+        const kind = (value as object).constructor?.name ?? 'object';
+        throw new SessionDataError(`session value at ${where(path)} is a ${kind}; sessions store JSON values only (plain objects, arrays, strings, numbers, booleans, null)`);
+      }
+      for (const key of Object.keys(value)) {
+        path.push(key);
+        check((value as Record<string, unknown>)[key], path, depth + 1);
+        path.pop();
+      }
+      return;
+    }
+    default:
+      throw new SessionDataError(`session value at ${where(path)} is a ${typeof value}; sessions store JSON values only`);
+  }
+}
+
+function where(path: string[]): string {
+  return path.length === 0 ? '(root)' : path.map((p) => JSON.stringify(p)).join('.');
+}
+
+/** A fresh object with no prototype, so that a `__proto__` key is an ordinary key. */
+export function bareObject<T extends object>(from?: object): T {
+  const o = Object.create(null) as T;
+  if (from) {
+    for (const key of Object.keys(from)) {
+      Object.defineProperty(o, key, {
+        value: (from as Record<string, unknown>)[key],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  return o;
+}
