@@ -9,14 +9,18 @@ import { UsageError, takeDirective } from './args.js';
  * Loads a handler module: its `handler` export, else its default export. The
  * module's own "run when main" part does not run (as with mod_python).
  */
-export async function loadHandlerModule(file: string): Promise<{ handler: Handler<any>; sessionImpl?: SessionImplClass }> {
+export async function loadHandlerModule(
+  file: string,
+): Promise<{ handler: Handler<any>; sessionImpl?: SessionImplClass; directives?: Record<string, string> }> {
   const mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
   const handler = (mod.handler ?? mod.default) as Handler<any> | undefined;
   if (typeof handler !== 'function') {
     throw new UsageError(`${file} exports no handler: export a function named "handler" (or a default export)`);
   }
-  const sessionImpl = mod.sessionImpl as SessionImplClass | undefined;
-  return sessionImpl === undefined ? { handler } : { handler, sessionImpl };
+  const loaded: { handler: Handler<any>; sessionImpl?: SessionImplClass; directives?: Record<string, string> } = { handler };
+  if (mod.sessionImpl !== undefined) loaded.sessionImpl = mod.sessionImpl as SessionImplClass;
+  if (mod.directives !== undefined) loaded.directives = mod.directives as Record<string, string>;
+  return loaded;
 }
 
 /** `pso serve <module> [--port N] [--host H] [-D NAME=VALUE ...]` */
@@ -37,8 +41,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   }
   if (!file) throw new UsageError('pso serve needs a handler module, e.g. pso serve dist/samples/quick.js');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port needs a number from 0 to 65535');
-  const { handler, sessionImpl } = await loadHandlerModule(file);
-  const options = { moduleName: moduleNameOf(file), directives, ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
+  const { handler, sessionImpl, directives: moduleDirectives } = await loadHandlerModule(file);
+  const options = { moduleName: moduleNameOf(file), directives: { ...moduleDirectives, ...directives }, ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
   const server = await serve(handler, options);
   process.stdout.write(`pso: serving ${file} on ${server.url}\n`);
   const stop = () => {

@@ -47,6 +47,8 @@ export interface RunOptions extends HandlerOptions {
   argv?: string[];
   /** Where the response goes (default `process.stdout`). */
   stdout?: NodeJS.WritableStream;
+  /** Default directives; the environment (`SetEnv`) overrides them. */
+  directives?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -104,7 +106,7 @@ export class ServiceHandler {
    * process exit code, which it also sets.
    */
   async run<D extends object = SessionData>(handler: Handler<D>, options: RunOptions = {}): Promise<number> {
-    const env = options.env ?? process.env;
+    const env = { ...(options.directives ?? {}), ...(options.env ?? process.env) };
     const stdout = options.stdout ?? process.stdout;
     const logger = this.logger;
     const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);

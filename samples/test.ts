@@ -1,0 +1,17 @@
+// The How-To's installation example: no session code at all, yet the visitor
+// gets a session (see the Set-Cookie header when run from the command line):
+//
+//   $ node dist/samples/test.js
+//   Content-Type: text/html; charset=utf-8
+//   Set-Cookie: test=...; Path=/; HttpOnly; SameSite=Lax
+//
+//   hello world
+import { ServiceHandler, isMain, type ServiceRequest } from 'pso-ts';
+
+export function testHandler(serviceRequest: ServiceRequest) {
+  serviceRequest.write('hello world\n');
+}
+
+export { testHandler as handler };
+
+if (isMain(import.meta.url)) new ServiceHandler().run(testHandler);

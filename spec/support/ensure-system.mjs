@@ -1,0 +1,54 @@
+// What the integration suites need from the machine, brought up when possible:
+// Apache httpd (Debian apache2) for the CGI suites. When something cannot be
+// had, the suites that need it are skipped and this says which and why.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync, rmSync } from 'node:fs';
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function aptInstall(pkgs) {
+  // Keep package scripts from starting system services on their default ports.
+  const policy = '/usr/sbin/policy-rc.d';
+  const madePolicy = !existsSync(policy);
+  if (madePolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const run = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+    return run(['install', '-y', '-q', '--no-install-recommends', ...pkgs]) ||
+      (run(['update', '-q']) && run(['install', '-y', '-q', '--no-install-recommends', ...pkgs]));
+  } finally {
+    if (madePolicy) rmSync(policy, { force: true });
+  }
+}
+
+export async function ensureSystem() {
+  const skipped = [];
+  if (!existsSync('/usr/sbin/apache2')) {
+    if (process.env.PSO_TEST_NO_INSTALL) {
+      skipped.push('Apache CGI suites: apache2 is not installed (PSO_TEST_NO_INSTALL is set)');
+    } else if (!isRoot) {
+      skipped.push('Apache CGI suites: apache2 is not installed and installing it needs root (apt-get install apache2)');
+    } else if (!have('apt-get')) {
+      skipped.push('Apache CGI suites: apache2 is not installed and apt-get is not available');
+    } else {
+      process.stderr.write('npm test: installing apache2 for the CGI suites...\n');
+      if (!aptInstall(['apache2'])) skipped.push('Apache CGI suites: apt-get install apache2 failed');
+    }
+  }
+  if (existsSync('/usr/sbin/apache2') && !isRoot) {
+    skipped.push('Apache CGI suites: running a private Apache that switches to www-data needs root');
+  }
+  process.env.PSO_APACHE_SKIP = skipped.filter((s) => s.startsWith('Apache')).join('; ');
+  for (const s of skipped) process.stderr.write(`npm test: SKIPPING ${s}\n`);
+  return skipped;
+}
+
+// Allow `node spec/support/ensure-system.mjs` on its own (used by .ci/run).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await ensureSystem();
+  try { execFileSync('true'); } catch { /* nothing */ }
+}
