@@ -17,7 +17,7 @@
  * ```
  * @packageDocumentation
  */
-import 'reflect-metadata';
+import 'reflect-metadata/lite';
 
 export { TOKENS } from './container/tokens.js';
 export { createContainer } from './container/createContainer.js';

@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import 'reflect-metadata/lite';
 import { injectable, injectFromBase } from 'inversify';
 
 const CLASS_METADATA = '@inversifyjs/core/classMetadataReflectKey';

@@ -1,4 +1,4 @@
-import 'reflect-metadata';
+import 'reflect-metadata/lite';
 import { Container } from 'inversify';
 import { ConfigurationError } from '../config/ConfigurationError.js';
 import { readFlag } from '../config/directives.js';

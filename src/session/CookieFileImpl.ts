@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, stat, syncDirectory, unlink, writeFile, writeFileSynced } from '../util/fs.js';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { injectable, injectFromBase } from 'inversify';
@@ -17,6 +16,8 @@ const PREFIX = 'pso_';
 const SUFFIX = '.json';
 /** Temporary files older than this are leftovers of a crash. */
 const TMP_STALE_MS = 3600_000;
+/** Temporary names are unique per process (pid) and per write (counter); O_EXCL guards the rest. */
+let tmpCounter = 0;
 
 /**
  * Sessions in files, one JSON file per session, identified by a cookie: the
@@ -76,7 +77,7 @@ export class CookieFileImpl extends CookieSession {
     const file = this.sessionFile(request, id);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readFile(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return undefined;
@@ -95,16 +96,10 @@ export class CookieFileImpl extends CookieSession {
     const text = serializeRecord(record);
     await this.#ensureDirectory(dir);
     const sync = readFlag(request, 'PSOSessionFileLoader_Fsync');
-    const tmp = join(dir, `.${PREFIX}${id}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const tmp = join(dir, `.${PREFIX}${id}.${process.pid}.${++tmpCounter}.tmp`);
     try {
       if (sync) {
-        const handle = await open(tmp, 'wx', 0o600);
-        try {
-          await handle.writeFile(text);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
+        await writeFileSynced(tmp, text, 0o600);
       } else {
         await writeFile(tmp, text, { flag: 'wx', mode: 0o600 });
       }
@@ -113,15 +108,8 @@ export class CookieFileImpl extends CookieSession {
       await unlink(tmp).catch(() => {});
       throw new SessionStoreError(`cannot write session file in ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
     }
-    if (sync) {
-      // The rename itself must reach the disk too.
-      const handle = await open(dir, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
+    // The rename itself must reach the disk too.
+    if (sync) await syncDirectory(dir);
   }
 
   override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
@@ -231,7 +219,7 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
       if (name.startsWith(PREFIX) && name.endsWith(SUFFIX)) {
         let expired: boolean;
         try {
-          expired = parseRecord(await readFile(file, 'utf8')).expires <= now;
+          expired = parseRecord(await readFile(file)).expires <= now;
         } catch {
           expired = now - (await stat(file)).mtimeMs > corruptAfter;
         }

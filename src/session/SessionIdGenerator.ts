@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { injectable } from 'inversify';
+import { lazyCrypto } from '../util/lazyCrypto.js';
 
 /**
  * Makes and recognises session ids. Bind your own under
@@ -30,7 +30,7 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{27}$/;
 @injectable()
 export class RandomSessionIdGenerator implements SessionIdGenerator {
   generate(): string {
-    return randomBytes(ID_BYTES).toString('base64url');
+    return lazyCrypto().randomBytes(ID_BYTES).toString('base64url');
   }
 
   isWellFormed(id: string): boolean {

@@ -21,6 +21,10 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
     super(init);
     this.env = init.env;
     this.stdout = init.stdout;
+    // The server closing the pipe (client gone) must not kill the process before the session is saved.
+    this.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') this.logger.log('error', `writing the response failed: ${e.message}`);
+    });
   }
 
   override get method(): string {

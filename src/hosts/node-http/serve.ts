@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { moduleNameOf } from '../../service/moduleName.js';
 import { ServiceHandler, type Handler, type HandlerOptions } from '../../service/ServiceHandler.js';
@@ -68,6 +68,8 @@ export function createRequestListener<D extends object = SessionData>(
  * ```
  */
 export async function serve<D extends object = SessionData>(handler: Handler<D>, options: ServeOptions = {}): Promise<PsoServer> {
+  // Loaded here, not at the top: CGI scripts bundle this module but never serve.
+  const { createServer } = await import('node:http');
   const server = createServer(createRequestListener(handler, options));
   const port = options.port ?? (process.env.PORT ? Number(process.env.PORT) : 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`invalid port ${port}`);

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, stat, unlink, writeFile } from '../../util/fs.js';
 import { SessionBusyError } from './SessionBusyError.js';
 import type { Release } from './KeyedMutex.js';
 
 const HOST = hostname();
+let tokenCounter = 0;
 /** A lock of another host is taken as abandoned after this long. */
 const FOREIGN_STALE_MS = 60_000;
 /** A lock file still empty (being written) or a break guard after this long. */
@@ -24,7 +24,8 @@ const EMPTY_STALE_MS = 5_000;
  * @throws SessionBusyError after `timeoutMs`.
  */
 export async function acquireFileLock(path: string, timeoutMs: number): Promise<Release> {
-  const token = `${process.pid} ${HOST} ${randomBytes(8).toString('hex')}`;
+  // Unique among live holders: pid and host name who, hrtime and a counter which.
+  const token = `${process.pid} ${HOST} ${process.hrtime.bigint().toString(36)}.${++tokenCounter}`;
   const start = Date.now();
   let delay = 1;
   for (;;) {
@@ -48,7 +49,7 @@ function releaser(path: string, token: string): Release {
     if (done) return;
     done = true;
     try {
-      if ((await readFile(path, 'utf8')) === token) await unlink(path);
+      if ((await readFile(path)) === token) await unlink(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
@@ -69,7 +70,7 @@ async function breakIfStale(path: string): Promise<void> {
   }
   try {
     // Still the same abandoned lock? Then nobody has taken it since we looked.
-    const now = await readFile(path, 'utf8').catch(() => undefined);
+    const now = await readFile(path).catch(() => undefined);
     if (now === seen.content) await unlink(path).catch(() => {});
   } finally {
     await unlink(guard).catch(() => {});
@@ -80,7 +81,7 @@ async function describe(path: string): Promise<{ content: string; stale: boolean
   let content: string;
   let mtime: number;
   try {
-    [content, mtime] = await Promise.all([readFile(path, 'utf8'), stat(path).then((s) => s.mtimeMs)]);
+    [content, mtime] = await Promise.all([readFile(path), stat(path).then((s) => s.mtimeMs)]);
   } catch {
     return undefined;
   }
