@@ -278,11 +278,14 @@ export abstract class ServiceRequest<D extends object = SessionData> {
    */
   write(data: string | Uint8Array): void {
     if (!this.#headersSent) this.sendHttpHeaders();
-    const chunk = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    this.#append(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    if (this.#buffered >= BUFFER_LIMIT) void this.flush();
+  }
+
+  #append(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
     this.#buffer.push(chunk);
     this.#buffered += chunk.byteLength;
-    if (this.#buffered >= BUFFER_LIMIT) void this.flush();
   }
 
   /**
@@ -321,7 +324,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.setHeader('Location', url);
     this.setHeader('Content-Type', 'text/plain; charset=utf-8');
     this.#headersSent = true;
-    this.#buffer.push(Buffer.from(`Redirecting to ${url}\n`));
+    this.#append(Buffer.from(`Redirecting to ${url}\n`));
     throw new ServiceReturn();
   }
 
@@ -338,7 +341,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.setStatus(status);
     this.setHeader('Content-Type', 'text/plain; charset=utf-8');
     this.#headersSent = true;
-    this.#buffer.push(Buffer.from(`${reasonPhrase(status)}\n`));
+    this.#append(Buffer.from(`${reasonPhrase(status)}\n`));
     throw new ServiceReturn();
   }
 
@@ -406,7 +409,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     for (const [name, value] of Object.entries(headers)) this.#headers.push([name, value]);
     this.#headers.push(['Content-Type', 'text/plain; charset=utf-8'], ['Cache-Control', 'no-store']);
     this.#headersSent = true;
-    this.#buffer.push(Buffer.from(body));
+    this.#append(Buffer.from(body));
     await this.flush();
     await this.emitEnd();
   }

@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { InvalidHeaderError, HeadersSentError, ServiceHandler, TOKENS, createContainer, serve, type Handler, type ServiceRequest } from '../../src/index.js';
+import { CookieJar } from '../support/http.js';
+import { MemoryLogger } from '../support/memoryLogger.js';
+
+/** A GET sent as raw bytes over TCP (HTTP clients refuse control characters in headers). */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(u.port), u.hostname);
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d) => (data += d));
+    socket.on('end', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), body: data.split('\r\n\r\n').slice(1).join('\r\n\r\n') }));
+    socket.on('error', reject);
+    const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(Buffer.from(`GET / HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n${lines}\r\n`, 'latin1'));
+  });
+}
+
+describe('ServiceRequest', () => {
+  let stop: (() => Promise<void>) | undefined;
+  let base = '';
+  let logger: MemoryLogger;
+  afterEach(async () => {
+    await stop?.();
+    stop = undefined;
+  });
+
+  async function start(handler: Handler<any>, directives: Record<string, string> = {}) {
+    const dir = mkdtempSync(join(tmpdir(), 'pso-request-'));
+    const container = createContainer();
+    logger = new MemoryLogger();
+    container.rebind(TOKENS.Logger).toConstantValue(logger);
+    const server = await serve(handler, { port: 0, moduleName: 'req', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: dir, ...directives } });
+    base = server.url;
+    stop = async () => {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+
+  describe('pso()', () => {
+    it('returns the request itself', async () => {
+      let same = false;
+      await start((req) => { same = req.pso() === req; req.write('ok'); });
+      await fetch(base);
+      assert.equal(same, true);
+    });
+  });
+
+  describe('sendHttpHeaders()', () => {
+    it('defaults to text/html with UTF-8 and carries the session cookie', async () => {
+      await start((req) => { req.sendHttpHeaders(); req.write('é'); });
+      const res = await fetch(base);
+      assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+      assert.match(res.headers.getSetCookie()[0]!, /^req=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; SameSite=Lax$/);
+      assert.equal(await res.text(), 'é');
+    });
+
+    it('takes another content type', async () => {
+      await start((req) => { req.sendHttpHeaders('application/json'); req.write('{}'); });
+      assert.equal((await fetch(base)).headers.get('content-type'), 'application/json');
+    });
+
+    it('is sent by the first write when the handler did not send it', async () => {
+      await start((req) => req.write('x'));
+      const res = await fetch(base);
+      assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+      assert.equal(res.headers.get('content-length'), '1');
+    });
+  });
+
+  describe('headers out', () => {
+    it('sets, adds, reads and removes', async () => {
+      const seen: unknown[] = [];
+      await start((req) => {
+        req.setHeader('X-One', '1');
+        req.addHeader('X-Many', 'a');
+        req.addHeader('X-Many', 'b');
+        req.setHeader('X-Gone', 'soon');
+        req.removeHeader('x-gone');
+        seen.push(req.getHeader('x-one'), req.getHeader('X-Gone'));
+        req.write('ok');
+      });
+      const res = await fetch(base);
+      assert.equal(res.headers.get('x-one'), '1');
+      assert.equal(res.headers.get('x-many'), 'a, b');
+      assert.equal(res.headers.get('x-gone'), null);
+      assert.deepEqual(seen, ['1', undefined]);
+    });
+
+    it('refuses CR, LF and NUL in values and bad names (no header injection)', async () => {
+      const errors: string[] = [];
+      await start((req) => {
+        for (const f of [
+          () => req.setHeader('X-A', 'v\r\nSet-Cookie: evil=1'),
+          () => req.addHeader('X-B', 'v\nx'),
+          () => req.setHeader('X-C', 'v\0'),
+          () => req.setHeader('Bad Name', 'v'),
+          () => req.setHeader('Status', '200'),
+          () => req.redirect('/x\r\nSet-Cookie: evil=1'),
+        ]) {
+          try { f(); } catch (e) { errors.push((e as Error).name); }
+        }
+        req.write('ok');
+      });
+      const res = await fetch(base);
+      assert.deepEqual(errors, Array(6).fill(InvalidHeaderError.name));
+      assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('evil')), false);
+    });
+
+    it('refuses changes once the response has started', async () => {
+      let error: unknown;
+      await start(async (req) => {
+        req.write('x'.repeat(70 * 1024));
+        await req.flush();
+        try { req.setHeader('X-Late', '1'); } catch (e) { error = e; }
+      });
+      const res = await fetch(base);
+      assert.equal((await res.text()).length, 70 * 1024);
+      assert.ok(error instanceof HeadersSentError);
+    });
+  });
+
+  describe('cookies', () => {
+    it('reads the cookies sent and sets new ones', async () => {
+      await start((req) => {
+        req.setCookie('theme', 'dark', { path: '/', maxAge: 60, sameSite: 'strict' });
+        req.write(`${req.getCookie('a')}|${req.getCookie('missing')}`);
+      });
+      const res = await fetch(base, { headers: { cookie: 'a=1; b=2' } });
+      assert.equal(await res.text(), '1|undefined');
+      assert.ok(res.headers.getSetCookie().includes('theme=dark; Max-Age=60; Path=/; SameSite=Strict'));
+    });
+
+    it('tolerates malformed Cookie headers', async () => {
+      await start((req) => req.write(String(req.getCookie('a'))));
+      for (const cookie of ['a', ';;;=;', 'a=%E0%A4%A', '=====', 'a="x', 'a=1; a=2', 'a=\u00ff\u00fe', 'x'.repeat(10_000), 'req=../../etc/passwd', 'req=%00']) {
+        const res = await rawGet(base, { cookie });
+        assert.equal(res.status, 200, cookie);
+      }
+      // Control characters are refused by node's HTTP parser before pso sees them; the server keeps serving.
+      assert.equal((await rawGet(base, { cookie: '\u0001x=y' })).status, 400);
+      assert.equal((await rawGet(base, { cookie: 'a=ok' })).body, 'ok');
+    });
+  });
+
+  describe('setStatus()', () => {
+    it('sets the status and refuses nonsense', async () => {
+      const errors: string[] = [];
+      await start((req) => {
+        for (const s of [99, 600, 2.5, NaN]) try { req.setStatus(s); } catch (e) { errors.push((e as Error).name); }
+        req.setStatus(201);
+        req.write('made');
+      });
+      const res = await fetch(base);
+      assert.equal(res.status, 201);
+      assert.deepEqual(errors, ['RangeError', 'RangeError', 'RangeError', 'RangeError']);
+    });
+  });
+
+  describe('redirect()', () => {
+    it('ends the handler with 302 and Location, after saving the session', async () => {
+      let after = false;
+      await start((req) => {
+        if (req.path === '/next') {
+          req.write(`n=${req.session.get('n')}`);
+          return;
+        }
+        req.session.set('n', 7);
+        req.write('discarded');
+        req.redirect('/next');
+        after = true;
+      });
+      const jar = new CookieJar();
+      const res = await jar.fetch(base);
+      assert.equal(res.status, 302);
+      assert.equal(res.headers.get('location'), '/next');
+      assert.equal(after, false, 'code after redirect() does not run');
+      assert.doesNotMatch(await res.text(), /discarded/);
+      // The very next request sees the saved session: the redirect did not outrun the save.
+      assert.equal(await (await jar.fetch(new URL('/next', base).href)).text(), 'n=7');
+    });
+
+    it('sends 301 when permanent', async () => {
+      await start((req) => req.redirect('https://example.org/', true));
+      const res = await fetch(base, { redirect: 'manual' });
+      assert.equal(res.status, 301);
+      assert.equal(res.headers.get('location'), 'https://example.org/');
+    });
+  });
+
+  describe('sendStatus()', () => {
+    it('ends the handler with the status and its reason', async () => {
+      await start((req) => { req.sendStatus(410); });
+      const res = await fetch(base);
+      assert.equal(res.status, 410);
+      assert.equal(await res.text(), 'Gone\n');
+    });
+  });
+
+  describe('getEnviron()', () => {
+    it('reads CGI variables, directives and defaults alike', async () => {
+      await start((req) => {
+        req.write([req.getEnviron('REQUEST_METHOD'), req.getEnviron('QUERY_STRING'), req.getEnviron('HTTP_X_TEST'), req.getEnviron('MyDirective'), req.getEnviron('NOPE', 'dflt')].join('|'));
+      }, { MyDirective: 'set' });
+      const res = await fetch(`${base}?a=1`, { headers: { 'x-test': 'yes' } });
+      assert.equal(await res.text(), 'GET|a=1|yes|set|dflt');
+    });
+  });
+
+  describe('log()', () => {
+    it('writes a line naming the request', async () => {
+      await start((req) => { req.log('hello', { a: 1 }); req.write('ok'); });
+      await (await fetch(`${base}x`)).text();
+      assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'GET /x: hello {"a":1}'));
+    });
+  });
+
+  describe('HEAD', () => {
+    it('sends the headers and no body', async () => {
+      await start((req) => req.write('body'));
+      const res = await fetch(base, { method: 'HEAD' });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-length'), '4');
+      assert.equal(await res.text(), '');
+    });
+  });
+});
