@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serializeRecord } from '../../src/index.js';
+import { CLI, ROOT, cleanEnv, runCgi, runProcess } from '../support/http.js';
+
+const pso = (args: string[], env: Record<string, string> = {}) => runProcess(process.execPath, [CLI, ...args], cleanEnv(env));
+
+describe('pso (command line)', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'pso-cli-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('help lists the commands', async () => {
+    const r = await pso(['help']);
+    assert.equal(r.code, 0);
+    for (const c of ['serve', 'bundle', 'gc']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
+  });
+
+  it('an unknown command exits 2 and says so', async () => {
+    const r = await pso(['frobnicate']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^pso: unknown command frobnicate/);
+  });
+
+  describe('bundle', () => {
+    it('writes a one-file executable CGI that runs without node_modules', async function () {
+      this.timeout(60_000);
+      const out = join(dir, 'quick.cgi');
+      const r = await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, 'utf8').split('\n')[0], '#!/usr/bin/env node');
+      assert.equal(statSync(out).mode & 0o777, 0o755);
+      // Executed directly, as a web server would, from a directory with no node_modules.
+      const sessions = join(dir, 's');
+      const first = await runCgi(out, { PSOSessionFileLoader_Path: sessions });
+      assert.equal(first.body, 'Hello World!  ~ You reloaded: 1 times ~ Try Reload !\n', first.stderr);
+      const cookie = first.header('set-cookie')!.split(';')[0]!;
+      assert.match(cookie, /^quick=[A-Za-z0-9_-]{27}$/);
+      const second = await runCgi(out, { PSOSessionFileLoader_Path: sessions, HTTP_COOKIE: cookie });
+      assert.equal(second.body, 'Hello World!  ~ You reloaded: 2 times ~ Try Reload !\n');
+    });
+
+    it('without -o exits 2 with the usage', async () => {
+      const r = await pso(['bundle', 'samples/quick.ts']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /usage: pso bundle <handler.ts> -o <file.cgi>/);
+    });
+  });
+
+  describe('serve', () => {
+    it('refuses a module without a handler, naming the module', async () => {
+      const mod = join(dir, 'nohandler.mjs');
+      writeFileSync(mod, 'export const x = 1;\n');
+      const r = await pso(['serve', mod, '--port', '0']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /nohandler\.mjs exports no handler: export a function named "handler"/);
+    });
+
+    it('refuses a bad port', async () => {
+      const r = await pso(['serve', 'x.js', '--port', 'abc']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--port needs a number/);
+    });
+  });
+
+  describe('gc', () => {
+    it('deletes expired session files and keeps live ones', async () => {
+      const now = Date.now();
+      const live = join(dir, 'pso_svc_AAAAAAAAAAAAAAAAAAAAAAAAAAA.json');
+      const dead = join(dir, 'pso_svc_BBBBBBBBBBBBBBBBBBBBBBBBBBB.json');
+      writeFileSync(live, serializeRecord({ data: {}, created: now, expires: now + 60_000 }));
+      writeFileSync(dead, serializeRecord({ data: {}, created: now - 120_000, expires: now - 60_000 }));
+      const r = await pso(['gc', '--path', dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /removed 1 expired file/);
+      assert.ok(existsSync(live));
+      assert.ok(!existsSync(dead));
+    });
+  });
+});
