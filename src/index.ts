@@ -44,7 +44,7 @@ export { ScriptRequest, parseScriptArgs, ScriptUsageError, type ScriptArgs } fro
 export { NodeHttpRequest, type NodeHttpRequestInit } from './hosts/node-http/NodeHttpRequest.js';
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
 
-export { Session } from './session/Session.js';
+export { Session, type SessionHost } from './session/Session.js';
 export { SessionImpl, SessionStoreError, cookieNameFrom, DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from './session/SessionImpl.js';
 export { CookieSession } from './session/CookieSession.js';
 export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';

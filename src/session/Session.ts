@@ -2,7 +2,7 @@ import type { Expiry } from '../config/expiry.js';
 import { MAX_LIFETIME_SECONDS } from '../config/expiry.js';
 import { bareObject, stringifyJson, type JsonValue, type SessionData } from './json.js';
 
-/** What a session needs from whoever opened it. @internal */
+/** What a session needs from the policy that opened it (its {@link SessionImpl}). */
 export interface SessionHost {
   saveSession(session: Session<any>): Promise<void>;
 }
