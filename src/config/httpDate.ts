@@ -37,7 +37,7 @@ export function parseHttpDate(text: string): number | undefined {
     return build(year, m[2]!, +m[1]!, +m[4]!, +m[5]!, +m[6]!);
   }
   m = ASCTIME.exec(s);
-  if (m) return build(+m[7]!, m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!);
+  if (m) return build(+m[6]!, m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!);
   return undefined;
 }
 

@@ -40,6 +40,9 @@ interface OpenState {
   /** Expiry stored with the session, or undefined when nothing is stored. */
   storedExpires: number | undefined;
   storedExpiry: Expiry | undefined;
+  /** Expiry as loaded: what the client's cookie reflects (saving during the request does not change it). */
+  loadedExpires: number | undefined;
+  loadedExpiry: Expiry | undefined;
   /** Whether the client sent this id (so a clearing cookie makes sense). */
   fromClient: boolean;
   closed: boolean;
@@ -272,6 +275,8 @@ export abstract class SessionImpl implements SessionHost {
       now,
       storedExpires: record?.expires,
       storedExpiry: record?.expiry,
+      loadedExpires: record?.expires,
+      loadedExpiry: record?.expiry,
       fromClient,
       closed: false,
     });
@@ -316,8 +321,9 @@ export abstract class SessionImpl implements SessionHost {
       if (state.fromClient) this.sendSessionId(state.request, session, 0, true);
       return;
     }
-    const renewed = state.storedExpires === undefined || expires !== state.storedExpires;
-    const send = session.isNew || !state.fromClient || !sameExpiry(session.expiry, state.storedExpiry) || (expiry.kind === 'after' && renewed);
+    // Compared with what was loaded: the head usually goes out after close() has saved.
+    const renewed = state.loadedExpires === undefined || expires !== state.loadedExpires;
+    const send = session.isNew || !state.fromClient || !sameExpiry(session.expiry, state.loadedExpiry) || (expiry.kind === 'after' && renewed);
     if (send) this.sendSessionId(state.request, session, expiry.kind === 'browser' ? undefined : expires, false);
   }
 

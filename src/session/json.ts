@@ -42,10 +42,7 @@ function check(value: unknown, path: string[], depth: number): void {
       if (!Number.isFinite(value)) throw new SessionDataError(`session value at ${where(path)} is ${value}, which JSON cannot store`);
       return;
     case 'undefined':
-      // Tolerated in objects (the key is dropped, as `delete` would); not in arrays.
-      if (path.length > 0 && /^\d+$/.test(path[path.length - 1]!) && depth > 0) {
-        throw new SessionDataError(`session value at ${where(path)} is undefined inside an array`);
-      }
+      // Tolerated in objects (the key is dropped, as `delete` would); arrays refuse it before recursing.
       return;
     case 'object': {
       if (value === null) return;

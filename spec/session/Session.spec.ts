@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import sinon from 'sinon';
+import { MAX_LIFETIME_SECONDS } from '../../src/config/expiry.js';
+import type { JsonValue } from '../../src/session/json.js';
+import { Session, type SessionHost } from '../../src/session/Session.js';
+
+type Data = Record<string, JsonValue | undefined>;
+
+function make(data: Record<string, JsonValue> = {}, host: SessionHost = { saveSession: async () => {} }, extra: { expiry?: { kind: 'after'; seconds: number } } = {}): Session<Data> {
+  return new Session<Data>({ id: 'abc', isNew: false, data, created: 1234, host, ...extra });
+}
+
+describe('Session', () => {
+  describe('constructor', () => {
+    it('when made, exposes id, isNew and created', () => {
+      const s = new Session({ id: 'x1', isNew: true, data: {}, created: 99, host: { saveSession: async () => {} } });
+      assert.equal(s.id, 'x1');
+      assert.equal(s.isNew, true);
+      assert.equal(s.created, 99);
+      assert.equal(s.expiry, undefined);
+    });
+
+    it('when the given data changes later, the session keeps its own copy', () => {
+      const data: Record<string, JsonValue> = { a: 1 };
+      const s = make(data);
+      data.a = 2;
+      data.b = 3;
+      assert.equal(s.get('a'), 1);
+      assert.equal(s.has('b'), false);
+    });
+  });
+
+  describe('get', () => {
+    it('when the key holds a value, returns it', () => {
+      assert.deepEqual(make({ a: [1, 2] }).get('a'), [1, 2]);
+    });
+
+    it('when the key is missing, returns the fallback or undefined', () => {
+      const s = make();
+      assert.equal(s.get('missing'), undefined);
+      assert.deepEqual(s.get('cart', []), []);
+    });
+
+    it('when the key holds a falsy value, returns it and not the fallback', () => {
+      const s = make({ zero: 0, no: false, nil: null, empty: '' });
+      assert.equal(s.get('zero', 5), 0);
+      assert.equal(s.get('no', true), false);
+      assert.equal(s.get('nil', 'x'), null);
+      assert.equal(s.get('empty', 'x'), '');
+    });
+
+    it('when the key names an Object.prototype member, finds nothing', () => {
+      const s = make();
+      assert.equal(s.get('toString'), undefined);
+      assert.equal(s.get('constructor', 'fb'), 'fb');
+      assert.equal(s.has('hasOwnProperty'), false);
+    });
+  });
+
+  describe('set', () => {
+    it('when setting, stores the value and returns the session', () => {
+      const s = make();
+      assert.equal(s.set('a', 1), s);
+      assert.equal(s.get('a'), 1);
+      assert.equal(s.data.a, 1);
+    });
+
+    it('when the key is "__proto__", stores ordinary data without touching prototypes', () => {
+      const s = make();
+      s.set('__proto__', { polluted: true });
+      assert.deepEqual(s.keys(), ['__proto__']);
+      assert.deepEqual(s.get('__proto__'), { polluted: true });
+      assert.equal(({} as { polluted?: unknown }).polluted, undefined);
+      assert.equal(s.serializeData(), '{"__proto__":{"polluted":true}}');
+    });
+  });
+
+  describe('data', () => {
+    it('when assigned directly, the change is seen by get and keys', () => {
+      const s = make();
+      s.data.theme = 'dark';
+      assert.equal(s.get('theme'), 'dark');
+      assert.deepEqual(s.keys(), ['theme']);
+    });
+  });
+
+  describe('has', () => {
+    it('when the key holds a value (even null), is true; otherwise false', () => {
+      const s = make({ a: null });
+      assert.equal(s.has('a'), true);
+      assert.equal(s.has('b'), false);
+    });
+  });
+
+  describe('delete', () => {
+    it('when the key was there, removes it and returns true', () => {
+      const s = make({ a: 1, b: 2 });
+      assert.equal(s.delete('a'), true);
+      assert.deepEqual(s.keys(), ['b']);
+    });
+
+    it('when the key was not there, returns false', () => {
+      assert.equal(make().delete('a'), false);
+    });
+  });
+
+  describe('clear', () => {
+    it('when called, removes every key', () => {
+      const s = make({ a: 1, b: 2 });
+      s.clear();
+      assert.deepEqual(s.keys(), []);
+      assert.equal(s.get('a'), undefined);
+    });
+  });
+
+  describe('keys', () => {
+    it('when keys are added, lists them in insertion order', () => {
+      const s = make({ b: 1 });
+      s.set('a', 2);
+      s.set('c', 3);
+      assert.deepEqual(s.keys(), ['b', 'a', 'c']);
+    });
+  });
+
+  describe('increment', () => {
+    it('when the key is missing, starts at 0 and returns 1', () => {
+      const s = make();
+      assert.equal(s.increment('reloads'), 1);
+      assert.equal(s.increment('reloads'), 2);
+      assert.equal(s.get('reloads'), 2);
+    });
+
+    it('when given a step, adds it (negative too)', () => {
+      const s = make({ n: 10 });
+      assert.equal(s.increment('n', 5), 15);
+      assert.equal(s.increment('n', -20), -5);
+    });
+
+    it('when the key holds a non-number, throws TypeError and leaves it', () => {
+      const s = make({ str: '1', nil: null, obj: {}, list: [] });
+      assert.throws(() => s.increment('str'), { name: 'TypeError', message: 'session value "str" is a string, not a number' });
+      assert.throws(() => s.increment('nil'), { name: 'TypeError', message: 'session value "nil" is a object, not a number' });
+      assert.throws(() => s.increment('obj'), TypeError);
+      assert.throws(() => s.increment('list'), TypeError);
+      assert.equal(s.get('str'), '1');
+      assert.equal(s.get('nil'), null);
+    });
+  });
+
+  describe('expire', () => {
+    it('when called without arguments, lasts until the browser closes', () => {
+      assert.deepEqual(make().expire().expiry, { kind: 'browser' });
+    });
+
+    it('when given 0, ends right away', () => {
+      assert.deepEqual(make().expire(0).expiry, { kind: 'after', seconds: 0 });
+    });
+
+    it('when given seconds, lasts that long after the last request (whole seconds)', () => {
+      assert.deepEqual(make().expire(900).expiry, { kind: 'after', seconds: 900 });
+      assert.deepEqual(make().expire(90.9).expiry, { kind: 'after', seconds: 90 });
+      assert.deepEqual(make().expire(MAX_LIFETIME_SECONDS).expiry, { kind: 'after', seconds: MAX_LIFETIME_SECONDS });
+    });
+
+    it('when given a negative, infinite, NaN or too large value, throws RangeError and keeps the old expiry', () => {
+      const s = make().expire(60);
+      for (const bad of [-1, NaN, Infinity, -Infinity, MAX_LIFETIME_SECONDS + 1]) {
+        assert.throws(() => s.expire(bad), (e: unknown) => e instanceof RangeError && e.message.includes(`session.expire(${bad})`));
+      }
+      assert.deepEqual(s.expiry, { kind: 'after', seconds: 60 });
+    });
+
+    it('when called, returns the session', () => {
+      const s = make();
+      assert.equal(s.expire(1), s);
+    });
+  });
+
+  describe('revert', () => {
+    it('when data changed, goes back to the data as loaded', () => {
+      const s = make({ a: 1, nested: { b: [1] } });
+      s.set('a', 2);
+      s.set('c', 3);
+      (s.data.nested as { b: number[] }).b.push(2);
+      s.revert();
+      assert.deepEqual(s.toJSON(), { a: 1, nested: { b: [1] } });
+    });
+
+    it('when cleared, brings the data back', () => {
+      const s = make({ a: 1 });
+      s.clear();
+      assert.deepEqual(s.revert().keys(), ['a']);
+    });
+
+    it('when the expiry changed, restores the loaded expiry', () => {
+      const s = make({}, undefined, { expiry: { kind: 'after', seconds: 30 } });
+      s.expire(900);
+      s.revert();
+      assert.deepEqual(s.expiry, { kind: 'after', seconds: 30 });
+      assert.equal(s.isModified, false);
+    });
+
+    it('when the state was marked saved, goes back to that state', () => {
+      const s = make({ a: 1 });
+      s.set('a', 2);
+      s.markSaved(s.serializeData());
+      s.set('a', 3);
+      s.revert();
+      assert.equal(s.get('a'), 2);
+    });
+
+    it('when reverted data holds "__proto__", keeps it as data', () => {
+      const s = make(JSON.parse('{"__proto__":{"x":1}}'));
+      s.set('y', 1);
+      s.revert();
+      assert.deepEqual(s.keys(), ['__proto__']);
+      assert.equal(({} as { x?: unknown }).x, undefined);
+    });
+  });
+
+  describe('isModified', () => {
+    it('when nothing changed, is false', () => {
+      assert.equal(make({ a: 1 }).isModified, false);
+    });
+
+    it('when data is set, deleted or cleared, is true', () => {
+      const a = make({ a: 1 });
+      a.set('b', 1);
+      assert.equal(a.isModified, true);
+      const b = make({ a: 1 });
+      b.delete('a');
+      assert.equal(b.isModified, true);
+      const c = make({ a: 1 });
+      c.clear();
+      assert.equal(c.isModified, true);
+    });
+
+    it('when a nested value is changed in place, is true', () => {
+      const s = make({ cart: [1] });
+      (s.data.cart as number[]).push(2);
+      assert.equal(s.isModified, true);
+    });
+
+    it('when a value is set to what it was, is false', () => {
+      const s = make({ a: 1 });
+      s.set('a', 1);
+      assert.equal(s.isModified, false);
+    });
+
+    it('when the expiry is set, is true', () => {
+      const s = make();
+      s.expire(60);
+      assert.equal(s.isModified, true);
+    });
+
+    it('when marked saved, is false again', () => {
+      const s = make();
+      s.set('a', 1).expire(60);
+      s.markSaved(s.serializeData());
+      assert.equal(s.isModified, false);
+      assert.equal(s.snapshot, '{"a":1}');
+    });
+  });
+
+  describe('save', () => {
+    it('when called, asks the host to save this session', async () => {
+      const host = { saveSession: sinon.stub().resolves() };
+      const s = make({}, host);
+      await s.save();
+      sinon.assert.calledOnceWithExactly(host.saveSession, s);
+    });
+
+    it('when the host fails, rejects with its error', async () => {
+      const s = make({}, { saveSession: sinon.stub().rejects(new Error('disk full')) });
+      await assert.rejects(s.save(), /disk full/);
+    });
+  });
+
+  describe('serializeData', () => {
+    it('when the data is JSON, returns its text', () => {
+      assert.equal(make({ a: [1, 'x'] }).serializeData(), '{"a":[1,"x"]}');
+    });
+
+    it('when the data holds something else, throws SessionDataError', () => {
+      const s = make();
+      s.data.when = new Map() as never;
+      assert.throws(() => s.serializeData(), { name: 'SessionDataError' });
+    });
+  });
+
+  describe('toJSON', () => {
+    it('when called, returns a copy that does not change the session', () => {
+      const s = make({ a: { b: 1 } });
+      const copy = s.toJSON();
+      (copy.a as { b: number }).b = 2;
+      assert.deepEqual(s.get('a'), { b: 1 });
+      assert.equal(JSON.stringify(s), '{"a":{"b":1}}');
+    });
+  });
+});

@@ -1,0 +1,477 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sinon from 'sinon';
+import {
+  ConfigurationError, CookieFileImpl, ServiceHandler, SessionBusyError, SessionDataError, TOKENS, createContainer,
+  parseRecord, serializeRecord, type Session, type SessionRecord,
+} from '../../src/index.js';
+import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
+
+const ID = /^[A-Za-z0-9_-]{27}$/;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('SessionImpl', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let sessions: string;
+  let impl: CookieFileImpl;
+
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+    sessions = join(dir, 'sessions');
+    impl = createContainer().get<CookieFileImpl>(TOKENS.SessionImpl);
+  });
+  afterEach(() => {
+    sinon.restore();
+    cleanup();
+  });
+
+  function req(init: FakeRequestInit = {}): FakeRequest {
+    return new FakeRequest({ ...init, env: { PSOSessionFileLoader_Path: sessions, PSOSessionGCProbability: '0', ...init.env } });
+  }
+  const withCookie = (id: string, init: FakeRequestInit = {}): FakeRequest => req({ ...init, headers: { cookie: `spec=${id}`, ...init.headers } });
+  const fileOf = (id: string, service = 'spec') => join(sessions, `pso_${service}_${id}.json`);
+  const stored = (id: string): SessionRecord => parseRecord(readFileSync(fileOf(id), 'utf8'));
+
+  /** Stores a session through the impl and returns its id. */
+  async function seed(data: Record<string, number | string>, init: FakeRequestInit = {}): Promise<string> {
+    const s = await impl.open(req(init));
+    for (const [k, v] of Object.entries(data)) s.set(k, v);
+    await impl.close(s, true);
+    return s.id;
+  }
+
+  /** Writes a record file directly. */
+  function plant(id: string, record: SessionRecord): void {
+    mkdirSync(sessions, { recursive: true, mode: 0o700 });
+    writeFileSync(fileOf(id), serializeRecord(record), { mode: 0o600 });
+  }
+
+  describe('getServiceId', () => {
+    it('when no PSOServiceId is set, is the module name', () => {
+      assert.equal(impl.getServiceId(req()), 'spec');
+    });
+
+    it('when the module name has characters a cookie name cannot hold, replaces them with "_"', () => {
+      assert.equal(impl.getServiceId(req({ moduleName: 'my page(1)' })), 'my_page_1_');
+      assert.equal(impl.getServiceId(req({ moduleName: '' })), 'PSO_SESSION');
+    });
+
+    it('when PSOServiceId is set (quoted or not), uses it', () => {
+      assert.equal(impl.getServiceId(req({ env: { PSOServiceId: 'shop' } })), 'shop');
+      assert.equal(impl.getServiceId(req({ env: { PSOServiceId: '"shop2"' } })), 'shop2');
+    });
+
+    it('when PSOServiceId names a CGI variable a client could set, is refused', () => {
+      for (const bad of ['HTTP_X', 'http_cookie', 'REQUEST_METHOD', 'Path', 'QUERY_STRING']) {
+        assert.throws(() => impl.getServiceId(req({ env: { PSOServiceId: bad } })), (e: unknown) =>
+          e instanceof ConfigurationError && e.directive === 'PSOServiceId' && e.value === bad && /CGI variable/.test(e.reason), bad);
+      }
+    });
+
+    it('when PSOServiceId is no cookie name or too long, is refused', () => {
+      for (const bad of ['my service', 'a;b', 'x=y', 'a'.repeat(65), '"']) {
+        assert.throws(() => impl.getServiceId(req({ env: { PSOServiceId: bad } })), ConfigurationError, bad);
+      }
+      assert.equal(impl.getServiceId(req({ env: { PSOServiceId: 'a'.repeat(64) } })), 'a'.repeat(64));
+    });
+
+    it('when PSOServiceId is invalid, open() fails with ConfigurationError', async () => {
+      await assert.rejects(impl.open(req({ env: { PSOServiceId: 'HTTP_X' } })), ConfigurationError);
+      await assert.rejects(impl.open(req({ env: { PSOServiceId: 'REQUEST_METHOD' } })), ConfigurationError);
+    });
+  });
+
+  describe('open', () => {
+    it('when the client has no cookie, makes a new session with a 27-character id', async () => {
+      const s = await impl.open(req());
+      assert.match(s.id, ID);
+      assert.equal(s.isNew, true);
+      assert.deepEqual(s.keys(), []);
+      const other = await impl.open(req());
+      assert.notEqual(other.id, s.id);
+      // Nothing is stored before close.
+      assert.equal(existsSync(fileOf(s.id)), false);
+    });
+
+    it('when the session was saved, loads it by the id in the cookie', async () => {
+      const first = await impl.open(req());
+      first.set('user', 'ada').increment('reloads');
+      await impl.close(first, true);
+
+      const again = await impl.open(withCookie(first.id));
+      assert.equal(again.id, first.id);
+      assert.equal(again.isNew, false);
+      assert.equal(again.created, first.created);
+      assert.deepEqual(again.toJSON(), { user: 'ada', reloads: 1 });
+      await impl.close(again, false);
+    });
+
+    it('when the service id differs, does not see the session (the cookie is per service)', async () => {
+      const id = await seed({ a: 1 });
+      const s = await impl.open(req({ env: { PSOServiceId: 'other' }, headers: { cookie: `spec=${id}` } }));
+      assert.notEqual(s.id, id);
+      assert.equal(s.isNew, true);
+    });
+
+    it('when the id is well formed but unknown, issues a new, different id', async () => {
+      const unknown = 'A'.repeat(27);
+      const s = await impl.open(withCookie(unknown));
+      assert.notEqual(s.id, unknown);
+      assert.match(s.id, ID);
+      assert.equal(s.isNew, true);
+      await impl.close(s, true);
+      assert.equal(existsSync(fileOf(unknown)), false);
+      assert.ok(existsSync(fileOf(s.id)));
+    });
+
+    it('when the id is malformed, ignores it without touching storage', async () => {
+      const load = sinon.spy(impl, 'load');
+      const lock = sinon.spy(impl, 'lock');
+      const remove = sinon.spy(impl, 'remove');
+      const bad = ['../x', '..%2F..%2Fetc%2Fpasswd', 'a'.repeat(10 * 1024), 'abc/def', 'a%00b', `${'A'.repeat(26)}.`, 'A'.repeat(28), ''];
+      for (const id of bad) {
+        const s = await impl.open(req({ headers: { cookie: `spec=${id}` } }));
+        assert.match(s.id, ID);
+        assert.equal(s.isNew, true);
+      }
+      sinon.assert.notCalled(load);
+      sinon.assert.notCalled(lock);
+      sinon.assert.notCalled(remove);
+      assert.equal(existsSync(sessions), false);
+      assert.deepEqual(readdirSync(dir), []);
+    });
+
+    it('when the stored session has expired, refuses it, deletes its file and issues a new id', async () => {
+      const old = 'B'.repeat(27);
+      plant(old, { data: { secret: 1 }, created: Date.now() - 10_000, expires: Date.now() - 1 });
+      const s = await impl.open(withCookie(old));
+      assert.notEqual(s.id, old);
+      assert.equal(s.isNew, true);
+      assert.equal(s.has('secret'), false);
+      assert.equal(existsSync(fileOf(old)), false);
+    });
+
+    it('when the stored session is garbage, starts a new session and logs a warning', async () => {
+      const id = 'C'.repeat(27);
+      plant(id, { data: {}, created: 1, expires: Date.now() + 60_000 });
+      writeFileSync(fileOf(id), '{"v":1,"created":1,"exp');
+      const r = withCookie(id);
+      const s = await impl.open(r);
+      assert.notEqual(s.id, id);
+      assert.equal(s.isNew, true);
+      assert.ok(r.memoryLogger!.has('warn', /stored session CCCCCC\.\.\. of spec cannot be read \(.*not valid JSON/), JSON.stringify(r.logLines));
+      await impl.close(s, true);
+    });
+
+    it('when the stored session cannot be read (a directory in its place), starts a new session and logs', async () => {
+      const id = 'D'.repeat(27);
+      mkdirSync(fileOf(id), { recursive: true });
+      const r = withCookie(id);
+      const s = await impl.open(r);
+      assert.notEqual(s.id, id);
+      assert.ok(r.memoryLogger!.has('warn', /cannot be read/), JSON.stringify(r.logLines));
+      await impl.close(s, true);
+    });
+
+    describe('forced ids', () => {
+      it('when a directive named by the service id is set, uses it even if unknown', async () => {
+        const r = req({ env: { spec: 'forced-id_1' } });
+        const s = await impl.open(r);
+        assert.equal(s.id, 'forced-id_1');
+        assert.equal(s.isNew, true);
+        s.set('n', 1);
+        await impl.close(s, true);
+        assert.deepEqual({ ...stored('forced-id_1').data }, { n: 1 });
+
+        const again = await impl.open(req({ env: { spec: 'forced-id_1' }, headers: { cookie: `spec=${'E'.repeat(27)}` } }));
+        assert.equal(again.id, 'forced-id_1');
+        assert.equal(again.isNew, false);
+        assert.equal(again.get('n'), 1);
+        await impl.close(again, false);
+      });
+
+      it('when the forced session has expired, keeps the id but starts empty', async () => {
+        plant('fixed', { data: { old: 1 }, created: 1, expires: Date.now() - 1 });
+        const s = await impl.open(req({ env: { spec: 'fixed' } }));
+        assert.equal(s.id, 'fixed');
+        assert.equal(s.isNew, true);
+        assert.equal(s.has('old'), false);
+        await impl.close(s, false);
+      });
+
+      it('when the forced id has characters outside [A-Za-z0-9_-] or is too long, is refused', async () => {
+        for (const bad of ['../etc', 'a b', 'a/b', 'a.b', 'x\0y', 'a'.repeat(129)]) {
+          await assert.rejects(impl.open(req({ env: { spec: bad } })), (e: unknown) =>
+            e instanceof ConfigurationError && e.directive === 'spec' && e.value === bad, JSON.stringify(bad));
+        }
+        assert.equal(existsSync(sessions), false);
+      });
+
+      it('when the service id is a CGI variable name, no forced id is taken from it', () => {
+        assert.equal(impl.getForcedSessionId(req({ moduleName: 'PATH', env: { PATH: '/usr/bin' } })), undefined);
+      });
+    });
+  });
+
+  describe('close', () => {
+    it('when not committing, stores nothing', async () => {
+      const s = await impl.open(req());
+      s.set('a', 1);
+      await impl.close(s, false);
+      assert.equal(existsSync(fileOf(s.id)), false);
+    });
+
+    it('when called twice, the second call does nothing', async () => {
+      const save = sinon.spy(impl, 'save');
+      const s = await impl.open(req());
+      s.set('a', 1);
+      await impl.close(s, true);
+      s.set('a', 2);
+      await impl.close(s, true);
+      sinon.assert.calledOnce(save);
+      assert.equal(stored(s.id).data.a, 1);
+    });
+
+    it('when the session was set to expire now, deletes it', async () => {
+      const id = await seed({ a: 1 });
+      const s = await impl.open(withCookie(id));
+      s.expire(0);
+      await impl.close(s, true);
+      assert.equal(existsSync(fileOf(id)), false);
+    });
+
+    it('when the data cannot be stored as JSON, rejects with SessionDataError and releases the lock', async () => {
+      const id = await seed({ a: 1 });
+      const s = await impl.open(withCookie(id));
+      s.data.bad = new Map() as never;
+      await assert.rejects(impl.close(s, true), SessionDataError);
+      assert.equal(stored(id).data.a, 1);
+      const next = await impl.open(withCookie(id, { env: { PSOSessionLockTimeout: '1' } }));
+      assert.equal(next.id, id);
+      await impl.close(next, false);
+    });
+
+    it('when a directive value is invalid, rejects with ConfigurationError', async () => {
+      const s = await impl.open(req({ env: { PSOSessionExpire: '15*' } }));
+      await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof ConfigurationError && e.directive === 'PSOSessionExpire');
+    });
+  });
+
+  describe('saveSession', () => {
+    it('when called through session.save(), stores now and close does not store again', async () => {
+      const save = sinon.spy(impl, 'save');
+      const s = await impl.open(req());
+      s.set('step', 2);
+      await s.save();
+      assert.equal(stored(s.id).data.step, 2);
+      assert.equal(s.isModified, false);
+      await impl.close(s, true);
+      sinon.assert.calledOnce(save);
+    });
+
+    it('when the session is closed, throws', async () => {
+      const s = await impl.open(req());
+      await impl.close(s, true);
+      await assert.rejects(s.save(), /session is closed/);
+    });
+  });
+
+  describe('expiry', () => {
+    it('when the browser decides, stores it for PSOSessionIdleTimeout', async () => {
+      const before = Date.now();
+      const id = await seed({ a: 1 }, { env: { PSOSessionIdleTimeout: '600' } });
+      const { expires, expiry } = stored(id);
+      assert.ok(expires >= before + 600_000 && expires <= Date.now() + 600_000);
+      assert.equal(expiry, undefined);
+    });
+
+    it('when PSOSessionExpire is "15*60", stores 15 minutes', async () => {
+      const before = Date.now();
+      const id = await seed({ a: 1 }, { env: { PSOSessionExpire: '15*60' } });
+      const { expires } = stored(id);
+      assert.ok(expires >= before + 900_000 && expires <= Date.now() + 900_000);
+    });
+
+    it('when set in code, stores the expiry with the session and keeps it on later requests', async () => {
+      const s = await impl.open(req());
+      s.expire(120);
+      await impl.close(s, true);
+      assert.deepEqual(stored(s.id).expiry, { kind: 'after', seconds: 120 });
+      const again = await impl.open(withCookie(s.id));
+      assert.deepEqual(again.expiry, { kind: 'after', seconds: 120 });
+      await impl.close(again, true);
+    });
+  });
+
+  describe('lock', () => {
+    it('when two requests open one session (process lock), the second waits for the first to close', async () => {
+      const id = await seed({ n: 0 });
+      const first = await impl.open(withCookie(id, { persistent: true }));
+      let second: Session | undefined;
+      const pending = impl.open(withCookie(id, { persistent: true })).then((s) => (second = s));
+      await sleep(50);
+      assert.equal(second, undefined);
+      first.increment('n');
+      await impl.close(first, true);
+      await pending;
+      assert.equal(second!.get('n'), 1);
+      second!.increment('n');
+      await impl.close(second!, true);
+      assert.equal(stored(id).data.n, 2);
+    });
+
+    it('when the session stays busy past PSOSessionLockTimeout, the second gets SessionBusyError', async () => {
+      const id = await seed({ n: 0 });
+      const first = await impl.open(withCookie(id, { persistent: true }));
+      const started = Date.now();
+      await assert.rejects(impl.open(withCookie(id, { persistent: true, env: { PSOSessionLockTimeout: '1' } })), (e: unknown) =>
+        e instanceof SessionBusyError && e.status === 503);
+      assert.ok(Date.now() - started >= 990);
+      await impl.close(first, true);
+      // The request that gave up does not hold the session.
+      const third = await impl.open(withCookie(id, { persistent: true, env: { PSOSessionLockTimeout: '1' } }));
+      await impl.close(third, true);
+    });
+
+    it('when file locking applies, holds a lock file beside the session while open', async () => {
+      const id = await seed({ n: 0 });
+      const lockFile = join(sessions, `pso_spec_${id}.lock`);
+      const s = await impl.open(withCookie(id, { persistent: true, env: { PSOSessionLock: 'file' } }));
+      assert.ok(existsSync(lockFile));
+      await impl.close(s, true);
+      assert.equal(existsSync(lockFile), false);
+
+      // A server (persistent) uses only the process lock by default.
+      const t = await impl.open(withCookie(id, { persistent: true }));
+      assert.equal(existsSync(lockFile), false);
+      await impl.close(t, true);
+    });
+
+    it('when two impls (as two processes) open one session with file locks, the second waits', async () => {
+      const id = await seed({ n: 0 });
+      const otherProcess = createContainer().get<CookieFileImpl>(TOKENS.SessionImpl);
+      const first = await impl.open(withCookie(id));
+      let second: Session | undefined;
+      const pending = otherProcess.open(withCookie(id)).then((s) => (second = s));
+      await sleep(100);
+      assert.equal(second, undefined);
+      first.increment('n');
+      await impl.close(first, true);
+      await pending;
+      assert.equal(second!.get('n'), 1);
+      await otherProcess.close(second!, true);
+    });
+  });
+
+  describe('garbage collection on close', () => {
+    it('when PSOSessionGCProbability is 1, a CGI request collects expired sessions before close returns', async () => {
+      plant('F'.repeat(27), { data: {}, created: 1, expires: Date.now() - 1 });
+      const r = req({ env: { PSOSessionGCProbability: '1' } });
+      const s = await impl.open(r);
+      await impl.close(s, true);
+      assert.equal(existsSync(fileOf('F'.repeat(27))), false);
+      assert.ok(existsSync(fileOf(s.id)));
+      assert.ok(r.memoryLogger!.has('info', /collected 1 expired session/));
+    });
+
+    it('when PSOSessionGCProbability is invalid, logs an error but still saves', async () => {
+      const r = req({ env: { PSOSessionGCProbability: '2' } });
+      const s = await impl.open(r);
+      await impl.close(s, true);
+      assert.ok(existsSync(fileOf(s.id)));
+      assert.ok(r.memoryLogger!.has('error', /PSOSessionGCProbability/));
+    });
+  });
+
+  describe('cookies (through ServiceHandler.handle)', () => {
+    let handler: ServiceHandler;
+    beforeEach(() => {
+      const container = createContainer();
+      handler = new ServiceHandler(container);
+      impl = handler.sessionImplFor() as CookieFileImpl;
+    });
+
+    async function handle(r: FakeRequest, fn: (r: FakeRequest) => unknown = () => {}): Promise<FakeRequest> {
+      await handler.handle(r, (request) => fn(request as FakeRequest));
+      assert.ok(r.ended);
+      return r;
+    }
+    const cookieOf = (r: FakeRequest) => {
+      const all = r.setCookies().filter((c) => c.startsWith('spec='));
+      assert.ok(all.length <= 1, JSON.stringify(all));
+      return all[0];
+    };
+
+    it('when the session is new, sends its id with Path, HttpOnly and SameSite=Lax, lasting until the browser closes', async () => {
+      const r = await handle(req(), (x) => x.session.set('a', 1));
+      assert.equal(r.head!.status, 200);
+      const c = cookieOf(r)!;
+      assert.match(c, /^spec=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; SameSite=Lax$/);
+    });
+
+    it('when the request is secure, adds Secure', async () => {
+      const r = await handle(req({ secure: true }));
+      assert.match(cookieOf(r)!, /; Secure/);
+    });
+
+    it('when a returning browser session is unchanged, sends no cookie', async () => {
+      const first = await handle(req(), (x) => x.session.set('a', 1));
+      const id = /^spec=([^;]+)/.exec(cookieOf(first)!)![1]!;
+      const second = await handle(withCookie(id), (x) => x.write(String(x.session.get('a'))));
+      assert.equal(second.body, '1');
+      assert.equal(cookieOf(second), undefined);
+    });
+
+    it('when PSOSessionExpire is set, the cookie carries Max-Age and Expires', async () => {
+      const r = await handle(req({ env: { PSOSessionExpire: '15*60' } }));
+      const c = cookieOf(r)!;
+      assert.match(c, /; Max-Age=900;/);
+      assert.match(c, /; Expires=\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT/);
+    });
+
+    it('when the handler sets an expiry on a returning session, the cookie is sent with it', async () => {
+      const id = await seed({ a: 1 });
+      const r = await handle(withCookie(id), (x) => x.session.expire(900));
+      const c = cookieOf(r);
+      assert.ok(c, 'a cookie telling the browser the new lifetime');
+      assert.match(c!, new RegExp(`^spec=${id}; Max-Age=900;`));
+    });
+
+    it('when a sliding session is more than a minute old, the cookie is renewed with the stored expiry', async () => {
+      const id = 'G'.repeat(27);
+      plant(id, { data: { a: 1 }, created: Date.now() - 120_000, expires: Date.now() + 780_000 });
+      const r = await handle(withCookie(id, { env: { PSOSessionExpire: '900' } }));
+      const c = cookieOf(r);
+      assert.ok(c, 'a renewed cookie');
+      assert.match(c!, /; Max-Age=900;/);
+      const expires = /Expires=([^;]+)/.exec(c!)![1]!;
+      assert.equal(Math.floor(stored(id).expires / 1000), Date.parse(expires) / 1000);
+    });
+
+    it('when a sliding session was stored less than a minute ago, neither the file nor the cookie changes', async () => {
+      const first = await handle(req({ env: { PSOSessionExpire: '900' } }), (x) => x.session.set('a', 1));
+      const id = /^spec=([^;]+)/.exec(cookieOf(first)!)![1]!;
+      const save = sinon.spy(impl, 'save');
+      const second = await handle(withCookie(id, { env: { PSOSessionExpire: '900' } }));
+      sinon.assert.notCalled(save);
+      assert.equal(cookieOf(second), undefined);
+    });
+
+    it('when a returning session is expired in code, clears the cookie and deletes the file', async () => {
+      const id = await seed({ a: 1 });
+      const r = await handle(withCookie(id), (x) => x.session.expire(0));
+      assert.match(cookieOf(r)!, /^spec=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/);
+      assert.equal(existsSync(fileOf(id)), false);
+    });
+
+    it('when the session store fails, answers 500 and logs the directory', async () => {
+      writeFileSync(join(dir, 'afile'), 'x');
+      const r = req({ env: { PSOSessionFileLoader_Path: join(dir, 'afile', 'sessions') } });
+      await handle(r, (x) => x.session.set('a', 1));
+      assert.equal(r.head!.status, 500);
+      assert.ok(r.memoryLogger!.has('error', /cannot create session directory .*afile\/sessions/), JSON.stringify(r.logLines));
+    });
+  });
+});

@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { acquireFileLock, isAlive, lockIsStale } from '../../../src/session/locks/FileLock.js';
+import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
+import { tempDir } from '../../support/fakeRequest.js';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const CHILD = join(ROOT, 'spec/support/lock-child.mjs');
+
+function run(args: string[]): Promise<{ code: number | null; stderr: string; pid: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr, pid: child.pid! }));
+  });
+}
+
+/** A pid that belonged to a process that has exited. */
+async function deadPid(): Promise<number> {
+  const { pid } = await run(['-e', '']);
+  assert.equal(isAlive(pid), false);
+  return pid;
+}
+
+/** Sets a file's modification time `ms` in the past. */
+function age(file: string, ms: number): void {
+  const t = (Date.now() - ms) / 1000;
+  utimesSync(file, t, t);
+}
+
+describe('acquireFileLock', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let lock: string;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+    lock = join(dir, 'pso_svc_id.lock');
+  });
+  afterEach(() => cleanup());
+
+  it('when free, creates the lock file 0600 holding "pid host token"', async () => {
+    const release = await acquireFileLock(lock, 1000);
+    const [pid, host, token, ...rest] = readFileSync(lock, 'utf8').split(' ');
+    assert.equal(Number(pid), process.pid);
+    assert.equal(host, hostname());
+    assert.ok(token, 'a token tells this holder from earlier ones');
+    assert.deepEqual(rest, []);
+    assert.equal(statSync(lock).mode & 0o777, 0o600);
+    await release();
+    assert.equal(existsSync(lock), false);
+  });
+
+  it('when processes contend, lets only one in at a time (no lost increment)', async function () {
+    this.timeout(20_000);
+    const counter = join(dir, 'counter');
+    writeFileSync(counter, '0');
+    const children = 8;
+    const iterations = 10;
+    const results = await Promise.all(Array.from({ length: children }, () => run([CHILD, lock, counter, String(iterations)])));
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(counter, 'utf8'), String(children * iterations));
+    assert.equal(existsSync(lock), false);
+  });
+
+  it('when the lock was left by a dead process of this host, breaks it and takes it', async () => {
+    writeFileSync(lock, `${await deadPid()} ${hostname()} x`);
+    const started = Date.now();
+    const release = await acquireFileLock(lock, 2000);
+    assert.ok(Date.now() - started < 1000);
+    assert.ok(readFileSync(lock, 'utf8').startsWith(`${process.pid} ${hostname()} `));
+    await release();
+    assert.equal(existsSync(lock), false);
+  });
+
+  it('when a live process holds it, times out with SessionBusyError', async () => {
+    writeFileSync(lock, `${process.pid} ${hostname()} other`);
+    const started = Date.now();
+    await assert.rejects(acquireFileLock(lock, 150), (e: unknown) => {
+      assert.ok(e instanceof SessionBusyError);
+      assert.equal(e.status, 503);
+      assert.ok(e.message.includes(lock));
+      return true;
+    });
+    const waited = Date.now() - started;
+    assert.ok(waited >= 150 && waited < 1500, `waited ${waited} ms`);
+    assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${hostname()} other`);
+  });
+
+  it('when a dead lock is being broken by another waiter (fresh guard), does not break it too', async () => {
+    writeFileSync(lock, `${await deadPid()} ${hostname()} x`);
+    writeFileSync(`${lock}.break`, '1');
+    await assert.rejects(acquireFileLock(lock, 100), SessionBusyError);
+    assert.ok(existsSync(lock));
+  });
+
+  it('when the break guard itself was abandoned, removes it and then breaks the lock', async () => {
+    writeFileSync(lock, `${await deadPid()} ${hostname()} x`);
+    writeFileSync(`${lock}.break`, '1');
+    age(`${lock}.break`, 10_000);
+    const release = await acquireFileLock(lock, 2000);
+    assert.equal(existsSync(`${lock}.break`), false);
+    await release();
+  });
+
+  it('when the directory does not exist, rejects with the fs error, not a timeout', async () => {
+    await assert.rejects(acquireFileLock(join(dir, 'missing', 'x.lock'), 1000), { code: 'ENOENT' });
+  });
+
+  describe('release', () => {
+    it('when the file now belongs to someone else, leaves it', async () => {
+      const release = await acquireFileLock(lock, 1000);
+      writeFileSync(lock, `${process.pid} ${hostname()} someone-else`);
+      await release();
+      assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${hostname()} someone-else`);
+    });
+
+    it('when called twice, the second call does not remove a newer owner\'s lock', async () => {
+      const r1 = await acquireFileLock(lock, 1000);
+      await r1();
+      const r2 = await acquireFileLock(lock, 1000);
+      const content = readFileSync(lock, 'utf8');
+      await r1();
+      assert.equal(readFileSync(lock, 'utf8'), content);
+      await r2();
+      assert.equal(existsSync(lock), false);
+    });
+
+    it('when the file is already gone, does not throw', async () => {
+      const release = await acquireFileLock(lock, 1000);
+      unlinkSync(lock);
+      await release();
+    });
+  });
+});
+
+describe('lockIsStale', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let lock: string;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+    lock = join(dir, 'pso_svc_id.lock');
+  });
+  afterEach(() => cleanup());
+
+  it('when the owner (this host) is dead, is true', async () => {
+    writeFileSync(lock, `${await deadPid()} ${hostname()} x`);
+    assert.equal(await lockIsStale(lock), true);
+  });
+
+  it('when the owner (this host) is alive, is false however old', async () => {
+    writeFileSync(lock, `${process.pid} ${hostname()} x`);
+    age(lock, 3600_000);
+    assert.equal(await lockIsStale(lock), false);
+  });
+
+  it('when another host owns it, is false for a minute and true after', async () => {
+    writeFileSync(lock, `1 some-other-host.example x`);
+    assert.equal(await lockIsStale(lock), false);
+    age(lock, 59_000);
+    assert.equal(await lockIsStale(lock), false);
+    age(lock, 61_000);
+    assert.equal(await lockIsStale(lock), true);
+  });
+
+  it('when empty or unreadable as "pid host", is false for 5 s and true after', async () => {
+    for (const content of ['', 'garbage', '-4 host x', 'abc host x']) {
+      writeFileSync(lock, content);
+      assert.equal(await lockIsStale(lock), false, JSON.stringify(content));
+      age(lock, 6000);
+      assert.equal(await lockIsStale(lock), true, JSON.stringify(content));
+    }
+  });
+
+  it('when the file does not exist, is false', async () => {
+    assert.equal(await lockIsStale(lock), false);
+  });
+});
+
+describe('isAlive', () => {
+  it('when the pid is this process, is true', () => {
+    assert.equal(isAlive(process.pid), true);
+  });
+
+  it('when the process has exited, is false', async () => {
+    assert.equal(isAlive(await deadPid()), false);
+  });
+});
