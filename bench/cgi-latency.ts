@@ -1,0 +1,119 @@
+// CGI latency through a real Apache (event MPM + mod_cgid): the bundled quick
+// sample (file session loaded and saved on every request) against a trivial
+// node CGI that only prints "hello". Both pay node's start; the ratio shows
+// what pso adds on top of it.
+//
+//   node dist/bench/cgi-latency.js [--n 200] [--warmup 20]
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { bundleHandler } from '../src/cli/bundleCommand.js';
+import { startApache, type ApacheServer } from '../spec/support/apache.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const GOAL = 1.3;
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} needs a positive integer`);
+  return v;
+}
+
+interface Stats { median: number; p90: number; mean: number; min: number; max: number }
+
+function stats(samples: number[]): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+  const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return { median, p90: at(0.9), mean: s.reduce((a, b) => a + b, 0) / s.length, min: s[0]!, max: s[s.length - 1]! };
+}
+
+const ms = (x: number) => `${x.toFixed(2).padStart(7)} ms`;
+
+async function main(): Promise<void> {
+  const n = option('n', 200);
+  const warmup = option('warmup', 20);
+  if (process.getuid?.() !== 0) throw new Error('needs root: Apache switches its workers to www-data');
+
+  const uid = Number(execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }));
+  const gid = Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }));
+  const base = mkdtempSync('/tmp/pso-bench-');
+  chmodSync(base, 0o755);
+  const docroot = join(base, 'htdocs');
+  const sessions = join(base, 'sessions');
+  mkdirSync(docroot, { mode: 0o755 });
+  mkdirSync(sessions, { mode: 0o700 });
+  chownSync(sessions, uid, gid);
+
+  let apache: ApacheServer | undefined;
+  try {
+    const { bytes } = await bundleHandler({ entry: join(ROOT, 'samples/quick.ts'), outfile: join(docroot, 'quick.cgi') });
+    // The baseline: node's start and nothing else.
+    writeFileSync(join(docroot, 'hello.cgi'), "#!/usr/bin/env node\nprocess.stdout.write('Content-Type: text/plain\\n\\nhello');\n", { mode: 0o755 });
+    writeFileSync(
+      join(docroot, '.htaccess'),
+      `Options +ExecCGI\nAddHandler cgi-script .cgi\nSetEnv PSOServiceId MyPSOTest\nSetEnv PSOSessionFileLoader_Path ${sessions}\nSetEnv PSOSessionExpire "15*60"\n`,
+    );
+    apache = await startApache({ docroot });
+
+    let cookie = '';
+    let expected = 0;
+    const quick = async () => {
+      const t = performance.now();
+      const res = await fetch(`${apache!.url}/quick.cgi`, { headers: cookie ? { cookie } : {} });
+      const body = await res.text();
+      const dt = performance.now() - t;
+      const set = res.headers.getSetCookie().find((c) => c.startsWith('MyPSOTest='));
+      if (set) cookie = set.split(';')[0]!;
+      const count = Number(/reloaded: (\d+) times/.exec(body)?.[1]);
+      // Every request must have loaded and saved the session.
+      if (res.status !== 200 || count !== ++expected) throw new Error(`quick.cgi: ${res.status} ${body} (expected count ${expected})`);
+      return dt;
+    };
+    const hello = async () => {
+      const t = performance.now();
+      const res = await fetch(`${apache!.url}/hello.cgi`);
+      const body = await res.text();
+      const dt = performance.now() - t;
+      if (res.status !== 200 || body !== 'hello') throw new Error(`hello.cgi: ${res.status} ${body}`);
+      return dt;
+    };
+
+    for (let i = 0; i < warmup; i++) { await quick(); await hello(); }
+    const a: number[] = [];
+    const b: number[] = [];
+    // Alternating (and swapping who goes first) cancels drift and order effects.
+    for (let i = 0; i < n; i++) {
+      if (i % 2 === 0) { a.push(await quick()); b.push(await hello()); }
+      else { b.push(await hello()); a.push(await quick()); }
+    }
+
+    const files = readdirSync(sessions);
+    const sq = stats(a);
+    const sh = stats(b);
+    const ratio = sq.median / sh.median;
+    console.log(`CGI latency through Apache ${apache.url} (event MPM, mod_cgid), node ${process.version} (${process.execPath})`);
+    console.log(`${n} sequential requests each, interleaved, after ${warmup} warm-up requests each; time = fetch() until the body is read, keep-alive`);
+    console.log(`quick.cgi: bundled samples/quick.ts (${bytes} bytes); one file session, loaded and saved on every request (count reached ${expected}; ${files.length} file(s) in the session dir, ${statSync(join(sessions, files[0]!)).size} bytes)`);
+    console.log('hello.cgi: a 2-line node script printing "hello"');
+    console.log('');
+    console.log(`              median        p90       mean        min        max`);
+    for (const [name, s] of [['quick.cgi', sq], ['hello.cgi', sh]] as const) {
+      console.log(`${name.padEnd(10)} ${ms(s.median)} ${ms(s.p90)} ${ms(s.mean)} ${ms(s.min)} ${ms(s.max)}`);
+    }
+    console.log('');
+    console.log(`median(quick) - median(hello) = ${(sq.median - sh.median).toFixed(2)} ms`);
+    console.log(`ratio median(quick)/median(hello) = ${ratio.toFixed(3)} (goal <= ${GOAL}: ${ratio <= GOAL ? 'met' : 'NOT met'})`);
+  } finally {
+    await apache?.stop();
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`cgi-latency: ${(e as Error).message}`);
+  process.exitCode = 1;
+});

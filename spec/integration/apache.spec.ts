@@ -1,0 +1,291 @@
+// The CGI host behind a real Apache httpd (event MPM + mod_cgid): bundled
+// samples, directives from .htaccess, file sessions written as www-data.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleHandler } from '../../src/cli/bundleCommand.js';
+import { startApache, type ApacheServer } from '../support/apache.js';
+import { CookieJar, ROOT } from '../support/http.js';
+
+const SERVICE = 'MyPSOTest';
+const ID = /^[A-Za-z0-9_-]{27}$/;
+const SESSION_FILE = /^pso_MyPSOTest_[A-Za-z0-9_-]{27}\.json$/;
+
+const idOf = (name: string) => Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+const modeOf = (p: string) => statSync(p).mode & 0o777;
+const sessionFileName = (id: string) => `pso_${SERVICE}_${id}.json`;
+
+function counter(body: string): number {
+  const m = /You reloaded: (\d+) times/.exec(body);
+  assert.ok(m, `unexpected body: ${JSON.stringify(body)}`);
+  return Number(m[1]);
+}
+
+/** The one MyPSOTest Set-Cookie of a response, split into id and attributes. */
+function sessionCookie(res: Response): { id: string; attrs: Map<string, string> } {
+  const cookies = res.headers.getSetCookie().filter((c) => c.startsWith(`${SERVICE}=`));
+  assert.equal(cookies.length, 1, `expected one ${SERVICE} cookie, got ${JSON.stringify(res.headers.getSetCookie())}`);
+  const [pair, ...rest] = cookies[0]!.split(';').map((s) => s.trim());
+  const attrs = new Map<string, string>();
+  for (const a of rest) {
+    const eq = a.indexOf('=');
+    attrs.set((eq < 0 ? a : a.slice(0, eq)).toLowerCase(), eq < 0 ? '' : a.slice(eq + 1));
+  }
+  return { id: pair!.slice(SERVICE.length + 1), attrs };
+}
+
+/** A directory owned by www-data, mode 0700, whether or not it existed. */
+function wwwDataDir(dir: string, uid: number, gid: number): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chownSync(dir, uid, gid);
+  chmodSync(dir, 0o700);
+}
+
+describe('CGI under a real Apache httpd (mod_cgid)', function () {
+  this.timeout(60_000);
+
+  let apache: ApacheServer | undefined;
+  let base: string;
+  let docroot: string;
+  let sessions: string;
+  let rootOnly: string;
+  let created: string;
+  let wwwUid: number;
+  let wwwGid: number;
+  const url = (p: string) => `${apache!.url}${p}`;
+
+  before(async function () {
+    const reason = process.env.PSO_APACHE_SKIP;
+    if (reason) {
+      console.log(`    skipping the Apache suite: ${reason}`);
+      this.skip();
+    }
+    wwwUid = idOf('www-data');
+    wwwGid = Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }).trim());
+
+    // Under /tmp so that www-data can traverse every parent.
+    base = mkdtempSync('/tmp/pso-apache-spec-');
+    chmodSync(base, 0o755);
+    docroot = join(base, 'htdocs');
+    sessions = join(base, 'sessions');
+    rootOnly = join(base, 'root-only');
+    created = join(base, 'www-data-owned');
+    mkdirSync(docroot, { mode: 0o755 });
+    wwwDataDir(sessions, wwwUid, wwwGid);
+    // www-data cannot write here (nor even look inside).
+    mkdirSync(rootOnly, { mode: 0o700 });
+    // pso must create <created>/new/sessions itself.
+    mkdirSync(created, { mode: 0o755 });
+    chownSync(created, wwwUid, wwwGid);
+
+    await Promise.all(
+      ['quick', 'test', 'path0'].map((name) =>
+        bundleHandler({ entry: join(ROOT, 'samples', `${name}.ts`), outfile: join(docroot, `${name}.cgi`) })),
+    );
+    // Here the subclass decides where sessions go: the inherited directive is removed.
+    const own = join(docroot, 'own');
+    mkdirSync(own, { mode: 0o755 });
+    await Promise.all(
+      ['path1', 'path2'].map((name) =>
+        bundleHandler({ entry: join(ROOT, 'samples', `${name}.ts`), outfile: join(own, `${name}.cgi`) })),
+    );
+    writeFileSync(join(own, '.htaccess'), 'UnsetEnv PSOSessionFileLoader_Path\n', { mode: 0o644 });
+
+    const subdir = (name: string, htaccess: string) => {
+      const dir = join(docroot, name);
+      mkdirSync(dir, { mode: 0o755 });
+      copyFileSync(join(docroot, 'quick.cgi'), join(dir, 'quick.cgi'));
+      chmodSync(join(dir, 'quick.cgi'), 0o755);
+      writeFileSync(join(dir, '.htaccess'), htaccess, { mode: 0o644 });
+    };
+    subdir('blocked', `SetEnv PSOSessionFileLoader_Path ${rootOnly}\n`);
+    subdir('fresh', `SetEnv PSOSessionFileLoader_Path ${join(created, 'new/sessions')}\n`);
+
+    writeFileSync(
+      join(docroot, '.htaccess'),
+      [
+        'Options +ExecCGI',
+        'AddHandler cgi-script .cgi',
+        `SetEnv PSOServiceId ${SERVICE}`,
+        `SetEnv PSOSessionFileLoader_Path ${sessions}`,
+        'SetEnv PSOSessionExpire "15*60"',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+
+    // Room for the 10 KB cookie below (Apache's default limit is 8190 bytes per header).
+    apache = await startApache({ docroot, extraConfig: 'LimitRequestFieldSize 32768\n' });
+  });
+
+  after(async function () {
+    await apache?.stop();
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it('quick.cgi: MyPSOTest cookie of 15 minutes, a counter per session, private files in the directive\'s directory', async () => {
+    const jar = new CookieJar();
+    const first = await jar.fetch(url('/quick.cgi'));
+    assert.equal(first.status, 200);
+    assert.equal(counter(await first.text()), 1);
+    const { id, attrs } = sessionCookie(first);
+    assert.match(id, ID);
+    assert.equal(attrs.get('max-age'), '900');
+    assert.equal(attrs.get('path'), '/');
+    assert.ok(attrs.has('httponly'));
+    const date = Date.parse(first.headers.get('date')!);
+    const expires = Date.parse(attrs.get('expires')!);
+    assert.ok(Number.isFinite(date) && Number.isFinite(expires), `Date ${first.headers.get('date')}, Expires ${attrs.get('expires')}`);
+    assert.ok(Math.abs(expires - (date + 900_000)) <= 3_000, `Expires ${attrs.get('expires')} is not 900 s after Date ${first.headers.get('date')}`);
+
+    for (const expected of [2, 3]) {
+      const res = await jar.fetch(url('/quick.cgi'));
+      assert.equal(res.status, 200);
+      assert.equal(counter(await res.text()), expected);
+      assert.equal(jar.cookies.get(SERVICE), id, 'the session id must not change');
+    }
+
+    const other = new CookieJar();
+    const res = await other.fetch(url('/quick.cgi'));
+    assert.equal(counter(await res.text()), 1);
+    const otherId = sessionCookie(res).id;
+    assert.notEqual(otherId, id);
+
+    for (const sid of [id, otherId]) {
+      const file = join(sessions, sessionFileName(sid));
+      assert.ok(existsSync(file), `${file} is missing; ${sessions} holds ${readdirSync(sessions).join(', ')}`);
+      assert.equal(modeOf(file).toString(8), '600');
+      assert.equal(statSync(file).uid, wwwUid, 'written by the CGI as www-data');
+    }
+    assert.equal(modeOf(sessions).toString(8), '700');
+  });
+
+  it('creates a missing session directory 0700', async () => {
+    const dir = join(created, 'new/sessions');
+    assert.ok(!existsSync(dir));
+    const res = await new CookieJar().fetch(url('/fresh/quick.cgi'));
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(counter(await res.text()), 1);
+    const { id } = sessionCookie(res);
+    assert.equal(modeOf(dir).toString(8), '700');
+    assert.equal(modeOf(join(dir, sessionFileName(id))).toString(8), '600');
+  });
+
+  it('test.cgi answers hello world and sets the MyPSOTest cookie', async () => {
+    const res = await new CookieJar().fetch(url('/test.cgi'));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'hello world\n');
+    assert.match(sessionCookie(res).id, ID);
+  });
+
+  it('path0.cgi: the .htaccess directive overrides the sample\'s default /tmp/path0/', async () => {
+    const jar = new CookieJar();
+    for (const expected of [1, 2]) {
+      const res = await jar.fetch(url('/path0.cgi'));
+      assert.equal(res.status, 200);
+      assert.equal(counter(await res.text()), expected);
+    }
+    const id = jar.cookies.get(SERVICE)!;
+    assert.match(id, ID);
+    assert.ok(existsSync(join(sessions, sessionFileName(id))), 'stored in the directive\'s directory');
+    assert.ok(!existsSync(join('/tmp/path0', sessionFileName(id))), 'not in the sample\'s default');
+  });
+
+  for (const [name, dir] of [['path1', '/tmp/path1'], ['path2', '/tmp/path2']] as const) {
+    describe(`${name}.cgi without the directive`, () => {
+      const ids: string[] = [];
+      before(() => wwwDataDir(dir, wwwUid, wwwGid));
+      after(() => {
+        for (const id of ids) rmSync(join(dir, sessionFileName(id)), { force: true });
+      });
+
+      it(`stores the session in ${dir}/, as the subclass says`, async () => {
+        const jar = new CookieJar();
+        const res = await jar.fetch(url(`/own/${name}.cgi`));
+        assert.equal(res.status, 200, await res.clone().text());
+        assert.equal(counter(await res.text()), 1);
+        const { id } = sessionCookie(res);
+        ids.push(id);
+        assert.ok(existsSync(join(dir, sessionFileName(id))), `no session file in ${dir}`);
+        assert.ok(!existsSync(join(sessions, sessionFileName(id))), 'the directive was unset');
+        const again = await jar.fetch(url(`/own/${name}.cgi`));
+        assert.equal(counter(await again.text()), 2);
+      });
+    });
+  }
+
+  it('loses no increment under 50 concurrent requests on one session', async () => {
+    const jar = new CookieJar();
+    const first = await jar.fetch(url('/quick.cgi'));
+    const start = counter(await first.text());
+    const cookie = jar.header();
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => fetch(url('/quick.cgi'), { headers: { cookie } })),
+    );
+    const seen: number[] = [];
+    for (const res of responses) {
+      const body = await res.text();
+      assert.equal(res.status, 200, body);
+      seen.push(counter(body));
+    }
+    seen.sort((a, b) => a - b);
+    assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => start + 1 + i));
+    const last = await jar.fetch(url('/quick.cgi'));
+    assert.equal(counter(await last.text()), start + 51);
+    // No lock or temporary file is left behind.
+    const leftovers = readdirSync(sessions).filter((n) => !SESSION_FILE.test(n));
+    assert.deepEqual(leftovers, []);
+  });
+
+  it('gives a malformed cookie a fresh session and writes nothing outside the session directory', async () => {
+    const before = new Set(readdirSync(base));
+    for (const value of ['../../etc/passwd', 'A'.repeat(10 * 1024), '%00', `..%2F..%2F${'x'.repeat(20)}`]) {
+      const res = await fetch(url('/quick.cgi'), { headers: { cookie: `${SERVICE}=${value}` } });
+      const body = await res.text();
+      assert.equal(res.status, 200, body);
+      assert.equal(counter(body), 1);
+      const { id } = sessionCookie(res);
+      assert.match(id, ID);
+      assert.notEqual(id, value);
+      assert.ok(existsSync(join(sessions, sessionFileName(id))));
+    }
+    // Only session files, nothing built from the cookie (no subdirectories either).
+    for (const name of readdirSync(sessions)) {
+      assert.match(name, SESSION_FILE);
+      assert.ok(lstatSync(join(sessions, name)).isFile());
+    }
+    assert.deepEqual(new Set(readdirSync(base)), before);
+    assert.ok(!existsSync('/etc/passwd.json') && !existsSync(join(base, 'etc')));
+  });
+
+  it('answers 500 without details when the session directory is not writable, and logs why', async () => {
+    const newClient = `${SERVICE}=`;
+    const returning = `${SERVICE}=${'B'.repeat(27)}`;
+    for (const cookie of [newClient, returning]) {
+      const res = await fetch(url('/blocked/quick.cgi'), { headers: { cookie } });
+      const body = await res.text();
+      assert.equal(res.status, 500, body);
+      assert.ok(body.length < 200, `body too long: ${body}`);
+      assert.doesNotMatch(body, /\bat .+:\d+|\w*Error:|EACCES|\/tmp\//, 'no stack trace or path in the body');
+      assert.equal(res.headers.getSetCookie().length, 0, 'no session for a failed request');
+    }
+    assert.deepEqual(readdirSync(rootOnly), []);
+    // Apache logs a CGI's stderr as it reads it: allow it a moment.
+    let lines: string[] = [];
+    let log = '';
+    for (let i = 0; i < 40 && lines.length < 2; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 50));
+      log = apache!.errorLog();
+      lines = log.split('\n').filter((l) => l.startsWith('[pso]') && l.includes('/blocked/quick.cgi'));
+    }
+    assert.equal(lines.length, 2, `one pso line per request in:\n${log}`);
+    // New client: saving fails, with the directory and what to do about it.
+    assert.match(lines[0]!, / error GET \/blocked\/quick\.cgi: 500: cannot write session file in (\S+): EACCES.*PSOSessionFileLoader_Path/);
+    assert.ok(lines[0]!.includes(`in ${rootOnly}:`), lines[0]);
+    // Returning client: taking the lock file fails first; the line still names the directory.
+    assert.match(lines[1]!, / error .*EACCES/);
+    assert.ok(lines[1]!.includes(`${rootOnly}/`), lines[1]);
+    assert.doesNotMatch(log, /^\s+at \S.*:\d+:\d+\)?$/m, 'no stack trace in the log');
+  });
+});
