@@ -45,12 +45,12 @@ export { NodeHttpRequest, type NodeHttpRequestInit } from './hosts/node-http/Nod
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
 
 export { Session, type SessionHost } from './session/Session.js';
-export { SessionImpl, SessionStoreError, cookieNameFrom, DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from './session/SessionImpl.js';
+export { SessionImpl, SessionStoreError, type SaveHints, cookieNameFrom, DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from './session/SessionImpl.js';
 export { CookieSession } from './session/CookieSession.js';
 export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';
 export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord } from './session/SessionRecord.js';
 export { type SessionIdGenerator, RandomSessionIdGenerator } from './session/SessionIdGenerator.js';
 export { type JsonValue, type SessionData, SessionDataError } from './session/json.js';
 export { KeyedMutex, type Release } from './session/locks/KeyedMutex.js';
-export { acquireFileLock } from './session/locks/FileLock.js';
+export { acquireFileLock, LockLostError, type FileLock } from './session/locks/FileLock.js';
 export { SessionBusyError } from './session/locks/SessionBusyError.js';

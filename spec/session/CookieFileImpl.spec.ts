@@ -161,14 +161,16 @@ describe('CookieFileImpl', () => {
     });
 
     describe('PSOSessionFileLoader_Fsync', () => {
-      // util/fs calls fs.fsync through the node:fs namespace; the sync makes the spy visible there.
-      let fsync: sinon.SinonSpy;
+      // util/fs calls fs.fsync (servers) or fs.fsyncSync (CGI, scripts) through the node:fs
+      // namespace; syncBuiltinESMExports makes the spies visible there.
+      let spies: sinon.SinonSpy[];
+      const fsync = { get callCount() { return spies.reduce((n, s) => n + s.callCount, 0); } };
       beforeEach(() => {
-        fsync = sinon.spy(fs, 'fsync');
+        spies = [sinon.spy(fs, 'fsync'), sinon.spy(fs, 'fsyncSync')];
         syncBuiltinESMExports();
       });
       afterEach(() => {
-        fsync.restore();
+        for (const s of spies) s.restore();
         syncBuiltinESMExports();
       });
 

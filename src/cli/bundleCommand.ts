@@ -1,5 +1,7 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './args.js';
 
 /** Options of {@link bundleHandler}. */
@@ -12,19 +14,30 @@ export interface BundleOptions {
   shebang?: string;
   /** Minify (default true). */
   minify?: boolean;
+  /**
+   * Embed a V8 code cache (default true), so that node does not compile the
+   * bundle on every request. Making it loads the module once (its main part
+   * does not run). Node ignores a cache made by another node version.
+   */
+  codeCache?: boolean;
 }
+
+/** The bundle runs as the body of this function, as CommonJS modules do. */
+const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+const WRAP_TAIL = '\n})';
 
 /**
  * Bundles a handler module and everything it imports into one executable
  * file (shebang, mode 0755), so that a CGI request loads a single file
- * instead of resolving hundreds of modules.
+ * instead of resolving hundreds of modules, and, with the code cache, does not
+ * compile it either.
  *
  * @example
  * ```ts
  * await bundleHandler({ entry: 'samples/quick.ts', outfile: '/srv/cgi/quick.cgi' });
  * ```
  */
-export async function bundleHandler(options: BundleOptions): Promise<{ bytes: number }> {
+export async function bundleHandler(options: BundleOptions): Promise<{ bytes: number; cacheBytes: number }> {
   const esbuild = await import('esbuild');
   const outfile = resolve(options.outfile);
   const result = await esbuild.build({
@@ -38,17 +51,56 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
     legalComments: 'none',
     write: false,
     logLevel: 'silent',
-    // `isMain(import.meta.url)` must see the bundle's own path.
+    // `isMain(import.meta.url)` must see the executable's own path.
     define: { 'import.meta.url': '__pso_import_meta_url' },
-    banner: {
-      js: `${options.shebang ?? '#!/usr/bin/env node'}\nvar __pso_import_meta_url=require("url").pathToFileURL(__filename).href;`,
-    },
+    banner: { js: 'var __pso_import_meta_url=require("url").pathToFileURL(__filename).href;' },
   });
-  const code = result.outputFiles[0]!.contents;
+  const code = WRAP_HEAD + result.outputFiles[0]!.text + WRAP_TAIL;
+  const cache = options.codeCache === false ? undefined : await makeCodeCache(code, outfile);
+  const shebang = options.shebang ?? '#!/usr/bin/env node';
+  const loader =
+    `${shebang}\n` +
+    `var __pso_code=${JSON.stringify(code)};\n` +
+    `var __pso_cache=${JSON.stringify(cache ?? '')};\n` +
+    // Compiled through vm.Script so that V8 can take the cache; without one it compiles as usual.
+    'require("vm").Script.prototype.runInThisContext.call(new (require("vm").Script)(__pso_code,{filename:__filename,' +
+    'cachedData:__pso_cache?Buffer.from(__pso_cache,"base64"):undefined})).call(module.exports,exports,require,module,__filename,__dirname);\n';
   await mkdir(dirname(outfile), { recursive: true });
-  await writeFile(outfile, code);
+  await writeFile(outfile, loader);
   await chmod(outfile, 0o755);
-  return { bytes: code.byteLength };
+  return { bytes: Buffer.byteLength(loader), cacheBytes: cache ? Buffer.from(cache, 'base64').byteLength : 0 };
+}
+
+/**
+ * Compiles and evaluates the bundle in a fresh node (module level only: the
+ * handler does not run, since the program is not the bundle) and returns
+ * V8's code cache for it, base64-encoded; undefined if that fails.
+ */
+async function makeCodeCache(code: string, outfile: string): Promise<string | undefined> {
+  const dir = await mkdtemp(join(tmpdir(), 'pso-bundle-'));
+  try {
+    const src = join(dir, 'code.js');
+    const out = join(dir, 'cache.bin');
+    await writeFile(src, code);
+    const trainer = `
+      const vm = require('vm'), fs = require('fs'), { createRequire } = require('module');
+      const script = new vm.Script(fs.readFileSync(${JSON.stringify(src)}, 'utf8'), { filename: ${JSON.stringify(outfile)} });
+      const m = { exports: {} };
+      script.runInThisContext().call(m.exports, m.exports, createRequire(${JSON.stringify(outfile)}), m, ${JSON.stringify(outfile)}, ${JSON.stringify(dirname(outfile))});
+      fs.writeFileSync(${JSON.stringify(out)}, script.createCachedData());
+      process.exit(0);
+    `;
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    const r = spawnSync(process.execPath, ['-e', trainer], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+    if (r.status !== 0) {
+      process.stderr.write(`pso bundle: no code cache (loading the module failed: ${String(r.stderr).trim().split('\n').slice(-1)[0]})\n`);
+      return undefined;
+    }
+    return (await readFile(out)).toString('base64');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** `pso bundle <handler.ts> -o <file.cgi>` */
@@ -57,16 +109,18 @@ export async function bundleCommand(args: string[]): Promise<void> {
   let outfile: string | undefined;
   let shebang: string | undefined;
   let minify = true;
+  let codeCache = true;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-o' || a === '--outfile') outfile = args[++i];
     else if (a === '--shebang') shebang = args[++i];
     else if (a === '--no-minify') minify = false;
+    else if (a === '--no-code-cache') codeCache = false;
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else if (entry === undefined) entry = a;
     else throw new UsageError(`unexpected argument ${a}`);
   }
   if (!entry || !outfile) throw new UsageError('usage: pso bundle <handler.ts> -o <file.cgi>');
-  const { bytes } = await bundleHandler({ entry, outfile, minify, ...(shebang ? { shebang } : {}) });
-  process.stdout.write(`pso: wrote ${outfile} (${bytes} bytes)\n`);
+  const { bytes, cacheBytes } = await bundleHandler({ entry, outfile, minify, codeCache, ...(shebang ? { shebang } : {}) });
+  process.stdout.write(`pso: wrote ${outfile} (${bytes} bytes${cacheBytes ? `, with a ${cacheBytes}-byte code cache` : ''})\n`);
 }

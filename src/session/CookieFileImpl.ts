@@ -1,4 +1,4 @@
-import { lstat, mkdir, readdir, readFile, rename, stat, syncDirectory, unlink, writeFile, writeFileSynced } from '../util/fs.js';
+import { asyncFs, syncDirectory, syncFs, writeFileSynced, type FsOps } from '../util/fs.js';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { injectable, injectFromBase } from 'inversify';
@@ -6,9 +6,10 @@ import { ConfigurationError } from '../config/ConfigurationError.js';
 import { readChoice, readFlag, readSeconds } from '../config/directives.js';
 import type { ServiceRequest } from '../service/ServiceRequest.js';
 import { CookieSession } from './CookieSession.js';
-import { DEFAULT_IDLE_SECONDS, SessionStoreError } from './SessionImpl.js';
+import { DEFAULT_IDLE_SECONDS, SessionStoreError, type SaveHints } from './SessionImpl.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from './SessionRecord.js';
-import { acquireFileLock, lockIsStale } from './locks/FileLock.js';
+import { acquireFileLock, lockIsStale, type FileLock } from './locks/FileLock.js';
+import { SessionBusyError } from './locks/SessionBusyError.js';
 import type { Release } from './locks/KeyedMutex.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
@@ -46,6 +47,8 @@ export class CookieFileImpl extends CookieSession {
   static PATH: string = join(tmpdir(), `pso-sessions${uid === undefined ? '' : `-${uid}`}`);
 
   #checkedDirs = new Set<string>();
+  /** File locks held by requests of this process, by lock path. */
+  #held = new Map<string, FileLock>();
 
   /**
    * The directory for this request's session files, "excluding name" as the
@@ -77,7 +80,7 @@ export class CookieFileImpl extends CookieSession {
     const file = this.sessionFile(request, id);
     let text: string;
     try {
-      text = await readFile(file);
+      text = await fsFor(request).readFile(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return undefined;
@@ -90,31 +93,41 @@ export class CookieFileImpl extends CookieSession {
     }
   }
 
-  override async save(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void> {
+  override async save(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
+    const ops = fsFor(request);
     const file = this.sessionFile(request, id);
     const dir = this.sessionDirectory(request);
     const text = serializeRecord(record);
-    await this.#ensureDirectory(dir);
     const sync = readFlag(request, 'PSOSessionFileLoader_Fsync');
-    const tmp = join(dir, `.${PREFIX}${id}.${process.pid}.${++tmpCounter}.tmp`);
+    const held = this.#held.get(this.#lockPath(file));
     try {
-      if (sync) {
-        await writeFileSynced(tmp, text, 0o600);
+      if (hints?.final && held) {
+        // The last save of the request: the lock file becomes the session file.
+        this.#held.delete(this.#lockPath(file));
+        await held.commit(file, text, sync);
       } else {
-        await writeFile(tmp, text, { flag: 'wx', mode: 0o600 });
+        await this.#ensureDirectory(ops, dir);
+        const tmp = join(dir, `.${PREFIX}${id}.${process.pid}.${++tmpCounter}.tmp`);
+        try {
+          if (sync) await writeFileSynced(ops, tmp, text, 0o600);
+          else await ops.writeFile(tmp, text, { flag: 'wx', mode: 0o600 });
+          await ops.rename(tmp, file);
+        } catch (e) {
+          await ops.unlink(tmp).catch(() => {});
+          throw e;
+        }
       }
-      await rename(tmp, file);
+      // The rename itself must reach the disk too.
+      if (sync) await syncDirectory(ops, dir);
     } catch (e) {
-      await unlink(tmp).catch(() => {});
+      if (e instanceof SessionStoreError) throw e;
       throw new SessionStoreError(`cannot write session file in ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
     }
-    // The rename itself must reach the disk too.
-    if (sync) await syncDirectory(dir);
   }
 
   override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
     try {
-      await unlink(this.sessionFile(request, id));
+      await fsFor(request).unlink(this.sessionFile(request, id));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
@@ -130,37 +143,53 @@ export class CookieFileImpl extends CookieSession {
     const releaseLocal = await super.lock(request, id);
     const mode = readChoice(request, 'PSOSessionLock', ['auto', 'file', 'process'], 'auto');
     if (mode === 'process' || (mode === 'auto' && request.persistent)) return releaseLocal;
+    const ops = fsFor(request);
+    const dir = this.sessionDirectory(request);
+    const lockPath = this.#lockPath(this.sessionFile(request, id));
     try {
-      await this.#ensureDirectory(this.sessionDirectory(request));
-      const file = this.sessionFile(request, id);
-      const releaseFile = await acquireFileLock(`${file.slice(0, -SUFFIX.length)}.lock`, Math.max(1, timeout - (Date.now() - started)));
+      await this.#ensureDirectory(ops, dir);
+      const fileLock = await acquireFileLock(lockPath, Math.max(1, timeout - (Date.now() - started)), ops);
+      this.#held.set(lockPath, fileLock);
       return async () => {
         try {
-          await releaseFile();
+          if (this.#held.get(lockPath) === fileLock) this.#held.delete(lockPath);
+          await fileLock();
         } finally {
           await releaseLocal();
         }
       };
     } catch (e) {
       await releaseLocal();
-      throw e;
+      if (e instanceof SessionBusyError || e instanceof SessionStoreError || e instanceof ConfigurationError) throw e;
+      throw new SessionStoreError(`cannot lock the session in ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
     }
+  }
+
+  #lockPath(file: string): string {
+    return `${file.slice(0, -SUFFIX.length)}.lock`;
   }
 
   /** Deletes the expired session files (and leftovers of crashes) in this request's directory. */
   override async collectGarbage(request: ServiceRequest<any>): Promise<number> {
     const idle = readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS);
-    return collectSessionFiles(this.sessionDirectory(request), { corruptAfterMs: idle * 1000, budgetMs: request.persistent ? Infinity : 200 });
+    return collectSessionFiles(this.sessionDirectory(request), { corruptAfterMs: idle * 1000, budgetMs: request.persistent ? Infinity : 200, fs: fsFor(request) });
   }
 
-  async #ensureDirectory(dir: string): Promise<void> {
+  async #ensureDirectory(ops: FsOps, dir: string): Promise<void> {
     if (this.#checkedDirs.has(dir)) return;
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw new SessionStoreError(`cannot create session directory ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
+    // Usually it exists: one lstat; mkdir only when it does not.
+    let info = await ops.lstat(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') throw e;
+      return undefined;
+    });
+    if (!info) {
+      try {
+        await ops.mkdir(dir, { recursive: true, mode: 0o700 });
+      } catch (e) {
+        throw new SessionStoreError(`cannot create session directory ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
+      }
+      info = await ops.lstat(dir);
     }
-    const info = await lstat(dir);
     if (!info.isDirectory()) {
       throw new SessionStoreError(`session directory ${dir} is not a directory (a symbolic link is not accepted)`);
     }
@@ -169,6 +198,11 @@ export class CookieFileImpl extends CookieSession {
     }
     this.#checkedDirs.add(dir);
   }
+}
+
+/** Synchronous calls for a process that serves one request; the thread pool for a server. */
+function fsFor(request: ServiceRequest<any>): FsOps {
+  return request.persistent ? asyncFs : syncFs;
 }
 
 function hint(e: unknown): string {
@@ -187,6 +221,8 @@ export interface CollectOptions {
   corruptAfterMs?: number;
   /** Stop after this long (a CGI request should not linger). */
   budgetMs?: number;
+  /** The file operations to use (default: asynchronous). */
+  fs?: FsOps;
 }
 
 /**
@@ -201,12 +237,13 @@ export interface CollectOptions {
  * ```
  */
 export async function collectSessionFiles(dir: string, options: CollectOptions = {}): Promise<number> {
+  const ops = options.fs ?? asyncFs;
   const now = options.now ?? Date.now();
   const corruptAfter = options.corruptAfterMs ?? DEFAULT_IDLE_SECONDS * 1000;
   const deadline = Date.now() + (options.budgetMs ?? Infinity);
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = await ops.readdir(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw e;
@@ -219,22 +256,22 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
       if (name.startsWith(PREFIX) && name.endsWith(SUFFIX)) {
         let expired: boolean;
         try {
-          expired = parseRecord(await readFile(file)).expires <= now;
+          expired = parseRecord(await ops.readFile(file)).expires <= now;
         } catch {
-          expired = now - (await stat(file)).mtimeMs > corruptAfter;
+          expired = now - (await ops.stat(file)).mtimeMs > corruptAfter;
         }
         if (expired) {
-          await unlink(file);
+          await ops.unlink(file);
           removed++;
         }
       } else if (name.startsWith(`.${PREFIX}`) && name.endsWith('.tmp')) {
-        if (now - (await stat(file)).mtimeMs > TMP_STALE_MS) {
-          await unlink(file);
+        if (now - (await ops.stat(file)).mtimeMs > TMP_STALE_MS) {
+          await ops.unlink(file);
           removed++;
         }
       } else if (name.startsWith(PREFIX) && name.endsWith('.lock')) {
-        if (await lockIsStale(file)) {
-          await unlink(file);
+        if (await lockIsStale(file, ops)) {
+          await ops.unlink(file);
           removed++;
         }
       }

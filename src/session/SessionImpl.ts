@@ -32,6 +32,12 @@ export class SessionStoreError extends Error {
   override name = 'SessionStoreError';
 }
 
+/** What {@link SessionImpl.save} is told about a save. */
+export interface SaveHints {
+  /** The save that ends the request; the lock is released right after it. */
+  final: boolean;
+}
+
 /** The state of one open session. */
 interface OpenState {
   request: ServiceRequest<any>;
@@ -165,8 +171,11 @@ export abstract class SessionImpl implements SessionHost {
    */
   abstract load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined>;
 
-  /** Stores a session (creating or replacing it). */
-  abstract save(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void>;
+  /**
+   * Stores a session (creating or replacing it). `hints.final` is set for the
+   * save that ends the request, just before the lock is released.
+   */
+  abstract save(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void>;
 
   /** Deletes a stored session; no error if there is none. */
   abstract remove(request: ServiceRequest<any>, id: string): Promise<void>;
@@ -364,7 +373,7 @@ export abstract class SessionImpl implements SessionHost {
     if (changed) {
       const record: SessionRecord = { data: JSON.parse(dataJson), expires, created: session.created };
       if (session.expiry) record.expiry = session.expiry;
-      await this.#wrap('save', () => this.save(request, session.id, record));
+      await this.#wrap('save', () => this.save(request, session.id, record, { final: state.closed }));
       state.storedExpires = expires;
       state.storedExpiry = session.expiry;
     }

@@ -1,41 +1,95 @@
 import * as fs from 'node:fs';
 
-// Promise forms of the few callback-style fs calls the stores use. Going
-// through node:fs rather than node:fs/promises spares a CGI process loading
-// fs/promises and the stream modules it pulls in (a few milliseconds per request).
+/**
+ * The file operations the file store and its locks use, as promises, in two
+ * implementations: {@link asyncFs} for servers (the event loop keeps running)
+ * and {@link syncFs} for CGI processes and scripts, which serve one request
+ * and gain nothing from the thread pool but its latency.
+ *
+ * Both go through node:fs rather than node:fs/promises, which spares a CGI
+ * process loading fs/promises and the stream modules it pulls in.
+ */
+export interface FsOps {
+  readFile(path: string): Promise<string>;
+  writeFile(path: string, data: string, options: { flag: string; mode: number }): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  mkdir(path: string, options: { recursive: boolean; mode: number }): Promise<void>;
+  lstat(path: string): Promise<fs.Stats>;
+  stat(path: string): Promise<fs.Stats>;
+  readdir(path: string): Promise<string[]>;
+  open(path: string, flags: string, mode?: number): Promise<number>;
+  /** Replaces the whole content of an open file. */
+  rewrite(fd: number, data: string): Promise<void>;
+  fstat(fd: number): Promise<fs.Stats>;
+  fsync(fd: number): Promise<void>;
+  close(fd: number): Promise<void>;
+}
 
 function call<T>(fn: (cb: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
 }
+const done = (cb: (err: NodeJS.ErrnoException | null, value: void) => void) => (e: NodeJS.ErrnoException | null) => cb(e, undefined);
 
-export const readFile = (path: string): Promise<string> => call((cb) => fs.readFile(path, 'utf8', cb));
-export const writeFile = (path: string, data: string, options: { flag: string; mode: number }): Promise<void> =>
-  call<void>((cb) => fs.writeFile(path, data, options, (e) => cb(e, undefined)));
-export const rename = (from: string, to: string): Promise<void> => call<void>((cb) => fs.rename(from, to, (e) => cb(e, undefined)));
-export const unlink = (path: string): Promise<void> => call<void>((cb) => fs.unlink(path, (e) => cb(e, undefined)));
-export const mkdir = (path: string, options: { recursive: boolean; mode: number }): Promise<void> =>
-  call<void>((cb) => fs.mkdir(path, options, (e) => cb(e, undefined)));
-export const lstat = (path: string): Promise<fs.Stats> => call((cb) => fs.lstat(path, cb));
-export const stat = (path: string): Promise<fs.Stats> => call((cb) => fs.stat(path, cb));
-export const readdir = (path: string): Promise<string[]> => call((cb) => fs.readdir(path, cb));
+/** {@link FsOps} on node:fs callbacks (the thread pool). */
+export const asyncFs: FsOps = {
+  readFile: (path) => call((cb) => fs.readFile(path, 'utf8', cb)),
+  writeFile: (path, data, options) => call<void>((cb) => fs.writeFile(path, data, options, done(cb))),
+  rename: (from, to) => call<void>((cb) => fs.rename(from, to, done(cb))),
+  unlink: (path) => call<void>((cb) => fs.unlink(path, done(cb))),
+  mkdir: (path, options) => call<void>((cb) => fs.mkdir(path, options, done(cb))),
+  lstat: (path) => call((cb) => fs.lstat(path, cb)),
+  stat: (path) => call((cb) => fs.stat(path, cb)),
+  readdir: (path) => call((cb) => fs.readdir(path, cb)),
+  open: (path, flags, mode) => call((cb) => fs.open(path, flags, mode, cb)),
+  rewrite: async (fd, data) => {
+    await call<void>((cb) => fs.ftruncate(fd, 0, done(cb)));
+    const buf = Buffer.from(data);
+    await call<number>((cb) => fs.write(fd, buf, 0, buf.length, 0, cb));
+  },
+  fstat: (fd) => call((cb) => fs.fstat(fd, cb)),
+  fsync: (fd) => call<void>((cb) => fs.fsync(fd, done(cb))),
+  close: (fd) => call<void>((cb) => fs.close(fd, done(cb))),
+};
+
+/** {@link FsOps} on synchronous calls: the fastest for a process that serves one request. */
+export const syncFs: FsOps = {
+  readFile: async (path) => fs.readFileSync(path, 'utf8'),
+  writeFile: async (path, data, options) => fs.writeFileSync(path, data, options),
+  rename: async (from, to) => fs.renameSync(from, to),
+  unlink: async (path) => fs.unlinkSync(path),
+  mkdir: async (path, options) => void fs.mkdirSync(path, options),
+  lstat: async (path) => fs.lstatSync(path),
+  stat: async (path) => fs.statSync(path),
+  readdir: async (path) => fs.readdirSync(path),
+  open: async (path, flags, mode) => fs.openSync(path, flags, mode),
+  rewrite: async (fd, data) => {
+    fs.ftruncateSync(fd, 0);
+    const buf = Buffer.from(data);
+    fs.writeSync(fd, buf, 0, buf.length, 0);
+  },
+  fstat: async (fd) => fs.fstatSync(fd),
+  fsync: async (fd) => fs.fsyncSync(fd),
+  close: async (fd) => fs.closeSync(fd),
+};
 
 /** Writes a new file (O_EXCL) and forces it to disk before closing it. */
-export async function writeFileSynced(path: string, data: string, mode: number): Promise<void> {
-  const fd = await call<number>((cb) => fs.open(path, 'wx', mode, cb));
+export async function writeFileSynced(ops: FsOps, path: string, data: string, mode: number): Promise<void> {
+  const fd = await ops.open(path, 'wx', mode);
   try {
-    await call<void>((cb) => fs.writeFile(fd, data, (e) => cb(e, undefined)));
-    await call<void>((cb) => fs.fsync(fd, (e) => cb(e, undefined)));
+    await ops.rewrite(fd, data);
+    await ops.fsync(fd);
   } finally {
-    await call<void>((cb) => fs.close(fd, (e) => cb(e, undefined)));
+    await ops.close(fd);
   }
 }
 
 /** Forces a directory's entries (a rename) to disk. */
-export async function syncDirectory(path: string): Promise<void> {
-  const fd = await call<number>((cb) => fs.open(path, 'r', cb));
+export async function syncDirectory(ops: FsOps, path: string): Promise<void> {
+  const fd = await ops.open(path, 'r');
   try {
-    await call<void>((cb) => fs.fsync(fd, (e) => cb(e, undefined)));
+    await ops.fsync(fd);
   } finally {
-    await call<void>((cb) => fs.close(fd, (e) => cb(e, undefined)));
+    await ops.close(fd);
   }
 }

@@ -4,7 +4,8 @@ import { existsSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSy
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireFileLock, isAlive, lockIsStale } from '../../../src/session/locks/FileLock.js';
+import { LockLostError, acquireFileLock, isAlive, lockIsStale } from '../../../src/session/locks/FileLock.js';
+import { asyncFs, syncFs } from '../../../src/util/fs.js';
 import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
 import { tempDir } from '../../support/fakeRequest.js';
 
@@ -190,5 +191,40 @@ describe('isAlive', () => {
 
   it('when the process has exited, is false', async () => {
     assert.equal(isAlive(await deadPid()), false);
+  });
+});
+
+describe('FileLock.commit()', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  afterEach(() => cleanup());
+
+  for (const [name, ops] of [['asynchronous', asyncFs], ['synchronous', syncFs]] as const) {
+    it(`when held (${name} fs), turns the lock file into the target in one rename and frees the lock`, async () => {
+      const lock = join(dir, 'pso_svc_id.lock');
+      const target = join(dir, 'pso_svc_id.json');
+      writeFileSync(target, 'old');
+      const held = await acquireFileLock(lock, 1000, ops);
+      await held.commit(target, '{"new":true}', true);
+      assert.equal(readFileSync(target, 'utf8'), '{"new":true}');
+      assert.equal(statSync(target).mode & 0o777, 0o600);
+      assert.equal(existsSync(lock), false);
+      await held(); // releasing after commit is harmless
+      const again = await acquireFileLock(lock, 100, ops);
+      await again();
+    });
+  }
+
+  it('when the lock was broken meanwhile, refuses to write and leaves the target alone', async () => {
+    const lock = join(dir, 'pso_svc_id.lock');
+    const target = join(dir, 'pso_svc_id.json');
+    writeFileSync(target, 'old');
+    const held = await acquireFileLock(lock, 1000);
+    unlinkSync(lock);
+    writeFileSync(lock, 'someone else');
+    await assert.rejects(held.commit(target, 'new', false), LockLostError);
+    assert.equal(readFileSync(target, 'utf8'), 'old');
+    assert.equal(readFileSync(lock, 'utf8'), 'someone else');
   });
 });
