@@ -42,6 +42,42 @@ describe('pso (command line)', () => {
       assert.equal(second.body, 'Hello World!  ~ You reloaded: 2 times ~ Try Reload !\n');
     });
 
+    it('embeds a code cache node accepts, made without calling the handler', async function () {
+      this.timeout(60_000);
+      const marker = join(dir, 'called');
+      const entry = join(dir, 'marker.mjs');
+      writeFileSync(entry, `import { appendFileSync } from 'node:fs';
+import { ServiceHandler, isMain } from ${JSON.stringify(join(ROOT, 'dist/src/index.js'))};
+export function handler(r) { appendFileSync(${JSON.stringify(marker)}, 'x'); r.write('called'); }
+if (isMain(import.meta.url)) new ServiceHandler().run(handler);
+`);
+      const out = join(dir, 'marker.cgi');
+      const r = await pso(['bundle', entry, '-o', out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /with a \d+-byte code cache/);
+      assert.equal(existsSync(marker), false, 'the handler did not run at bundle time');
+      // A fresh node reads the executable's two payload lines and compiles with the cache.
+      const probe = `const lines = require('fs').readFileSync(${JSON.stringify(out)}, 'utf8').split('\\n');
+const code = JSON.parse(lines[1].replace(/^var __pso_code=/, '').replace(/;$/, ''));
+const cache = JSON.parse(lines[2].replace(/^var __pso_cache=/, '').replace(/;$/, ''));
+const s = new (require('vm').Script)(code, { cachedData: Buffer.from(cache, 'base64') });
+process.stdout.write(String(s.cachedDataRejected));`;
+      const accepted = await runProcess(process.execPath, ['-e', probe], cleanEnv());
+      assert.equal(accepted.stdout, 'false', 'node accepts the cache');
+      const run = await runCgi(out, { PSOSessionFileLoader_Path: join(dir, 's') });
+      assert.equal(run.body, 'called');
+      assert.equal(readFileSync(marker, 'utf8'), 'x');
+    });
+
+    it('with --no-code-cache writes a plain bundle that runs', async function () {
+      this.timeout(60_000);
+      const out = join(dir, 'plain.cgi');
+      const r = await pso(['bundle', join(ROOT, 'samples/test.ts'), '-o', out, '--no-code-cache']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /code cache/);
+      assert.equal((await runCgi(out, { PSOSessionFileLoader_Path: join(dir, 's') })).body, 'hello world\n');
+    });
+
     it('without -o exits 2 with the usage', async () => {
       const r = await pso(['bundle', 'samples/quick.ts']);
       assert.equal(r.code, 2);

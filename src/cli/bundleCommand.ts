@@ -16,8 +16,9 @@ export interface BundleOptions {
   minify?: boolean;
   /**
    * Embed a V8 code cache (default true), so that node does not compile the
-   * bundle on every request. Making it loads the module once (its main part
-   * does not run). Node ignores a cache made by another node version.
+   * bundle on every request. Making it runs the module once as a CGI request
+   * with sessions in a temporary directory; the handler itself is not called.
+   * Node ignores a cache made by another node version.
    */
   codeCache?: boolean;
 }
@@ -72,9 +73,10 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
 }
 
 /**
- * Compiles and evaluates the bundle in a fresh node (module level only: the
- * handler does not run, since the program is not the bundle) and returns
- * V8's code cache for it, base64-encoded; undefined if that fails.
+ * Runs the bundle once in a fresh node, as a CGI request would (a GET without
+ * a cookie, sessions in a temporary directory, the user's handler left out),
+ * and returns V8's code cache of everything that ran, base64-encoded;
+ * undefined if that fails.
  */
 async function makeCodeCache(code: string, outfile: string): Promise<string | undefined> {
   const dir = await mkdtemp(join(tmpdir(), 'pso-bundle-'));
@@ -84,20 +86,33 @@ async function makeCodeCache(code: string, outfile: string): Promise<string | un
     await writeFile(src, code);
     const trainer = `
       const vm = require('vm'), fs = require('fs'), { createRequire } = require('module');
+      globalThis[Symbol.for('pso.bundle.warmUp')] = true;
       const script = new vm.Script(fs.readFileSync(${JSON.stringify(src)}, 'utf8'), { filename: ${JSON.stringify(outfile)} });
       const m = { exports: {} };
       script.runInThisContext().call(m.exports, m.exports, createRequire(${JSON.stringify(outfile)}), m, ${JSON.stringify(outfile)}, ${JSON.stringify(dirname(outfile))});
-      fs.writeFileSync(${JSON.stringify(out)}, script.createCachedData());
-      process.exit(0);
+      process.once('beforeExit', () => fs.writeFileSync(${JSON.stringify(out)}, script.createCachedData()));
     `;
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS;
-    const r = spawnSync(process.execPath, ['-e', trainer], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      GATEWAY_INTERFACE: 'CGI/1.1',
+      REQUEST_METHOD: 'GET',
+      SCRIPT_NAME: '/warm-up',
+      QUERY_STRING: '',
+      SERVER_PROTOCOL: 'HTTP/1.1',
+      REMOTE_ADDR: '127.0.0.1',
+      PSOSessionFileLoader_Path: join(dir, 'sessions'),
+      PSOSessionGCProbability: '0',
+    };
+    // argv[1] is the executable's path, so the bundle takes itself for the program, as it will under a server.
+    const r = spawnSync(process.execPath, ['-e', trainer, outfile], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
     if (r.status !== 0) {
-      process.stderr.write(`pso bundle: no code cache (loading the module failed: ${String(r.stderr).trim().split('\n').slice(-1)[0]})\n`);
+      process.stderr.write(`pso bundle: no code cache (running the module failed: ${String(r.stderr).trim().split('\n').slice(-1)[0]})\n`);
       return undefined;
     }
     return (await readFile(out)).toString('base64');
+  } catch (e) {
+    process.stderr.write(`pso bundle: no code cache (${(e as Error).message})\n`);
+    return undefined;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { injectable } from 'inversify';
 import type { Logger, LogLevel } from './Logger.js';
 
@@ -14,7 +15,14 @@ import type { Logger, LogLevel } from './Logger.js';
 @injectable()
 export class StderrLogger implements Logger {
   log(level: LogLevel, message: string): void {
-    // One write per line keeps lines whole when several CGI processes share a log.
-    process.stderr.write(`[pso] ${new Date().toISOString()} ${level} ${message.replace(/\r?\n/g, '\n    ')}\n`);
+    // One write per line keeps lines whole when several CGI processes share a log;
+    // writing the descriptor directly spares a CGI process node's stream modules.
+    const line = `[pso] ${new Date().toISOString()} ${level} ${message.replace(/\r?\n/g, '\n    ')}\n`;
+    try {
+      writeSync(2, line);
+    } catch {
+      // A non-blocking pipe that is full, for instance: let the stream queue it.
+      process.stderr.write(line);
+    }
   }
 }

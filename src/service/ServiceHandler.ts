@@ -1,4 +1,5 @@
 import 'reflect-metadata/lite';
+import { writeSync } from 'node:fs';
 import { Container } from 'inversify';
 import { ConfigurationError } from '../config/ConfigurationError.js';
 import { readFlag } from '../config/directives.js';
@@ -28,6 +29,8 @@ import { reasonPhrase } from './status.js';
  */
 export type Handler<D extends object = SessionData> = (request: ServiceRequest<D>) => unknown;
 
+const WARM_UP = Symbol.for('pso.bundle.warmUp');
+
 /** A concrete {@link SessionImpl} class, as given to `options.sessionImpl`. */
 export type SessionImplClass = new (...args: any[]) => SessionImpl;
 
@@ -45,7 +48,7 @@ export interface RunOptions extends HandlerOptions {
   env?: NodeJS.ProcessEnv;
   /** Command-line arguments for the script host (default `process.argv.slice(2)`). */
   argv?: string[];
-  /** Where the response goes (default `process.stdout`). */
+  /** Where the response goes (default: standard output, written directly). */
   stdout?: NodeJS.WritableStream;
   /** Default directives; the environment (`SetEnv`) overrides them. */
   directives?: Readonly<Record<string, string>>;
@@ -106,8 +109,11 @@ export class ServiceHandler {
    * process exit code, which it also sets.
    */
   async run<D extends object = SessionData>(handler: Handler<D>, options: RunOptions = {}): Promise<number> {
+    // `pso bundle` runs the bundle once to record V8's code cache: pso's request path
+    // runs for real (sessions in a temporary directory) while the user's handler is left out.
+    if ((globalThis as Record<symbol, unknown>)[WARM_UP]) handler = () => undefined;
     const env = { ...(options.directives ?? {}), ...(options.env ?? process.env) };
-    const stdout = options.stdout ?? process.stdout;
+    const stdout = options.stdout;
     const logger = this.logger;
     const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
     let request: ServiceRequest<D>;
@@ -117,7 +123,8 @@ export class ServiceHandler {
       } else {
         const args = parseScriptArgs(options.argv ?? process.argv.slice(2));
         if (args.help) {
-          stdout.write(ScriptRequest.usage(moduleName));
+          if (stdout) stdout.write(ScriptRequest.usage(moduleName));
+          else writeSync(1, ScriptRequest.usage(moduleName));
           return 0;
         }
         request = new ScriptRequest<D>({ env, stdout, moduleName, logger, args });

@@ -1,12 +1,13 @@
 import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
+import { FdOutput, StreamOutput, type CgiOutput } from './CgiOutput.js';
 import type { SessionData } from '../../session/json.js';
 
 /** What a CGI request is made of. */
 export interface CgiRequestInit extends ServiceRequestInit {
   /** The CGI environment (RFC 3875 meta-variables plus `SetEnv` directives). */
   env: NodeJS.ProcessEnv;
-  /** Where the response goes: the server reads it from the script's standard output. */
-  stdout: NodeJS.WritableStream;
+  /** Where the response goes; default: file descriptor 1, the script's standard output. */
+  stdout?: NodeJS.WritableStream | undefined;
 }
 
 /**
@@ -15,16 +16,14 @@ export interface CgiRequestInit extends ServiceRequestInit {
  */
 export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D> {
   protected readonly env: NodeJS.ProcessEnv;
-  protected readonly stdout: NodeJS.WritableStream;
+  protected readonly output: CgiOutput;
 
   constructor(init: CgiRequestInit) {
     super(init);
     this.env = init.env;
-    this.stdout = init.stdout;
-    // The server closing the pipe (client gone) must not kill the process before the session is saved.
-    this.stdout.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') this.logger.log('error', `writing the response failed: ${e.message}`);
-    });
+    this.output = init.stdout
+      ? new StreamOutput(init.stdout, (e) => this.logger.log('error', `writing the response failed: ${e.message}`))
+      : new FdOutput(1);
   }
 
   override get method(): string {
@@ -73,19 +72,15 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
     const first = this.statusLine(status, reason);
     let head = first === undefined ? '' : first + nl;
     for (const [name, value] of headers) head += `${name}: ${value}${nl}`;
-    this.stdout.write(head + nl);
+    // Written before any body chunk, which the core only sends after this returns.
+    void this.output.write(Buffer.from(head + nl, 'latin1'));
   }
 
   protected override emitBody(chunk: Uint8Array): Promise<void> | void {
-    if (!this.stdout.write(chunk)) {
-      return new Promise((resolve) => this.stdout.once('drain', () => resolve()));
-    }
+    return this.output.write(chunk);
   }
 
   protected override emitEnd(): Promise<void> {
-    // Resolves once everything written so far has been handed to the server.
-    return new Promise((resolve) => {
-      if (!this.stdout.write('', () => resolve())) this.stdout.once('drain', () => resolve());
-    });
+    return this.output.end();
   }
 }
