@@ -6,14 +6,14 @@ import { Session, type SessionHost } from '../../src/session/Session.js';
 
 type Data = Record<string, JsonValue | undefined>;
 
-function make(data: Record<string, JsonValue> = {}, host: SessionHost = { saveSession: async () => {} }, extra: { expiry?: { kind: 'after'; seconds: number } } = {}): Session<Data> {
+function make(data: Record<string, JsonValue> = {}, host: SessionHost = { saveSession: async () => {}, renewSessionId: () => 'renewed' }, extra: { expiry?: { kind: 'after'; seconds: number } } = {}): Session<Data> {
   return new Session<Data>({ id: 'abc', isNew: false, data, created: 1234, host, ...extra });
 }
 
 describe('Session', () => {
   describe('constructor', () => {
     it('when made, exposes id, isNew and created', () => {
-      const s = new Session({ id: 'x1', isNew: true, data: {}, created: 99, host: { saveSession: async () => {} } });
+      const s = new Session({ id: 'x1', isNew: true, data: {}, created: 99, host: { saveSession: async () => {}, renewSessionId: () => 'renewed' } });
       assert.equal(s.id, 'x1');
       assert.equal(s.isNew, true);
       assert.equal(s.created, 99);
@@ -264,14 +264,14 @@ describe('Session', () => {
 
   describe('save', () => {
     it('when called, asks the host to save this session', async () => {
-      const host = { saveSession: sinon.stub().resolves() };
+      const host = { saveSession: sinon.stub().resolves(), renewSessionId: () => 'renewed' };
       const s = make({}, host);
       await s.save();
       sinon.assert.calledOnceWithExactly(host.saveSession, s);
     });
 
     it('when the host fails, rejects with its error', async () => {
-      const s = make({}, { saveSession: sinon.stub().rejects(new Error('disk full')) });
+      const s = make({}, { saveSession: sinon.stub().rejects(new Error('disk full')), renewSessionId: () => 'renewed' });
       await assert.rejects(s.save(), /disk full/);
     });
   });

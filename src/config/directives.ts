@@ -13,7 +13,9 @@ export const DIRECTIVES = {
     'Session lifetime: seconds, an integer expression ("15*60") or an HTTP date. Default: when the browser closes.',
   PSOSessionExpires: 'Same as PSOSessionExpire (the name the original code read).',
   PSOSessionIdleTimeout:
-    'Seconds a browser-lifetime session is kept on the server after its last request. Default 86400 (one day).',
+    'Seconds a session is kept on the server after its last request. Default: 86400 (one day) for browser-lifetime sessions, none for the others.',
+  PSOSessionAbsoluteTimeout: 'Seconds a session lasts at most from its creation, however active. Default: none.',
+  PSOSessionLazy: 'on: a new session is stored (and its cookie sent) only once it holds data. Default off.',
   PSOSessionFileLoader_Path: 'Directory of the session files. Default: CookieFileImpl.PATH.',
   PSOSessionFileLoader_Fsync: 'on: fsync every session write so it survives a power cut. Default off.',
   PSOSessionLock:
@@ -63,8 +65,13 @@ export function readExpiry(source: DirectiveSource): Expiry {
 
 /** Reads a duration directive in seconds, or `fallback` when it is not set. */
 export function readSeconds(source: DirectiveSource, name: DirectiveName, fallback: number): number {
+  return readOptionalSeconds(source, name) ?? fallback;
+}
+
+/** Reads a duration directive in seconds, or `undefined` when it is not set. */
+export function readOptionalSeconds(source: DirectiveSource, name: DirectiveName): number | undefined {
   const raw = source.getEnviron(name);
-  if (raw === undefined || raw.trim() === '') return fallback;
+  if (raw === undefined || raw.trim() === '') return undefined;
   const key = `${name}\0${raw}`;
   let seconds = secondsCache.get(key);
   if (seconds === undefined) {

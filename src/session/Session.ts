@@ -1,10 +1,23 @@
 import type { Expiry } from '../config/expiry.js';
-import { MAX_LIFETIME_SECONDS } from '../config/expiry.js';
+import { MAX_LIFETIME_SECONDS, parseExpiry } from '../config/expiry.js';
+import { parseDateWithFormat } from '../config/strptime.js';
 import { bareObject, stringifyJson, type JsonValue, type SessionData } from './json.js';
 
 /** What a session needs from the policy that opened it (its {@link SessionImpl}). */
 export interface SessionHost {
   saveSession(session: Session<any>): Promise<void>;
+  /** A fresh id for `session` (regenerate, destroy); throws if the client can no longer be told. */
+  renewSessionId(session: Session<any>): string;
+}
+
+/**
+ * Server-side limits in seconds: `idle` after the last request, `absolute`
+ * after creation. Unset limits come from `PSOSessionIdleTimeout` and
+ * `PSOSessionAbsoluteTimeout`.
+ */
+export interface SessionTimeouts {
+  idle?: number | undefined;
+  absolute?: number | undefined;
 }
 
 /**
@@ -28,8 +41,12 @@ export class Session<D extends object = SessionData> {
   #expiry: Expiry | undefined;
   #storedExpiry: Expiry | undefined;
   #host: SessionHost;
+  #timeouts: SessionTimeouts | undefined;
+  #storedTimeouts: SessionTimeouts | undefined;
+  #retired: string[] = [];
+  #destroyed = false;
   /** @internal */
-  readonly created: number;
+  created: number;
 
   /** @internal Sessions are made by {@link SessionImpl}. */
   constructor(init: {
@@ -38,6 +55,7 @@ export class Session<D extends object = SessionData> {
     data: Record<string, JsonValue>;
     created: number;
     expiry?: Expiry | undefined;
+    timeouts?: SessionTimeouts | undefined;
     host: SessionHost;
   }) {
     this.#id = init.id;
@@ -48,6 +66,8 @@ export class Session<D extends object = SessionData> {
     this.#storedExpiry = init.expiry;
     this.created = init.created;
     this.#host = init.host;
+    this.#timeouts = init.timeouts;
+    this.#storedTimeouts = init.timeouts;
   }
 
   /** The session id (what the cookie carries). */
@@ -131,26 +151,136 @@ export class Session<D extends object = SessionData> {
   }
 
   /**
-   * Sets when the session ends:
+   * Sets when the session ends, in every form of the How-To:
    * - `expire()`: when the browser closes (the default);
-   * - `expire(0)`: right away;
-   * - `expire(seconds)`: that many seconds after the last request.
+   * - `expire(0)`: right away (the stored session is deleted and the cookie cleared);
+   * - `expire(seconds)`: that many seconds after the last request;
+   * - `expire({ date: epochSeconds })` or `expire(aDate)`: at a given time;
+   * - `expire(text, format)`: at a time written with a strptime-style format;
+   * - `expire(text)`: seconds, an integer expression or an HTTP date, as the directive takes.
+   *
+   * @throws RangeError for negative, non-finite or over-long lifetimes;
+   *   DateFormatError when `text` does not match `format`.
+   * @example
+   * ```ts
+   * session.expire(15 * 60);
+   * session.expire({ date: Date.now() / 1000 + 2 * 24 * 3600 });
+   * session.expire('Mon, 15 APR 2001 19:00:00', '%a, %d %b %Y %H:%M:%S');
+   * ```
+   */
+  expire(): this;
+  expire(seconds: number): this;
+  expire(when: Date | { date: number }): this;
+  expire(text: string, format?: string): this;
+  expire(when?: number | Date | { date: number } | string, format?: string): this {
+    if (when === undefined) {
+      this.#expiry = { kind: 'browser' };
+    } else if (typeof when === 'number') {
+      if (!Number.isFinite(when) || when < 0 || when > MAX_LIFETIME_SECONDS) {
+        throw new RangeError(`session.expire(${when}): seconds must be from 0 to ${MAX_LIFETIME_SECONDS}`);
+      }
+      this.#expiry = { kind: 'after', seconds: Math.floor(when) };
+    } else if (when instanceof Date) {
+      this.#expiry = at(when.getTime(), 'a Date');
+    } else if (typeof when === 'string') {
+      this.#expiry = format === undefined ? parseExpiry(when, 'session.expire()') : at(parseDateWithFormat(when, format), 'the date');
+    } else if (when && typeof when === 'object' && typeof when.date === 'number') {
+      this.#expiry = at(when.date * 1000, '{ date }');
+    } else {
+      throw new TypeError('session.expire() takes nothing, seconds, a Date, { date: epochSeconds }, or a date string and its format');
+    }
+    return this;
+  }
+
+  /**
+   * Sets server-side timeouts for this session (kept across requests): `idle`
+   * seconds after the last request and `absolute` seconds after creation,
+   * whichever comes first. `undefined` leaves a limit to the directives.
    *
    * @example
    * ```ts
-   * request.session.expire(15 * 60);
+   * session.setTimeouts({ idle: 30 * 60, absolute: 8 * 3600 });
    * ```
    */
-  expire(seconds?: number): this {
-    if (seconds === undefined) {
-      this.#expiry = { kind: 'browser' };
-    } else {
-      if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_LIFETIME_SECONDS) {
-        throw new RangeError(`session.expire(${seconds}): seconds must be from 0 to ${MAX_LIFETIME_SECONDS}`);
+  setTimeouts(timeouts: SessionTimeouts): this {
+    const next: SessionTimeouts = {};
+    for (const key of ['idle', 'absolute'] as const) {
+      const v = timeouts[key];
+      if (v === undefined) continue;
+      if (!Number.isFinite(v) || v <= 0 || v > MAX_LIFETIME_SECONDS) {
+        throw new RangeError(`session.setTimeouts(): ${key} must be from 1 to ${MAX_LIFETIME_SECONDS} seconds`);
       }
-      this.#expiry = { kind: 'after', seconds: Math.floor(seconds) };
+      next[key] = Math.floor(v);
     }
+    this.#timeouts = next.idle === undefined && next.absolute === undefined ? undefined : next;
     return this;
+  }
+
+  /** The timeouts set in code, if any. */
+  get timeouts(): SessionTimeouts | undefined {
+    return this.#timeouts;
+  }
+
+  /**
+   * Gives the session a new id, keeping its data; the old id is destroyed
+   * when the request ends. Call it when a user logs in: an id planted before
+   * the login is worth nothing after it (session fixation).
+   *
+   * @throws HeadersSentError if the response headers have already gone out.
+   * @example
+   * ```ts
+   * if (checkPassword(user, password)) {
+   *   request.session.regenerate().set('user', user);
+   * }
+   * ```
+   */
+  regenerate(): this {
+    const next = this.#host.renewSessionId(this);
+    this.#retired.push(this.#id);
+    this.#id = next;
+    return this;
+  }
+
+  /**
+   * Deletes the session on the server and clears the cookie (log out). The
+   * data is emptied; setting data again starts a brand-new session.
+   *
+   * @example
+   * ```ts
+   * request.session.destroy();
+   * request.redirect('/');
+   * ```
+   */
+  destroy(): this {
+    this.regenerate();
+    this.#data = bareObject();
+    this.#destroyed = true;
+    this.#isNew = true;
+    this.#expiry = undefined;
+    this.#timeouts = undefined;
+    this.created = Date.now();
+    return this;
+  }
+
+  /** @internal Ids this session had before, to delete from the store. */
+  get retiredIds(): readonly string[] {
+    return this.#retired;
+  }
+
+  /** @internal Whether `destroy()` was called. */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** @internal Forgets the retired ids once deleted. */
+  clearRetired(): void {
+    this.#retired = [];
+  }
+
+  /** Whether the session holds no data. */
+  get isEmpty(): boolean {
+    for (const _ in this.#data) return false;
+    return true;
   }
 
   /** The expiry set in code, if any (otherwise directives decide). */
@@ -162,6 +292,7 @@ export class Session<D extends object = SessionData> {
   revert(): this {
     this.#data = bareObject(JSON.parse(this.#snapshot));
     this.#expiry = this.#storedExpiry;
+    this.#timeouts = this.#storedTimeouts;
     return this;
   }
 
@@ -180,7 +311,7 @@ export class Session<D extends object = SessionData> {
 
   /** Whether the data differs from what was loaded or last saved. */
   get isModified(): boolean {
-    return JSON.stringify(this.#data) !== this.#snapshot || this.#expiry !== this.#storedExpiry;
+    return JSON.stringify(this.#data) !== this.#snapshot || this.#expiry !== this.#storedExpiry || this.#timeouts !== this.#storedTimeouts;
   }
 
   /**
@@ -200,10 +331,18 @@ export class Session<D extends object = SessionData> {
   markSaved(dataJson: string): void {
     this.#snapshot = dataJson;
     this.#storedExpiry = this.#expiry;
+    this.#storedTimeouts = this.#timeouts;
   }
 
   /** @internal The snapshot of the data (JSON), for change detection. */
   get snapshot(): string {
     return this.#snapshot;
   }
+}
+
+function at(time: number, what: string): Expiry {
+  if (!Number.isFinite(time) || time < 0 || time > Date.now() + MAX_LIFETIME_SECONDS * 1000) {
+    throw new RangeError(`session.expire(): ${what} must lie between 1970 and ten years from now`);
+  }
+  return { kind: 'at', time: Math.floor(time) };
 }

@@ -1,11 +1,13 @@
 import { inject, injectable } from 'inversify';
 import { ConfigurationError } from '../config/ConfigurationError.js';
-import { readExpiry, readProbability, readSeconds } from '../config/directives.js';
+import { readExpiry, readFlag, readOptionalSeconds, readProbability, readSeconds } from '../config/directives.js';
 import type { Expiry } from '../config/expiry.js';
 import { TOKENS } from '../container/tokens.js';
 import type { ServiceRequest } from '../service/ServiceRequest.js';
 import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
-import { Session, type SessionHost } from './Session.js';
+import { Session, type SessionHost, type SessionTimeouts } from './Session.js';
+import { HeadersSentError } from '../service/errors.js';
+import { kHeadCommitted } from '../service/internal.js';
 import type { SessionIdGenerator } from './SessionIdGenerator.js';
 import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
 
@@ -43,12 +45,16 @@ interface OpenState {
   request: ServiceRequest<any>;
   release: Release | undefined;
   now: number;
+  /** The id the session had when it was opened. */
+  openedId: string;
   /** Expiry stored with the session, or undefined when nothing is stored. */
   storedExpires: number | undefined;
   storedExpiry: Expiry | undefined;
+  storedTimeouts: SessionTimeouts | undefined;
   /** Expiry as loaded: what the client's cookie reflects (saving during the request does not change it). */
   loadedExpires: number | undefined;
   loadedExpiry: Expiry | undefined;
+  loadedTimeouts: SessionTimeouts | undefined;
   /** Whether the client sent this id (so a clearing cookie makes sense). */
   fromClient: boolean;
   closed: boolean;
@@ -115,7 +121,7 @@ export abstract class SessionImpl implements SessionHost {
    * The session id the client presented, or `undefined`. It is checked with
    * {@link isValidSessionId} and looked up before it is used.
    */
-  abstract getSessionId(request: ServiceRequest<any>): string | undefined;
+  abstract getSessionId(request: ServiceRequest<any>): string | undefined | Promise<string | undefined>;
 
   /**
    * Tells the client its session id (a cookie, for {@link CookieSession}).
@@ -181,6 +187,14 @@ export abstract class SessionImpl implements SessionHost {
   abstract remove(request: ServiceRequest<any>, id: string): Promise<void>;
 
   /**
+   * Moves a stored session's expiry when its data did not change. The
+   * default saves the whole record; stores with a cheaper way (a TTL) override it.
+   */
+  touch(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
+    return this.save(request, id, record, hints);
+  }
+
+  /**
    * Holds the session for this request, from load to save, so that concurrent
    * requests never lose each other's writes. The default is a lock inside this
    * process; stores shared by several processes override it.
@@ -236,13 +250,9 @@ export abstract class SessionImpl implements SessionHost {
     let id = forced;
     let fromClient = false;
     if (id === undefined) {
-      const presented = this.getSessionId(request);
-      if (presented !== undefined && this.isValidSessionId(presented)) {
-        id = presented;
-        fromClient = true;
-      } else if (presented !== undefined) {
-        fromClient = true;
-      }
+      const presented = await this.getSessionId(request);
+      if (presented !== undefined) fromClient = true;
+      if (presented !== undefined && this.isValidSessionId(presented)) id = presented;
     }
     let release: Release | undefined;
     let record: SessionRecord | undefined;
@@ -264,32 +274,39 @@ export abstract class SessionImpl implements SessionHost {
         id = undefined;
       }
     }
-    if (id === undefined) {
-      id = this.newSessionId(request);
-      if (!this.isValidSessionId(id)) {
-        throw new Error(`${this.constructor.name}.newSessionId() returned ${JSON.stringify(id)}, which isValidSessionId() refuses`);
-      }
-    }
+    if (id === undefined) id = this.#freshId(request);
     const session = new Session<D>({
       id,
       isNew: !record,
       data: record?.data ?? {},
       created: record?.created ?? now,
       expiry: record?.expiry,
+      timeouts: record?.timeouts,
       host: this,
     });
     this.#states.set(session, {
       request,
       release,
       now,
+      openedId: id,
       storedExpires: record?.expires,
       storedExpiry: record?.expiry,
+      storedTimeouts: record?.timeouts,
       loadedExpires: record?.expires,
       loadedExpiry: record?.expiry,
+      loadedTimeouts: record?.timeouts,
       fromClient,
       closed: false,
     });
     return session;
+  }
+
+  #freshId(request: ServiceRequest<any>): string {
+    const id = this.newSessionId(request);
+    if (!this.isValidSessionId(id)) {
+      throw new Error(`${this.constructor.name}.newSessionId() returned ${JSON.stringify(id)}, which isValidSessionId() refuses`);
+    }
+    return id;
   }
 
   /**
@@ -317,6 +334,16 @@ export abstract class SessionImpl implements SessionHost {
     await this.#persist(session, state);
   }
 
+  /** A new id for a session that regenerates or is destroyed. */
+  renewSessionId(session: Session<any>): string {
+    const state = this.#states.get(session);
+    if (!state || state.closed) throw new Error('this session is closed: its id can no longer change');
+    if (state.request[kHeadCommitted]) {
+      throw new HeadersSentError('cannot change the session id: the response headers have already been sent');
+    }
+    return this.#freshId(state.request);
+  }
+
   /**
    * Adds what the client needs to keep its session (the cookie) to the
    * response. Called once, just before the response headers go out.
@@ -324,28 +351,56 @@ export abstract class SessionImpl implements SessionHost {
   beforeHead(session: Session<any>): void {
     const state = this.#states.get(session);
     if (!state) return;
-    const expiry = this.#expiryOf(session, state.request);
+    const { request } = state;
+    const expiry = this.#expiryOf(session, request);
     const expires = this.#plannedExpires(session, state, expiry);
-    if (expires <= state.now) {
-      if (state.fromClient) this.sendSessionId(state.request, session, 0, true);
+    if (expires <= state.now || (session.destroyed && session.isEmpty) || this.#keepsNothing(session, request)) {
+      // Nothing is (or stays) stored: tell a client that sent an id to forget it.
+      if (state.fromClient) this.sendSessionId(request, session, 0, true);
       return;
     }
     // Compared with what was loaded: the head usually goes out after close() has saved.
-    const renewed = state.loadedExpires === undefined || expires !== state.loadedExpires;
-    const send = session.isNew || !state.fromClient || !sameExpiry(session.expiry, state.loadedExpiry) || (expiry.kind === 'after' && renewed);
-    if (send) this.sendSessionId(state.request, session, expiry.kind === 'browser' ? undefined : expires, false);
+    const send =
+      session.isNew ||
+      session.id !== state.openedId ||
+      !state.fromClient ||
+      !sameExpiry(session.expiry, state.loadedExpiry) ||
+      (expiry.kind !== 'browser' && expires !== state.loadedExpires);
+    if (send) this.sendSessionId(request, session, expiry.kind === 'browser' ? undefined : expires, false);
+  }
+
+  /** A new session that holds no data is not stored (and gets no cookie) when `PSOSessionLazy` is on. */
+  #keepsNothing(session: Session<any>, request: ServiceRequest<any>): boolean {
+    return session.isNew && session.isEmpty && readFlag(request, 'PSOSessionLazy');
   }
 
   #expiryOf(session: Session<any>, request: ServiceRequest<any>): Expiry {
     return session.expiry ?? readExpiry(request);
   }
 
+  /**
+   * When the session ends: its expiry, capped by the idle timeout (always for
+   * browser-lifetime sessions, for the others when one is set) and by the
+   * absolute timeout counted from creation.
+   */
+  #expiresFor(session: Session<any>, state: OpenState, expiry: Expiry): number {
+    const { request, now } = state;
+    let expires = this.expiresAt(request, expiry, now);
+    const idle = session.timeouts?.idle ?? readOptionalSeconds(request, 'PSOSessionIdleTimeout');
+    if (idle !== undefined && expiry.kind !== 'browser') expires = Math.min(expires, now + idle * 1000);
+    const absolute = session.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout');
+    if (absolute !== undefined) expires = Math.min(expires, session.created + absolute * 1000);
+    return expires;
+  }
+
   /** The expiry to store and to advertise: the same number for both. */
   #plannedExpires(session: Session<any>, state: OpenState, expiry: Expiry): number {
-    const expires = this.expiresAt(state.request, expiry, state.now);
+    const expires = this.#expiresFor(session, state, expiry);
     if (
       state.storedExpires !== undefined &&
+      session.id === state.openedId &&
       sameExpiry(session.expiry, state.storedExpiry) &&
+      session.timeouts === state.storedTimeouts &&
       expires >= state.storedExpires &&
       expires - state.storedExpires < TOUCH_MS
     ) {
@@ -357,25 +412,32 @@ export abstract class SessionImpl implements SessionHost {
   async #persist(session: Session<any>, state: OpenState): Promise<void> {
     const { request } = state;
     const dataJson = session.serializeData();
+    for (const old of session.retiredIds) {
+      await this.#wrap('delete', () => this.remove(request, old));
+      if (old === state.openedId) state.storedExpires = undefined;
+    }
+    session.clearRetired();
     const expiry = this.#expiryOf(session, request);
     const expires = this.#plannedExpires(session, state, expiry);
-    if (expires <= state.now) {
+    if (expires <= state.now || (session.destroyed && session.isEmpty) || this.#keepsNothing(session, request)) {
       if (state.storedExpires !== undefined) await this.#wrap('delete', () => this.remove(request, session.id));
       state.storedExpires = undefined;
       session.markSaved(dataJson);
       return;
     }
-    const changed =
-      state.storedExpires === undefined ||
-      dataJson !== session.snapshot ||
-      expires !== state.storedExpires ||
-      !sameExpiry(session.expiry, state.storedExpiry);
-    if (changed) {
+    const dataChanged = state.storedExpires === undefined || dataJson !== session.snapshot;
+    const lifeChanged =
+      expires !== state.storedExpires || !sameExpiry(session.expiry, state.storedExpiry) || session.timeouts !== state.storedTimeouts;
+    if (dataChanged || lifeChanged) {
       const record: SessionRecord = { data: JSON.parse(dataJson), expires, created: session.created };
       if (session.expiry) record.expiry = session.expiry;
-      await this.#wrap('save', () => this.save(request, session.id, record, { final: state.closed }));
+      if (session.timeouts) record.timeouts = session.timeouts;
+      const hints = { final: state.closed };
+      if (dataChanged) await this.#wrap('save', () => this.save(request, session.id, record, hints));
+      else await this.#wrap('touch', () => this.touch(request, session.id, record, hints));
       state.storedExpires = expires;
       state.storedExpiry = session.expiry;
+      state.storedTimeouts = session.timeouts;
     }
     session.markSaved(dataJson);
   }

@@ -1,4 +1,5 @@
 import type { Expiry } from '../config/expiry.js';
+import type { SessionTimeouts } from './Session.js';
 import { bareObject, stringifyJson, type JsonValue } from './json.js';
 
 /**
@@ -13,6 +14,8 @@ export interface SessionRecord {
   created: number;
   /** An expiry set in code with `session.expire(...)`, kept across requests. */
   expiry?: Expiry | undefined;
+  /** Timeouts set in code with `session.setTimeouts(...)`, kept across requests. */
+  timeouts?: SessionTimeouts | undefined;
 }
 
 /** A stored session that cannot be read back (truncated, garbage, wrong shape). */
@@ -30,7 +33,8 @@ const FORMAT = 1;
 export function serializeRecord(record: SessionRecord): string {
   const data = stringifyJson(record.data);
   const expiry = record.expiry ? `,"expiry":${JSON.stringify(record.expiry)}` : '';
-  return `{"v":${FORMAT},"created":${record.created},"expires":${record.expires}${expiry},"data":${data}}`;
+  const timeouts = record.timeouts ? `,"timeouts":${JSON.stringify(record.timeouts)}` : '';
+  return `{"v":${FORMAT},"created":${record.created},"expires":${record.expires}${expiry}${timeouts},"data":${data}}`;
 }
 
 /**
@@ -57,6 +61,7 @@ export function parseRecord(text: string): SessionRecord {
     expires: r.expires,
   };
   if (r.expiry !== undefined) record.expiry = parseStoredExpiry(r.expiry);
+  if (r.timeouts !== undefined) record.timeouts = parseStoredTimeouts(r.timeouts);
   return record;
 }
 
@@ -70,4 +75,16 @@ function parseStoredExpiry(v: unknown): Expiry {
   if (e && e.kind === 'after' && typeof e.seconds === 'number' && e.seconds >= 0) return { kind: 'after', seconds: e.seconds };
   if (e && e.kind === 'at' && isTime(e.time)) return { kind: 'at', time: e.time };
   throw new CorruptSessionError('invalid expiry');
+}
+
+function parseStoredTimeouts(v: unknown): SessionTimeouts {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CorruptSessionError('invalid timeouts');
+  const t = v as Record<string, unknown>;
+  const out: SessionTimeouts = {};
+  for (const key of ['idle', 'absolute'] as const) {
+    if (t[key] === undefined) continue;
+    if (typeof t[key] !== 'number' || !Number.isFinite(t[key]) || (t[key] as number) <= 0) throw new CorruptSessionError(`invalid ${key} timeout`);
+    out[key] = t[key] as number;
+  }
+  return out;
 }
