@@ -28,6 +28,7 @@ export { ConfigurationError } from './config/ConfigurationError.js';
 export { DIRECTIVES, type DirectiveName, type DirectiveSource } from './config/directives.js';
 export { parseExpiry, parseSeconds, MAX_LIFETIME_SECONDS, type Expiry } from './config/expiry.js';
 export { evaluateArithmetic } from './config/arithmetic.js';
+export { parseDateWithFormat, DateFormatError } from './config/strptime.js';
 export { parseHttpDate, formatHttpDate } from './config/httpDate.js';
 
 export type { Logger, LogLevel } from './logging/Logger.js';
@@ -44,9 +45,10 @@ export { ScriptRequest, parseScriptArgs, ScriptUsageError, type ScriptArgs } fro
 export { NodeHttpRequest, type NodeHttpRequestInit } from './hosts/node-http/NodeHttpRequest.js';
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
 
-export { Session, type SessionHost } from './session/Session.js';
+export { Session, type SessionHost, type SessionTimeouts } from './session/Session.js';
 export { SessionImpl, SessionStoreError, type SaveHints, cookieNameFrom, DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from './session/SessionImpl.js';
-export { CookieSession } from './session/CookieSession.js';
+export { CookieSession, type UrlSessionMode } from './session/CookieSession.js';
+export { UrlFileImpl } from './session/UrlFileImpl.js';
 export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';
 export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord } from './session/SessionRecord.js';
 export { type SessionIdGenerator, RandomSessionIdGenerator } from './session/SessionIdGenerator.js';

@@ -420,7 +420,7 @@ describe('SessionImpl', () => {
       const first = await handle(req(), (x) => x.session.set('a', 1));
       const id = /^spec=([^;]+)/.exec(cookieOf(first)!)![1]!;
       const second = await handle(withCookie(id), (x) => x.write(String(x.session.get('a'))));
-      assert.equal(second.body, '1');
+      assert.equal(second.sentBody, '1');
       assert.equal(cookieOf(second), undefined);
     });
 

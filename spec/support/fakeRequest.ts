@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { ServiceRequest, type Logger, type LogLevel } from '../../src/index.js';
+import { HttpError, ServiceRequest, type Logger, type LogLevel } from '../../src/index.js';
 
 /** A logger that keeps its lines, so specs can assert on them. */
 export class MemoryLogger implements Logger {
@@ -25,6 +25,8 @@ export interface FakeRequestInit {
   path?: string;
   query?: string;
   logger?: Logger;
+  /** The request body. */
+  requestBody?: string;
 }
 
 /** A ServiceRequest served from records, capturing what it sends. */
@@ -59,11 +61,19 @@ export class FakeRequest extends ServiceRequest {
   override get persistent(): boolean {
     return this.#init.persistent ?? false;
   }
-  override isSecure(): boolean {
+  protected override transportSecure(): boolean {
     return this.#init.secure ?? false;
   }
   protected override environValue(key: string): string | undefined {
     return Object.hasOwn(this.env, key) ? this.env[key] : undefined;
+  }
+  protected override environNames(): Iterable<string> {
+    return Object.keys(this.env);
+  }
+  protected override async readBody(limit: number): Promise<Uint8Array> {
+    const body = Buffer.from(this.#init.requestBody ?? '');
+    if (body.byteLength > limit) throw new HttpError(413, `request body larger than ${limit} bytes`);
+    return body;
   }
   protected override headerValue(name: string): string | undefined {
     return Object.hasOwn(this.headers, name) ? this.headers[name] : undefined;
@@ -79,7 +89,7 @@ export class FakeRequest extends ServiceRequest {
   }
 
   /** The body sent so far. */
-  get body(): string {
+  get sentBody(): string {
     return Buffer.concat(this.chunks).toString('utf8');
   }
 

@@ -1,5 +1,6 @@
 import { ConfigurationError } from './ConfigurationError.js';
 import { parseExpiry, parseSeconds, type Expiry } from './expiry.js';
+import { parseHttpDate } from './httpDate.js';
 
 /**
  * Every directive pso reads, with what it means. Under CGI they come from the
@@ -23,6 +24,22 @@ export const DIRECTIVES = {
   PSOSessionLockTimeout: 'Seconds to wait for a busy session before answering 503. Default 10.',
   PSOSessionGCProbability: 'Chance (0..1) that a request also collects expired session files. Default 0.01.',
   PSODebug: 'on: error responses include the error and its stack. Default off.',
+  PSOTrustProxy: 'on: believe X-Forwarded-Proto from the proxy in front of this server. Default off.',
+  PSOMaxBodySize: 'Largest request body pso reads whole (forms), in bytes (or with k, m, g). Default 1m.',
+  PSOSessionUrl:
+    'Sessions without cookies: "off" (default), "on" (cookie and URL: ids in mkurl() links when no cookie came back), "only" (URL only).',
+  PSOSessionSecret: 'Secret(s) that sign session ids (HMAC-SHA256), separated by spaces: the first signs, all verify. Default: unsigned.',
+  'PSOCookieSession_Path': 'Cookie Path. Default /.',
+  'PSOCookieSession_Domain': 'Cookie Domain. Default: none (the host only).',
+  'PSOCookieSession_Secure': 'Cookie Secure: on, off or auto (on over HTTPS). Default auto.',
+  'PSOCookieSession_HttpOnly': 'Cookie HttpOnly: on or off. Default on.',
+  'PSOCookieSession_SameSite': 'Cookie SameSite: Strict, Lax or None (None needs Secure). Default Lax.',
+  'PSOCookieSession_Partitioned': 'Cookie Partitioned (CHIPS): on or off (on needs Secure). Default off.',
+  'PSOCookieSession_Priority': 'Cookie Priority: Low, Medium or High. Default: none.',
+  'PSOCookieSession_Max-Age': 'Session lifetime in seconds, as PSOSessionExpire (which wins when both are set).',
+  'PSOCookieSession_expires': 'Session end as an HTTP date, as PSOSessionExpire (which wins when both are set).',
+  'PSOCookieSession_Comment': 'Cookie Comment (RFC 2109; ignored by current browsers).',
+  'PSOCookieSession_Version': 'Cookie Version (RFC 2109; ignored by current browsers).',
 } as const;
 
 /** A directive name from {@link DIRECTIVES}. */
@@ -31,6 +48,8 @@ export type DirectiveName = keyof typeof DIRECTIVES;
 /** Anything directives can be read from: a request's environment. */
 export interface DirectiveSource {
   getEnviron(key: string): string | undefined;
+  /** Case-insensitive lookup, where the source has it. */
+  getDirective?(key: string): string | undefined;
 }
 
 const expiryCache = new Map<string, Expiry>();
@@ -51,6 +70,18 @@ export function readExpiry(source: DirectiveSource): Expiry {
   if (raw === undefined) {
     name = 'PSOSessionExpires';
     raw = source.getEnviron(name);
+  }
+  // The cookie's own lifetime directives set the session's, so the two never drift apart.
+  if (raw === undefined) {
+    name = 'PSOCookieSession_Max-Age';
+    raw = source.getDirective?.(name) ?? source.getEnviron(name);
+  }
+  if (raw === undefined) {
+    name = 'PSOCookieSession_expires';
+    raw = source.getDirective?.(name) ?? source.getEnviron(name);
+    if (raw !== undefined && raw.trim() !== '' && parseHttpDate(raw) === undefined) {
+      throw new ConfigurationError(name, raw, 'expected an HTTP date such as "Mon, 12 Nov 2002 13:04:56 GMT"');
+    }
   }
   if (raw === undefined) return { kind: 'browser' };
   const key = `${name}\0${raw}`;
@@ -103,6 +134,17 @@ export function readChoice<T extends string>(source: DirectiveSource, name: Dire
   const v = raw.trim().toLowerCase() as T;
   if (!choices.includes(v)) throw new ConfigurationError(name, raw, `expected one of ${choices.join(', ')}`);
   return v;
+}
+
+/** Reads a size in bytes (digits, optionally followed by k, m or g for KiB, MiB, GiB). */
+export function readBytes(source: DirectiveSource, name: DirectiveName, fallback: number): number {
+  const raw = source.getEnviron(name);
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const m = /^(\d+)\s*([kmg]?)i?b?$/i.exec(raw.trim());
+  if (!m) throw new ConfigurationError(name, raw, 'expected a size in bytes, such as 1048576 or 1m');
+  const n = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+  if (!Number.isSafeInteger(n)) throw new ConfigurationError(name, raw, 'too large');
+  return n;
 }
 
 /** Reads a probability in 0..1. */

@@ -50,6 +50,8 @@ export interface RunOptions extends HandlerOptions {
   argv?: string[];
   /** Where the response goes (default: standard output, written directly). */
   stdout?: NodeJS.WritableStream;
+  /** Where the request body comes from (default: standard input, read directly). */
+  stdin?: NodeJS.ReadableStream;
   /** Default directives; the environment (`SetEnv`) overrides them. */
   directives?: Readonly<Record<string, string>>;
 }
@@ -119,7 +121,7 @@ export class ServiceHandler {
     let request: ServiceRequest<D>;
     try {
       if (env.GATEWAY_INTERFACE) {
-        request = new CgiRequest<D>({ env, stdout, moduleName, logger });
+        request = new CgiRequest<D>({ env, stdout, stdin: options.stdin, moduleName, logger });
       } else {
         const args = parseScriptArgs(options.argv ?? process.argv.slice(2));
         if (args.help) {
@@ -127,7 +129,7 @@ export class ServiceHandler {
           else writeSync(1, ScriptRequest.usage(moduleName));
           return 0;
         }
-        request = new ScriptRequest<D>({ env, stdout, moduleName, logger, args });
+        request = new ScriptRequest<D>({ env, stdout, stdin: options.stdin, moduleName, logger, args });
       }
     } catch (e) {
       logger.log('error', (e as Error).message);
@@ -153,7 +155,7 @@ export class ServiceHandler {
       session = await impl.open(request);
       const opened = session;
       const policy = impl;
-      request[kAttachSession](opened, () => policy.beforeHead(opened));
+      request[kAttachSession](opened, () => policy.beforeHead(opened), (params) => policy.decorateUrl(request, opened, params));
       let result: unknown;
       try {
         result = await handler(request);

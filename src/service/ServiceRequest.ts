@@ -5,6 +5,7 @@ import type { SessionData } from '../session/json.js';
 import { HeadersSentError, InvalidHeaderError, ServiceReturn } from './errors.js';
 import { kAttachSession, kBeforeHead, kFinish, kHeadCommitted, kSendError } from './internal.js';
 import { reasonPhrase } from './status.js';
+import { readFlag, readBytes } from '../config/directives.js';
 
 /** RFC 7230 §3.2.6: `token = 1*tchar`. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -12,6 +13,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
 /** Output is held back until the handler ends, up to this size, so that a failed save can still answer 500. */
 const BUFFER_LIMIT = 64 * 1024;
+/** Default limit of a request body that pso reads whole. */
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 /** What every host gives a request when it makes one. */
 export interface ServiceRequestInit {
@@ -54,6 +57,10 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   #buffered = 0;
   #cookies: Record<string, string | undefined> | undefined;
   #beforeHead: (() => void) | undefined;
+  #decorateUrl: ((params: URLSearchParams) => void) | undefined;
+  #body: Promise<Uint8Array> | undefined;
+  #form: Promise<URLSearchParams> | undefined;
+  #directiveNames: Map<string, string> | undefined;
   #sending: Promise<void> = Promise.resolve();
 
   constructor(init: ServiceRequestInit) {
@@ -71,10 +78,17 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   abstract get queryString(): string;
   /** True when the host keeps running between requests (node:http), false for CGI and scripts. */
   abstract get persistent(): boolean;
-  /** Whether the request came over HTTPS. */
-  abstract isSecure(): boolean;
+  /** Whether the connection to this server is encrypted (HTTPS), proxies aside. */
+  protected abstract transportSecure(): boolean;
   /** An environment variable or directive of this request (CGI meta-variables included). */
   protected abstract environValue(key: string): string | undefined;
+  /** The names {@link environValue} knows, for case-insensitive directive names. */
+  protected abstract environNames(): Iterable<string>;
+  /**
+   * The request body, at most `limit` bytes.
+   * @throws HttpError 413 when it is larger.
+   */
+  protected abstract readBody(limit: number): Promise<Uint8Array>;
   /** A request header by lower-case name, multiple values joined with ", ". */
   protected abstract headerValue(name: string): string | undefined;
   /** Sends status and headers. Called once. */
@@ -124,6 +138,94 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   getEnviron(key: string, fallback: string): string;
   getEnviron(key: string, fallback?: string): string | undefined {
     return this.environValue(key) ?? fallback;
+  }
+
+  /**
+   * A directive, by case-insensitive name (`PSOCookieSession_path` finds
+   * `PSOCookieSession_Path`); an exact match wins.
+   *
+   * @example
+   * ```ts
+   * request.getDirective('PSOCookieSession_Domain');
+   * ```
+   */
+  getDirective(name: string): string | undefined {
+    const exact = this.environValue(name);
+    if (exact !== undefined) return exact;
+    if (!this.#directiveNames) {
+      this.#directiveNames = new Map();
+      for (const n of this.environNames()) if (n.startsWith('PSO') || n.startsWith('pso')) this.#directiveNames.set(n.toLowerCase(), n);
+    }
+    const actual = this.#directiveNames.get(name.toLowerCase());
+    return actual === undefined ? undefined : this.environValue(actual);
+  }
+
+  /**
+   * Whether the request came over HTTPS: the connection is encrypted, or a
+   * trusted proxy (`PSOTrustProxy on`) says so in `X-Forwarded-Proto`.
+   */
+  isSecure(): boolean {
+    if (this.transportSecure()) return true;
+    const forwarded = this.headerValue('x-forwarded-proto');
+    if (forwarded === undefined) return false;
+    return readFlag(this, 'PSOTrustProxy') && forwarded.split(',')[0]!.trim().toLowerCase() === 'https';
+  }
+
+  /**
+   * The request body as bytes (read once; at most `PSOMaxBodySize` bytes,
+   * default 1 MiB, or `limit`).
+   *
+   * @throws HttpError 413 when the body is larger.
+   */
+  body(limit?: number): Promise<Uint8Array> {
+    return (this.#body ??= this.readBody(limit ?? readBytes(this, 'PSOMaxBodySize', DEFAULT_BODY_LIMIT)));
+  }
+
+  /**
+   * The form fields: those of the query string, then those of an
+   * `application/x-www-form-urlencoded` body.
+   *
+   * @example
+   * ```ts
+   * const name = (await request.form()).get('name') ?? 'stranger';
+   * ```
+   */
+  form(): Promise<URLSearchParams> {
+    return (this.#form ??= (async () => {
+      const fields = new URLSearchParams(this.queryString);
+      const type = (this.headerValue('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type === 'application/x-www-form-urlencoded' && this.method !== 'GET' && this.method !== 'HEAD') {
+        const text = Buffer.from(await this.body()).toString('utf8');
+        for (const [k, v] of new URLSearchParams(text)) fields.append(k, v);
+      }
+      return fields;
+    })());
+  }
+
+  /**
+   * A URL to `path` with `params` added to its query string and, when the
+   * session travels in URLs (`PSOSessionUrl`), the session id: the How-To's
+   * `mkurl`, for visitors who block cookies.
+   *
+   * @example
+   * ```ts
+   * request.write(`<a href="${request.mkurl('/cart', { add: 42 })}">add</a>`);
+   * ```
+   */
+  mkurl(path: string, params: Record<string, string | number | boolean | readonly (string | number)[]> | URLSearchParams = {}): string {
+    const hashAt = path.indexOf('#');
+    const hash = hashAt < 0 ? '' : path.slice(hashAt);
+    const beforeHash = hashAt < 0 ? path : path.slice(0, hashAt);
+    const queryAt = beforeHash.indexOf('?');
+    const base = queryAt < 0 ? beforeHash : beforeHash.slice(0, queryAt);
+    const query = new URLSearchParams(queryAt < 0 ? '' : beforeHash.slice(queryAt + 1));
+    const entries = params instanceof URLSearchParams ? [...params] : Object.entries(params);
+    for (const [k, v] of entries) {
+      for (const one of Array.isArray(v) ? v : [v]) query.append(k, String(one));
+    }
+    this.#decorateUrl?.(query);
+    const q = query.toString();
+    return `${base}${q ? `?${q}` : ''}${hash}`;
   }
 
   /**
@@ -367,9 +469,10 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   // ---- used by the core ------------------------------------------------------
 
   /** @internal */
-  [kAttachSession](session: Session<D>, beforeHead: () => void): void {
+  [kAttachSession](session: Session<D>, beforeHead: () => void, decorateUrl?: (params: URLSearchParams) => void): void {
     this.#session = session;
     this.#beforeHead = beforeHead;
+    this.#decorateUrl = decorateUrl;
   }
 
   /** @internal Whether status and headers have gone out. */

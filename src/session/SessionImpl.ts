@@ -334,6 +334,18 @@ export abstract class SessionImpl implements SessionHost {
     await this.#persist(session, state);
   }
 
+  /**
+   * Adds what a URL needs to carry the session (`request.mkurl()`); the
+   * default adds nothing. {@link CookieSession} adds the id when
+   * `PSOSessionUrl` says so.
+   */
+  decorateUrl(_request: ServiceRequest<any>, _session: Session<any>, _params: URLSearchParams): void {}
+
+  /** The request a session was opened for, while it is open. */
+  protected requestOf(session: Session<any>): ServiceRequest<any> | undefined {
+    return this.#states.get(session)?.request;
+  }
+
   /** A new id for a session that regenerates or is destroyed. */
   renewSessionId(session: Session<any>): string {
     const state = this.#states.get(session);

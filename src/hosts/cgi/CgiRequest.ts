@@ -1,5 +1,7 @@
 import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
 import { FdOutput, StreamOutput, type CgiOutput } from './CgiOutput.js';
+import { readSync } from 'node:fs';
+import { HttpError } from '../../service/errors.js';
 import type { SessionData } from '../../session/json.js';
 
 /** What a CGI request is made of. */
@@ -8,6 +10,8 @@ export interface CgiRequestInit extends ServiceRequestInit {
   env: NodeJS.ProcessEnv;
   /** Where the response goes; default: file descriptor 1, the script's standard output. */
   stdout?: NodeJS.WritableStream | undefined;
+  /** Where the request body comes from; default: file descriptor 0, standard input. */
+  stdin?: NodeJS.ReadableStream | undefined;
 }
 
 /**
@@ -17,10 +21,12 @@ export interface CgiRequestInit extends ServiceRequestInit {
 export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D> {
   protected readonly env: NodeJS.ProcessEnv;
   protected readonly output: CgiOutput;
+  protected readonly stdin: NodeJS.ReadableStream | undefined;
 
   constructor(init: CgiRequestInit) {
     super(init);
     this.env = init.env;
+    this.stdin = init.stdin;
     this.output = init.stdout
       ? new StreamOutput(init.stdout, (e) => this.logger.log('error', `writing the response failed: ${e.message}`))
       : new FdOutput(1);
@@ -42,13 +48,29 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
     return false;
   }
 
-  override isSecure(): boolean {
+  protected override transportSecure(): boolean {
     const https = (this.env.HTTPS ?? '').toLowerCase();
     return https === 'on' || https === '1' || (this.env.REQUEST_SCHEME ?? '').toLowerCase() === 'https';
   }
 
   protected override environValue(key: string): string | undefined {
     return this.env[key];
+  }
+
+  protected override environNames(): Iterable<string> {
+    return Object.keys(this.env);
+  }
+
+  /** Reads exactly CONTENT_LENGTH bytes of standard input (RFC 3875 §4.2). */
+  protected override async readBody(limit: number): Promise<Uint8Array> {
+    const declared = this.env.CONTENT_LENGTH?.trim();
+    if (!declared) return new Uint8Array(0);
+    if (!/^\d+$/.test(declared)) throw new HttpError(400, `invalid CONTENT_LENGTH ${JSON.stringify(declared)}`);
+    const length = Number(declared);
+    if (length > limit) throw new HttpError(413, `request body of ${length} bytes is larger than the limit of ${limit} bytes`);
+    const body = this.stdin ? await readStream(this.stdin, length) : await readFd(0, length);
+    if (body.byteLength < length) throw new HttpError(400, `request body ended after ${body.byteLength} of ${length} bytes`);
+    return body;
   }
 
   protected override headerValue(name: string): string | undefined {
@@ -83,4 +105,40 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
   protected override emitEnd(): Promise<void> {
     return this.output.end();
   }
+}
+
+/** Reads up to `length` bytes from a descriptor; fewer only at end of input. */
+async function readFd(fd: number, length: number): Promise<Uint8Array> {
+  const buf = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, got, length - got, null);
+    } catch (e) {
+      // A non-blocking pipe with nothing yet: wait for the server to send more.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
+/** Reads up to `length` bytes from a stream; fewer only at its end. */
+async function readStream(stream: NodeJS.ReadableStream, length: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    chunks.push(b);
+    got += b.byteLength;
+    if (got >= length) break;
+  }
+  return Buffer.concat(chunks).subarray(0, length);
 }

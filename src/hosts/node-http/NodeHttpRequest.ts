@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
+import { HttpError } from '../../service/errors.js';
 import type { SessionData } from '../../session/json.js';
 
 /** What a node:http request is made of. */
@@ -49,8 +50,51 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     return true;
   }
 
-  override isSecure(): boolean {
+  protected override transportSecure(): boolean {
     return Boolean((this.req.socket as TLSSocket).encrypted);
+  }
+
+  protected override environNames(): Iterable<string> {
+    return [...Object.keys(this.#directives), ...Object.keys(process.env).filter((k) => k.startsWith('PSO'))];
+  }
+
+  protected override readBody(limit: number): Promise<Uint8Array> {
+    const declared = this.req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      return Promise.reject(new HttpError(413, `request body of ${declared} bytes is larger than the limit of ${limit} bytes`));
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      const fail = (e: Error) => {
+        cleanup();
+        reject(e);
+      };
+      const onData = (chunk: Buffer) => {
+        got += chunk.byteLength;
+        if (got > limit) {
+          fail(new HttpError(413, `request body larger than the limit of ${limit} bytes`));
+          this.req.resume();
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve(Buffer.concat(chunks));
+      };
+      const onAborted = () => fail(new HttpError(400, 'the client closed the connection before the request body was complete'));
+      const cleanup = () => {
+        this.req.off('data', onData);
+        this.req.off('end', onEnd);
+        this.req.off('aborted', onAborted);
+        this.req.off('error', onAborted);
+      };
+      this.req.on('data', onData);
+      this.req.on('end', onEnd);
+      this.req.on('aborted', onAborted);
+      this.req.on('error', onAborted);
+    });
   }
 
   protected override environValue(key: string): string | undefined {
@@ -70,7 +114,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
       case 'SERVER_PORT': return String(this.req.socket.localPort ?? '');
       case 'SERVER_NAME': return (this.headerValue('host') ?? 'localhost').replace(/:\d+$/, '');
       case 'SERVER_PROTOCOL': return `HTTP/${this.req.httpVersion}`;
-      case 'HTTPS': return this.isSecure() ? 'on' : undefined;
+      case 'HTTPS': return this.transportSecure() ? 'on' : undefined;
     }
     return key.startsWith('PSO') ? process.env[key] : undefined;
   }
