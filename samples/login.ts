@@ -1,0 +1,41 @@
+// Log in and out safely: regenerate() the session id on login, so that an id
+// planted before (session fixation) is worth nothing after; destroy() on
+// logout, which deletes the session on the server and clears the cookie.
+//
+//   GET  /            the page: a login form, or who you are
+//   POST /login       user=...&password=... (demo account: ada / lovelace)
+//   POST /logout
+import { ServiceHandler, isMain, type ServiceRequest } from 'pso-ts';
+
+const USERS: Record<string, string> = { ada: 'lovelace' };
+
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export async function handler(request: ServiceRequest) {
+  const session = request.session;
+  if (request.method === 'POST' && request.path.endsWith('/login')) {
+    const form = await request.form();
+    const user = form.get('user') ?? '';
+    if (Object.hasOwn(USERS, user) && USERS[user] === form.get('password')) {
+      session.regenerate().set('user', user);
+      request.redirect(request.mkurl('./'), false);
+    }
+    request.setStatus(401);
+    session.set('error', 'wrong user or password');
+  } else if (request.method === 'POST' && request.path.endsWith('/logout')) {
+    session.destroy();
+    request.redirect(request.mkurl('./'), false);
+  }
+  request.sendHttpHeaders();
+  const user = session.get('user');
+  if (typeof user === 'string') {
+    request.write(`<p id="who">Logged in as ${escape(user)}</p><form method="post" action="logout"><button id="logout">log out</button></form>\n`);
+  } else {
+    const error = session.get('error');
+    session.delete('error');
+    if (typeof error === 'string') request.write(`<p id="error">${escape(error)}</p>\n`);
+    request.write('<form method="post" action="login"><input name="user"><input name="password" type="password"><button id="login">log in</button></form>\n');
+  }
+}
+
+if (isMain(import.meta.url)) new ServiceHandler().run(handler);
