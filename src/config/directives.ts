@@ -117,6 +117,15 @@ export function readOptionalSeconds(source: DirectiveSource, name: DirectiveName
 export function readFlag(source: DirectiveSource, name: DirectiveName, fallback = false): boolean {
   const raw = source.getEnviron(name);
   if (raw === undefined || raw.trim() === '') return fallback;
+  return parseFlag(name, raw);
+}
+
+/**
+ * Parses an on/off value (on, off, true, false, yes, no, 1, 0).
+ *
+ * @throws ConfigurationError naming the directive and the value.
+ */
+export function parseFlag(name: string, raw: string): boolean {
   switch (raw.trim().toLowerCase()) {
     case 'on': case 'true': case 'yes': case '1':
       return true;

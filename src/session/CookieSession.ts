@@ -1,6 +1,7 @@
 import { injectable, injectFromBase } from 'inversify';
 import { serialize, type SerializeOptions } from 'cookie';
 import { ConfigurationError } from '../config/ConfigurationError.js';
+import { parseFlag } from '../config/directives.js';
 import type { ServiceRequest } from '../service/ServiceRequest.js';
 import { lazyCrypto } from '../util/lazyCrypto.js';
 import type { Session } from './Session.js';
@@ -211,15 +212,8 @@ export abstract class CookieSession extends SessionImpl {
   }
 }
 
-function flag(name: string, raw: string): boolean {
-  switch (raw.trim().toLowerCase()) {
-    case 'on': case 'true': case 'yes': case '1':
-      return true;
-    case 'off': case 'false': case 'no': case '0':
-      return false;
-    default:
-      throw new ConfigurationError(`PSOCookieSession_${name}`, raw, 'expected on or off');
-  }
+function flag(name: Attribute, raw: string): boolean {
+  return parseFlag(`PSOCookieSession_${name}`, raw);
 }
 
 function parsePolicy(v: Record<Attribute, string | undefined>): CookiePolicy {
