@@ -1,6 +1,7 @@
 // What the integration suites need from the machine, brought up when possible:
-// Apache httpd (Debian apache2) for the CGI suites. When something cannot be
-// had, the suites that need it are skipped and this says which and why.
+// Apache httpd (Debian apache2) for the CGI suites, Chromium (Debian chromium)
+// for the browser suite. When something cannot be had, the suites that need it
+// are skipped and this says which and why.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, rmSync } from 'node:fs';
 
@@ -42,7 +43,25 @@ export async function ensureSystem() {
   if (existsSync('/usr/sbin/apache2') && !isRoot) {
     skipped.push('Apache CGI suites: running a private Apache that switches to www-data needs root');
   }
+  const chromium = '/usr/bin/chromium';
+  if (!existsSync(chromium)) {
+    if (process.env.PSO_TEST_NO_INSTALL) {
+      skipped.push('Browser suite: chromium is not installed (PSO_TEST_NO_INSTALL is set)');
+    } else if (!isRoot) {
+      skipped.push('Browser suite: chromium is not installed and installing it needs root (apt-get install chromium)');
+    } else if (!have('apt-get')) {
+      skipped.push('Browser suite: chromium is not installed and apt-get is not available');
+    } else {
+      process.stderr.write('npm test: installing chromium for the browser suite...\n');
+      if (!aptInstall(['chromium'])) skipped.push('Browser suite: apt-get install chromium failed');
+    }
+  }
+  if (existsSync(chromium) && !skipped.some((s) => s.startsWith('Browser'))) {
+    const r = spawnSync(chromium, ['--version'], { encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) skipped.push(`Browser suite: ${chromium} --version failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
+  }
   process.env.PSO_APACHE_SKIP = skipped.filter((s) => s.startsWith('Apache')).join('; ');
+  process.env.PSO_BROWSER_SKIP = skipped.filter((s) => s.startsWith('Browser')).join('; ');
   for (const s of skipped) process.stderr.write(`npm test: SKIPPING ${s}\n`);
   return skipped;
 }
