@@ -227,11 +227,38 @@ describe('CookieFileImpl', () => {
       assert.deepEqual(readdirSync(join(dir, 'real')), []);
     });
 
-    it('when the file cannot be renamed into place, fails with SessionStoreError and removes the temporary file', async () => {
+    it('when the file cannot be renamed into place, fails with SessionStoreError and leaves only the session\'s spare (0600)', async () => {
       const s = await impl.open(req());
       mkdirSync(join(fileOf(s.id), 'blocker'), { recursive: true, mode: 0o700 });
       await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof SessionStoreError && e.message.includes(`cannot write session file in ${sessions}`));
-      assert.deepEqual(readdirSync(sessions), [`pso_spec_${s.id}.json`]);
+      assert.deepEqual(readdirSync(sessions).sort(), [`pso_spec_${s.id}.json`, `pso_spec_${s.id}.spare`]);
+      assert.equal(statSync(join(sessions, `pso_spec_${s.id}.spare`)).mode & 0o777, 0o600);
+    });
+
+    // A server (persistent host) saves through the spare; CGI's last save renames its lock file instead.
+    it('when a server saves again and again, reuses the same two inodes (no file is created per save)', async () => {
+      const id = await newSession({ persistent: true }, { n: 0 });
+      const seen = new Set<number>();
+      for (let n = 1; n <= 5; n++) {
+        const s = await impl.open(req({ persistent: true, headers: { cookie: `spec=${id}` } }));
+        s.set('n', n);
+        await impl.close(s, true);
+        assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, n);
+        seen.add(statSync(fileOf(id)).ino);
+      }
+      assert.equal(seen.size, 2, `inodes used: ${[...seen].join(', ')}`);
+      assert.deepEqual(readdirSync(sessions).sort(), [`pso_spec_${id}.json`, `pso_spec_${id}.spare`]);
+    });
+
+    it('when a crash left the spare and a second name behind, a server still saves', async () => {
+      const id = await newSession({ persistent: true }, { n: 0 });
+      writeFileSync(join(sessions, `pso_spec_${id}.spare`), 'half-writ');
+      writeFileSync(join(sessions, `pso_spec_${id}.hold`), 'older');
+      const s = await impl.open(req({ persistent: true, headers: { cookie: `spec=${id}` } }));
+      s.set('n', 9);
+      await impl.close(s, true);
+      assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 9);
+      assert.deepEqual(readdirSync(sessions).sort(), [`pso_spec_${id}.json`, `pso_spec_${id}.spare`]);
     });
   });
 

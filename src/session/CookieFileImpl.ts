@@ -1,4 +1,5 @@
-import { asyncFs, syncDirectory, syncFs, writeFileSynced, type FsOps } from '../util/fs.js';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { asyncFs, syncDirectory, syncFs, type FsOps } from '../util/fs.js';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { injectable, injectFromBase } from 'inversify';
@@ -17,8 +18,37 @@ const PREFIX = 'pso_';
 const SUFFIX = '.json';
 /** Temporary files older than this are leftovers of a crash. */
 const TMP_STALE_MS = 3600_000;
-/** Temporary names are unique per process (pid) and per write (counter); O_EXCL guards the rest. */
-let tmpCounter = 0;
+/** The file the next version of a session is written to. */
+const SPARE = '.spare';
+/** The current version's second name while the spare is renamed over it. */
+const HOLD = '.hold';
+/** Open for writing, create if missing, keep the content (rewritten in place), refuse a symbolic link. */
+const SPARE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
+/** Session files a server remembers after writing them. */
+const CACHE_ENTRIES = 10_000;
+
+/**
+ * Gives `file`'s inode the name `hold` too, so that renaming over `file`
+ * frees nothing; false where there is no file yet or links are not supported.
+ */
+async function keepAlive(ops: FsOps, file: string, hold: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await ops.link(file, hold);
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // Left by a crash between the two renames: it is only a second name of an older version.
+      if (code === 'EEXIST' && attempt === 0) {
+        await ops.unlink(hold).catch(() => {});
+        continue;
+      }
+      if (code === 'ENOENT' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK' || code === 'EXDEV') return false;
+      throw e;
+    }
+  }
+  return false;
+}
 
 /**
  * Sessions in files, one JSON file per session, identified by a cookie: the
@@ -49,6 +79,8 @@ export class CookieFileImpl extends CookieSession {
   #checkedDirs = new Set<string>();
   /** File locks held by requests of this process, by lock path. */
   #held = new Map<string, FileLock>();
+  /** Session files this server wrote last, with the identity of what it wrote. */
+  #cache = new Map<string, { ino: number; dev: number; size: number; mtimeMs: number; text: string }>();
 
   /**
    * The directory for this request's session files, "excluding name" as the
@@ -80,7 +112,7 @@ export class CookieFileImpl extends CookieSession {
     const file = this.sessionFile(request, id);
     let text: string;
     try {
-      text = await fsFor(request).readFile(file);
+      text = await this.#read(request, file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return undefined;
@@ -107,15 +139,7 @@ export class CookieFileImpl extends CookieSession {
         await held.commit(file, text, sync);
       } else {
         await this.#ensureDirectory(ops, dir);
-        const tmp = join(dir, `.${PREFIX}${id}.${process.pid}.${++tmpCounter}.tmp`);
-        try {
-          if (sync) await writeFileSynced(ops, tmp, text, 0o600);
-          else await ops.writeFile(tmp, text, { flag: 'wx', mode: 0o600 });
-          await ops.rename(tmp, file);
-        } catch (e) {
-          await ops.unlink(tmp).catch(() => {});
-          throw e;
-        }
+        await this.#replace(request, ops, file, text, sync);
       }
       // The rename itself must reach the disk too.
       if (sync) await syncDirectory(ops, dir);
@@ -125,12 +149,66 @@ export class CookieFileImpl extends CookieSession {
     }
   }
 
-  override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
+  /**
+   * Replaces a session file atomically: the new version is written to a
+   * spare file, then renamed over the current one. The spare is the inode of
+   * an older version, rewritten in place, and the current version is kept
+   * under a second name across the rename, then becomes the next spare: no
+   * inode is allocated or freed per save, which on ext4 costs far more than
+   * the writing itself. Only the holder of the session's lock saves it.
+   */
+  async #replace(request: ServiceRequest<any>, ops: FsOps, file: string, text: string, sync: boolean): Promise<void> {
+    const base = file.slice(0, -SUFFIX.length);
+    const spare = `${base}${SPARE}`;
+    const hold = `${base}${HOLD}`;
+    const fd = await ops.open(spare, SPARE_FLAGS, 0o600);
+    let written: Stats | undefined;
     try {
-      await fsFor(request).unlink(this.sessionFile(request, id));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await ops.rewrite(fd, text);
+      if (sync) await ops.fsync(fd);
+      if (request.persistent) written = await ops.fstat(fd);
+    } finally {
+      await ops.close(fd);
     }
+    const kept = await keepAlive(ops, file, hold);
+    await ops.rename(spare, file);
+    if (kept) await ops.rename(hold, spare).catch(() => ops.unlink(hold).catch(() => {}));
+    if (written) this.#remember(file, written, text);
+    else this.#cache.delete(file);
+  }
+
+  override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
+    const ops = fsFor(request);
+    const file = this.sessionFile(request, id);
+    const base = file.slice(0, -SUFFIX.length);
+    this.#cache.delete(file);
+    for (const f of [file, `${base}${SPARE}`, `${base}${HOLD}`]) {
+      try {
+        await ops.unlink(f);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+  }
+
+  /** Keeps what was last written by this process, so a server reads a session back with one stat. */
+  #remember(file: string, stats: Stats, text: string): void {
+    this.#cache.delete(file);
+    if (this.#cache.size >= CACHE_ENTRIES) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(file, { ino: stats.ino, dev: stats.dev, size: stats.size, mtimeMs: stats.mtimeMs, text });
+  }
+
+  async #read(request: ServiceRequest<any>, file: string): Promise<string> {
+    const ops = fsFor(request);
+    if (!request.persistent) return ops.readFile(file);
+    const stats = await ops.stat(file);
+    const cached = this.#cache.get(file);
+    if (cached && cached.ino === stats.ino && cached.dev === stats.dev && cached.size === stats.size && cached.mtimeMs === stats.mtimeMs) {
+      return cached.text;
+    }
+    const text = await ops.readFile(file);
+    if (Buffer.byteLength(text) === stats.size) this.#remember(file, stats, text);
+    return text;
   }
 
   /**
@@ -262,9 +340,18 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
         }
         if (expired) {
           await ops.unlink(file);
+          await ops.unlink(`${file.slice(0, -SUFFIX.length)}${SPARE}`).catch(() => {});
           removed++;
         }
-      } else if (name.startsWith(`.${PREFIX}`) && name.endsWith('.tmp')) {
+      } else if (name.startsWith(PREFIX) && name.endsWith(SPARE)) {
+        // An older version, kept for reuse: useless once its session is gone.
+        const current = `${file.slice(0, -SPARE.length)}${SUFFIX}`;
+        const gone = await ops.stat(current).then(() => false, (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+        if (gone && now - (await ops.stat(file)).mtimeMs > TMP_STALE_MS / 60) {
+          await ops.unlink(file);
+          removed++;
+        }
+      } else if ((name.startsWith(`.${PREFIX}`) && name.endsWith('.tmp')) || (name.startsWith(PREFIX) && name.endsWith(HOLD))) {
         if (now - (await ops.stat(file)).mtimeMs > TMP_STALE_MS) {
           await ops.unlink(file);
           removed++;

@@ -13,12 +13,13 @@ export interface FsOps {
   readFile(path: string): Promise<string>;
   writeFile(path: string, data: string, options: { flag: string; mode: number }): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
   mkdir(path: string, options: { recursive: boolean; mode: number }): Promise<void>;
   lstat(path: string): Promise<fs.Stats>;
   stat(path: string): Promise<fs.Stats>;
   readdir(path: string): Promise<string[]>;
-  open(path: string, flags: string, mode?: number): Promise<number>;
+  open(path: string, flags: string | number, mode?: number): Promise<number>;
   /** Replaces the whole content of an open file. */
   rewrite(fd: number, data: string): Promise<void>;
   fstat(fd: number): Promise<fs.Stats>;
@@ -36,6 +37,7 @@ export const asyncFs: FsOps = {
   readFile: (path) => call((cb) => fs.readFile(path, 'utf8', cb)),
   writeFile: (path, data, options) => call<void>((cb) => fs.writeFile(path, data, options, done(cb))),
   rename: (from, to) => call<void>((cb) => fs.rename(from, to, done(cb))),
+  link: (existing, newPath) => call<void>((cb) => fs.link(existing, newPath, done(cb))),
   unlink: (path) => call<void>((cb) => fs.unlink(path, done(cb))),
   mkdir: (path, options) => call<void>((cb) => fs.mkdir(path, options, done(cb))),
   lstat: (path) => call((cb) => fs.lstat(path, cb)),
@@ -43,9 +45,9 @@ export const asyncFs: FsOps = {
   readdir: (path) => call((cb) => fs.readdir(path, cb)),
   open: (path, flags, mode) => call((cb) => fs.open(path, flags, mode, cb)),
   rewrite: async (fd, data) => {
-    await call<void>((cb) => fs.ftruncate(fd, 0, done(cb)));
     const buf = Buffer.from(data);
     await call<number>((cb) => fs.write(fd, buf, 0, buf.length, 0, cb));
+    await call<void>((cb) => fs.ftruncate(fd, buf.length, done(cb)));
   },
   fstat: (fd) => call((cb) => fs.fstat(fd, cb)),
   fsync: (fd) => call<void>((cb) => fs.fsync(fd, done(cb))),
@@ -57,6 +59,7 @@ export const syncFs: FsOps = {
   readFile: async (path) => fs.readFileSync(path, 'utf8'),
   writeFile: async (path, data, options) => fs.writeFileSync(path, data, options),
   rename: async (from, to) => fs.renameSync(from, to),
+  link: async (existing, newPath) => fs.linkSync(existing, newPath),
   unlink: async (path) => fs.unlinkSync(path),
   mkdir: async (path, options) => void fs.mkdirSync(path, options),
   lstat: async (path) => fs.lstatSync(path),
@@ -64,9 +67,9 @@ export const syncFs: FsOps = {
   readdir: async (path) => fs.readdirSync(path),
   open: async (path, flags, mode) => fs.openSync(path, flags, mode),
   rewrite: async (fd, data) => {
-    fs.ftruncateSync(fd, 0);
     const buf = Buffer.from(data);
     fs.writeSync(fd, buf, 0, buf.length, 0);
+    fs.ftruncateSync(fd, buf.length);
   },
   fstat: async (fd) => fs.fstatSync(fd),
   fsync: async (fd) => fs.fsyncSync(fd),
