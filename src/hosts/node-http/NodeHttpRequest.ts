@@ -10,18 +10,21 @@ export interface NodeHttpRequestInit extends ServiceRequestInit {
   res: ServerResponse;
   /** Directives of this server (the `SetEnv` of a persistent server). */
   directives: Readonly<Record<string, string>>;
+  /** The directives' names by lower case, made once per server (default: made per request). */
+  directiveNames?: ReadonlyMap<string, string>;
 }
 
 /**
  * The node:http host: a persistent server's request and response. Directives
- * come from the server's options, then from `process.env` for names starting
- * with `PSO`; CGI meta-variables are derived from the request, so
+ * are the server's (see {@link createRequestListener}: its options over the
+ * `PSO*` variables of its environment); CGI meta-variables are derived from the request, so
  * `getEnviron('HTTP_USER_AGENT')` reads the same as under CGI.
  */
 export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequest<D> {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly #directives: Readonly<Record<string, string>>;
+  readonly #directiveNames: ReadonlyMap<string, string> | undefined;
   readonly #url: string;
   readonly #queryAt: number;
 
@@ -30,6 +33,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     this.req = init.req;
     this.res = init.res;
     this.#directives = init.directives;
+    this.#directiveNames = init.directiveNames;
     this.#url = init.req.url ?? '/';
     this.#queryAt = this.#url.indexOf('?');
   }
@@ -55,7 +59,14 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   }
 
   protected override environNames(): Iterable<string> {
-    return [...Object.keys(this.#directives), ...Object.keys(process.env).filter((k) => k.startsWith('PSO'))];
+    return Object.keys(this.#directives);
+  }
+
+  override getDirective(name: string): string | undefined {
+    if (!this.#directiveNames) return super.getDirective(name);
+    if (Object.hasOwn(this.#directives, name)) return this.#directives[name];
+    const actual = this.#directiveNames.get(name.toLowerCase());
+    return actual === undefined ? undefined : this.#directives[actual];
   }
 
   protected override readBody(limit: number): Promise<Uint8Array> {
@@ -116,7 +127,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
       case 'SERVER_PROTOCOL': return `HTTP/${this.req.httpVersion}`;
       case 'HTTPS': return this.transportSecure() ? 'on' : undefined;
     }
-    return key.startsWith('PSO') ? process.env[key] : undefined;
+    return undefined;
   }
 
   protected override headerValue(name: string): string | undefined {

@@ -15,6 +15,12 @@ export interface ServeOptions extends HandlerOptions {
   directives?: Readonly<Record<string, string>>;
   /** The bootstrap to use (default: a new {@link ServiceHandler} with the default container). */
   serviceHandler?: ServiceHandler;
+  /**
+   * Pass `GET /favicon.ico` to the handler too. By default it is answered 404
+   * without a session: browsers ask every site for it, and each ask would
+   * otherwise run the handler (a page that counts visits would count two).
+   */
+  handleFavicon?: boolean;
 }
 
 /** A running pso server. */
@@ -44,12 +50,21 @@ export function createRequestListener<D extends object = SessionData>(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const serviceHandler = options.serviceHandler ?? new ServiceHandler();
   const logger = serviceHandler.logger;
-  const directives = { ...(options.directives ?? {}) };
+  // The server's directives: PSO* variables of its environment, overridden by the options; read once.
+  const directives: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) directives[k] = v;
+  Object.assign(directives, options.directives ?? {});
+  const directiveNames = new Map(Object.keys(directives).map((k) => [k.toLowerCase(), k]));
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
   // Resolve the session policy now, so a wiring mistake shows at start-up.
   serviceHandler.sessionImplFor(options);
   return (req, res) => {
-    const request = new NodeHttpRequest<D>({ req, res, directives, moduleName, logger });
+    if (!options.handleFavicon && (req.method === 'GET' || req.method === 'HEAD') && req.url?.split('?')[0] === '/favicon.ico') {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '10' });
+      res.end(req.method === 'HEAD' ? undefined : 'Not Found\n');
+      return;
+    }
+    const request = new NodeHttpRequest<D>({ req, res, directives, directiveNames, moduleName, logger });
     serviceHandler.handle(request, handler, options).catch((e: unknown) => {
       // handle() never rejects; this is the last line of defence for the process.
       logger.log('error', `unhandled failure: ${(e as Error)?.stack ?? e}`);
