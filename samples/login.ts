@@ -27,14 +27,16 @@ export async function handler(request: ServiceRequest) {
     request.redirect(request.mkurl('./'), false);
   }
   request.sendHttpHeaders();
+  // Actions under the script's own URL: "login" alone would leave /login.cgi for /login.
+  const base = request.getEnviron('SCRIPT_NAME', '');
   const user = session.get('user');
   if (typeof user === 'string') {
-    request.write(`<p id="who">Logged in as ${escape(user)}</p><form method="post" action="logout"><button id="logout">log out</button></form>\n`);
+    request.write(`<p id="who">Logged in as ${escape(user)}</p><form method="post" action="${request.mkurl(`${base}/logout`)}"><button id="logout">log out</button></form>\n`);
   } else {
     const error = session.get('error');
     session.delete('error');
     if (typeof error === 'string') request.write(`<p id="error">${escape(error)}</p>\n`);
-    request.write('<form method="post" action="login"><input name="user"><input name="password" type="password"><button id="login">log in</button></form>\n');
+    request.write(`<form method="post" action="${request.mkurl(`${base}/login`)}"><input name="user"><input name="password" type="password"><button id="login">log in</button></form>\n`);
   }
 }
 

@@ -289,3 +289,232 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
     assert.doesNotMatch(log, /^\s+at \S.*:\d+:\d+\)?$/m, 'no stack trace in the log');
   });
 });
+
+// The "More Control" recipes (docs/recipes/) under Apache: bundled samples in
+// /recipes/ whose .htaccess sets the cookie policy, names in any case.
+describe('the recipes under a real Apache httpd (mod_cgid)', function () {
+  this.timeout(90_000);
+
+  let apache: ApacheServer | undefined;
+  let base: string;
+  let sessions: string;
+  const url = (p: string) => `${apache!.url}${p}`;
+  const sessionFile = (service: string, id: string) => join(sessions, `pso_${service}_${id}.json`);
+
+  /** The one Set-Cookie named `name`, split into value and attributes. */
+  function cookieOf(res: Response, name: string): { value: string; attrs: Map<string, string> } {
+    const all = res.headers.getSetCookie().filter((c) => c.startsWith(`${name}=`));
+    assert.equal(all.length, 1, `expected one ${name} cookie, got ${JSON.stringify(res.headers.getSetCookie())}`);
+    const [pair, ...rest] = all[0]!.split(';').map((s) => s.trim());
+    const attrs = new Map<string, string>();
+    for (const a of rest) {
+      const eq = a.indexOf('=');
+      attrs.set((eq < 0 ? a : a.slice(0, eq)).toLowerCase(), eq < 0 ? '' : a.slice(eq + 1));
+    }
+    return { value: pair!.slice(name.length + 1), attrs };
+  }
+
+  /** The policy of /recipes/.htaccess: Path, SameSite=Strict, no HttpOnly. */
+  function assertPolicy(attrs: Map<string, string>): void {
+    assert.equal(attrs.get('path'), '/recipes/');
+    assert.equal(attrs.get('samesite'), 'Strict');
+    assert.ok(!attrs.has('httponly'), 'psocookiesession_httponly off');
+  }
+
+  const number = (body: string, re: RegExp) => {
+    const m = re.exec(body);
+    assert.ok(m, `unexpected body: ${JSON.stringify(body)}`);
+    return Number(m[1]);
+  };
+  const reloads = (body: string) => number(body, /You reloaded: (\d+) times/);
+  const hrefOf = (body: string, id: string) => {
+    const m = new RegExp(`id="${id}" href="([^"]+)"`).exec(body);
+    assert.ok(m, `no link #${id} in ${body}`);
+    return m[1]!;
+  };
+
+  before(async function () {
+    const reason = process.env.PSO_APACHE_SKIP;
+    if (reason) {
+      console.log(`    skipping the Apache recipes suite: ${reason}`);
+      this.skip();
+    }
+    const wwwUid = idOf('www-data');
+    const wwwGid = Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }).trim());
+    base = mkdtempSync('/tmp/pso-apache-recipes-');
+    chmodSync(base, 0o755);
+    const docroot = join(base, 'htdocs');
+    const recipes = join(docroot, 'recipes');
+    const attrs = join(recipes, 'attrs');
+    sessions = join(base, 'sessions');
+    mkdirSync(attrs, { recursive: true, mode: 0o755 });
+    chmodSync(docroot, 0o755);
+    chmodSync(recipes, 0o755);
+    wwwDataDir(sessions, wwwUid, wwwGid);
+
+    await Promise.all([
+      ...['expire', 'revert', 'nocookie', 'login'].map((name) =>
+        bundleHandler({ entry: join(ROOT, 'samples', `${name}.ts`), outfile: join(recipes, `${name}.cgi`) })),
+      bundleHandler({ entry: join(ROOT, 'samples', 'cookieattrs.ts'), outfile: join(attrs, 'cookieattrs.cgi') }),
+    ]);
+    const htaccess = (dir: string, lines: string[]) => writeFileSync(join(dir, '.htaccess'), `${lines.join('\n')}\n`, { mode: 0o644 });
+    htaccess(docroot, [
+      'Options +ExecCGI',
+      'AddHandler cgi-script .cgi',
+      `SetEnv PSOServiceId ${SERVICE}`,
+      `SetEnv PSOSessionFileLoader_Path ${sessions}`,
+      'SetEnv PSOSessionExpire "15*60"',
+    ]);
+    htaccess(recipes, [
+      // Each sample names its own cookie; sessions last until the browser closes.
+      'UnsetEnv PSOServiceId',
+      'UnsetEnv PSOSessionExpire',
+      'SetEnv TZ UTC',
+      'SetEnv PSOCookieSession_Path /recipes/',
+      'SetEnv PSOCookieSession_SameSite Strict',
+      'SetEnv psocookiesession_httponly off',
+      'SetEnv PSOSessionUrl on',
+    ]);
+    htaccess(attrs, [
+      // Apache passes this to the CGI as PSOCookieSession_Max_Age.
+      'SetEnv PSOCookieSession_Max-Age 1800',
+      'SetEnv pSOcookiesession_PRIORITY low',
+    ]);
+    apache = await startApache({ docroot });
+  });
+
+  after(async function () {
+    await apache?.stop();
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it('expire.cgi: the .htaccess cookie policy, ids in links until the cookie comes back, expire(0) clears it', async () => {
+    const jar = new CookieJar();
+    const first = await jar.fetch(url('/recipes/expire.cgi'));
+    const body = await first.text();
+    assert.equal(first.status, 200, body);
+    assert.equal(reloads(body), 1);
+    const { value: id, attrs } = cookieOf(first, 'expire');
+    assert.match(id, ID);
+    assertPolicy(attrs);
+    assert.ok(!attrs.has('max-age') && !attrs.has('expires'), 'the root\'s PSOSessionExpire is unset here');
+    // PSOSessionUrl on: no cookie came in, so the links carry the id, and the Referer must not.
+    assert.equal(hrefOf(body, 'now'), `/recipes/expire.cgi?how=now&expire=${id}`);
+    assert.equal(first.headers.get('referrer-policy'), 'no-referrer');
+
+    const second = await jar.fetch(url('/recipes/expire.cgi'));
+    const secondBody = await second.text();
+    assert.equal(reloads(secondBody), 2);
+    assert.equal(hrefOf(secondBody, 'now'), '/recipes/expire.cgi?how=now');
+    assert.equal(second.headers.get('referrer-policy'), null);
+
+    const now = await jar.fetch(url('/recipes/expire.cgi?how=now'));
+    assert.equal(reloads(await now.text()), 3);
+    const cleared = cookieOf(now, 'expire');
+    assert.equal(cleared.value, '');
+    assert.equal(cleared.attrs.get('max-age'), '0');
+    assert.equal(cleared.attrs.get('path'), '/recipes/', 'cleared under the path it was set with');
+    assert.ok(!existsSync(sessionFile('expire', id)), 'the session file is deleted');
+    const again = await jar.fetch(url('/recipes/expire.cgi'));
+    assert.equal(reloads(await again.text()), 1);
+    assert.notEqual(cookieOf(again, 'expire').value, id);
+
+    const min = await jar.fetch(url('/recipes/expire.cgi?how=15min'));
+    assert.equal(reloads(await min.text()), 2);
+    assert.equal(cookieOf(min, 'expire').attrs.get('max-age'), '900');
+    const date = await jar.fetch(url('/recipes/expire.cgi?how=date'));
+    await date.text();
+    assert.equal(cookieOf(date, 'expire').attrs.get('expires'), 'Mon, 15 Apr 2030 19:00:00 GMT');
+  });
+
+  it('revert.cgi: undo keeps the count, save keeps one increment', async () => {
+    const jar = new CookieJar();
+    const get = async (q = '') => {
+      const res = await jar.fetch(url(`/recipes/revert.cgi${q}`));
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      return text;
+    };
+    assert.equal(await get(), 'visits: 1\n');
+    assert.equal(await get('?undo=1'), 'visits: 1\n');
+    assert.equal(await get('?save=1'), 'visits: 2\n');
+    assert.equal(await get(), 'visits: 3\n');
+  });
+
+  it('nocookie.cgi: a client without cookies follows the links and keeps its session; planted ids are refused', async () => {
+    let res = await fetch(url('/recipes/nocookie.cgi'));
+    let body = await res.text();
+    assert.equal(res.status, 200, body);
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    const { value: id, attrs } = cookieOf(res, 'nocookie');
+    assertPolicy(attrs);
+    for (const n of [2, 3]) {
+      const href = hrefOf(body, 'next');
+      assert.equal(href, `/recipes/nocookie.cgi?nocookie=${id}`);
+      res = await fetch(url(href));
+      body = await res.text();
+      assert.equal(number(body, /Visits: (\d+)/), n);
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    }
+    const planted = 'P'.repeat(27);
+    const refused = await fetch(url(`/recipes/nocookie.cgi?nocookie=${planted}`));
+    assert.equal(number(await refused.text(), /Visits: (\d+)/), 1);
+    assert.notEqual(cookieOf(refused, 'nocookie').value, planted);
+    assert.ok(!existsSync(sessionFile('nocookie', planted)));
+  });
+
+  it('attrs/cookieattrs.cgi: .htaccess directives override the sample\'s defaults (Max-Age with a hyphen, names in any case)', async () => {
+    const res = await fetch(url('/recipes/attrs/cookieattrs.cgi'));
+    assert.equal(await res.text(), 'visits: 1\n');
+    const { attrs } = cookieOf(res, 'cookieattrs');
+    assertPolicy(attrs);
+    assert.equal(attrs.get('max-age'), '1800', 'the sample says 3600');
+    assert.equal(attrs.get('priority'), 'Low', 'the sample says High');
+  });
+
+  it('login.cgi: 401 on a wrong password, a new session id on login, the old one dead, logout deletes the session', async () => {
+    const jar = new CookieJar();
+    const page = await jar.fetch(url('/recipes/login.cgi'));
+    const pageBody = await page.text();
+    assert.equal(page.status, 200, pageBody);
+    const before = jar.cookies.get('login')!;
+    assert.match(before, ID);
+    // Under the script's URL, with the id while no cookie has come back (PSOSessionUrl on).
+    assert.ok(pageBody.includes(`<form method="post" action="/recipes/login.cgi/login?login=${before}">`), pageBody);
+    assertPolicy(cookieOf(page, 'login').attrs);
+
+    const post = (path: string, fields: Record<string, string>) => jar.fetch(url(path), {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString(),
+    });
+    const wrong = await post('/recipes/login.cgi/login', { user: 'ada', password: 'babbage' });
+    assert.equal(wrong.status, 401);
+    assert.match(await wrong.text(), /<p id="error">wrong user or password<\/p>/);
+    assert.equal(jar.cookies.get('login'), before);
+
+    const right = await post('/recipes/login.cgi/login', { user: 'ada', password: 'lovelace' });
+    await right.text();
+    assert.equal(right.status, 302);
+    const after = cookieOf(right, 'login').value;
+    assert.match(after, ID);
+    assert.notEqual(after, before, 'a new session id on login');
+    assert.ok(!existsSync(sessionFile('login', before)), 'the pre-login session is deleted');
+    assert.ok(existsSync(sessionFile('login', after)));
+
+    const home = new URL(right.headers.get('location')!, url('/recipes/login.cgi/login')).href;
+    assert.equal(home, url('/recipes/login.cgi/'));
+    const me = await jar.fetch(home);
+    const meBody = await me.text();
+    assert.match(meBody, /Logged in as ada/);
+    const stale = await fetch(url('/recipes/login.cgi/'), { headers: { cookie: `login=${before}` } });
+    assert.doesNotMatch(await stale.text(), /Logged in/);
+
+    const out = await post('/recipes/login.cgi/logout', {});
+    await out.text();
+    assert.equal(out.status, 302);
+    const cleared = cookieOf(out, 'login');
+    assert.equal(cleared.value, '');
+    assert.equal(cleared.attrs.get('max-age'), '0');
+    assert.equal(cleared.attrs.get('path'), '/recipes/');
+    assert.ok(!existsSync(sessionFile('login', after)), 'the session file is deleted on logout');
+  });
+});

@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { serve } from '../hosts/node-http/serve.js';
 import { moduleNameOf } from '../service/moduleName.js';
 import type { Handler, SessionImplClass } from '../service/ServiceHandler.js';
+import { withDefaults } from '../config/directives.js';
 import { UsageError, takeDirective } from './args.js';
 
 /**
@@ -42,7 +43,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (!file) throw new UsageError('pso serve needs a handler module, e.g. pso serve dist/samples/quick.js');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port needs a number from 0 to 65535');
   const { handler, sessionImpl, directives: moduleDirectives } = await loadHandlerModule(file);
-  const options = { moduleName: moduleNameOf(file), directives: { ...moduleDirectives, ...directives }, ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
+  const options = { moduleName: moduleNameOf(file), directives: withDefaults(moduleDirectives ?? {}, directives), ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
   const server = await serve(handler, options);
   process.stdout.write(`pso: serving ${file} on ${server.url}\n`);
   const stop = () => {

@@ -166,3 +166,23 @@ export function readProbability(source: DirectiveSource, name: DirectiveName, fa
   }
   return n;
 }
+
+/**
+ * `given` directives (the environment, `-D`) over `defaults`. A
+ * `PSOCookieSession_*` given in another case, or with `_` for `-`, still
+ * replaces its default, as those names are read that way.
+ *
+ * @example
+ * ```ts
+ * withDefaults({ PSOCookieSession_SameSite: 'Strict' }, { psocookiesession_samesite: 'Lax' }); // only the Lax one
+ * ```
+ */
+export function withDefaults<T extends string | undefined>(
+  defaults: Readonly<Record<string, string>>,
+  given: Readonly<Record<string, T>>,
+): Record<string, string | T> {
+  const key = (n: string) => n.toLowerCase().replace(/-/g, '_');
+  const shadowed = new Set(Object.keys(given).filter((n) => /^psocookiesession_/i.test(n)).map(key));
+  const kept = Object.entries(defaults).filter(([n]) => !shadowed.has(key(n)));
+  return { ...Object.fromEntries(kept), ...given };
+}

@@ -2,7 +2,7 @@ import 'reflect-metadata/lite';
 import { writeSync } from 'node:fs';
 import { Container } from 'inversify';
 import { ConfigurationError } from '../config/ConfigurationError.js';
-import { readFlag } from '../config/directives.js';
+import { readFlag, withDefaults } from '../config/directives.js';
 import { createContainer } from '../container/createContainer.js';
 import { injectableSubclass } from '../container/injectableSubclass.js';
 import { TOKENS } from '../container/tokens.js';
@@ -114,7 +114,7 @@ export class ServiceHandler {
     // `pso bundle` runs the bundle once to record V8's code cache: pso's request path
     // runs for real (sessions in a temporary directory) while the user's handler is left out.
     if ((globalThis as Record<symbol, unknown>)[WARM_UP]) handler = () => undefined;
-    const env = { ...(options.directives ?? {}), ...(options.env ?? process.env) };
+    const env: NodeJS.ProcessEnv = withDefaults(options.directives ?? {}, options.env ?? process.env);
     const stdout = options.stdout;
     const logger = this.logger;
     const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);

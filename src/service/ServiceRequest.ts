@@ -142,7 +142,8 @@ export abstract class ServiceRequest<D extends object = SessionData> {
 
   /**
    * A directive, by case-insensitive name (`PSOCookieSession_path` finds
-   * `PSOCookieSession_Path`); an exact match wins.
+   * `PSOCookieSession_Path`); an exact match wins. `-` and `_` match each
+   * other: Apache passes `SetEnv PSOCookieSession_Max-Age` to CGIs as `..._Max_Age`.
    *
    * @example
    * ```ts
@@ -154,9 +155,9 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     if (exact !== undefined) return exact;
     if (!this.#directiveNames) {
       this.#directiveNames = new Map();
-      for (const n of this.environNames()) if (n.startsWith('PSO') || n.startsWith('pso')) this.#directiveNames.set(n.toLowerCase(), n);
+      for (const n of this.environNames()) if (/^pso/i.test(n)) this.#directiveNames.set(directiveKey(n), n);
     }
-    const actual = this.#directiveNames.get(name.toLowerCase());
+    const actual = this.#directiveNames.get(directiveKey(name));
     return actual === undefined ? undefined : this.environValue(actual);
   }
 
@@ -537,6 +538,11 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.#headCommitted = true;
     this.emitHead(this.#status, reasonPhrase(this.#status), this.#headers);
   }
+}
+
+/** How directive names compare: case-insensitive, `-` as `_`. */
+function directiveKey(name: string): string {
+  return name.toLowerCase().replace(/-/g, '_');
 }
 
 function safeJson(v: unknown): string {

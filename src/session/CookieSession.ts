@@ -54,6 +54,8 @@ export abstract class CookieSession extends SessionImpl {
   #policies = new Map<string, CookiePolicy>();
   /** Requests whose session id travels in URLs (they get `Referrer-Policy: no-referrer`). */
   #urlIds = new WeakSet<ServiceRequest<any>>();
+  /** Requests whose id was signed with a secret other than the first: re-signed in the response. */
+  #resign = new WeakSet<ServiceRequest<any>>();
 
   /**
    * How session ids travel: the `PSOSessionUrl` directive (`off`, `on`,
@@ -129,6 +131,10 @@ export abstract class CookieSession extends SessionImpl {
     this.#urlIds.add(request);
   }
 
+  override reissueId(request: ServiceRequest<any>): boolean {
+    return this.#resign.has(request);
+  }
+
   override beforeHead(session: Session<any>): void {
     super.beforeHead(session);
     const request = this.requestOf(session);
@@ -178,9 +184,12 @@ export abstract class CookieSession extends SessionImpl {
     const id = value.slice(0, dot);
     const given = Buffer.from(value.slice(dot + 1));
     const { timingSafeEqual } = lazyCrypto();
-    for (const secret of secrets) {
+    for (const [i, secret] of secrets.entries()) {
       const expected = Buffer.from(this.#sign(secret, request, id));
-      if (expected.byteLength === given.byteLength && timingSafeEqual(expected, given)) return id;
+      if (expected.byteLength === given.byteLength && timingSafeEqual(expected, given)) {
+        if (i > 0) this.#resign.add(request);
+        return id;
+      }
     }
     return undefined;
   }

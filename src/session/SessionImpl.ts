@@ -377,8 +377,17 @@ export abstract class SessionImpl implements SessionHost {
       session.id !== state.openedId ||
       !state.fromClient ||
       !sameExpiry(session.expiry, state.loadedExpiry) ||
-      (expiry.kind !== 'browser' && expires !== state.loadedExpires);
+      (expiry.kind !== 'browser' && expires !== state.loadedExpires) ||
+      this.reissueId(request);
     if (send) this.sendSessionId(request, session, expiry.kind === 'browser' ? undefined : expires, false);
+  }
+
+  /**
+   * Whether the client must be sent its id again though nothing changed; the
+   * default never. {@link CookieSession}: it was signed with an older secret.
+   */
+  reissueId(_request: ServiceRequest<any>): boolean {
+    return false;
   }
 
   /** A new session that holds no data is not stored (and gets no cookie) when `PSOSessionLazy` is on. */

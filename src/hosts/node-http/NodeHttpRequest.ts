@@ -65,7 +65,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   override getDirective(name: string): string | undefined {
     if (!this.#directiveNames) return super.getDirective(name);
     if (Object.hasOwn(this.#directives, name)) return this.#directives[name];
-    const actual = this.#directiveNames.get(name.toLowerCase());
+    const actual = this.#directiveNames.get(name.toLowerCase().replace(/-/g, '_'));
     return actual === undefined ? undefined : this.#directives[actual];
   }
 

@@ -54,7 +54,7 @@ export function createRequestListener<D extends object = SessionData>(
   const directives: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) directives[k] = v;
   Object.assign(directives, options.directives ?? {});
-  const directiveNames = new Map(Object.keys(directives).map((k) => [k.toLowerCase(), k]));
+  const directiveNames = new Map(Object.keys(directives).map((k) => [k.toLowerCase().replace(/-/g, '_'), k])); // as getDirective compares: case and -/_ aside
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
   // Resolve the session policy now, so a wiring mistake shows at start-up.
   serviceHandler.sessionImplFor(options);
