@@ -3,8 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { CgiRequest, ServiceHandler, type ServiceRequest } from '../../src/index.js';
+import { fileURLToPath } from 'node:url';
+import { CgiRequest, HttpError, ServiceHandler, type ServiceRequest } from '../../src/index.js';
+import { runCgi } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
+
+/** The compiled fixture that echoes its form fields as JSON. */
+const FORM_HANDLER = fileURLToPath(new URL('../support/formHandler.js', import.meta.url));
 
 function capture() {
   const out = new PassThrough();
@@ -63,5 +68,85 @@ describe('CgiRequest', () => {
     await new ServiceHandler().handle(req, (r: ServiceRequest) => r.write('hidden'));
     assert.match(text(), /Content-Length: 6\r\n/);
     assert.doesNotMatch(text(), /hidden/);
+  });
+  describe('request body (in process, from a stream)', () => {
+    function withBody(env: NodeJS.ProcessEnv, body: string | undefined) {
+      const c = capture();
+      const stdin = new PassThrough();
+      if (body !== undefined) stdin.end(body);
+      const logger = new MemoryLogger();
+      const req = new CgiRequest({ env: { PSOSessionFileLoader_Path: dir, PSOSessionGCProbability: '0', ...env }, stdout: c.out, stdin, moduleName: 'cgi', logger });
+      return { req, text: c.text, logger };
+    }
+    const post = { REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded' };
+
+    it('reads exactly CONTENT_LENGTH bytes, and form() merges query and body', async () => {
+      const { req } = withBody({ ...post, QUERY_STRING: 'a=1', CONTENT_LENGTH: '7' }, 'b=2&c=3IGNORED');
+      assert.deepEqual([...(await req.form())], [['a', '1'], ['b', '2'], ['c', '3']]);
+      assert.equal(Buffer.from(await req.body()).toString(), 'b=2&c=3');
+    });
+
+    it('without CONTENT_LENGTH, the body is empty and stdin is not read', async () => {
+      const { req } = withBody({ ...post }, 'a=1');
+      assert.equal((await req.body()).byteLength, 0);
+      const blank = withBody({ ...post, CONTENT_LENGTH: ' ' }, 'a=1');
+      assert.equal((await blank.req.body()).byteLength, 0);
+    });
+
+    it('CONTENT_LENGTH over PSOMaxBodySize: 413 before reading', async () => {
+      const { req } = withBody({ ...post, CONTENT_LENGTH: '2048', PSOMaxBodySize: '1k' }, undefined);
+      await assert.rejects(req.body(), (e: unknown) => e instanceof HttpError && e.status === 413 && e.message === 'request body of 2048 bytes is larger than the limit of 1024 bytes');
+    });
+
+    it('a body shorter than CONTENT_LENGTH: 400', async () => {
+      const { req } = withBody({ ...post, CONTENT_LENGTH: '100' }, 'a=1');
+      await assert.rejects(req.body(), (e: unknown) => e instanceof HttpError && e.status === 400 && e.message === 'request body ended after 3 of 100 bytes');
+    });
+
+    it('an invalid CONTENT_LENGTH: 400 naming it', async () => {
+      for (const bad of ['abc', '-1', '1.5', '1e3', '0x10']) {
+        const { req } = withBody({ ...post, CONTENT_LENGTH: bad }, 'a=1');
+        await assert.rejects(req.body(), (e: unknown) => e instanceof HttpError && e.status === 400 && e.message === `invalid CONTENT_LENGTH ${JSON.stringify(bad)}`, bad);
+      }
+    });
+
+    it('through the handler, a body error becomes the response status with its message', async () => {
+      const { req, text, logger } = withBody({ ...post, CONTENT_LENGTH: '10', PSOMaxBodySize: '4' }, 'a=12345678');
+      await new ServiceHandler().handle(req, async (r: ServiceRequest) => { await r.form(); r.write('not reached'); });
+      assert.match(text(), /^Status: 413 Payload Too Large\r\n[^]*\r\n\r\n413 Payload Too Large\nrequest body of 10 bytes is larger than the limit of 4 bytes\n$/);
+      assert.ok(logger.lines.some((l) => l.level === 'info' && /413: request body of 10 bytes/.test(l.message)), logger.text());
+    });
+  });
+
+  describe('request body (real CGI processes, standard input)', () => {
+    const post = (extra: Record<string, string>) => ({
+      REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded', PSOSessionFileLoader_Path: dir, PSOSessionGCProbability: '0', ...extra,
+    });
+
+    it('reads the form from standard input', async () => {
+      const body = 'name=ada&note=x+y%21';
+      const res = await runCgi(FORM_HANDLER, post({ QUERY_STRING: 'q=1', CONTENT_LENGTH: String(body.length) }), body);
+      assert.equal(res.status, 200, res.stderr);
+      assert.equal(res.body, '[["q","1"],["name","ada"],["note","x y!"]]');
+    });
+
+    it('answers 413 when CONTENT_LENGTH is over PSOMaxBodySize', async () => {
+      const res = await runCgi(FORM_HANDLER, post({ CONTENT_LENGTH: '5000', PSOMaxBodySize: '1k' }), 'a=1');
+      assert.equal(res.status, 413, res.stderr);
+      assert.equal(res.body, '413 Payload Too Large\nrequest body of 5000 bytes is larger than the limit of 1024 bytes\n');
+      assert.equal(res.code, 0);
+    });
+
+    it('answers 400 when standard input ends before CONTENT_LENGTH', async () => {
+      const res = await runCgi(FORM_HANDLER, post({ CONTENT_LENGTH: '100' }), 'a=1&b=2');
+      assert.equal(res.status, 400, res.stderr);
+      assert.equal(res.body, '400 Bad Request\nrequest body ended after 7 of 100 bytes\n');
+    });
+
+    it('answers 400 for an invalid CONTENT_LENGTH', async () => {
+      const res = await runCgi(FORM_HANDLER, post({ CONTENT_LENGTH: '12abc' }), 'a=1');
+      assert.equal(res.status, 400, res.stderr);
+      assert.equal(res.body, '400 Bad Request\ninvalid CONTENT_LENGTH "12abc"\n');
+    });
   });
 });

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { InvalidHeaderError, HeadersSentError, ServiceHandler, TOKENS, createContainer, serve, type Handler, type ServiceRequest } from '../../src/index.js';
+import { ConfigurationError, HttpError, InvalidHeaderError, HeadersSentError, ServiceHandler, TOKENS, createContainer, serve, type Handler, type ServiceRequest } from '../../src/index.js';
+import { FakeRequest } from '../support/fakeRequest.js';
 import { CookieJar } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
 
@@ -219,6 +220,106 @@ describe('ServiceRequest', () => {
       await start((req) => { req.log('hello', { a: 1 }); req.write('ok'); });
       await (await fetch(`${base}x`)).text();
       assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'GET /x: hello {"a":1}'));
+    });
+  });
+
+  describe('getDirective()', () => {
+    it('finds a directive by exact name, in any case, and with "_" for "-"; the exact name wins', () => {
+      const r = new FakeRequest({ env: { PSOCookieSession_Path: '/exact', psocookiesession_path: '/lower', psocookiesession_domain: 'example.org', PSOCookieSession_Max_Age: '60' } });
+      assert.equal(r.getDirective('PSOCookieSession_Path'), '/exact');
+      assert.equal(r.getDirective('psocookiesession_path'), '/lower');
+      assert.equal(r.getDirective('PSOCookieSession_Domain'), 'example.org');
+      assert.equal(r.getDirective('PSOCOOKIESESSION_DOMAIN'), 'example.org');
+      assert.equal(r.getDirective('PSOCookieSession_Max-Age'), '60');
+      assert.equal(r.getDirective('PSOCookieSession_Priority'), undefined);
+    });
+
+    it('only PSO names are matched loosely: other variables need their exact name', () => {
+      const r = new FakeRequest({ env: { HTTP_X_TEST: 'a', REMOTE_ADDR: '1.2.3.4' } });
+      assert.equal(r.getDirective('http_x_test'), undefined);
+      assert.equal(r.getDirective('REMOTE_ADDR'), '1.2.3.4');
+    });
+  });
+
+  describe('isSecure()', () => {
+    const secure = (init: ConstructorParameters<typeof FakeRequest>[0]) => new FakeRequest(init).isSecure();
+    it('is true over an encrypted connection, whatever the headers say', () => {
+      assert.equal(secure({ secure: true }), true);
+      assert.equal(secure({ secure: true, headers: { 'x-forwarded-proto': 'http' } }), true);
+    });
+
+    it('believes X-Forwarded-Proto (first value) only with PSOTrustProxy on', () => {
+      assert.equal(secure({}), false);
+      assert.equal(secure({ headers: { 'x-forwarded-proto': 'https' } }), false);
+      assert.equal(secure({ headers: { 'x-forwarded-proto': 'https' }, env: { PSOTrustProxy: 'off' } }), false);
+      assert.equal(secure({ headers: { 'x-forwarded-proto': 'https' }, env: { PSOTrustProxy: 'on' } }), true);
+      assert.equal(secure({ headers: { 'x-forwarded-proto': ' HTTPS , http' }, env: { PSOTrustProxy: 'yes' } }), true);
+      assert.equal(secure({ headers: { 'x-forwarded-proto': 'http, https' }, env: { PSOTrustProxy: 'on' } }), false);
+      assert.equal(secure({ env: { PSOTrustProxy: 'on' } }), false);
+    });
+
+    it('refuses an invalid PSOTrustProxy when a proxy header arrives', () => {
+      assert.throws(() => secure({ headers: { 'x-forwarded-proto': 'https' }, env: { PSOTrustProxy: 'perhaps' } }), (e: unknown) =>
+        e instanceof ConfigurationError && e.directive === 'PSOTrustProxy' && e.value === 'perhaps');
+    });
+  });
+
+  describe('body() and form()', () => {
+    const form = (init: ConstructorParameters<typeof FakeRequest>[0]) => new FakeRequest(init).form().then((f) => [...f]);
+    const urlencoded = { 'content-type': 'application/x-www-form-urlencoded' };
+
+    it('body() returns the bytes once, the same promise every time', async () => {
+      const r = new FakeRequest({ method: 'POST', requestBody: 'héllo' });
+      const a = r.body();
+      assert.equal(r.body(), a);
+      assert.equal(Buffer.from(await a).toString('utf8'), 'héllo');
+    });
+
+    it('body() stops at PSOMaxBodySize (with k/m suffixes) or at the limit given, with 413', async () => {
+      await assert.rejects(new FakeRequest({ requestBody: 'x'.repeat(1025), env: { PSOMaxBodySize: '1k' } }).body(), (e: unknown) => e instanceof HttpError && e.status === 413);
+      assert.equal((await new FakeRequest({ requestBody: 'x'.repeat(1024), env: { PSOMaxBodySize: '1k' } }).body()).byteLength, 1024);
+      await assert.rejects(new FakeRequest({ requestBody: 'xyz' }).body(2), (e: unknown) => e instanceof HttpError && e.status === 413);
+      await assert.rejects(new FakeRequest({ requestBody: 'x'.repeat(1024 * 1024 + 1) }).body(), (e: unknown) => e instanceof HttpError && e.status === 413, 'the default limit is 1 MiB');
+    });
+
+    it('body() refuses an invalid PSOMaxBodySize naming it', () => {
+      assert.throws(() => new FakeRequest({ env: { PSOMaxBodySize: 'lots' } }).body(), (e: unknown) =>
+        e instanceof ConfigurationError && e.directive === 'PSOMaxBodySize' && e.value === 'lots');
+    });
+
+    it('form() gives the query fields, then those of an urlencoded body', async () => {
+      assert.deepEqual(await form({ method: 'POST', query: 'a=1&b=x+y', headers: urlencoded, requestBody: 'b=2&c=%C3%A9&a=3' }),
+        [['a', '1'], ['b', 'x y'], ['b', '2'], ['c', 'é'], ['a', '3']]);
+      assert.deepEqual(await form({ method: 'PUT', headers: { 'content-type': 'Application/X-WWW-Form-Urlencoded; charset=utf-8' }, requestBody: 'k=v' }), [['k', 'v']]);
+    });
+
+    it('form() reads no body for GET or HEAD, nor one of another type', async () => {
+      assert.deepEqual(await form({ method: 'GET', query: 'a=1', headers: urlencoded, requestBody: 'b=2' }), [['a', '1']]);
+      assert.deepEqual(await form({ method: 'HEAD', query: 'a=1', headers: urlencoded, requestBody: 'b=2' }), [['a', '1']]);
+      assert.deepEqual(await form({ method: 'POST', query: 'a=1', headers: { 'content-type': 'application/json' }, requestBody: '{"b":2}' }), [['a', '1']]);
+      assert.deepEqual(await form({ method: 'POST', query: 'a=1', requestBody: 'b=2' }), [['a', '1']]);
+    });
+
+    it('form() fails with 413 when the body is over the limit', async () => {
+      await assert.rejects(new FakeRequest({ method: 'POST', headers: urlencoded, requestBody: 'a=12345', env: { PSOMaxBodySize: '4' } }).form(), (e: unknown) => e instanceof HttpError && e.status === 413);
+    });
+  });
+
+  describe('mkurl()', () => {
+    const mk = (...args: Parameters<FakeRequest['mkurl']>) => new FakeRequest().mkurl(...args);
+
+    it('adds parameters, encoded, keeping the existing query and the #fragment', () => {
+      assert.equal(mk('/p'), '/p');
+      assert.equal(mk('/p?', {}), '/p');
+      assert.equal(mk('/p', { a: 1, b: 'x y&z=é', c: true }), '/p?a=1&b=x+y%26z%3D%C3%A9&c=true');
+      assert.equal(mk('/p?x=1&x=2#sec?tion', { y: 'z' }), '/p?x=1&x=2&y=z#sec?tion');
+      assert.equal(mk('#top', { a: 1 }), '?a=1#top');
+      assert.equal(mk('https://example.org/a/b?q=%20#f', { n: 0 }), 'https://example.org/a/b?q=+&n=0#f');
+    });
+
+    it('repeats a parameter given an array, and takes URLSearchParams', () => {
+      assert.equal(mk('/p', { tag: ['a', 'b', 3], empty: [] }), '/p?tag=a&tag=b&tag=3');
+      assert.equal(mk('/p?k=0', new URLSearchParams([['k', '1'], ['k', '2']])), '/p?k=0&k=1&k=2');
     });
   });
 

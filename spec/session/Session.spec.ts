@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
+import { ConfigurationError } from '../../src/config/ConfigurationError.js';
 import { MAX_LIFETIME_SECONDS } from '../../src/config/expiry.js';
+import { DateFormatError } from '../../src/config/strptime.js';
+import { HeadersSentError } from '../../src/service/errors.js';
 import type { JsonValue } from '../../src/session/json.js';
 import { Session, type SessionHost } from '../../src/session/Session.js';
 
@@ -173,6 +176,200 @@ describe('Session', () => {
     it('when called, returns the session', () => {
       const s = make();
       assert.equal(s.expire(1), s);
+    });
+
+    // A whole second a day ahead: every form below must land on exactly this time.
+    const target = () => (Math.floor(Date.now() / 1000) + 86400) * 1000;
+
+    it('when given { date } in epoch seconds, ends at that time (whole milliseconds)', () => {
+      const t = target();
+      assert.deepEqual(make().expire({ date: t / 1000 }).expiry, { kind: 'at', time: t });
+      assert.deepEqual(make().expire({ date: t / 1000 + 0.0004 }).expiry, { kind: 'at', time: t });
+    });
+
+    it('when given a Date, ends at that time', () => {
+      const t = target();
+      assert.deepEqual(make().expire(new Date(t)).expiry, { kind: 'at', time: t });
+    });
+
+    it('when given a date in the past, keeps it (the session ends right away)', () => {
+      assert.deepEqual(make().expire(new Date(1000)).expiry, { kind: 'at', time: 1000 });
+    });
+
+    it('when given text and a strptime format, ends at the time it names', () => {
+      const t = target();
+      // toUTCString() is "Sun, 03 Jan 2027 12:00:00 GMT".
+      assert.deepEqual(make().expire(new Date(t).toUTCString(), '%a, %d %b %Y %H:%M:%S %Z').expiry, { kind: 'at', time: t });
+      // The How-To's example, without a zone, is local time.
+      assert.deepEqual(make().expire('Mon, 15 APR 2001 19:00:00', '%a, %d %b %Y %H:%M:%S').expiry, { kind: 'at', time: new Date(2001, 3, 15, 19).getTime() });
+    });
+
+    it('when given text alone, reads it as the directive does: seconds, an expression or an HTTP date', () => {
+      const t = target();
+      assert.deepEqual(make().expire('900').expiry, { kind: 'after', seconds: 900 });
+      assert.deepEqual(make().expire(' 15*60 ').expiry, { kind: 'after', seconds: 900 });
+      assert.deepEqual(make().expire(new Date(t).toUTCString()).expiry, { kind: 'at', time: t });
+      assert.deepEqual(make().expire('Sunday, 06-Nov-94 08:49:37 GMT').expiry, { kind: 'at', time: 784111777000 });
+      assert.deepEqual(make().expire('').expiry, { kind: 'browser' });
+    });
+
+    it('when a Date or { date } is invalid, before 1970 or over ten years ahead, throws RangeError naming the form', () => {
+      const s = make().expire(60);
+      const tooLate = Date.now() + (MAX_LIFETIME_SECONDS + 3600) * 1000;
+      const cases: [() => unknown, RegExp][] = [
+        [() => s.expire(new Date('not a date')), /^session\.expire\(\): a Date must lie between 1970 and ten years from now$/],
+        [() => s.expire(new Date(tooLate)), /a Date must lie between/],
+        [() => s.expire(new Date(-1000)), /a Date must lie between/],
+        [() => s.expire({ date: NaN }), /^session\.expire\(\): \{ date \} must lie between/],
+        [() => s.expire({ date: -1 }), /\{ date \} must lie between/],
+        [() => s.expire({ date: tooLate / 1000 }), /\{ date \} must lie between/],
+        [() => s.expire({ date: Infinity }), /\{ date \} must lie between/],
+        [() => s.expire('01 Jan 2999 UTC', '%d %b %Y %Z'), /^session\.expire\(\): the date must lie between/],
+      ];
+      for (const [f, message] of cases) assert.throws(f, (e: unknown) => e instanceof RangeError && message.test(e.message), String(message));
+      assert.deepEqual(s.expiry, { kind: 'after', seconds: 60 });
+    });
+
+    it('when an HTTP date is over ten years ahead, throws RangeError like a Date does', () => {
+      const s = make().expire(60);
+      assert.throws(() => s.expire('Fri, 01 Jan 2100 00:00:00 GMT'), (e: unknown) => e instanceof RangeError && /must lie between 1970 and ten years from now/.test(e.message));
+      assert.deepEqual(s.expiry, { kind: 'after', seconds: 60 });
+    });
+
+    it('when text does not match its format, throws DateFormatError saying where', () => {
+      const s = make().expire(60);
+      assert.throws(() => s.expire('15 Foo 2030', '%d %b %Y'), (e: unknown) =>
+        e instanceof DateFormatError && e.message === '"15 Foo 2030" does not match "%d %b %Y": expected a month name for %b at position 4');
+      assert.throws(() => s.expire('2030', '%Q'), (e: unknown) => e instanceof DateFormatError && e.message === 'format "%Q" has an unknown directive "%Q"');
+      assert.throws(() => s.expire('31 Feb 2030', '%d %b %Y'), /names a day that does not exist/);
+      assert.deepEqual(s.expiry, { kind: 'after', seconds: 60 });
+    });
+
+    it('when text is neither seconds, an expression nor an HTTP date, throws ConfigurationError naming session.expire() and the text', () => {
+      const s = make().expire(60);
+      const cases: [string, RegExp][] = [
+        ['15*60; rm -rf /', /expected seconds, an integer expression/],
+        ['tomorrow', /expected seconds, an integer expression/],
+        ['Mon, 32 Apr 2001 19:00:00 GMT', /expected seconds/],
+        ['-5', /a lifetime cannot be negative/],
+        ['10*365*24*3600+1', /more than ten years/],
+        ['15*', /./],
+        ['1/0', /./],
+      ];
+      for (const [text, reason] of cases) {
+        assert.throws(() => s.expire(text), (e: unknown) =>
+          e instanceof ConfigurationError && e.directive === 'session.expire()' && e.value === text && reason.test(e.reason) &&
+          e.message.startsWith(`session.expire()=${JSON.stringify(text)} is invalid: `), text);
+      }
+      assert.deepEqual(s.expiry, { kind: 'after', seconds: 60 });
+    });
+
+    it('when given something else, throws TypeError listing the forms', () => {
+      for (const bad of [null, {}, { date: '1' }, true, [] as unknown]) {
+        assert.throws(() => make().expire(bad as never), (e: unknown) => e instanceof TypeError && /takes nothing, seconds, a Date/.test(e.message), JSON.stringify(bad));
+      }
+    });
+  });
+
+  describe('setTimeouts', () => {
+    it('when given limits, keeps them in whole seconds and returns the session', () => {
+      const s = make();
+      assert.equal(s.timeouts, undefined);
+      assert.equal(s.setTimeouts({ idle: 30.9, absolute: 3600 }), s);
+      assert.deepEqual(s.timeouts, { idle: 30, absolute: 3600 });
+      assert.deepEqual(make().setTimeouts({ absolute: MAX_LIFETIME_SECONDS }).timeouts, { absolute: MAX_LIFETIME_SECONDS });
+      assert.equal(s.isModified, true);
+    });
+
+    it('when given no limits, leaves both to the directives', () => {
+      const s = make().setTimeouts({ idle: 60 });
+      assert.equal(s.setTimeouts({}).timeouts, undefined);
+      assert.equal(s.setTimeouts({ idle: undefined, absolute: undefined }).timeouts, undefined);
+    });
+
+    it('when a limit is 0, negative, NaN, infinite or over ten years, throws RangeError naming it and keeps the old limits', () => {
+      const s = make().setTimeouts({ idle: 60 });
+      for (const key of ['idle', 'absolute'] as const) {
+        for (const bad of [0, -1, NaN, Infinity, MAX_LIFETIME_SECONDS + 1]) {
+          assert.throws(() => s.setTimeouts({ idle: 10, [key]: bad }), (e: unknown) =>
+            e instanceof RangeError && e.message === `session.setTimeouts(): ${key} must be from 1 to ${MAX_LIFETIME_SECONDS} seconds`, `${key}=${bad}`);
+        }
+      }
+      assert.deepEqual(s.timeouts, { idle: 60 });
+    });
+
+    it('when reverted, goes back to the stored timeouts', () => {
+      const s = new Session<Data>({ id: 'abc', isNew: false, data: {}, created: 1, timeouts: { absolute: 600 }, host: { saveSession: async () => {}, renewSessionId: () => 'renewed' } });
+      s.setTimeouts({ idle: 5 });
+      s.revert();
+      assert.deepEqual(s.timeouts, { absolute: 600 });
+      assert.equal(s.isModified, false);
+    });
+  });
+
+  describe('regenerate', () => {
+    it('when called, takes a new id from the host, keeps the data and retires the old id', () => {
+      const host = { saveSession: sinon.stub().resolves(), renewSessionId: sinon.stub().returns('fresh') };
+      const s = make({ user: 'ada' }, host);
+      assert.equal(s.regenerate(), s);
+      sinon.assert.calledOnceWithExactly(host.renewSessionId, s);
+      assert.equal(s.id, 'fresh');
+      assert.deepEqual(s.toJSON(), { user: 'ada' });
+      assert.deepEqual(s.retiredIds, ['abc']);
+      assert.equal(s.isNew, false);
+      assert.equal(s.destroyed, false);
+    });
+
+    it('when called twice, retires both earlier ids', () => {
+      let n = 0;
+      const s = make({}, { saveSession: async () => {}, renewSessionId: () => `id${++n}` });
+      s.regenerate().regenerate();
+      assert.equal(s.id, 'id2');
+      assert.deepEqual(s.retiredIds, ['abc', 'id1']);
+      s.clearRetired();
+      assert.deepEqual(s.retiredIds, []);
+    });
+
+    it('when the host refuses (headers sent), throws its error and changes nothing', () => {
+      const s = make({ a: 1 }, { saveSession: async () => {}, renewSessionId: () => { throw new HeadersSentError('too late'); } });
+      assert.throws(() => s.regenerate(), HeadersSentError);
+      assert.equal(s.id, 'abc');
+      assert.deepEqual(s.retiredIds, []);
+    });
+  });
+
+  describe('destroy', () => {
+    it('when called, empties the data, forgets expiry and timeouts, and becomes a new session under a new id', () => {
+      const clock = sinon.useFakeTimers({ now: 5_000_000, toFake: ['Date'] });
+      try {
+        const s = make({ user: 'ada' }, undefined, { expiry: { kind: 'after', seconds: 30 } }).setTimeouts({ idle: 60 });
+        assert.equal(s.destroy(), s);
+        assert.equal(s.id, 'renewed');
+        assert.deepEqual(s.keys(), []);
+        assert.equal(s.isEmpty, true);
+        assert.equal(s.isNew, true);
+        assert.equal(s.destroyed, true);
+        assert.equal(s.expiry, undefined);
+        assert.equal(s.timeouts, undefined);
+        assert.equal(s.created, 5_000_000);
+        assert.deepEqual(s.retiredIds, ['abc']);
+      } finally {
+        clock.restore();
+      }
+    });
+
+    it('when the host refuses, throws and keeps the data', () => {
+      const s = make({ a: 1 }, { saveSession: async () => {}, renewSessionId: () => { throw new HeadersSentError('too late'); } });
+      assert.throws(() => s.destroy(), HeadersSentError);
+      assert.deepEqual(s.toJSON(), { a: 1 });
+      assert.equal(s.destroyed, false);
+    });
+
+    it('when data is set afterwards, holds only the new data', () => {
+      const s = make({ a: 1 }).destroy();
+      s.set('b', 2);
+      assert.deepEqual(s.toJSON(), { b: 2 });
+      assert.equal(s.isEmpty, false);
     });
   });
 

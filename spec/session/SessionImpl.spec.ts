@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import sinon from 'sinon';
 import {
-  ConfigurationError, CookieFileImpl, ServiceHandler, SessionBusyError, SessionDataError, TOKENS, createContainer,
+  ConfigurationError, CookieFileImpl, HeadersSentError, ServiceHandler, SessionBusyError, SessionDataError, TOKENS, createContainer,
   parseRecord, serializeRecord, type Session, type SessionRecord,
 } from '../../src/index.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
@@ -472,6 +472,444 @@ describe('SessionImpl', () => {
       await handle(r, (x) => x.session.set('a', 1));
       assert.equal(r.head!.status, 500);
       assert.ok(r.memoryLogger!.has('error', /cannot create session directory .*afile\/sessions/), JSON.stringify(r.logLines));
+    });
+  });
+  describe('session control (through ServiceHandler.handle, time frozen)', () => {
+    let handler: ServiceHandler;
+    let clock: sinon.SinonFakeTimers;
+    let T0: number;
+    beforeEach(() => {
+      handler = new ServiceHandler(createContainer());
+      impl = handler.sessionImplFor() as CookieFileImpl;
+      // A whole second, so that Expires (second precision) can equal the stored expiry exactly.
+      T0 = (Math.floor(Date.now() / 1000) + 1) * 1000;
+      clock = sinon.useFakeTimers({ now: T0, toFake: ['Date'] });
+    });
+    const at = (ms: number) => clock.setSystemTime(T0 + ms);
+
+    async function handle(r: FakeRequest, fn: (r: FakeRequest) => unknown = () => {}): Promise<FakeRequest> {
+      await handler.handle(r, (request) => fn(request as FakeRequest));
+      assert.ok(r.ended);
+      return r;
+    }
+    const cookieOf = (r: FakeRequest): string | undefined => {
+      const all = r.setCookies().filter((c) => c.startsWith('spec='));
+      assert.ok(all.length <= 1, JSON.stringify(all));
+      return all[0];
+    };
+    const idOf = (c: string | undefined): string => /^spec=([^;]*)/.exec(c ?? '')![1]!;
+    const attr = (c: string, name: string): string | undefined => new RegExp(`; ${name}=([^;]+)`, 'i').exec(c)?.[1];
+    /** The expires written in the session file, read as raw JSON. */
+    const fileExpires = (id: string): number => JSON.parse(readFileSync(fileOf(id), 'utf8')).expires;
+    /** Cookie Expires and Max-Age say exactly what the store says. */
+    function assertCookieMatchesStore(c: string | undefined, id: string, seconds: number): void {
+      assert.ok(c, 'a session cookie');
+      assert.equal(idOf(c), id);
+      const expires = fileExpires(id);
+      assert.equal(expires, Date.now() + seconds * 1000);
+      assert.equal(attr(c!, 'Expires'), new Date(expires).toUTCString());
+      assert.equal(Date.parse(attr(c!, 'Expires')!), expires);
+      assert.equal(attr(c!, 'Max-Age'), String(seconds));
+    }
+    const sessionFiles = () => (existsSync(sessions) ? readdirSync(sessions).filter((n) => n.endsWith('.json')) : []);
+
+    describe('expire()', () => {
+      it('expire(0) deletes the stored session, sends a clearing cookie, and the next request gets a new id', async () => {
+        const id = await seed({ a: 1 });
+        const r = await handle(withCookie(id), (x) => { x.session.expire(0); });
+        assert.equal(cookieOf(r), 'spec=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax');
+        assert.equal(existsSync(fileOf(id)), false);
+        let seen: Session | undefined;
+        const next = await handle(withCookie(id), (x) => { seen = x.session; });
+        assert.notEqual(seen!.id, id);
+        assert.equal(seen!.isNew, true);
+        assert.deepEqual(seen!.keys(), []);
+        assert.equal(idOf(cookieOf(next)), seen!.id);
+      });
+
+      it('expire(0) on a brand-new session stores nothing and sends no cookie', async () => {
+        const r = await handle(req(), (x) => { x.session.set('a', 1).expire(0); });
+        assert.equal(cookieOf(r), undefined);
+        assert.deepEqual(sessionFiles(), []);
+      });
+
+      it('expire(seconds): the cookie Max-Age and Expires equal the stored expires exactly, and the expiry is stored', async () => {
+        const r = await handle(req(), (x) => { x.session.set('a', 1).expire(600); });
+        const id = idOf(cookieOf(r));
+        assertCookieMatchesStore(cookieOf(r), id, 600);
+        assert.deepEqual(JSON.parse(readFileSync(fileOf(id), 'utf8')).expiry, { kind: 'after', seconds: 600 });
+      });
+
+      it('expire() with no argument lasts until the browser closes: no Expires, kept PSOSessionIdleTimeout on the server', async () => {
+        const id = await seed({ a: 1 }, { env: { PSOSessionExpire: '600' } });
+        const r = await handle(withCookie(id, { env: { PSOSessionExpire: '600', PSOSessionIdleTimeout: '120' } }), (x) => { x.session.expire(); });
+        assert.equal(cookieOf(r), `spec=${id}; Path=/; HttpOnly; SameSite=Lax`);
+        assert.equal(fileExpires(id), T0 + 120_000);
+        assert.deepEqual(stored(id).expiry, { kind: 'browser' });
+      });
+
+      it('every date form sets the same fixed end, in the store and in the cookie', async () => {
+        const end = T0 + 2 * 86400_000;
+        const forms: [string, (s: Session) => unknown][] = [
+          ['{ date }', (s) => s.expire({ date: end / 1000 })],
+          ['Date', (s) => s.expire(new Date(end))],
+          ['strptime', (s) => s.expire(new Date(end).toUTCString(), '%a, %d %b %Y %H:%M:%S %Z')],
+          ['HTTP date', (s) => s.expire(new Date(end).toUTCString())],
+        ];
+        for (const [name, set] of forms) {
+          const r = await handle(req(), (x) => { x.session.set('a', 1); set(x.session); });
+          const id = idOf(cookieOf(r));
+          assertCookieMatchesStore(cookieOf(r), id, 2 * 86400);
+          assert.deepEqual(stored(id).expiry, { kind: 'at', time: end }, name);
+        }
+      });
+
+      it('a date in the past ends the session at once: deleted, cookie cleared', async () => {
+        const id = await seed({ a: 1 });
+        const r = await handle(withCookie(id), (x) => { x.session.expire(new Date(T0 - 1000)); });
+        assert.match(cookieOf(r)!, /^spec=; Max-Age=0;/);
+        assert.equal(existsSync(fileOf(id)), false);
+      });
+
+      it('an expiry set in code is kept by later requests that do not mention it', async () => {
+        const first = await handle(req(), (x) => { x.session.set('a', 1).expire(600); });
+        const id = idOf(cookieOf(first));
+        at(120_000);
+        const second = await handle(withCookie(id), (x) => x.write(JSON.stringify(x.session.expiry)));
+        assert.equal(second.sentBody, '{"kind":"after","seconds":600}');
+        assert.deepEqual(stored(id).expiry, { kind: 'after', seconds: 600 });
+        // Sliding: renewed from this request, and the browser is told.
+        assertCookieMatchesStore(cookieOf(second), id, 600);
+      });
+
+      it('an invalid expiry from the handler answers 500 and logs what was wrong', async () => {
+        const id = await seed({ a: 1 });
+        const r = await handle(withCookie(id), (x) => { x.session.set('a', 2).expire('15*60; rm -rf /'); });
+        assert.equal(r.head!.status, 500);
+        assert.ok(r.memoryLogger!.has('error', /^GET \/: 500: session\.expire\(\)="15\*60; rm -rf \/" is invalid: expected seconds/), JSON.stringify(r.logLines));
+        assert.equal(cookieOf(r), undefined);
+        assert.equal(stored(id).data.a, 1);
+      });
+    });
+
+    describe('timeouts', () => {
+      it('PSOSessionIdleTimeout caps a longer expiry; cookie and store agree', async () => {
+        const r = await handle(req({ env: { PSOSessionExpire: '3600', PSOSessionIdleTimeout: '600' } }), (x) => { x.session.set('a', 1); });
+        assertCookieMatchesStore(cookieOf(r), idOf(cookieOf(r)), 600);
+      });
+
+      it('PSOSessionAbsoluteTimeout caps the expiry from creation; cookie and store agree', async () => {
+        const env = { PSOSessionExpire: '3600', PSOSessionAbsoluteTimeout: '900' };
+        const first = await handle(req({ env }), (x) => { x.session.set('a', 1); });
+        const id = idOf(cookieOf(first));
+        assertCookieMatchesStore(cookieOf(first), id, 900);
+        at(600_000);
+        const second = await handle(withCookie(id, { env }), (x) => { x.session.set('a', 2); });
+        // 300 s left of the 900 from creation, less than the 3600 of PSOSessionExpire.
+        assert.equal(fileExpires(id), T0 + 900_000);
+        assert.equal(cookieOf(second), undefined, 'the cookie already says T0 + 900 s');
+      });
+
+      it('the stored expires is the minimum of expiry, idle and absolute limits', async () => {
+        const cases: [Record<string, string>, number][] = [
+          [{ PSOSessionExpire: '3600', PSOSessionIdleTimeout: '1200', PSOSessionAbsoluteTimeout: '600' }, 600],
+          [{ PSOSessionExpire: '3600', PSOSessionIdleTimeout: '300', PSOSessionAbsoluteTimeout: '600' }, 300],
+          [{ PSOSessionExpire: '200', PSOSessionIdleTimeout: '300', PSOSessionAbsoluteTimeout: '600' }, 200],
+          [{ PSOSessionIdleTimeout: '300', PSOSessionAbsoluteTimeout: '600' }, 300],
+          [{ PSOSessionIdleTimeout: '900', PSOSessionAbsoluteTimeout: '600' }, 600],
+        ];
+        for (const [env, seconds] of cases) {
+          const id = await seed({ a: 1 }, { env });
+          assert.equal(fileExpires(id), T0 + seconds * 1000, JSON.stringify(env));
+        }
+      });
+
+      it('session.setTimeouts() overrides the directives, is stored and kept by later requests', async () => {
+        const env = { PSOSessionExpire: '3600', PSOSessionIdleTimeout: '1800' };
+        const first = await handle(req({ env }), (x) => { x.session.set('a', 1).setTimeouts({ idle: 120 }); });
+        const id = idOf(cookieOf(first));
+        assertCookieMatchesStore(cookieOf(first), id, 120);
+        assert.deepEqual(stored(id).timeouts, { idle: 120 });
+        at(100_000);
+        const second = await handle(withCookie(id, { env }), (x) => x.write(JSON.stringify(x.session.timeouts)));
+        assert.equal(second.sentBody, '{"idle":120}');
+        assertCookieMatchesStore(cookieOf(second), id, 120);
+        // Past the idle limit set in code, the session is gone.
+        at(100_000 + 120_000);
+        let next: Session | undefined;
+        await handle(withCookie(id, { env }), (x) => { next = x.session; });
+        assert.notEqual(next!.id, id);
+        assert.equal(existsSync(fileOf(id)), false);
+      });
+
+      it('session.setTimeouts({ idle }) also limits a browser-lifetime session on the server', async () => {
+        const r = await handle(req(), (x) => { x.session.set('a', 1).setTimeouts({ idle: 120 }); });
+        const id = idOf(cookieOf(r));
+        assert.equal(cookieOf(r), `spec=${id}; Path=/; HttpOnly; SameSite=Lax`);
+        assert.equal(fileExpires(id), T0 + 120_000);
+        // And a longer idle limit in code wins over the one-day default.
+        const longer = await handle(req(), (x) => { x.session.set('a', 1).setTimeouts({ idle: 7 * 86400 }); });
+        assert.equal(fileExpires(idOf(cookieOf(longer))), T0 + 7 * 86400_000);
+      });
+
+      it('an absolute timeout ends a session that stays active', async () => {
+        const env = { PSOSessionAbsoluteTimeout: '600' };
+        const first = await handle(req({ env }), (x) => { x.session.set('n', 1); });
+        const id = idOf(cookieOf(first));
+        for (const t of [200_000, 400_000, 599_000]) {
+          at(t);
+          const r = await handle(withCookie(id, { env }), (x) => { x.write(String(x.session.increment('n'))); });
+          assert.equal(r.sentBody !== '', true);
+          assert.equal(fileExpires(id), T0 + 600_000, `at +${t} ms`);
+        }
+        at(600_000);
+        let last: Session | undefined;
+        const r = await handle(withCookie(id, { env }), (x) => { last = x.session; });
+        assert.notEqual(last!.id, id);
+        assert.equal(last!.has('n'), false);
+        assert.equal(existsSync(fileOf(id)), false);
+        assert.notEqual(idOf(cookieOf(r)), id);
+      });
+
+      it('an absolute timeout set in code ends the session without any directive', async () => {
+        const first = await handle(req(), (x) => { x.session.set('n', 1).setTimeouts({ absolute: 300 }); });
+        const id = idOf(cookieOf(first));
+        at(299_000);
+        let s: Session | undefined;
+        await handle(withCookie(id), (x) => { s = x.session; });
+        assert.equal(s!.id, id);
+        at(300_000);
+        await handle(withCookie(id), (x) => { s = x.session; });
+        assert.notEqual(s!.id, id);
+        assert.equal(s!.has('n'), false);
+      });
+
+      it('a session created longer ago than PSOSessionAbsoluteTimeout is not adopted, even with a later stored expiry', async () => {
+        const id = 'H'.repeat(27);
+        plant(id, { data: { user: 'ada' }, created: T0 - 7200_000, expires: T0 + 3600_000 });
+        let s: Session | undefined;
+        const r = await handle(withCookie(id, { env: { PSOSessionAbsoluteTimeout: '3600' } }), (x) => { s = x.session; });
+        assert.notEqual(s!.id, id);
+        assert.equal(s!.has('user'), false, 'the handler never sees the old data');
+        assert.equal(existsSync(fileOf(id)), false);
+        assert.notEqual(idOf(cookieOf(r)), id);
+      });
+
+      it('a stored session past its idle timeout is refused, one just inside is kept', async () => {
+        const env = { PSOSessionExpire: '3600', PSOSessionIdleTimeout: '600' };
+        const id = await seed({ a: 1 }, { env });
+        at(599_000);
+        let s: Session | undefined;
+        await handle(withCookie(id, { env }), (x) => { s = x.session; });
+        assert.equal(s!.id, id);
+        assert.equal(fileExpires(id), T0 + 599_000 + 600_000);
+        at(599_000 + 600_000);
+        await handle(withCookie(id, { env }), (x) => { s = x.session; });
+        assert.notEqual(s!.id, id);
+      });
+    });
+
+    describe('regenerate()', () => {
+      it('gives a new id, keeps the data, deletes the old file and sends the new id', async () => {
+        const old = await seed({ user: 'ada' });
+        let seen = '';
+        const r = await handle(withCookie(old), (x) => {
+          x.session.regenerate();
+          seen = JSON.stringify(x.session.toJSON());
+          x.session.set('n', 1);
+        });
+        const id = idOf(cookieOf(r));
+        assert.notEqual(id, old);
+        assert.match(id, ID);
+        assert.equal(cookieOf(r), `spec=${id}; Path=/; HttpOnly; SameSite=Lax`);
+        assert.equal(seen, '{"user":"ada"}');
+        assert.equal(existsSync(fileOf(old)), false);
+        assert.deepEqual({ ...stored(id).data }, { user: 'ada', n: 1 });
+        assert.deepEqual(sessionFiles(), [`pso_spec_${id}.json`]);
+      });
+
+      it('a request with the old id gets a fresh empty session; the new id still works', async () => {
+        const old = await seed({ user: 'ada' });
+        const r = await handle(withCookie(old), (x) => { x.session.regenerate(); });
+        const id = idOf(cookieOf(r));
+        let s: Session | undefined;
+        await handle(withCookie(old), (x) => { s = x.session; });
+        assert.notEqual(s!.id, old);
+        assert.notEqual(s!.id, id);
+        assert.equal(s!.isNew, true);
+        assert.deepEqual(s!.keys(), []);
+        await handle(withCookie(id), (x) => { s = x.session; });
+        assert.equal(s!.id, id);
+        assert.equal(s!.get('user'), 'ada');
+      });
+
+      it('keeps an expiry set in code: the new cookie carries it', async () => {
+        const old = await seed({ a: 1 });
+        const r = await handle(withCookie(old), (x) => { x.session.expire(600).regenerate(); });
+        const id = idOf(cookieOf(r));
+        assertCookieMatchesStore(cookieOf(r), id, 600);
+      });
+
+      it('after the headers were flushed, throws HeadersSentError and keeps the id', async () => {
+        const old = await seed({ a: 1 });
+        let error: unknown;
+        let id = '';
+        const r = await handle(withCookie(old), async (x) => {
+          x.write('started');
+          await x.flush();
+          try { x.session.regenerate(); } catch (e) { error = e; }
+          id = x.session.id;
+        });
+        assert.ok(error instanceof HeadersSentError, String(error));
+        assert.equal((error as Error).message, 'cannot change the session id: the response headers have already been sent');
+        assert.equal(id, old);
+        assert.ok(existsSync(fileOf(old)));
+        assert.equal(r.sentBody, 'started');
+      });
+    });
+
+    describe('destroy()', () => {
+      it('deletes the file, clears the cookie and empties the data', async () => {
+        const old = await seed({ user: 'ada' });
+        let keys: string[] = [];
+        const r = await handle(withCookie(old), (x) => { x.session.destroy(); keys = x.session.keys(); });
+        assert.deepEqual(keys, []);
+        assert.equal(cookieOf(r), 'spec=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax');
+        assert.deepEqual(sessionFiles(), []);
+        let s: Session | undefined;
+        await handle(withCookie(old), (x) => { s = x.session; });
+        assert.notEqual(s!.id, old);
+        assert.equal(s!.has('user'), false);
+      });
+
+      it('setting data afterwards starts a new session under a new id', async () => {
+        const old = await seed({ user: 'ada' });
+        let during = '';
+        const r = await handle(withCookie(old), (x) => { x.session.destroy().set('guest', true as never); during = x.session.id; });
+        const id = idOf(cookieOf(r));
+        assert.equal(id, during);
+        assert.notEqual(id, old);
+        assert.equal(cookieOf(r), `spec=${id}; Path=/; HttpOnly; SameSite=Lax`);
+        assert.equal(existsSync(fileOf(old)), false);
+        assert.deepEqual({ ...stored(id).data }, { guest: true });
+        assert.ok(stored(id).created >= T0);
+      });
+
+      it('on a new session sends no cookie and stores nothing', async () => {
+        const r = await handle(req(), (x) => { x.session.set('a', 1).destroy(); });
+        assert.equal(cookieOf(r), undefined);
+        assert.deepEqual(sessionFiles(), []);
+      });
+    });
+
+    describe('revert() and save()', () => {
+      it('after save(), revert() goes back to the saved state, which is what stays stored', async () => {
+        const id = await seed({ a: 1 });
+        const save = sinon.spy(impl, 'save');
+        const r = await handle(withCookie(id), async (x) => {
+          x.session.set('a', 2);
+          await x.session.save();
+          assert.equal(stored(id).data.a, 2);
+          x.session.set('a', 3).set('b', 4);
+          x.session.revert();
+          x.write(JSON.stringify(x.session.toJSON()));
+        });
+        assert.equal(r.sentBody, '{"a":2}');
+        assert.deepEqual({ ...stored(id).data }, { a: 2 });
+        sinon.assert.calledOnce(save);
+      });
+
+      it('without save(), revert() restores the loaded state and nothing is written', async () => {
+        const id = await seed({ a: 1 });
+        const save = sinon.spy(impl, 'save');
+        const touch = sinon.spy(impl, 'touch');
+        await handle(withCookie(id), (x) => { x.session.set('a', 9).expire(60).revert(); });
+        sinon.assert.notCalled(save);
+        sinon.assert.notCalled(touch);
+        assert.equal(stored(id).data.a, 1);
+        assert.equal(stored(id).expiry, undefined);
+      });
+    });
+
+    describe('PSOSessionLazy', () => {
+      it('when on, a new session without data is neither stored nor sent a cookie', async () => {
+        const r = await handle(req({ env: { PSOSessionLazy: 'on' } }), (x) => x.write(x.session.id));
+        assert.match(r.sentBody, ID);
+        assert.deepEqual(r.setCookies(), []);
+        assert.deepEqual(sessionFiles(), []);
+      });
+
+      it('when on, a session that gets data is stored and sent a cookie', async () => {
+        const r = await handle(req({ env: { PSOSessionLazy: 'on' } }), (x) => { x.session.set('cart', 1); });
+        const id = idOf(cookieOf(r));
+        assert.deepEqual({ ...stored(id).data }, { cart: 1 });
+      });
+
+      it('when off (the default), an empty new session is stored and sent a cookie', async () => {
+        const r = await handle(req());
+        assert.ok(existsSync(fileOf(idOf(cookieOf(r)))));
+      });
+
+      it('when invalid, answers 500 naming the directive', async () => {
+        const r = await handle(req({ env: { PSOSessionLazy: 'sometimes' } }));
+        assert.equal(r.head!.status, 500);
+        assert.ok(r.memoryLogger!.has('error', /PSOSessionLazy="sometimes" is invalid: expected on or off/), JSON.stringify(r.logLines));
+      });
+    });
+
+    describe('lazy writes', () => {
+      it('when only the expiry moves, touch() is called instead of save(), with the new expires', async () => {
+        const id = 'J'.repeat(27);
+        plant(id, { data: { a: 1 }, created: T0 - 600_000, expires: T0 + 300_000 });
+        const touch = sinon.stub(impl, 'touch').resolves();
+        const save = sinon.spy(impl, 'save');
+        const r = await handle(withCookie(id, { env: { PSOSessionExpire: '900' } }));
+        sinon.assert.notCalled(save);
+        sinon.assert.calledOnce(touch);
+        const [request, touchedId, record, hints] = touch.firstCall.args;
+        assert.equal(request, r);
+        assert.equal(touchedId, id);
+        assert.deepEqual({ ...record, data: { ...record.data } }, { data: { a: 1 }, expires: T0 + 900_000, created: T0 - 600_000 });
+        assert.deepEqual(hints, { final: true });
+        assert.equal(attr(cookieOf(r)!, 'Max-Age'), '900');
+      });
+
+      it('when the data changed too, save() is called and not touch()', async () => {
+        const id = 'K'.repeat(27);
+        plant(id, { data: { a: 1 }, created: T0 - 600_000, expires: T0 + 300_000 });
+        const touch = sinon.spy(impl, 'touch');
+        const save = sinon.spy(impl, 'save');
+        await handle(withCookie(id, { env: { PSOSessionExpire: '900' } }), (x) => { x.session.set('a', 2); });
+        sinon.assert.notCalled(touch);
+        sinon.assert.calledOnce(save);
+        assert.equal(fileExpires(id), T0 + 900_000);
+      });
+
+      it('when the handler sets the same timeouts and expiry on every request, nothing is rewritten within a minute', async () => {
+        const set = (x: FakeRequest) => { x.session.setTimeouts({ idle: 600, absolute: 7200 }).expire(900); };
+        const first = await handle(req(), (x) => { x.session.set('a', 1); set(x); });
+        const id = idOf(cookieOf(first));
+        at(30_000);
+        const touch = sinon.spy(impl, 'touch');
+        const save = sinon.spy(impl, 'save');
+        const r = await handle(withCookie(id), set);
+        sinon.assert.notCalled(touch);
+        sinon.assert.notCalled(save);
+        assert.equal(cookieOf(r), undefined);
+        assert.equal(fileExpires(id), T0 + 600_000);
+      });
+
+      it('when unchanged and stored less than a minute ago, neither is called and no cookie is sent', async () => {
+        const id = await seed({ a: 1 }, { env: { PSOSessionExpire: '900' } });
+        at(59_000);
+        const touch = sinon.spy(impl, 'touch');
+        const save = sinon.spy(impl, 'save');
+        const r = await handle(withCookie(id, { env: { PSOSessionExpire: '900' } }));
+        sinon.assert.notCalled(touch);
+        sinon.assert.notCalled(save);
+        assert.equal(cookieOf(r), undefined);
+        assert.equal(fileExpires(id), T0 + 900_000);
+      });
     });
   });
 });

@@ -108,9 +108,10 @@ export abstract class CookieSession extends SessionImpl {
     const attributes = clear
       ? { ...this.cookieOptions(request, session, undefined), expires: new Date(0), maxAge: 0 }
       : this.cookieOptions(request, session, expires);
+    const value = clear ? '' : this.encodeId(request, session.id);
     let header: string;
     try {
-      header = serialize(name, clear ? '' : this.encodeId(request, session.id), attributes);
+      header = serialize(name, value, attributes);
     } catch (e) {
       throw new ConfigurationError('PSOCookieSession_*', JSON.stringify(attributes), (e as Error).message);
     }
@@ -138,8 +139,14 @@ export abstract class CookieSession extends SessionImpl {
   override beforeHead(session: Session<any>): void {
     super.beforeHead(session);
     const request = this.requestOf(session);
-    // An id in a URL must not leak to other sites through the Referer header.
-    if (request && this.#urlIds.has(request)) request.setHeader('Referrer-Policy', 'no-referrer');
+    // An id in a URL must not leak to other sites through the Referer header; links made
+    // after the head went out may still carry one, so the header goes whenever mkurl() would add it.
+    if (request && (this.#urlIds.has(request) || this.#mayDecorate(request))) request.setHeader('Referrer-Policy', 'no-referrer');
+  }
+
+  #mayDecorate(request: ServiceRequest<any>): boolean {
+    const mode = this.urlSessionMode(request);
+    return mode === 'only' || (mode === 'on' && request.getCookie(this.getServiceId(request)) === undefined);
   }
 
   /**

@@ -183,7 +183,9 @@ export class Session<D extends object = SessionData> {
     } else if (when instanceof Date) {
       this.#expiry = at(when.getTime(), 'a Date');
     } else if (typeof when === 'string') {
-      this.#expiry = format === undefined ? parseExpiry(when, 'session.expire()') : at(parseDateWithFormat(when, format), 'the date');
+      const parsed = format === undefined ? parseExpiry(when, 'session.expire()') : undefined;
+      // An HTTP date gets the same range check as every other date form.
+      this.#expiry = parsed === undefined ? at(parseDateWithFormat(when, format!), 'the date') : parsed.kind === 'at' ? at(parsed.time, 'the date') : parsed;
     } else if (when && typeof when === 'object' && typeof when.date === 'number') {
       this.#expiry = at(when.date * 1000, '{ date }');
     } else {

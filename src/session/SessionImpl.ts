@@ -260,7 +260,9 @@ export abstract class SessionImpl implements SessionHost {
       release = await this.lock(request, id);
       try {
         record = await this.#loadChecked(request, id);
-        if (record && record.expires <= now) {
+        // The absolute limit counts from creation whatever was stored (it may have been lowered since).
+        const absolute = record ? record.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout') : undefined;
+        if (record && (record.expires <= now || (absolute !== undefined && record.created + absolute * 1000 <= now))) {
           await this.remove(request, id);
           record = undefined;
         }
@@ -406,8 +408,10 @@ export abstract class SessionImpl implements SessionHost {
    */
   #expiresFor(session: Session<any>, state: OpenState, expiry: Expiry): number {
     const { request, now } = state;
-    let expires = this.expiresAt(request, expiry, now);
-    const idle = session.timeouts?.idle ?? readOptionalSeconds(request, 'PSOSessionIdleTimeout');
+    const ownIdle = session.timeouts?.idle;
+    // An idle limit set in code replaces PSOSessionIdleTimeout for a browser-lifetime session too.
+    let expires = ownIdle !== undefined && expiry.kind === 'browser' ? now + ownIdle * 1000 : this.expiresAt(request, expiry, now);
+    const idle = ownIdle ?? readOptionalSeconds(request, 'PSOSessionIdleTimeout');
     if (idle !== undefined && expiry.kind !== 'browser') expires = Math.min(expires, now + idle * 1000);
     const absolute = session.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout');
     if (absolute !== undefined) expires = Math.min(expires, session.created + absolute * 1000);
@@ -421,7 +425,7 @@ export abstract class SessionImpl implements SessionHost {
       state.storedExpires !== undefined &&
       session.id === state.openedId &&
       sameExpiry(session.expiry, state.storedExpiry) &&
-      session.timeouts === state.storedTimeouts &&
+      sameTimeouts(session.timeouts, state.storedTimeouts) &&
       expires >= state.storedExpires &&
       expires - state.storedExpires < TOUCH_MS
     ) {
@@ -448,7 +452,7 @@ export abstract class SessionImpl implements SessionHost {
     }
     const dataChanged = state.storedExpires === undefined || dataJson !== session.snapshot;
     const lifeChanged =
-      expires !== state.storedExpires || !sameExpiry(session.expiry, state.storedExpiry) || session.timeouts !== state.storedTimeouts;
+      expires !== state.storedExpires || !sameExpiry(session.expiry, state.storedExpiry) || !sameTimeouts(session.timeouts, state.storedTimeouts);
     if (dataChanged || lifeChanged) {
       const record: SessionRecord = { data: JSON.parse(dataJson), expires, created: session.created };
       if (session.expiry) record.expiry = session.expiry;
@@ -505,6 +509,11 @@ export abstract class SessionImpl implements SessionHost {
       this.#gcRunning = false;
     }
   }
+}
+
+/** Timeouts compare by value: a handler that sets the same ones on every request changes nothing. */
+function sameTimeouts(a: SessionTimeouts | undefined, b: SessionTimeouts | undefined): boolean {
+  return a?.idle === b?.idle && a?.absolute === b?.absolute;
 }
 
 function sameExpiry(a: Expiry | undefined, b: Expiry | undefined): boolean {

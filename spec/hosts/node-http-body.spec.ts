@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { ServiceHandler, TOKENS, createContainer, serve, type ServiceRequest } from '../../src/index.js';
+import { tempDir } from '../support/fakeRequest.js';
+import { MemoryLogger } from '../support/memoryLogger.js';
+
+/** Sends raw bytes, half-closes, and returns whatever the server answered. */
+function raw(url: string, text: string): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(u.port), u.hostname);
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d) => (data += d));
+    socket.on('close', () => resolve(data));
+    socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(data) : reject(e)));
+    socket.end(text);
+  });
+}
+
+describe('NodeHttpRequest (request body)', () => {
+  describe('request body', () => {
+    let stop: (() => Promise<void>) | undefined;
+    let logger: MemoryLogger;
+    let url: string;
+    afterEach(async () => { await stop?.(); stop = undefined; });
+
+    /** A server whose handler echoes its form fields. */
+    async function start(directives: Record<string, string> = {}) {
+      const { dir, cleanup } = tempDir();
+      const container = createContainer();
+      logger = new MemoryLogger();
+      container.rebind(TOKENS.Logger).toConstantValue(logger);
+      const server = await serve(async (r: ServiceRequest) => {
+        const fields = await r.form();
+        r.write(JSON.stringify([...fields]));
+      }, { port: 0, moduleName: 'body', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: dir, PSOSessionGCProbability: '0', ...directives } });
+      url = server.url;
+      stop = async () => { await server.close(); cleanup(); };
+    }
+    const post = (body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
+      fetch(`${url}?q=1`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, duplex: 'half' } as RequestInit);
+    async function stillServes(): Promise<void> {
+      const res = await post('after=1');
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), '[["q","1"],["after","1"]]');
+    }
+
+    it('form() merges the query and an urlencoded body', async () => {
+      await start();
+      const res = await post('a=%C3%A9&b=x+y');
+      assert.equal(await res.text(), '[["q","1"],["a","é"],["b","x y"]]');
+    });
+
+    it('a body of exactly PSOMaxBodySize is read', async () => {
+      await start({ PSOMaxBodySize: '16' });
+      const res = await post('a=12345678901234');
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), '[["q","1"],["a","12345678901234"]]');
+    });
+
+    it('a Content-Length over PSOMaxBodySize answers 413 with the reason, and the server keeps serving', async () => {
+      await start({ PSOMaxBodySize: '1k' });
+      const res = await post(`a=${'x'.repeat(2046)}`);
+      assert.equal(res.status, 413);
+      assert.equal(await res.text(), '413 Payload Too Large\nrequest body of 2048 bytes is larger than the limit of 1024 bytes\n');
+      assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'POST /: 413: request body of 2048 bytes is larger than the limit of 1024 bytes'), logger.text());
+      await stillServes();
+    });
+
+    it('a chunked body that grows over PSOMaxBodySize answers 413, and the server keeps serving', async () => {
+      await start({ PSOMaxBodySize: '1k' });
+      const chunk = new TextEncoder().encode(`a=${'x'.repeat(598)}`);
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(chunk);
+          controller.enqueue(chunk);
+          controller.close();
+        },
+      });
+      const res = await post(stream);
+      assert.equal(res.status, 413);
+      assert.equal(await res.text(), '413 Payload Too Large\nrequest body larger than the limit of 1024 bytes\n');
+      await stillServes();
+    });
+
+    it('a body cut short by the client is a 400 in the log, and the server keeps serving', async () => {
+      await start();
+      const u = new URL(url);
+      await raw(url, `POST / HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\na=1`);
+      for (let i = 0; i < 50 && !logger.lines.some((l) => /400/.test(l.message)); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'POST /: 400: the client closed the connection before the request body was complete'), logger.text());
+      await stillServes();
+    });
+
+    it('an invalid PSOMaxBodySize answers 500 naming it', async () => {
+      await start({ PSOMaxBodySize: 'lots' });
+      const res = await post('a=1');
+      assert.equal(res.status, 500);
+      assert.ok(logger.lines.some((l) => l.level === 'error' && l.message === 'POST /: 500: PSOMaxBodySize="lots" is invalid: expected a size in bytes, such as 1048576 or 1m'), logger.text());
+    });
+  });
+});
