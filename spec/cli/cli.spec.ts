@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeRecord } from '../../src/index.js';
-import { CLI, ROOT, cleanEnv, runCgi, runProcess } from '../support/http.js';
+import { CLI, ROOT, cleanEnv, runCgi, runProcess, startServer } from '../support/http.js';
 
 const pso = (args: string[], env: Record<string, string> = {}) => runProcess(process.execPath, [CLI, ...args], cleanEnv(env));
 
@@ -114,5 +114,20 @@ process.stdout.write(String(s.cachedDataRejected));`;
       assert.ok(existsSync(live));
       assert.ok(!existsSync(dead));
     });
+  });
+});
+
+describe('pso serve (directives)', () => {
+  it('lets the environment override a module\'s default directives, as SetEnv does under CGI', async function () {
+    this.timeout(20_000);
+    const server = await startServer(join(ROOT, 'dist/samples/cookieattrs.js'), [], { PSOCookieSession_SameSite: 'Lax', PSOSessionFileLoader_Path: join(tmpdir(), `pso-cli-env-${process.pid}`) });
+    try {
+      const cookie = (await fetch(server.url)).headers.getSetCookie()[0]!;
+      assert.match(cookie, /SameSite=Lax/);
+      assert.match(cookie, /Priority=High/, 'the other defaults stay');
+    } finally {
+      await server.stop();
+      rmSync(join(tmpdir(), `pso-cli-env-${process.pid}`), { recursive: true, force: true });
+    }
   });
 });

@@ -23,6 +23,15 @@ function configError(fn: () => unknown, directive: string, value: string): void 
 }
 
 describe('readExpiry', () => {
+  it('when a date is more than ten years ahead, refuses it naming the directive', () => {
+    configError(() => readExpiry(source({ PSOSessionExpire: 'Fri, 01 Jan 2100 00:00:00 GMT' })), 'PSOSessionExpire', 'Fri, 01 Jan 2100 00:00:00 GMT');
+  });
+
+  it('when PSOCookieSession_Max-Age is a date, refuses it: Max-Age is seconds', () => {
+    configError(() => readExpiry(source({ 'PSOCookieSession_Max-Age': 'Mon, 15 Apr 2030 19:00:00 GMT' })), 'PSOCookieSession_Max-Age', 'Mon, 15 Apr 2030 19:00:00 GMT');
+    assert.deepEqual(readExpiry(source({ 'PSOCookieSession_Max-Age': '3600' })), { kind: 'after', seconds: 3600 });
+  });
+
   it('when neither directive is set, lasts until the browser closes', () => {
     assert.deepEqual(readExpiry(source({})), { kind: 'browser' });
   });

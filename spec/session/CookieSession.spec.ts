@@ -504,4 +504,37 @@ describe('CookieSession', () => {
       assert.ok(r.memoryLogger!.has('error', /PSOSessionUrl="sometimes" is invalid: expected off, on or only/), JSON.stringify(r.logLines));
     });
   });
+
+  describe('edge cases of the policy', () => {
+    it('when a cookie directive is invalid, fails at open, before anything is stored', async () => {
+      const r = await handle({ env: { PSOCookieSession_SameSite: 'Sometimes' } }, (x) => x.session.set('n', 1));
+      assert.equal(r.head!.status, 500);
+      assert.deepEqual(sessionFiles(), []);
+      const returning = await handle({ env: { PSOCookieSession_SameSite: 'Sometimes' }, headers: { cookie: `spec=${await seed()}` } });
+      assert.equal(returning.head!.status, 500, 'returning visitors fail alike');
+    });
+
+    it('when a client already holds the forced id, does not send the cookie again', async () => {
+      const forced = 'shared-demo-session';
+      const first = await handle({ env: { spec: forced } }, (x) => x.session.set('n', 1));
+      assert.equal(valueOf(cookieOf(first)), forced);
+      const again = await handle({ env: { spec: forced }, headers: { cookie: `spec=${forced}` } }, (x) => x.session.increment('n'));
+      assert.equal(cookieOf(again), undefined);
+      assert.equal(stored(forced).data.n, 2);
+    });
+
+    it('when the cookie wins over a different id in the URL, still sends Referrer-Policy: no-referrer', async () => {
+      const id = await seed({ n: 1 }, { PSOSessionUrl: 'on' });
+      const r = await handle({ env: { PSOSessionUrl: 'on' }, query: `spec=${'Q'.repeat(27)}`, headers: { cookie: `spec=${id}` } }, (x) => x.session.increment('n'));
+      assert.equal(header(r, 'Referrer-Policy'), 'no-referrer');
+      assert.equal(stored(id).data.n, 2, 'the cookie\'s session was used');
+    });
+
+    it('when a tampered signed cookie comes with PSOSessionLazy on, clears it', async () => {
+      const env = { PSOSessionSecret: S1, PSOSessionLazy: 'on' };
+      const r = await handle({ env, headers: { cookie: `spec=${'A'.repeat(27)}.${'x'.repeat(43)}` } });
+      assert.match(cookieOf(r)!, /^spec=; Max-Age=0;/);
+      assert.deepEqual(sessionFiles(), []);
+    });
+  });
 });

@@ -494,4 +494,21 @@ describe('Session', () => {
       assert.equal(JSON.stringify(s), '{"a":{"b":1}}');
     });
   });
+
+  describe('setTimeouts (limits)', () => {
+    it('when a limit is under one second, throws RangeError rather than end the session at once', () => {
+      assert.throws(() => make().setTimeouts({ idle: 0.5 }), RangeError);
+      assert.throws(() => make().setTimeouts({ absolute: 0 }), RangeError);
+    });
+  });
+
+  describe('isModified (by value)', () => {
+    it('when the same expiry and timeouts are set again, is false', () => {
+      const s = make({}, undefined, { expiry: { kind: 'after', seconds: 60 } });
+      s.expire(60);
+      assert.equal(s.isModified, false);
+      s.expire(61);
+      assert.equal(s.isModified, true);
+    });
+  });
 });

@@ -253,9 +253,8 @@ describe('SessionImpl', () => {
       await impl.close(next, false);
     });
 
-    it('when a directive value is invalid, rejects with ConfigurationError', async () => {
-      const s = await impl.open(req({ env: { PSOSessionExpire: '15*' } }));
-      await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof ConfigurationError && e.directive === 'PSOSessionExpire');
+    it('when a directive value is invalid, open() already rejects with ConfigurationError, before anything is stored', async () => {
+      await assert.rejects(impl.open(req({ env: { PSOSessionExpire: '15*' } })), (e: unknown) => e instanceof ConfigurationError && e.directive === 'PSOSessionExpire');
     });
   });
 

@@ -36,12 +36,12 @@ describe('UrlFileImpl', () => {
     assert.ok(impl instanceof CookieFileImpl);
   });
 
-  it('defaults to "on"; PSOSessionUrl only still drops the cookie; an invalid value is refused', () => {
+  it('defaults to "on"; PSOSessionUrl off and only still apply; an invalid value is refused', () => {
     const mode = (v: string | undefined) => impl.urlSessionMode(req({ env: { PSOSessionUrl: v } }));
     assert.equal(mode(undefined), 'on');
     assert.equal(mode(''), 'on');
-    // "off" cannot turn URL sessions off here: that is what the class is for.
-    assert.equal(mode('off'), 'on');
+    // An explicit "off" switches URL ids off again by configuration.
+    assert.equal(mode('off'), 'off');
     assert.equal(mode('on'), 'on');
     assert.equal(mode('only'), 'only');
     assert.throws(() => mode('never'), (e: unknown) => e instanceof ConfigurationError && e.directive === 'PSOSessionUrl' && e.value === 'never');

@@ -43,7 +43,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (!file) throw new UsageError('pso serve needs a handler module, e.g. pso serve dist/samples/quick.js');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port needs a number from 0 to 65535');
   const { handler, sessionImpl, directives: moduleDirectives } = await loadHandlerModule(file);
-  const options = { moduleName: moduleNameOf(file), directives: withDefaults(moduleDirectives ?? {}, directives), ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
+  const options = { moduleName: moduleNameOf(file), directives: withDefaults(moduleDirectives ?? {}, { ...psoEnvironment(), ...directives }), ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
   const server = await serve(handler, options);
   process.stdout.write(`pso: serving ${file} on ${server.url}\n`);
   const stop = () => {
@@ -52,4 +52,11 @@ export async function serveCommand(args: string[]): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** The PSO* variables of this process's environment: like SetEnv, they override a module's defaults. */
+function psoEnvironment(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) out[k] = v;
+  return out;
 }

@@ -1,5 +1,5 @@
 import { ConfigurationError } from './ConfigurationError.js';
-import { parseExpiry, parseSeconds, type Expiry } from './expiry.js';
+import { MAX_LIFETIME_SECONDS, parseExpiry, parseSeconds, type Expiry } from './expiry.js';
 import { parseHttpDate } from './httpDate.js';
 
 /**
@@ -75,6 +75,8 @@ export function readExpiry(source: DirectiveSource): Expiry {
   if (raw === undefined) {
     name = 'PSOCookieSession_Max-Age';
     raw = source.getDirective?.(name) ?? source.getEnviron(name);
+    // Max-Age is a number of seconds, never a date.
+    if (raw !== undefined && raw.trim() !== '') return { kind: 'after', seconds: readSeconds({ getEnviron: () => raw }, name, 0) };
   }
   if (raw === undefined) {
     name = 'PSOCookieSession_expires';
@@ -88,6 +90,9 @@ export function readExpiry(source: DirectiveSource): Expiry {
   let expiry = expiryCache.get(key);
   if (!expiry) {
     expiry = parseExpiry(raw, name);
+    if (expiry.kind === 'at' && expiry.time > Date.now() + MAX_LIFETIME_SECONDS * 1000) {
+      throw new ConfigurationError(name, raw, 'a date more than ten years ahead');
+    }
     if (expiryCache.size > 256) expiryCache.clear();
     expiryCache.set(key, expiry);
   }

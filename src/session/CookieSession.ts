@@ -79,15 +79,31 @@ export abstract class CookieSession extends SessionImpl {
   override async getSessionId(request: ServiceRequest<any>): Promise<string | undefined> {
     const name = this.getServiceId(request);
     const mode = this.urlSessionMode(request);
+    // The page address holds an id (maybe someone's live session): keep it out of Referer headers.
+    const inQuery = mode !== 'off' ? new URLSearchParams(request.queryString).get(name) : null;
+    if (inQuery !== null) this.#urlIds.add(request);
     if (mode !== 'only') {
       const fromCookie = request.getCookie(name);
-      if (fromCookie !== undefined) return this.decodeId(request, fromCookie);
+      if (fromCookie !== undefined) return this.#presented(request, fromCookie);
     }
     if (mode === 'off') return undefined;
-    const fromUrl = new URLSearchParams(request.queryString).get(name) ?? (await this.#formField(request, name));
-    if (fromUrl === undefined || fromUrl === null) return undefined;
+    const fromUrl = inQuery ?? (await this.#formField(request, name));
+    if (fromUrl === undefined) return undefined;
     this.#urlIds.add(request);
-    return this.decodeId(request, fromUrl);
+    return this.#presented(request, fromUrl);
+  }
+
+  /** What the client sent, decoded; an empty string (never a valid id) when it is unusable, so it is still answered. */
+  #presented(request: ServiceRequest<any>, value: string): string {
+    return this.decodeId(request, value) ?? '';
+  }
+
+  /** Checks the cookie directives before anything is stored, so a bad one fails every request alike. */
+  override checkConfiguration(request: ServiceRequest<any>): void {
+    super.checkConfiguration(request);
+    this.urlSessionMode(request);
+    this.#secrets(request);
+    this.#baseOptions(request);
   }
 
   async #formField(request: ServiceRequest<any>, name: string): Promise<string | undefined> {
@@ -157,6 +173,16 @@ export abstract class CookieSession extends SessionImpl {
    * @throws ConfigurationError naming a directive with an invalid value.
    */
   cookieOptions(request: ServiceRequest<any>, _session: Session<any>, expires: number | undefined): SerializeOptions {
+    const options = this.#baseOptions(request);
+    if (expires !== undefined) {
+      options.expires = new Date(expires);
+      options.maxAge = Math.max(0, Math.round((expires - Date.now()) / 1000));
+    }
+    return options;
+  }
+
+  /** The directives' attributes for this request, checked for consistency. */
+  #baseOptions(request: ServiceRequest<any>): SerializeOptions {
     const policy = this.#policy(request);
     const options: SerializeOptions = { ...policy.options };
     if (policy.secure === true || (policy.secure === 'auto' && request.isSecure())) options.secure = true;
@@ -165,10 +191,6 @@ export abstract class CookieSession extends SessionImpl {
     }
     if (options.partitioned && !options.secure) {
       throw new ConfigurationError('PSOCookieSession_Partitioned', 'on', 'a Partitioned cookie must be Secure (HTTPS, or PSOCookieSession_Secure on)');
-    }
-    if (expires !== undefined) {
-      options.expires = new Date(expires);
-      options.maxAge = Math.max(0, Math.round((expires - Date.now()) / 1000));
     }
     return options;
   }

@@ -209,7 +209,7 @@ export class Session<D extends object = SessionData> {
     for (const key of ['idle', 'absolute'] as const) {
       const v = timeouts[key];
       if (v === undefined) continue;
-      if (!Number.isFinite(v) || v <= 0 || v > MAX_LIFETIME_SECONDS) {
+      if (!Number.isFinite(v) || v < 1 || v > MAX_LIFETIME_SECONDS) {
         throw new RangeError(`session.setTimeouts(): ${key} must be from 1 to ${MAX_LIFETIME_SECONDS} seconds`);
       }
       next[key] = Math.floor(v);
@@ -313,7 +313,11 @@ export class Session<D extends object = SessionData> {
 
   /** Whether the data differs from what was loaded or last saved. */
   get isModified(): boolean {
-    return JSON.stringify(this.#data) !== this.#snapshot || this.#expiry !== this.#storedExpiry || this.#timeouts !== this.#storedTimeouts;
+    return (
+      JSON.stringify(this.#data) !== this.#snapshot ||
+      JSON.stringify(this.#expiry) !== JSON.stringify(this.#storedExpiry) ||
+      JSON.stringify(this.#timeouts) !== JSON.stringify(this.#storedTimeouts)
+    );
   }
 
   /**

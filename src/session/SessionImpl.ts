@@ -131,6 +131,17 @@ export abstract class SessionImpl implements SessionHost {
   abstract sendSessionId(request: ServiceRequest<any>, session: Session<any>, expires: number | undefined, clear: boolean): void;
 
   /**
+   * Checks the directives this policy depends on, before a session is opened,
+   * so that a configuration error fails every request alike and nothing is
+   * stored first. The default checks the expiry directives.
+   *
+   * @throws ConfigurationError naming the directive and value.
+   */
+  checkConfiguration(request: ServiceRequest<any>): void {
+    readExpiry(request);
+  }
+
+  /**
    * The id forced by a directive named by the service id (the How-To's
    * "Forcing the session id": `SetEnv MyService 0123abc`), or `undefined`.
    *
@@ -245,14 +256,18 @@ export abstract class SessionImpl implements SessionHost {
           `or bind injectableSubclass(${this.constructor.name}) in the container`,
       );
     }
+    this.checkConfiguration(request);
     const now = Date.now();
     const forced = this.getForcedSessionId(request);
     let id = forced;
     let fromClient = false;
+    const presented = await this.getSessionId(request);
     if (id === undefined) {
-      const presented = await this.getSessionId(request);
       if (presented !== undefined) fromClient = true;
       if (presented !== undefined && this.isValidSessionId(presented)) id = presented;
+    } else {
+      // A client that already holds the forced id need not be told it again.
+      fromClient = presented === forced;
     }
     let release: Release | undefined;
     let record: SessionRecord | undefined;

@@ -21,8 +21,9 @@ import type { UrlSessionMode } from './CookieSession.js';
 @injectable()
 @injectFromBase({ extendConstructorArguments: true, extendProperties: true })
 export class UrlFileImpl extends CookieFileImpl {
+  /** `on` unless `PSOSessionUrl` says otherwise (`only`, or `off` to switch URLs off again). */
   override urlSessionMode(request: ServiceRequest<any>): UrlSessionMode {
-    const mode = super.urlSessionMode(request);
-    return mode === 'off' ? 'on' : mode;
+    const raw = request.getEnviron('PSOSessionUrl');
+    return raw === undefined || raw.trim() === '' ? 'on' : super.urlSessionMode(request);
   }
 }
