@@ -375,6 +375,16 @@ describe('SessionImpl', () => {
       assert.ok(r.memoryLogger!.has('info', /collected 1 expired session/));
     });
 
+    it('when a server (persistent host) closes many sessions, collects at most once a minute', async () => {
+      const gc = sinon.spy(impl, 'collectGarbage');
+      for (let i = 0; i < 3; i++) {
+        const s = await impl.open(req({ persistent: true, env: { PSOSessionGCProbability: '1' } }));
+        await impl.close(s, true);
+      }
+      await new Promise((r) => setImmediate(r));
+      assert.equal(gc.callCount, 1);
+    });
+
     it('when PSOSessionGCProbability is invalid, logs an error but still saves', async () => {
       const r = req({ env: { PSOSessionGCProbability: '2' } });
       const s = await impl.open(r);

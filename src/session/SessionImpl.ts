@@ -24,6 +24,8 @@ const CGI_VARIABLES = new Set([
 ]);
 /** A stored expiry is moved only when it is this far behind, so unchanged sessions are not rewritten on every request. */
 const TOUCH_MS = 60_000;
+/** A server collects expired sessions at most this often. */
+const GC_INTERVAL_MS = 60_000;
 /** Default: a browser-lifetime session is kept one day after its last request. */
 export const DEFAULT_IDLE_SECONDS = 24 * 3600;
 /** Default wait for a busy session. */
@@ -85,6 +87,7 @@ export abstract class SessionImpl implements SessionHost {
   #states = new WeakMap<Session<any>, OpenState>();
   #serviceIds = new Map<string, string>();
   #gcRunning = false;
+  #lastGc = 0;
 
   constructor(
     @inject(TOKENS.SessionIdGenerator) protected readonly ids: SessionIdGenerator,
@@ -514,6 +517,9 @@ export abstract class SessionImpl implements SessionHost {
       return;
     }
     if (Math.random() >= probability) return;
+    // A server sees many requests: one sweep a minute is plenty, however busy it is.
+    if (request.persistent && Date.now() - this.#lastGc < GC_INTERVAL_MS) return;
+    this.#lastGc = Date.now();
     this.#gcRunning = true;
     try {
       const n = await this.collectGarbage(request);
