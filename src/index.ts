@@ -50,6 +50,10 @@ export { SessionImpl, SessionStoreError, type SaveHints, cookieNameFrom, DEFAULT
 export { CookieSession, type UrlSessionMode } from './session/CookieSession.js';
 export { UrlFileImpl } from './session/UrlFileImpl.js';
 export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';
+export { CookieStoreImpl } from './session/CookieStoreImpl.js';
+export { type SessionStore, StoreUnavailableError } from './session/stores/SessionStore.js';
+export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';
+export { registerStore, openStore, closeStores, type StoreFactory } from './session/stores/registry.js';
 export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord } from './session/SessionRecord.js';
 export { type SessionIdGenerator, RandomSessionIdGenerator } from './session/SessionIdGenerator.js';
 export { type JsonValue, type SessionData, SessionDataError } from './session/json.js';

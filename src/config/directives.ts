@@ -18,6 +18,9 @@ export const DIRECTIVES = {
   PSOSessionAbsoluteTimeout: 'Seconds a session lasts at most from its creation, however active. Default: none.',
   PSOSessionLazy: 'on: a new session is stored (and its cookie sent) only once it holds data. Default off.',
   PSOSessionFileLoader_Path: 'Directory of the session files. Default: CookieFileImpl.PATH.',
+  PSOSessionStore:
+    'Where sessions are kept, as a URL: file:///dir, memory:, sqlite:///path.db, redis://host:6379/0, postgres://..., mysql://... Default: files.',
+  PSOSessionStoreTimeout: 'Seconds one store operation may take before the request gets 503. Default 5.',
   PSOSessionFileLoader_Fsync: 'on: fsync every session write so it survives a power cut. Default off.',
   PSOSessionLock:
     'Per-session lock: "file" (across processes), "process" (inside one server process), "auto" (file for CGI and scripts, process for servers). Default auto.',

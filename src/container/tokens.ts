@@ -18,6 +18,8 @@ export const TOKENS = {
   SessionIdGenerator: Symbol.for('pso.SessionIdGenerator'),
   /** The {@link SessionImpl} (session policy and storage); a singleton per container. */
   SessionImpl: Symbol.for('pso.SessionImpl'),
+  /** A {@link SessionStore} for {@link CookieStoreImpl} (and for the default policy, instead of files); not bound by default. */
+  SessionStore: Symbol.for('pso.SessionStore'),
   /** The {@link KeyedMutex} that serialises requests for one session inside a process. */
   SessionMutex: Symbol.for('pso.SessionMutex'),
 } as const;

@@ -12,6 +12,7 @@ import type { Logger } from '../logging/Logger.js';
 import type { SessionData } from '../session/json.js';
 import type { Session } from '../session/Session.js';
 import { SessionImpl, SessionStoreError } from '../session/SessionImpl.js';
+import { closeStores } from '../session/stores/registry.js';
 import { HttpError, ServiceReturn } from './errors.js';
 import { kAttachSession, kFinish, kHeadCommitted, kSendError } from './internal.js';
 import { moduleNameOf } from './moduleName.js';
@@ -137,6 +138,8 @@ export class ServiceHandler {
       return 2;
     }
     await this.handle(request, handler, options);
+    // Connection pools of stores opened by URL would keep a CGI process alive.
+    await closeStores().catch((e: unknown) => logger.log('warn', `closing session stores: ${(e as Error).message}`));
     const code = request.status >= 500 && !env.GATEWAY_INTERFACE ? 1 : 0;
     if (code) process.exitCode = code;
     return code;

@@ -2,11 +2,12 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import { asyncFs, syncDirectory, syncFs, type FsOps } from '../util/fs.js';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { injectable, injectFromBase } from 'inversify';
 import { ConfigurationError } from '../config/ConfigurationError.js';
 import { readChoice, readFlag, readSeconds } from '../config/directives.js';
 import type { ServiceRequest } from '../service/ServiceRequest.js';
-import { CookieSession } from './CookieSession.js';
+import { CookieStoreImpl } from './CookieStoreImpl.js';
 import { DEFAULT_IDLE_SECONDS, SessionStoreError, type SaveHints } from './SessionImpl.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from './SessionRecord.js';
 import { acquireFileLock, lockIsStale, type FileLock } from './locks/FileLock.js';
@@ -72,7 +73,7 @@ async function keepAlive(ops: FsOps, file: string, hold: string): Promise<boolea
  */
 @injectable()
 @injectFromBase({ extendConstructorArguments: true, extendProperties: true })
-export class CookieFileImpl extends CookieSession {
+export class CookieFileImpl extends CookieStoreImpl {
   /** The default session directory: `pso-sessions-<uid>` under the OS temporary directory. */
   static PATH: string = join(tmpdir(), `pso-sessions${uid === undefined ? '' : `-${uid}`}`);
 
@@ -93,7 +94,15 @@ export class CookieFileImpl extends CookieSession {
 
   /** The directory actually used: the directive, else {@link getPath}. */
   sessionDirectory(request: ServiceRequest<any>): string {
-    const configured = request.getEnviron('PSOSessionFileLoader_Path');
+    let configured = request.getEnviron('PSOSessionFileLoader_Path');
+    const store = request.getEnviron('PSOSessionStore')?.trim();
+    if ((configured === undefined || configured.trim() === '') && store?.startsWith('file:')) {
+      try {
+        configured = fileURLToPath(store);
+      } catch (e) {
+        throw new ConfigurationError('PSOSessionStore', store, (e as Error).message);
+      }
+    }
     const dir = configured !== undefined && configured.trim() !== '' ? configured.trim() : this.getPath(request);
     if (typeof dir !== 'string' || !isAbsolute(dir)) {
       const source = configured !== undefined && configured.trim() !== '' ? 'PSOSessionFileLoader_Path' : `${this.constructor.name}.getPath()`;
@@ -109,6 +118,7 @@ export class CookieFileImpl extends CookieSession {
   }
 
   override async load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
+    if (await this.storeFor(request)) return super.load(request, id);
     const file = this.sessionFile(request, id);
     let text: string;
     try {
@@ -126,6 +136,7 @@ export class CookieFileImpl extends CookieSession {
   }
 
   override async save(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
+    if (await this.storeFor(request)) return super.save(request, id, record);
     const ops = fsFor(request);
     const file = this.sessionFile(request, id);
     const dir = this.sessionDirectory(request);
@@ -177,7 +188,14 @@ export class CookieFileImpl extends CookieSession {
     else this.#cache.delete(file);
   }
 
+  /** Files have nothing cheaper than a save to move an expiry. */
+  override async touch(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
+    if (await this.storeFor(request)) return super.touch(request, id, record);
+    return this.save(request, id, record, hints);
+  }
+
   override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
+    if (await this.storeFor(request)) return super.remove(request, id);
     const ops = fsFor(request);
     const file = this.sessionFile(request, id);
     const base = file.slice(0, -SUFFIX.length);
@@ -216,6 +234,7 @@ export class CookieFileImpl extends CookieSession {
    * across processes with a lock file beside the session file.
    */
   override async lock(request: ServiceRequest<any>, id: string): Promise<Release> {
+    if (await this.storeFor(request)) return super.lock(request, id);
     const timeout = this.lockTimeoutMs(request);
     const started = Date.now();
     const releaseLocal = await super.lock(request, id);
@@ -249,6 +268,7 @@ export class CookieFileImpl extends CookieSession {
 
   /** Deletes the expired session files (and leftovers of crashes) in this request's directory. */
   override async collectGarbage(request: ServiceRequest<any>): Promise<number> {
+    if (await this.storeFor(request)) return super.collectGarbage(request);
     const idle = readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS);
     return collectSessionFiles(this.sessionDirectory(request), { corruptAfterMs: idle * 1000, budgetMs: request.persistent ? Infinity : 200, fs: fsFor(request) });
   }

@@ -6,7 +6,7 @@ import { TOKENS } from '../container/tokens.js';
 import type { ServiceRequest } from '../service/ServiceRequest.js';
 import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
 import { Session, type SessionHost, type SessionTimeouts } from './Session.js';
-import { HeadersSentError } from '../service/errors.js';
+import { HeadersSentError, HttpError } from '../service/errors.js';
 import { kHeadCommitted } from '../service/internal.js';
 import type { SessionIdGenerator } from './SessionIdGenerator.js';
 import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
@@ -489,7 +489,7 @@ export abstract class SessionImpl implements SessionHost {
     try {
       await op();
     } catch (e) {
-      if (e instanceof SessionStoreError || e instanceof ConfigurationError) throw e;
+      if (e instanceof SessionStoreError || e instanceof ConfigurationError || e instanceof HttpError) throw e;
       throw new SessionStoreError(`cannot ${what} the session (${this.constructor.name}): ${(e as Error).message}`, { cause: e });
     }
   }
@@ -502,7 +502,7 @@ export abstract class SessionImpl implements SessionHost {
         request.logWith('warn', `stored session ${id.slice(0, 6)}... of ${this.getServiceId(request)} cannot be read (${e.message}); starting a new session`);
         return undefined;
       }
-      if (e instanceof SessionStoreError || e instanceof ConfigurationError) throw e;
+      if (e instanceof SessionStoreError || e instanceof ConfigurationError || e instanceof HttpError) throw e;
       throw new SessionStoreError(`cannot load the session (${this.constructor.name}): ${(e as Error).message}`, { cause: e });
     }
   }

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CookieStoreImpl, MemoryStore, ServiceHandler, TOKENS, closeStores, createContainer, serve, type PsoServer, type SessionRecord, type SessionStore,
+} from '../../src/index.js';
+import { CookieJar } from '../support/http.js';
+import { MemoryLogger } from '../support/memoryLogger.js';
+
+/** A store that can be made to fail or hang, to play a database going down and coming back. */
+class FlakyStore implements SessionStore {
+  readonly name = 'flaky://test';
+  readonly inner = new MemoryStore({ sweepIntervalMs: 0 });
+  mode: 'up' | 'fail' | 'hang' = 'up';
+  async #gate(): Promise<void> {
+    if (this.mode === 'fail') throw new Error('connection refused');
+    if (this.mode === 'hang') await new Promise(() => {});
+  }
+  async get(key: string) { await this.#gate(); return this.inner.get(key); }
+  async set(key: string, r: SessionRecord) { await this.#gate(); return this.inner.set(key, r); }
+  async destroy(key: string) { await this.#gate(); return this.inner.destroy(key); }
+}
+
+describe('CookieStoreImpl', () => {
+  let server: PsoServer | undefined;
+  let logger: MemoryLogger;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    await closeStores();
+  });
+
+  async function start(store: SessionStore | undefined, directives: Record<string, string> = {}, impl: 'store' | 'default' = 'store') {
+    const container = createContainer();
+    logger = new MemoryLogger();
+    container.rebind(TOKENS.Logger).toConstantValue(logger);
+    if (store) container.bind(TOKENS.SessionStore).toConstantValue(store);
+    if (impl === 'store') container.rebind(TOKENS.SessionImpl).to(CookieStoreImpl).inSingletonScope();
+    server = await serve((r) => r.write(String(r.session.increment('n'))), { port: 0, moduleName: 'st', serviceHandler: new ServiceHandler(container), directives });
+    return server.url;
+  }
+
+  it('keeps sessions in the bound store under "<service id>:<session id>"', async () => {
+    const store = new MemoryStore({ sweepIntervalMs: 0 });
+    const url = await start(store);
+    const jar = new CookieJar();
+    for (const n of [1, 2, 3]) assert.equal(await (await jar.fetch(url)).text(), String(n));
+    const [key] = await store.list();
+    assert.equal(key, `st:${jar.cookies.get('st')}`);
+    await store.close();
+  });
+
+  it('without a bound store, uses the one PSOSessionStore names (memory:)', async () => {
+    const url = await start(undefined, { PSOSessionStore: 'memory:' });
+    const jar = new CookieJar();
+    assert.equal(await (await jar.fetch(url)).text(), '1');
+    assert.equal(await (await jar.fetch(url)).text(), '2');
+  });
+
+  it('without any store, answers 500 saying how to configure one', async () => {
+    const url = await start(undefined);
+    assert.equal((await fetch(url)).status, 500);
+    assert.match(logger.text(), /CookieStoreImpl needs a store: bind TOKENS.SessionStore or set PSOSessionStore/);
+  });
+
+  it('refuses an unknown scheme, naming the directive (and hiding a password)', async () => {
+    const url = await start(undefined, { PSOSessionStore: 'nosuch://user:secret@host/' });
+    assert.equal((await fetch(url)).status, 500);
+    assert.match(logger.text(), /PSOSessionStore="nosuch:\/\/user:\*\*\*@host\/" is invalid: no store for nosuch: URLs/);
+    assert.doesNotMatch(logger.text(), /secret/);
+  });
+
+  it('when the store fails, answers 503 naming it and keeps serving; when it is back, sessions go on', async () => {
+    const store = new FlakyStore();
+    const url = await start(store, { PSOSessionStoreTimeout: '1' });
+    const jar = new CookieJar();
+    assert.equal(await (await jar.fetch(url)).text(), '1');
+    store.mode = 'fail';
+    const down = await jar.fetch(url);
+    assert.equal(down.status, 503);
+    assert.equal(down.headers.get('retry-after'), '5');
+    assert.match(logger.text(), /session store flaky:\/\/test unavailable: get failed: connection refused/);
+    store.mode = 'hang';
+    const slow = await jar.fetch(url);
+    assert.equal(slow.status, 503);
+    assert.match(logger.text(), /no answer to get within 1000 ms/);
+    store.mode = 'up';
+    assert.equal(await (await jar.fetch(url)).text(), '2', 'nothing was lost while the store was down');
+  });
+
+  it('lets the default policy switch from files to a store by directive alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pso-switch-'));
+    try {
+      const url = await start(undefined, { PSOSessionStore: 'memory:', PSOSessionFileLoader_Path: dir }, 'default');
+      const jar = new CookieJar();
+      assert.equal(await (await jar.fetch(url)).text(), '1');
+      assert.equal(await (await jar.fetch(url)).text(), '2');
+      assert.deepEqual(readdirSync(dir), [], 'no session file was written');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes a file: URL in PSOSessionStore as the session directory of the file policy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pso-fileurl-'));
+    try {
+      const url = await start(undefined, { PSOSessionStore: `file://${dir}/` }, 'default');
+      assert.equal(await (await fetch(url)).text(), '1');
+      assert.equal(readdirSync(dir).filter((f) => f.endsWith('.json')).length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('holds 200 concurrent increments of one session without losing one', async () => {
+    const url = await start(new MemoryStore({ sweepIntervalMs: 0 }));
+    const jar = new CookieJar();
+    await jar.fetch(url);
+    await Promise.all(Array.from({ length: 200 }, () => jar.fetch(url).then((r) => r.text())));
+    assert.equal(await (await jar.fetch(url)).text(), '202');
+  });
+});

@@ -1,0 +1,138 @@
+import { inject, injectable, optional } from 'inversify';
+import { ConfigurationError } from '../config/ConfigurationError.js';
+import { readSeconds } from '../config/directives.js';
+import { TOKENS } from '../container/tokens.js';
+import { HttpError } from '../service/errors.js';
+import type { ServiceRequest } from '../service/ServiceRequest.js';
+import { CookieSession } from './CookieSession.js';
+import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
+import type { SessionIdGenerator } from './SessionIdGenerator.js';
+import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
+import { openStore } from './stores/registry.js';
+import { StoreUnavailableError, type SessionStore } from './stores/SessionStore.js';
+
+/** Default bound on one store operation. */
+const DEFAULT_STORE_TIMEOUT_SECONDS = 5;
+
+/**
+ * Cookie sessions kept in a {@link SessionStore}: the one bound under
+ * `TOKENS.SessionStore`, else the one the `PSOSessionStore` directive names
+ * by URL (`memory:`, `sqlite:///path`, `redis://…`, `postgres://…`,
+ * `mysql://…`), so a CGI deployment switches stores from `.htaccess`.
+ *
+ * Every operation is bounded by `PSOSessionStoreTimeout` (default 5 s); a
+ * store that fails or does not answer gives the request a 503 and a log line
+ * naming the store, and the next request tries again.
+ *
+ * @example
+ * ```ts
+ * const container = createContainer();
+ * container.bind(TOKENS.SessionStore).toConstantValue(new MemoryStore());
+ * container.rebind(TOKENS.SessionImpl).to(CookieStoreImpl).inSingletonScope();
+ * ```
+ */
+@injectable()
+export class CookieStoreImpl extends CookieSession {
+  readonly #bound: SessionStore | undefined;
+
+  constructor(
+    @inject(TOKENS.SessionIdGenerator) ids: SessionIdGenerator,
+    @inject(TOKENS.SessionMutex) mutex: KeyedMutex,
+    @inject(TOKENS.SessionStore) @optional() store?: SessionStore,
+  ) {
+    super(ids, mutex);
+    this.#bound = store;
+  }
+
+  /**
+   * The store of this request: the bound one, else `PSOSessionStore`'s;
+   * `undefined` when neither names one (or it is a `file:` URL).
+   */
+  async storeFor(request: ServiceRequest<any>): Promise<SessionStore | undefined> {
+    if (this.#bound) return this.#bound;
+    const url = request.getEnviron('PSOSessionStore');
+    if (url === undefined || url.trim() === '') return undefined;
+    return openStore(url.trim());
+  }
+
+  /** The store's key for a session: `<service id>:<session id>`. */
+  storeKey(request: ServiceRequest<any>, id: string): string {
+    return `${this.getServiceId(request)}:${id}`;
+  }
+
+  override async load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
+    const store = await this.#required(request);
+    return this.#call(request, store, 'get', () => store.get(this.storeKey(request, id)));
+  }
+
+  override async save(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void> {
+    const store = await this.#required(request);
+    await this.#call(request, store, 'set', () => store.set(this.storeKey(request, id), record));
+  }
+
+  override async touch(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void> {
+    const store = await this.#required(request);
+    const key = this.storeKey(request, id);
+    await this.#call(request, store, 'touch', () => (store.touch ? store.touch(key, record) : store.set(key, record)));
+  }
+
+  override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
+    const store = await this.#required(request);
+    await this.#call(request, store, 'destroy', () => store.destroy(this.storeKey(request, id)));
+  }
+
+  /** The lock inside this process, then the store's own across processes, if it has one. */
+  override async lock(request: ServiceRequest<any>, id: string): Promise<Release> {
+    const started = Date.now();
+    const local = await super.lock(request, id);
+    try {
+      const store = await this.storeFor(request);
+      if (!store?.lock) return local;
+      const left = Math.max(1, this.lockTimeoutMs(request) - (Date.now() - started));
+      // The store's lock waits up to the lock timeout itself; the store timeout guards a dead connection on top.
+      const remote = await this.#call(request, store, 'lock', () => store.lock!(this.storeKey(request, id), left), left);
+      return async () => {
+        try {
+          await this.#call(request, store, 'unlock', remote);
+        } finally {
+          await local();
+        }
+      };
+    } catch (e) {
+      await local();
+      throw e;
+    }
+  }
+
+  override async collectGarbage(request: ServiceRequest<any>): Promise<number> {
+    const store = await this.storeFor(request);
+    return store?.gc ? this.#call(request, store, 'gc', () => store.gc!()) : 0;
+  }
+
+  async #required(request: ServiceRequest<any>): Promise<SessionStore> {
+    const store = await this.storeFor(request);
+    if (!store) {
+      throw new ConfigurationError('PSOSessionStore', request.getEnviron('PSOSessionStore'), `${this.constructor.name} needs a store: bind TOKENS.SessionStore or set PSOSessionStore to a store URL`);
+    }
+    return store;
+  }
+
+  /** Runs a store operation within `PSOSessionStoreTimeout`; failures become a 503 naming the store. */
+  async #call<T>(request: ServiceRequest<any>, store: SessionStore, what: string, op: () => Promise<T>, extraMs = 0): Promise<T> {
+    const ms = readSeconds(request, 'PSOSessionStoreTimeout', DEFAULT_STORE_TIMEOUT_SECONDS) * 1000 + extraMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        op(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new StoreUnavailableError(store.name, `no answer to ${what} within ${ms} ms`)), ms);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof CorruptSessionError || e instanceof HttpError || e instanceof ConfigurationError) throw e;
+      throw new StoreUnavailableError(store.name, `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import { HttpError } from '../../service/errors.js';
+import type { Release } from '../locks/KeyedMutex.js';
+import type { SessionRecord } from '../SessionRecord.js';
+
+/**
+ * Where sessions are kept: a small Promise-based contract, in the spirit of
+ * express-session's store (required `get/set/destroy`, recommended `touch`,
+ * optional `lock/gc/count/list/close`). Keys are `<service id>:<session id>`,
+ * both validated; `record.expires` (ms since the epoch) lets a store expire
+ * data natively (a TTL).
+ *
+ * @example
+ * ```ts
+ * class MyStore implements SessionStore {
+ *   readonly name = 'my-store';
+ *   async get(key: string) { ... }
+ *   async set(key: string, record: SessionRecord) { ... }
+ *   async destroy(key: string) { ... }
+ * }
+ * container.bind(TOKENS.SessionStore).toConstantValue(new MyStore());
+ * ```
+ */
+export interface SessionStore {
+  /** A name for log lines and errors, without secrets (e.g. `redis://127.0.0.1:6379/0`). */
+  readonly name: string;
+  /**
+   * The record under `key`, or `undefined`. Throw {@link CorruptSessionError}
+   * for stored data that cannot be read back.
+   */
+  get(key: string): Promise<SessionRecord | undefined>;
+  /** Stores `record` under `key`, replacing what was there, until `record.expires`. */
+  set(key: string, record: SessionRecord): Promise<void>;
+  /** Deletes `key`; no error when it is not there. */
+  destroy(key: string): Promise<void>;
+  /** Moves the expiry of an unchanged record (default: `set`). */
+  touch?(key: string, record: SessionRecord): Promise<void>;
+  /**
+   * An exclusive lock on `key` shared by every process using this store,
+   * held from load to save. Stores used by one process only may leave it out
+   * (pso always locks inside the process).
+   *
+   * @throws SessionBusyError after `timeoutMs`.
+   */
+  lock?(key: string, timeoutMs: number): Promise<Release>;
+  /** Deletes expired records; returns how many. */
+  gc?(): Promise<number>;
+  /** How many records are kept. */
+  count?(): Promise<number>;
+  /** The keys kept. */
+  list?(): Promise<string[]>;
+  /** Closes connections. */
+  close?(): Promise<void>;
+}
+
+/**
+ * The session store failed or did not answer in time (a dead database, a
+ * network error): the request gets 503 and the log names the store. Nothing
+ * is lost: the previous state stays stored.
+ */
+export class StoreUnavailableError extends HttpError {
+  override name = 'StoreUnavailableError';
+  constructor(readonly store: string, message: string, options?: { cause?: unknown }) {
+    super(503, `session store ${store} unavailable: ${message}`, false, { 'Retry-After': '5' });
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+  }
+}

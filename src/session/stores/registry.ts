@@ -1,0 +1,79 @@
+import { ConfigurationError } from '../../config/ConfigurationError.js';
+import { MemoryStore } from './MemoryStore.js';
+import type { SessionStore } from './SessionStore.js';
+
+/** Makes a store from its URL (the `PSOSessionStore` directive). */
+export type StoreFactory = (url: URL) => SessionStore | Promise<SessionStore>;
+
+const factories = new Map<string, StoreFactory>([['memory:', () => new MemoryStore()]]);
+const open = new Map<string, Promise<SessionStore>>();
+
+/**
+ * Teaches `PSOSessionStore` a URL scheme. pso's own stores register
+ * themselves when their module is imported; do the same for yours.
+ *
+ * @example
+ * ```ts
+ * registerStore('etcd:', (url) => new EtcdStore(url));
+ * // SetEnv PSOSessionStore etcd://127.0.0.1:2379/
+ * ```
+ */
+export function registerStore(scheme: string, factory: StoreFactory): void {
+  factories.set(scheme.endsWith(':') ? scheme : `${scheme}:`, factory);
+}
+
+/** Where pso's own stores live, loaded on first use so that a CGI script loads only the one it uses. */
+const BUILT_IN: Record<string, () => Promise<unknown>> = {};
+
+/** @internal Lets a built-in store module be found by its schemes. */
+export function builtInStore(schemes: string[], load: () => Promise<unknown>): void {
+  for (const s of schemes) BUILT_IN[s] = load;
+}
+
+/**
+ * The store named by a URL, made once per process and URL. `file:` URLs are
+ * not stores (the file policy handles them) and give `undefined`.
+ *
+ * @throws ConfigurationError for a URL pso cannot read or a scheme it does not know.
+ */
+export async function openStore(text: string): Promise<SessionStore | undefined> {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigurationError('PSOSessionStore', text, 'expected a URL such as redis://127.0.0.1:6379/0 or sqlite:///var/lib/pso/sessions.db');
+  }
+  if (url.protocol === 'file:') return undefined;
+  let store = open.get(text);
+  if (!store) {
+    store = (async () => {
+      if (!factories.has(url.protocol) && BUILT_IN[url.protocol]) await BUILT_IN[url.protocol]!();
+      const factory = factories.get(url.protocol);
+      if (!factory) {
+        throw new ConfigurationError('PSOSessionStore', redact(url), `no store for ${url.protocol} URLs (known: file:, ${[...factories.keys(), ...Object.keys(BUILT_IN)].filter((v, i, a) => a.indexOf(v) === i).join(', ')})`);
+      }
+      return factory(url);
+    })();
+    open.set(text, store);
+    store.catch(() => open.delete(text));
+  }
+  return store;
+}
+
+/**
+ * Closes every store opened by URL (their connection pools): a CGI process
+ * calls it before it exits, a server when it stops.
+ */
+export async function closeStores(): Promise<void> {
+  const stores = [...open.values()];
+  open.clear();
+  await Promise.all(stores.map(async (p) => (await p.catch(() => undefined))?.close?.()));
+}
+
+/** A URL without its password, for messages and logs. */
+export function redact(url: URL): string {
+  if (!url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.password = '***';
+  return copy.href;
+}
