@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,6 +24,18 @@ export interface BundleOptions {
   codeCache?: boolean;
 }
 
+/** Drivers of pso's stores: required at run time from the project, never bundled. */
+const DRIVERS = ['better-sqlite3', 'redis', '@redis/*', 'pg', 'pg-native', 'mysql2'];
+
+/** The nearest node_modules above `dir`, where a bundled CGI script finds the drivers. */
+function findNodeModules(dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    const candidate = join(d, 'node_modules');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
 /** The bundle runs as the body of this function, as CommonJS modules do. */
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 const WRAP_TAIL = '\n})';
@@ -41,6 +54,7 @@ const WRAP_TAIL = '\n})';
 export async function bundleHandler(options: BundleOptions): Promise<{ bytes: number; cacheBytes: number }> {
   const esbuild = await import('esbuild');
   const outfile = resolve(options.outfile);
+  const nodeModules = findNodeModules(dirname(resolve(options.entry)));
   const result = await esbuild.build({
     entryPoints: [resolve(options.entry)],
     bundle: true,
@@ -54,7 +68,13 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
     logLevel: 'silent',
     // `isMain(import.meta.url)` must see the executable's own path.
     define: { 'import.meta.url': '__pso_import_meta_url' },
-    banner: { js: 'var __pso_import_meta_url=require("url").pathToFileURL(__filename).href;' },
+    // Database drivers stay outside (one is native); they are found in the project's node_modules.
+    external: DRIVERS,
+    banner: {
+      js:
+        'var __pso_import_meta_url=require("url").pathToFileURL(__filename).href;' +
+        (nodeModules ? `module.paths.push(${JSON.stringify(nodeModules)});` : ''),
+    },
   });
   const code = WRAP_HEAD + result.outputFiles[0]!.text + WRAP_TAIL;
   const cache = options.codeCache === false ? undefined : await makeCodeCache(code, outfile);

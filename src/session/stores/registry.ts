@@ -22,13 +22,20 @@ export function registerStore(scheme: string, factory: StoreFactory): void {
   factories.set(scheme.endsWith(':') ? scheme : `${scheme}:`, factory);
 }
 
-/** Where pso's own stores live, loaded on first use so that a CGI script loads only the one it uses. */
-const BUILT_IN: Record<string, () => Promise<unknown>> = {};
-
-/** @internal Lets a built-in store module be found by its schemes. */
-export function builtInStore(schemes: string[], load: () => Promise<unknown>): void {
-  for (const s of schemes) BUILT_IN[s] = load;
-}
+/**
+ * pso's own stores, by scheme: modules beside this one that register
+ * themselves when loaded, on first use, so that a process loads only the
+ * store (and the database driver) it uses.
+ */
+const BUILT_IN: Readonly<Record<string, string>> = {
+  'sqlite:': 'SqliteStore',
+  'redis:': 'RedisStore',
+  'rediss:': 'RedisStore',
+  'postgres:': 'PostgresStore',
+  'postgresql:': 'PostgresStore',
+  'mysql:': 'MysqlStore',
+  'mariadb:': 'MysqlStore',
+};
 
 /**
  * The store named by a URL, made once per process and URL. `file:` URLs are
@@ -47,7 +54,8 @@ export async function openStore(text: string): Promise<SessionStore | undefined>
   let store = open.get(text);
   if (!store) {
     store = (async () => {
-      if (!factories.has(url.protocol) && BUILT_IN[url.protocol]) await BUILT_IN[url.protocol]!();
+      const builtIn = BUILT_IN[url.protocol];
+      if (!factories.has(url.protocol) && builtIn) await import(`./${builtIn}.js`);
       const factory = factories.get(url.protocol);
       if (!factory) {
         throw new ConfigurationError('PSOSessionStore', redact(url), `no store for ${url.protocol} URLs (known: file:, ${[...factories.keys(), ...Object.keys(BUILT_IN)].filter((v, i, a) => a.indexOf(v) === i).join(', ')})`);
