@@ -4,6 +4,7 @@
 // are skipped and this says which and why.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -24,6 +25,52 @@ function aptInstall(pkgs) {
   } finally {
     if (madePolicy) rmSync(policy, { force: true });
   }
+}
+
+/**
+ * The database services the store suites use, on this machine's loopback
+ * ports, and how to start each when it is down (as the machine starts them).
+ */
+export const SERVICES = [
+  {
+    suite: 'PostgreSQL store suites', skipVar: 'PSO_POSTGRES_SKIP', port: 5432,
+    start: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -1) main start',
+    prepare: "psql -h 127.0.0.1 -U postgres -tc \"select 1 from pg_database where datname='test'\" | grep -q 1 || psql -h 127.0.0.1 -U postgres -c 'create database test'",
+  },
+  {
+    suite: 'MySQL store suites', skipVar: 'PSO_MYSQL_SKIP', port: 3306,
+    start: 'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd',
+    prepare: "mariadb -h 127.0.0.1 -u root -e 'create database if not exists test'",
+  },
+  {
+    suite: 'Redis store suites', skipVar: 'PSO_REDIS_SKIP', port: 6379,
+    start: 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log',
+  },
+];
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+    socket.setTimeout(1000, () => { socket.destroy(); resolve(false); });
+  });
+}
+
+/** Starts a stopped service where possible; returns why its suites must be skipped, or nothing. */
+export async function ensureService({ port, start, prepare }) {
+  if (!(await portOpen(port))) {
+    if (!isRoot) return `nothing listens on 127.0.0.1:${port} and starting it needs root`;
+    process.stderr.write(`npm test: starting the service for 127.0.0.1:${port}...\n`);
+    spawnSync('sh', ['-c', start], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
+    for (let i = 0; i < 60 && !(await portOpen(port)); i++) await new Promise((r) => setTimeout(r, 500));
+    if (!(await portOpen(port))) return `nothing listens on 127.0.0.1:${port}, and "${start}" did not start it`;
+  }
+  if (prepare) {
+    const r = spawnSync('sh', ['-c', prepare], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) return `preparing it failed: ${(r.stderr || '').trim().split('\n').pop()}`;
+  }
+  return undefined;
 }
 
 export async function ensureSystem() {
@@ -60,6 +107,11 @@ export async function ensureSystem() {
     const r = spawnSync(chromium, ['--version'], { encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) skipped.push(`Browser suite: ${chromium} --version failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
   }
+  for (const service of SERVICES) {
+    const problem = await ensureService(service);
+    if (problem) skipped.push(`${service.suite}: ${problem}`);
+  }
+  for (const service of SERVICES) process.env[service.skipVar] = skipped.filter((s) => s.startsWith(service.suite)).join('; ');
   process.env.PSO_APACHE_SKIP = skipped.filter((s) => s.startsWith('Apache')).join('; ');
   process.env.PSO_BROWSER_SKIP = skipped.filter((s) => s.startsWith('Browser')).join('; ');
   for (const s of skipped) process.stderr.write(`npm test: SKIPPING ${s}\n`);
