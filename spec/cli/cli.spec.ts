@@ -131,3 +131,19 @@ describe('pso serve (directives)', () => {
     }
   });
 });
+
+describe('pso store', () => {
+  it('counts and collects a store named by URL, and refuses a bad command line', async () => {
+    const count = await pso(['store', 'count', 'memory:']);
+    assert.equal(count.code, 0, count.stderr);
+    assert.equal(count.stdout, '0\n');
+    const gc = await pso(['store', 'gc', 'memory:']);
+    assert.match(gc.stdout, /removed 0 expired session\(s\) from memory:/);
+    const bad = await pso(['store', 'drop', 'memory:']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /usage: pso store init\|gc\|count <store URL>/);
+    const file = await pso(['store', 'init', 'file:///tmp/x/']);
+    assert.equal(file.code, 2);
+    assert.match(file.stderr, /is the file store: use pso gc --path <dir>/);
+  });
+});

@@ -9,6 +9,8 @@ const HELP = `usage: pso <command> [options]
         write a one-file executable CGI script
   gc [--path DIR]
         delete expired session files (default: PSOSessionFileLoader_Path, else the default directory)
+  store init|gc|count <store URL>
+        create a store's tables, delete its expired sessions, or count them
   help  this text
 `;
 
@@ -21,6 +23,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./bundleCommand.js')).bundleCommand(args);
     case 'gc':
       return (await import('./gcCommand.js')).gcCommand(args);
+    case 'store':
+      return (await import('./storeCommand.js')).storeCommand(args);
     case undefined:
     case 'help':
     case '--help':

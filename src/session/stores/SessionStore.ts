@@ -42,6 +42,8 @@ export interface SessionStore {
    * @throws SessionBusyError after `timeoutMs`.
    */
   lock?(key: string, timeoutMs: number): Promise<Release>;
+  /** Creates what the store needs (tables, indexes) now rather than on first use: `pso store init <url>`. */
+  init?(): Promise<void>;
   /** Deletes expired records; returns how many. */
   gc?(): Promise<number>;
   /** How many records are kept. */
