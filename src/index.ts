@@ -44,6 +44,10 @@ export { CgiRequest, type CgiRequestInit } from './hosts/cgi/CgiRequest.js';
 export { ScriptRequest, parseScriptArgs, ScriptUsageError, type ScriptArgs } from './hosts/script/ScriptRequest.js';
 export { NodeHttpRequest, type NodeHttpRequestInit } from './hosts/node-http/NodeHttpRequest.js';
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
+export { FetchRequest, type FetchRequestInit } from './hosts/fetch/FetchRequest.js';
+export { createFetchHandler, type FetchHandlerOptions } from './hosts/fetch/createFetchHandler.js';
+export { psoMiddleware, type MiddlewareOptions } from './hosts/express/psoMiddleware.js';
+export { ServerDirectives, directiveKey } from './config/ServerDirectives.js';
 
 export { Session, type SessionHost, type SessionTimeouts } from './session/Session.js';
 export { SessionImpl, SessionStoreError, type SaveHints, cookieNameFrom, DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from './session/SessionImpl.js';
@@ -53,6 +57,7 @@ export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './sess
 export { CookieStoreImpl } from './session/CookieStoreImpl.js';
 export { type SessionStore, StoreUnavailableError } from './session/stores/SessionStore.js';
 export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';
+export { ConnectStore, type ConnectStoreOptions, type ConnectSessionStore, type ConnectSession, type ConnectCallback } from './session/stores/ConnectStore.js';
 export { registerStore, openStore, closeStores, type StoreFactory } from './session/stores/registry.js';
 export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord } from './session/SessionRecord.js';
 export { type SessionIdGenerator, RandomSessionIdGenerator } from './session/SessionIdGenerator.js';

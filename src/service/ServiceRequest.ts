@@ -6,6 +6,7 @@ import { HeadersSentError, InvalidHeaderError, ServiceReturn } from './errors.js
 import { kAttachSession, kBeforeHead, kFinish, kHeadCommitted, kSendError } from './internal.js';
 import { reasonPhrase } from './status.js';
 import { readFlag, readBytes } from '../config/directives.js';
+import { directiveKey } from '../config/ServerDirectives.js';
 
 /** RFC 7230 §3.2.6: `token = 1*tchar`. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -538,11 +539,6 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.#headCommitted = true;
     this.emitHead(this.#status, reasonPhrase(this.#status), this.#headers);
   }
-}
-
-/** How directive names compare: case-insensitive, `-` as `_`. */
-function directiveKey(name: string): string {
-  return name.toLowerCase().replace(/-/g, '_');
 }
 
 function safeJson(v: unknown): string {

@@ -2,16 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
 import { HttpError } from '../../service/errors.js';
+import { ServerDirectives } from '../../config/ServerDirectives.js';
 import type { SessionData } from '../../session/json.js';
 
 /** What a node:http request is made of. */
 export interface NodeHttpRequestInit extends ServiceRequestInit {
   req: IncomingMessage;
   res: ServerResponse;
-  /** Directives of this server (the `SetEnv` of a persistent server). */
-  directives: Readonly<Record<string, string>>;
-  /** The directives' names by lower case, made once per server (default: made per request). */
-  directiveNames?: ReadonlyMap<string, string>;
+  /** Directives of this server (the `SetEnv` of a persistent server), or a plain record of them. */
+  directives: ServerDirectives | Readonly<Record<string, string>>;
 }
 
 /**
@@ -23,8 +22,7 @@ export interface NodeHttpRequestInit extends ServiceRequestInit {
 export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequest<D> {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  readonly #directives: Readonly<Record<string, string>>;
-  readonly #directiveNames: ReadonlyMap<string, string> | undefined;
+  readonly #directives: ServerDirectives;
   readonly #url: string;
   readonly #queryAt: number;
 
@@ -32,8 +30,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     super(init);
     this.req = init.req;
     this.res = init.res;
-    this.#directives = init.directives;
-    this.#directiveNames = init.directiveNames;
+    this.#directives = init.directives instanceof ServerDirectives ? init.directives : new ServerDirectives(init.directives, {});
     this.#url = init.req.url ?? '/';
     this.#queryAt = this.#url.indexOf('?');
   }
@@ -59,14 +56,11 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   }
 
   protected override environNames(): Iterable<string> {
-    return Object.keys(this.#directives);
+    return Object.keys(this.#directives.values);
   }
 
   override getDirective(name: string): string | undefined {
-    if (!this.#directiveNames) return super.getDirective(name);
-    if (Object.hasOwn(this.#directives, name)) return this.#directives[name];
-    const actual = this.#directiveNames.get(name.toLowerCase().replace(/-/g, '_'));
-    return actual === undefined ? undefined : this.#directives[actual];
+    return this.#directives.get(name);
   }
 
   protected override readBody(limit: number): Promise<Uint8Array> {
@@ -109,7 +103,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   }
 
   protected override environValue(key: string): string | undefined {
-    if (Object.hasOwn(this.#directives, key)) return this.#directives[key];
+    if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
     if (key.startsWith('HTTP_')) return this.headerValue(key.slice(5).toLowerCase().replace(/_/g, '-'));
     switch (key) {
       case 'REQUEST_METHOD': return this.method;

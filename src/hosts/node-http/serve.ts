@@ -4,6 +4,7 @@ import { moduleNameOf } from '../../service/moduleName.js';
 import { ServiceHandler, type Handler, type HandlerOptions } from '../../service/ServiceHandler.js';
 import type { SessionData } from '../../session/json.js';
 import { NodeHttpRequest } from './NodeHttpRequest.js';
+import { ServerDirectives } from '../../config/ServerDirectives.js';
 
 /** Options of {@link serve} and {@link createRequestListener}. */
 export interface ServeOptions extends HandlerOptions {
@@ -50,11 +51,7 @@ export function createRequestListener<D extends object = SessionData>(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const serviceHandler = options.serviceHandler ?? new ServiceHandler();
   const logger = serviceHandler.logger;
-  // The server's directives: PSO* variables of its environment, overridden by the options; read once.
-  const directives: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) directives[k] = v;
-  Object.assign(directives, options.directives ?? {});
-  const directiveNames = new Map(Object.keys(directives).map((k) => [k.toLowerCase().replace(/-/g, '_'), k])); // as getDirective compares: case and -/_ aside
+  const directives = new ServerDirectives(options.directives);
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
   // Resolve the session policy now, so a wiring mistake shows at start-up.
   serviceHandler.sessionImplFor(options);
@@ -64,7 +61,7 @@ export function createRequestListener<D extends object = SessionData>(
       res.end(req.method === 'HEAD' ? undefined : 'Not Found\n');
       return;
     }
-    const request = new NodeHttpRequest<D>({ req, res, directives, directiveNames, moduleName, logger });
+    const request = new NodeHttpRequest<D>({ req, res, directives, moduleName, logger });
     serviceHandler.handle(request, handler, options).catch((e: unknown) => {
       // handle() never rejects; this is the last line of defence for the process.
       logger.log('error', `unhandled failure: ${(e as Error)?.stack ?? e}`);

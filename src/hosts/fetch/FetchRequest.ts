@@ -1,0 +1,140 @@
+import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
+import { HttpError } from '../../service/errors.js';
+import { ServerDirectives } from '../../config/ServerDirectives.js';
+import type { SessionData } from '../../session/json.js';
+
+/** What a fetch-style request is made of. */
+export interface FetchRequestInit extends ServiceRequestInit {
+  request: Request;
+  /** Directives, as `SetEnv` would give them to a CGI script. */
+  directives: ServerDirectives | Readonly<Record<string, string>>;
+  /** The client's address, when the runtime tells it. */
+  remoteAddress?: string | undefined;
+}
+
+/**
+ * The fetch host: a `Request` in, a `Response` out, for runtimes and
+ * frameworks built on the web platform's fetch API (Hono, Node's
+ * fetch-style servers, and others). The response is made when the head is
+ * sent; its body streams what follows.
+ */
+export class FetchRequest<D extends object = SessionData> extends ServiceRequest<D> {
+  readonly request: Request;
+  readonly #url: URL;
+  readonly #directives: ServerDirectives;
+  readonly #remoteAddress: string | undefined;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #resolve!: (response: Response) => void;
+  /** The response, once the head has been sent. */
+  readonly response: Promise<Response>;
+
+  constructor(init: FetchRequestInit) {
+    super(init);
+    this.request = init.request;
+    this.#url = new URL(init.request.url);
+    this.#directives = init.directives instanceof ServerDirectives ? init.directives : new ServerDirectives(init.directives, {});
+    this.#remoteAddress = init.remoteAddress;
+    this.response = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  override get method(): string {
+    return this.request.method.toUpperCase();
+  }
+
+  override get path(): string {
+    return this.#url.pathname;
+  }
+
+  override get queryString(): string {
+    return this.#url.search.slice(1);
+  }
+
+  override get persistent(): boolean {
+    return true;
+  }
+
+  protected override transportSecure(): boolean {
+    return this.#url.protocol === 'https:';
+  }
+
+  protected override environValue(key: string): string | undefined {
+    if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
+    if (key.startsWith('HTTP_')) return this.headerValue(key.slice(5).toLowerCase().replace(/_/g, '-'));
+    switch (key) {
+      case 'REQUEST_METHOD': return this.method;
+      case 'QUERY_STRING': return this.queryString;
+      case 'PATH_INFO': return this.path;
+      case 'SCRIPT_NAME': return '';
+      case 'REQUEST_URI': return this.#url.pathname + this.#url.search;
+      case 'CONTENT_TYPE': return this.headerValue('content-type');
+      case 'CONTENT_LENGTH': return this.headerValue('content-length');
+      case 'REMOTE_ADDR': return this.#remoteAddress;
+      case 'SERVER_NAME': return this.#url.hostname;
+      case 'SERVER_PORT': return this.#url.port || (this.#url.protocol === 'https:' ? '443' : '80');
+      case 'HTTPS': return this.transportSecure() ? 'on' : undefined;
+    }
+    return undefined;
+  }
+
+  protected override environNames(): Iterable<string> {
+    return Object.keys(this.#directives.values);
+  }
+
+  override getDirective(name: string): string | undefined {
+    return this.#directives.get(name);
+  }
+
+  protected override headerValue(name: string): string | undefined {
+    return this.request.headers.get(name) ?? undefined;
+  }
+
+  protected override async readBody(limit: number): Promise<Uint8Array> {
+    const declared = this.request.headers.get('content-length');
+    if (declared !== null && Number(declared) > limit) {
+      throw new HttpError(413, `request body of ${declared} bytes is larger than the limit of ${limit} bytes`);
+    }
+    if (!this.request.body) return new Uint8Array(0);
+    const reader = this.request.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let got = 0;
+    for (;;) {
+      const part = await reader.read().catch(() => {
+        throw new HttpError(400, 'the request body could not be read to its end');
+      });
+      if (part.done) break;
+      got += part.value.byteLength;
+      if (got > limit) {
+        await reader.cancel().catch(() => {});
+        throw new HttpError(413, `request body larger than the limit of ${limit} bytes`);
+      }
+      chunks.push(part.value);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  protected override emitHead(status: number, reason: string, headers: readonly [string, string][]): void {
+    const h = new Headers();
+    for (const [name, value] of headers) h.append(name, value);
+    const noBody = this.method === 'HEAD' || status === 204 || status === 304;
+    const body = noBody
+      ? null
+      : new ReadableStream<Uint8Array>({
+          start: (controller) => {
+            this.#controller = controller;
+          },
+        });
+    this.#resolve(new Response(body, { status, statusText: reason, headers: h }));
+  }
+
+  protected override emitBody(chunk: Uint8Array): void {
+    this.#controller?.enqueue(chunk);
+  }
+
+  protected override async emitEnd(): Promise<void> {
+    try {
+      this.#controller?.close();
+    } catch {
+      // Already closed: the client went away.
+    }
+  }
+}

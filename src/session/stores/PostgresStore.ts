@@ -1,0 +1,288 @@
+import pg from 'pg';
+import type { Release } from '../locks/KeyedMutex.js';
+import { SessionBusyError } from '../locks/SessionBusyError.js';
+import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
+import { redact, registerStore } from './registry.js';
+import type { SessionStore } from './SessionStore.js';
+import { OWN_PARAMS, backoff, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+
+/** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
+export interface PostgresStoreOptions extends SqlStoreOptions {
+  /** More `pg.Pool` settings (ssl, application_name, ...), applied last. */
+  poolConfig?: pg.PoolConfig;
+}
+
+/** Pool counts, to watch for leaks. */
+export interface PoolStats {
+  /** Connections open. */
+  total: number;
+  /** Connections open and unused. */
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+  /** Connections held for session locks. */
+  locks: number;
+}
+
+/** PostgreSQL's code for "relation does not exist". */
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * Sessions in a PostgreSQL table, shared by every process and host that
+ * reaches the database: `PSOSessionStore postgres://user@host:5432/db`
+ * (`postgresql://` too). URL parameters: `pool` (connections, default 10),
+ * `table` (default `pso_sessions`), `statement_timeout` (ms, default 5000),
+ * `connect_timeout` (s, default 5); the rest (`sslmode`, `application_name`,
+ * ...) go to the driver.
+ *
+ * The table `(key text primary key, data text, expires timestamptz)` and its
+ * index on `expires` are created on first use (or by `pso store init <url>`).
+ * Every statement is parameterised. A session is locked across processes with
+ * a session-level advisory lock, `pg_try_advisory_lock(hashtextextended(key, 0))`,
+ * held on one pooled connection from load to save; that connection also
+ * serves the session's reads and writes, so a full pool cannot deadlock.
+ *
+ * @example
+ * ```ts
+ * // SetEnv PSOSessionStore "postgres://pso@127.0.0.1:5432/app?pool=20"
+ * // or, in code:
+ * const container = createContainer();
+ * container.bind(TOKENS.SessionStore).toConstantValue(new PostgresStore('postgres://pso@127.0.0.1/app'));
+ * container.rebind(TOKENS.SessionImpl).to(CookieStoreImpl).inSingletonScope();
+ * ```
+ */
+export class PostgresStore implements SessionStore {
+  readonly name: string;
+  /** The table, as configured (a checked identifier). */
+  readonly table: string;
+  readonly #pool: pg.Pool;
+  readonly #settings: SqlStoreSettings;
+  readonly #quoted: string;
+  /** Keys whose advisory lock this store holds, with the connection holding it. */
+  readonly #held = new Map<string, pg.PoolClient>();
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(url: string | URL, options: PostgresStoreOptions = {}) {
+    const u = toUrl(url);
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new TypeError(`PostgresStore needs a postgres:// URL, not ${redact(u)}`);
+    this.name = redact(u);
+    this.#settings = readSqlSettings(u, options);
+    this.table = this.#settings.table;
+    this.#quoted = `"${this.table}"`;
+    const driverUrl = new URL(u.href);
+    for (const p of OWN_PARAMS) driverUrl.searchParams.delete(p);
+    const timeout = this.#settings.statementTimeoutMs;
+    this.#pool = new pg.Pool({
+      connectionString: driverUrl.href,
+      max: this.#settings.pool,
+      connectionTimeoutMillis: this.#settings.connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      // The server stops a statement, and the client stops waiting for a lost one a little later.
+      statement_timeout: timeout,
+      query_timeout: timeout + 1000,
+      keepAlive: true,
+      // Idle connections do not keep a CGI process alive.
+      allowExitOnIdle: true,
+      ...options.poolConfig,
+    });
+    // An idle connection the server closed (a restart) is dropped by the pool; without a listener it would crash the process.
+    this.#pool.on('error', () => undefined);
+  }
+
+  /** The underlying pool's counts, to watch for leaks. */
+  poolStats(): PoolStats {
+    return { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount, locks: this.#held.size };
+  }
+
+  /** Creates the table and its index if they are missing (`pso store init <url>`). */
+  init(): Promise<void> {
+    this.#ready ??= this.#createTable().catch((e: unknown) => {
+      this.#ready = undefined;
+      throw e;
+    });
+    return this.#ready;
+  }
+
+  async #createTable(): Promise<void> {
+    const client = await this.#pool.connect();
+    let failed: unknown;
+    try {
+      // Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalogue: serialise creators.
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`pso-schema:${this.table}`]);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.#quoted} (key text PRIMARY KEY, data text NOT NULL, expires timestamptz NOT NULL)`);
+      await client.query(`CREATE INDEX IF NOT EXISTS "${this.table.slice(0, 50)}_expires_idx" ON ${this.#quoted} (expires)`);
+      await client.query('COMMIT');
+    } catch (e) {
+      failed = e;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release(failed !== undefined);
+    }
+  }
+
+  /**
+   * Runs a statement on the session's lock connection when this store holds
+   * it, else on any pooled one; creates the table the first time it is missing.
+   */
+  async #query<R extends pg.QueryResultRow>(key: string | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.#closed) throw new Error('the store is closed');
+    const run = () => {
+      const held = key === undefined ? undefined : this.#held.get(key);
+      return held ? held.query<R>(text, values) : this.#pool.query<R>(text, values);
+    };
+    try {
+      return await run();
+    } catch (e) {
+      if ((e as { code?: string }).code !== UNDEFINED_TABLE) throw e;
+      await this.init();
+      return run();
+    }
+  }
+
+  async get(key: string): Promise<SessionRecord | undefined> {
+    const { rows } = await this.#query<{ data: string; expires_ms: number }>(
+      key,
+      `SELECT data, round(extract(epoch FROM expires) * 1000)::float8 AS expires_ms FROM ${this.#quoted} WHERE key = $1 AND expires > to_timestamp($2::float8 / 1000)`,
+      [key, Date.now()],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const record = parseRecord(row.data);
+    // touch() moves only the column.
+    record.expires = row.expires_ms;
+    return record;
+  }
+
+  async set(key: string, record: SessionRecord): Promise<void> {
+    await this.#query(
+      key,
+      `INSERT INTO ${this.#quoted} (key, data, expires) VALUES ($1, $2, to_timestamp($3::float8 / 1000)) ` +
+        'ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, expires = EXCLUDED.expires',
+      [key, serializeRecord(record), record.expires],
+    );
+  }
+
+  async touch(key: string, record: SessionRecord): Promise<void> {
+    const { rowCount } = await this.#query(key, `UPDATE ${this.#quoted} SET expires = to_timestamp($2::float8 / 1000) WHERE key = $1`, [key, record.expires]);
+    if (!rowCount) await this.set(key, record);
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.#query(key, `DELETE FROM ${this.#quoted} WHERE key = $1`, [key]);
+  }
+
+  async gc(): Promise<number> {
+    const { rowCount } = await this.#query(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= to_timestamp($1::float8 / 1000)`, [Date.now()]);
+    return rowCount ?? 0;
+  }
+
+  /** How many unexpired sessions are kept. */
+  async count(): Promise<number> {
+    const { rows } = await this.#query<{ n: number }>(undefined, `SELECT count(*)::float8 AS n FROM ${this.#quoted} WHERE expires > to_timestamp($1::float8 / 1000)`, [Date.now()]);
+    return rows[0]!.n;
+  }
+
+  /** The keys of the unexpired sessions. */
+  async list(): Promise<string[]> {
+    const { rows } = await this.#query<{ key: string }>(undefined, `SELECT key FROM ${this.#quoted} WHERE expires > to_timestamp($1::float8 / 1000) ORDER BY key`, [Date.now()]);
+    return rows.map((r) => r.key);
+  }
+
+  /**
+   * Locks `key` for every process using this database: a session-level
+   * advisory lock, tried with backoff until `timeoutMs`, on a connection held
+   * until the release. Whatever happens (a timeout, a broken connection) the
+   * connection goes back to the pool or is closed, which frees the lock.
+   *
+   * @throws SessionBusyError after `timeoutMs`.
+   */
+  async lock(key: string, timeoutMs: number): Promise<Release> {
+    const started = Date.now();
+    const busy = () => new SessionBusyError(key, Date.now() - started);
+    // Past the deadline, a late grant is released at once.
+    return within(this.#acquire(key, started + timeoutMs, busy), timeoutMs + 50, (release) => release(), busy);
+  }
+
+  async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
+    if (this.#closed) throw new Error('the store is closed');
+    const client = await within(this.#pool.connect(), deadline - Date.now(), (c) => c.release(), busy);
+    let broken: unknown;
+    const onError = (e: unknown) => {
+      broken ??= e;
+    };
+    client.on('error', onError);
+    const giveBack = (destroy: boolean) => {
+      client.off('error', onError);
+      // A destroyed connection takes its advisory locks with it.
+      client.release(destroy || broken !== undefined ? (broken as Error) ?? true : undefined);
+    };
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+        if (rows[0]?.ok) break;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          giveBack(false);
+          throw busy();
+        }
+        await sleep(backoff(attempt, left));
+      }
+    } catch (e) {
+      if (!(e instanceof SessionBusyError)) giveBack(true);
+      throw e;
+    }
+    const previous = this.#held.get(key);
+    this.#held.set(key, client);
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      if (this.#held.get(key) === client) {
+        if (previous && previous !== client) this.#held.set(key, previous);
+        else this.#held.delete(key);
+      }
+      let ok = false;
+      try {
+        if (broken === undefined && !this.#closed) {
+          const { rows } = await client.query<{ ok: boolean }>('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS ok', [key]);
+          ok = rows[0]?.ok === true;
+        }
+      } finally {
+        giveBack(!ok);
+      }
+    };
+  }
+
+  /** Closes the pool; connections still held for locks are closed, which frees their locks. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const client of this.#held.values()) client.release(true);
+    this.#held.clear();
+    await this.#pool.end();
+  }
+}
+
+/**
+ * Creates the session table of a `postgres://` URL and closes the connection:
+ * what `pso store init <url>` does.
+ *
+ * @example
+ * ```ts
+ * await createPostgresTable('postgres://pso@127.0.0.1/app?table=sessions');
+ * ```
+ */
+export async function createPostgresTable(url: string | URL, options: PostgresStoreOptions = {}): Promise<void> {
+  const store = new PostgresStore(url, options);
+  try {
+    await store.init();
+  } finally {
+    await store.close();
+  }
+}
+
+registerStore('postgres:', (url) => new PostgresStore(url));
+registerStore('postgresql:', (url) => new PostgresStore(url));

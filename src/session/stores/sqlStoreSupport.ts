@@ -1,0 +1,93 @@
+import { ConfigurationError } from '../../config/ConfigurationError.js';
+import { redact } from './registry.js';
+
+/** What the SQL stores read from their URL and options. */
+export interface SqlStoreSettings {
+  pool: number;
+  table: string;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/** Options shared by the SQL stores; each overrides its URL parameter. */
+export interface SqlStoreOptions {
+  /** Most connections in the pool (URL `?pool=`, default 10). */
+  pool?: number;
+  /** Table name, a plain SQL identifier (URL `?table=`, default `pso_sessions`). */
+  table?: string;
+  /** Longest a statement may run, in ms (URL `?statement_timeout=`, default 5000). */
+  statementTimeoutMs?: number;
+  /** Longest a new connection may take, in ms (URL `?connect_timeout=` in seconds, default 5). */
+  connectTimeoutMs?: number;
+}
+
+/** The URL parameters the SQL stores take for themselves (the rest go to the driver). */
+export const OWN_PARAMS = ['pool', 'table', 'statement_timeout', 'connect_timeout'];
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Reads pool size, table and timeouts from a store URL and options (options
+ * win), checked so that nothing from the URL reaches SQL text unchecked.
+ *
+ * @throws ConfigurationError naming `PSOSessionStore` (password hidden).
+ */
+export function readSqlSettings(url: URL, options: SqlStoreOptions): SqlStoreSettings {
+  const bad = (reason: string) => new ConfigurationError('PSOSessionStore', redact(url), reason);
+  const int = (name: string, given: number | undefined, fallback: number, min: number, max: number, scale = 1): number => {
+    const raw = url.searchParams.get(name);
+    const n = given ?? (raw === null ? fallback : /^\d+$/.test(raw.trim()) ? Number(raw.trim()) * scale : NaN);
+    if (!Number.isInteger(n) || n < min || n > max) throw bad(`${name} must be an integer from ${min / scale} to ${max / scale}`);
+    return n;
+  };
+  const table = options.table ?? url.searchParams.get('table') ?? 'pso_sessions';
+  if (!IDENTIFIER.test(table)) throw bad('table must be a plain SQL identifier: a letter or "_", then up to 62 letters, digits or "_"');
+  return {
+    pool: int('pool', options.pool, 10, 1, 1000),
+    table,
+    statementTimeoutMs: int('statement_timeout', options.statementTimeoutMs, 5000, 1, 600_000),
+    connectTimeoutMs: int('connect_timeout', options.connectTimeoutMs, 5000, 1000, 600_000, 1000),
+  };
+}
+
+/** A URL given as text or URL, parsed. */
+export function toUrl(url: string | URL): URL {
+  return typeof url === 'string' ? new URL(url) : url;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The next wait between two tries for a busy lock: doubling from 2 ms up to
+ * 100 ms, with jitter so that waiting processes do not retry in step.
+ */
+export function backoff(attempt: number, leftMs: number): number {
+  const ceiling = Math.min(100, 2 * 2 ** attempt);
+  return Math.max(1, Math.min(leftMs, Math.round(ceiling / 2 + Math.random() * (ceiling / 2))));
+}
+
+/**
+ * Waits for `work` until `ms` have passed. When the time runs out first the
+ * result is handed to `late` when it comes (so a late connection or lock is
+ * given back, never leaked) and `onTimeout()` is thrown.
+ */
+export async function within<T>(work: Promise<T>, ms: number, late: (value: T) => unknown, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(onTimeout());
+        }, Math.max(0, ms));
+      }),
+    ]);
+  } catch (e) {
+    if (timedOut) work.then(late, () => undefined);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
