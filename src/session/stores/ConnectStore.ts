@@ -77,7 +77,6 @@ const FORMAT = 1;
  *
  * @example
  * ```ts
- * import session from 'express-session';
  * import { RedisStore } from 'connect-redis';
  * import { createClient } from 'redis';
  *
