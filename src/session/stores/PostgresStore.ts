@@ -24,6 +24,14 @@ export interface PoolStats {
   locks: number;
 }
 
+/** An advisory lock held on a connection. */
+interface Hold {
+  client: pg.PoolClient;
+  /** Set when the connection failed: the lock may be gone, so the session's statements fail too. */
+  broken?: Error;
+  giveBack: (destroy: boolean) => void;
+}
+
 /** PostgreSQL's code for "relation does not exist". */
 const UNDEFINED_TABLE = '42P01';
 
@@ -59,7 +67,7 @@ export class PostgresStore implements SessionStore {
   readonly #settings: SqlStoreSettings;
   readonly #quoted: string;
   /** Keys whose advisory lock this store holds, with the connection holding it. */
-  readonly #held = new Map<string, pg.PoolClient>();
+  readonly #held = new Map<string, Hold>();
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -129,9 +137,17 @@ export class PostgresStore implements SessionStore {
    */
   async #query<R extends pg.QueryResultRow>(key: string | undefined, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     if (this.#closed) throw new Error('the store is closed');
-    const run = () => {
+    const run = async () => {
       const held = key === undefined ? undefined : this.#held.get(key);
-      return held ? held.query<R>(text, values) : this.#pool.query<R>(text, values);
+      if (!held) return this.#pool.query<R>(text, values);
+      if (held.broken) throw new Error(`the connection holding the session lock failed: ${held.broken.message}`);
+      try {
+        return await held.client.query<R>(text, values);
+      } catch (e) {
+        // A statement the server refused leaves the connection usable; anything else does not.
+        if (!(e instanceof pg.DatabaseError)) held.broken ??= e as Error;
+        throw e;
+      }
     };
     try {
       return await run();
@@ -209,49 +225,55 @@ export class PostgresStore implements SessionStore {
   async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
     if (this.#closed) throw new Error('the store is closed');
     const client = await within(this.#pool.connect(), deadline - Date.now(), (c) => c.release(), busy);
-    let broken: unknown;
-    const onError = (e: unknown) => {
-      broken ??= e;
+    let givenBack = false;
+    const hold: Hold = {
+      client,
+      giveBack: (destroy) => {
+        if (givenBack) return;
+        givenBack = true;
+        client.off('error', onError);
+        if (this.#held.get(key) === hold) this.#held.delete(key);
+        // A closed connection takes its advisory locks with it.
+        client.release(hold.broken ?? (destroy || undefined));
+      },
+    };
+    const onError = (e: Error) => {
+      hold.broken ??= e;
     };
     client.on('error', onError);
-    const giveBack = (destroy: boolean) => {
-      client.off('error', onError);
-      // A destroyed connection takes its advisory locks with it.
-      client.release(destroy || broken !== undefined ? (broken as Error) ?? true : undefined);
-    };
+    const giveBack = hold.giveBack;
     try {
       for (let attempt = 0; ; attempt++) {
         const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
         if (rows[0]?.ok) break;
         const left = deadline - Date.now();
-        if (left <= 0) {
-          giveBack(false);
-          throw busy();
-        }
+        if (left <= 0) throw busy();
         await sleep(backoff(attempt, left));
       }
     } catch (e) {
-      if (!(e instanceof SessionBusyError)) giveBack(true);
+      // Not holding the lock after a clean "no": the connection can be reused.
+      giveBack(!(e instanceof SessionBusyError));
       throw e;
     }
-    const previous = this.#held.get(key);
-    this.#held.set(key, client);
+    if (this.#closed) {
+      giveBack(true);
+      throw new Error('the store is closed');
+    }
+    this.#held.set(key, hold);
     let released = false;
     return async () => {
       if (released) return;
       released = true;
-      if (this.#held.get(key) === client) {
-        if (previous && previous !== client) this.#held.set(key, previous);
-        else this.#held.delete(key);
-      }
-      let ok = false;
+      let unlocked = false;
       try {
-        if (broken === undefined && !this.#closed) {
+        if (hold.broken === undefined && !givenBack) {
           const { rows } = await client.query<{ ok: boolean }>('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS ok', [key]);
-          ok = rows[0]?.ok === true;
+          unlocked = rows[0]?.ok === true;
         }
+      } catch {
+        // Closing the connection below frees the lock just as well.
       } finally {
-        giveBack(!ok);
+        giveBack(!unlocked);
       }
     };
   }
@@ -260,8 +282,7 @@ export class PostgresStore implements SessionStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const client of this.#held.values()) client.release(true);
-    this.#held.clear();
+    for (const hold of [...this.#held.values()]) hold.giveBack(true);
     await this.#pool.end();
   }
 }

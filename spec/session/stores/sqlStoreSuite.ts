@@ -1,0 +1,442 @@
+// The tests PostgresStore and MysqlStore share, against the real servers.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  ConfigurationError, CorruptSessionError, ServiceHandler, SessionBusyError, TOKENS, closeStores, createContainer, openStore, serve,
+  type PsoServer, type SessionRecord, type SessionStore,
+} from '../../../src/index.js';
+import { CLI, CookieJar, ROOT, runProcess } from '../../support/http.js';
+import { MemoryLogger } from '../../support/memoryLogger.js';
+
+/** What the suite needs of a store beyond the contract. */
+export type SqlStore = SessionStore & Required<Pick<SessionStore, 'lock' | 'gc' | 'count' | 'list' | 'touch' | 'init' | 'close'>> & {
+  readonly table: string;
+  poolStats(): { total: number; idle: number; waiting: number; locks: number };
+};
+
+/** A plain connection for checks behind the store's back. */
+export interface Admin {
+  query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+/** One engine: how to reach it, and the few statements that differ. */
+export interface SqlStoreKit {
+  label: string;
+  module: 'PostgresStore' | 'MysqlStore';
+  /** The URL schemes that name it. */
+  schemes: [string, string];
+  skipVar: string;
+  /** Index in ensure-system.mjs SERVICES. */
+  service: number;
+  /** The store URL without `table`; it carries a password, to check it never shows. */
+  url: string;
+  password: string;
+  make(url: string): SqlStore;
+  admin(): Promise<Admin>;
+  /** Overwrites a stored row's data. */
+  corrupt(admin: Admin, table: string, key: string, data: string): Promise<void>;
+  tableExists(admin: Admin, table: string): Promise<boolean>;
+  dropTable(admin: Admin, table: string): Promise<void>;
+  /** Closes the server side of the connection holding `key`'s lock. */
+  killLockHolder(admin: Admin, store: SqlStore, key: string): Promise<void>;
+  /** Starts a transaction that blocks every write and read of `table` until `admin.close()`. */
+  blockTable(table: string): Promise<Admin>;
+  /** Stops the local server (the store suite starts it again). */
+  stopCommand: string;
+  /** A message of the driver when the server is down. */
+  downMessage: RegExp;
+}
+
+const record = (patch: Partial<SessionRecord> = {}): SessionRecord => ({ data: { n: 1 }, created: Date.now(), expires: Date.now() + 60_000, ...patch });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function ensureSystem(): Promise<{ SERVICES: { port: number; start: string }[]; ensureService(s: unknown): Promise<string | undefined> }> {
+  return import(pathToFileURL(join(ROOT, 'spec/support/ensure-system.mjs')).href);
+}
+
+function idleAgain(store: SqlStore, message: string): void {
+  const s = store.poolStats();
+  assert.equal(s.locks, 0, `${message}: no lock held (${JSON.stringify(s)})`);
+  assert.equal(s.waiting, 0, `${message}: nobody waiting (${JSON.stringify(s)})`);
+  assert.equal(s.idle, s.total, `${message}: every connection back in the pool (${JSON.stringify(s)})`);
+}
+
+export function describeSqlStore(kit: SqlStoreKit): void {
+  describe(`${kit.label} (real server)`, function () {
+    this.timeout(60_000);
+    const run = `${process.pid}_${Date.now() % 1_000_000}`;
+    const tables: string[] = [];
+    const stores: SqlStore[] = [];
+    let admin: Admin;
+
+    /** A table of this run, dropped at the end. */
+    const tableName = (suffix = '') => {
+      const t = `pso_spec_${run}${suffix}`;
+      if (!tables.includes(t)) tables.push(t);
+      return t;
+    };
+    const urlOf = (table: string, params = '') => `${kit.url}?table=${table}${params}`;
+    const open = (table = tableName(), params = '') => {
+      const store = kit.make(urlOf(table, params));
+      stores.push(store);
+      return store;
+    };
+
+    before(async function () {
+      const reason = process.env[kit.skipVar];
+      if (reason) {
+        process.stderr.write(`${kit.label} suite skipped: ${reason}\n`);
+        this.skip();
+      }
+      admin = await kit.admin();
+    });
+    afterEach(async () => {
+      await Promise.all(stores.splice(0).map((s) => s.close().catch(() => undefined)));
+      await closeStores();
+    });
+    after(async () => {
+      if (!admin) return;
+      for (const t of tables) await kit.dropTable(admin, t).catch(() => undefined);
+      await admin.close();
+    });
+
+    describe('contract', () => {
+      it('round-trips a record, replaces it, and says undefined for an unknown key', async () => {
+        const store = open();
+        const r = record({ data: { n: 1, s: 'é😀\\"\'', list: [1, { a: null }] }, expiry: { kind: 'after', seconds: 60 }, timeouts: { idle: 30 } });
+        r.expires = Math.round(r.expires);
+        await store.set('svc:a', r);
+        const read = (await store.get('svc:a'))!;
+        assert.deepEqual({ ...read, data: { ...read.data } }, { ...r, data: { ...r.data } });
+        await store.set('svc:a', record({ data: { n: 2 } }));
+        assert.equal((await store.get('svc:a'))!.data.n, 2);
+        assert.equal(await store.get('svc:nobody'), undefined);
+      });
+
+      it('creates its table on first use, once, even when many processes start at once', async () => {
+        const table = tableName('_fresh');
+        const many = Array.from({ length: 8 }, () => open(table));
+        await Promise.all(many.map((s, i) => s.set(`svc:${i}`, record())));
+        assert.equal(await many[0]!.count(), 8);
+        assert.ok(await kit.tableExists(admin, table));
+        await many[0]!.init();
+      });
+
+      it('deletes with destroy, and destroying a missing key is no error', async () => {
+        const store = open();
+        await store.set('svc:d', record());
+        await store.destroy('svc:d');
+        assert.equal(await store.get('svc:d'), undefined);
+        await store.destroy('svc:d');
+      });
+
+      it('touch moves the expiry without rewriting the data, and writes a record that is gone', async () => {
+        const store = open();
+        const r = record({ data: { n: 7 } });
+        await store.set('svc:t', r);
+        const later = Math.round(Date.now() + 3_600_000);
+        await store.touch('svc:t', { ...r, expires: later });
+        const read = (await store.get('svc:t'))!;
+        assert.equal(read.expires, later);
+        assert.equal(read.data.n, 7);
+        await store.touch('svc:gone', record({ data: { n: 8 } }));
+        assert.equal((await store.get('svc:gone'))!.data.n, 8);
+      });
+
+      it('never returns an expired record, even before gc', async () => {
+        const store = open();
+        await store.set('svc:old', record({ expires: Date.now() - 1 }));
+        assert.equal(await store.get('svc:old'), undefined);
+        await store.set('svc:soon', record({ expires: Date.now() + 300 }));
+        assert.ok(await store.get('svc:soon'));
+        await sleep(400);
+        assert.equal(await store.get('svc:soon'), undefined);
+      });
+
+      it('counts and lists unexpired records; gc deletes the expired ones', async () => {
+        const table = tableName('_gc');
+        const store = open(table);
+        await store.set('svc:1', record());
+        await store.set('svc:2', record());
+        await store.set('svc:x', record({ expires: Date.now() - 1000 }));
+        await store.set('svc:y', record({ expires: Date.now() - 1 }));
+        assert.equal(await store.count(), 2);
+        assert.deepEqual(await store.list(), ['svc:1', 'svc:2']);
+        assert.equal(await store.gc(), 2);
+        assert.equal(await store.gc(), 0);
+        const rows = await admin.query(`SELECT COUNT(*) AS n FROM ${table}`);
+        assert.equal(Number(rows[0]!.n), 2);
+      });
+
+      it('throws CorruptSessionError for a row that is not a session', async () => {
+        const table = tableName();
+        const store = open(table);
+        for (const garbage of ['{"v":1,"created":1,', 'null', '{"v":1,"created":1,"expires":2,"data":[]}', 'gASVAAAAAAAAAAB9lC4=']) {
+          await store.set('svc:bad', record());
+          await kit.corrupt(admin, table, 'svc:bad', garbage);
+          await assert.rejects(store.get('svc:bad'), CorruptSessionError, garbage);
+        }
+        await store.destroy('svc:bad');
+        idleAgain(store, 'after corrupt rows');
+      });
+
+      it('keeps SQL in keys and data inert', async () => {
+        const table = tableName('_sql');
+        const store = open(table);
+        const keys = [
+          "svc:'; DROP TABLE " + table + '; --',
+          'svc:" OR 1=1 --',
+          "svc:' OR '1'='1",
+          'svc:\\',
+          "svc:\\'; SELECT 1; --",
+          'svc:%',
+          'svc:_',
+          'svc:$1',
+          'svc:?',
+        ];
+        for (const [i, key] of keys.entries()) await store.set(key, record({ data: { i, sql: `'); DELETE FROM ${table}; --`, bs: '\\\'' } }));
+        assert.ok(await kit.tableExists(admin, table), 'the table is still there');
+        assert.deepEqual((await store.list()).sort(), [...keys].sort());
+        for (const [i, key] of keys.entries()) {
+          const read = (await store.get(key))!;
+          assert.equal(read.data.i, i, key);
+          assert.equal(read.data.sql, `'); DELETE FROM ${table}; --`);
+          assert.equal(read.data.bs, '\\\'');
+        }
+        assert.equal(await store.get("svc:' OR ''='"), undefined);
+        assert.equal(await store.get('svc:%%'), undefined);
+        await store.destroy('svc:%');
+        assert.equal(await store.count(), keys.length - 1, 'only the key named was deleted');
+      });
+
+      it('is what PSOSessionStore opens for both of its schemes', async () => {
+        const table = tableName('_scheme');
+        for (const scheme of kit.schemes) {
+          const store = await openStore(urlOf(table).replace(/^[a-z]+:/, scheme));
+          assert.equal(store?.constructor.name, kit.module, scheme);
+          await store!.set(`svc:${scheme}`, record());
+        }
+        assert.equal(await open(table).count(), 2);
+      });
+
+      it('pso store init|count|gc <url> create the table, count and collect', async () => {
+        const table = tableName('_cli');
+        const pso = (...args: string[]) => runProcess(process.execPath, [CLI, 'store', ...args, urlOf(table)], process.env);
+        const init = await pso('init');
+        assert.equal(init.code, 0, init.stderr);
+        assert.match(init.stdout, /is ready/);
+        assert.ok(!init.stdout.includes(kit.password));
+        assert.ok(await kit.tableExists(admin, table));
+        const store = open(table);
+        await store.set('svc:live', record());
+        await store.set('svc:dead', record({ expires: Date.now() - 1 }));
+        assert.equal((await pso('count')).stdout, '1\n');
+        assert.match((await pso('gc')).stdout, /removed 1 expired session\(s\)/);
+      });
+
+      it('refuses a table name that is not a plain identifier, and hides the password in its name', () => {
+        for (const bad of ['x;drop', 'a b', '1abc', '"q"', 'x`y', 'a'.repeat(64)]) {
+          assert.throws(() => kit.make(`${kit.url}?table=${encodeURIComponent(bad)}`), ConfigurationError, bad);
+        }
+        assert.throws(() => kit.make(`${kit.url}?pool=0`), ConfigurationError);
+        assert.throws(() => kit.make(`${kit.url}?pool=ten`), ConfigurationError);
+        const store = open();
+        assert.ok(store.name.includes(':***@'), store.name);
+        assert.ok(!store.name.includes(kit.password), store.name);
+      });
+
+      it('bounds a statement that waits: it fails after statement_timeout and leaves the pool clean', async () => {
+        const table = tableName('_slow');
+        const store = open(table, '&statement_timeout=300');
+        await store.set('svc:s', record());
+        const blocker = await kit.blockTable(table);
+        try {
+          const started = Date.now();
+          await assert.rejects(store.get('svc:s'));
+          const took = Date.now() - started;
+          assert.ok(took >= 250 && took < 3000, `took ${took} ms`);
+        } finally {
+          await blocker.close();
+        }
+        assert.equal((await store.get('svc:s'))!.data.n, 1);
+        idleAgain(store, 'after a statement timeout');
+      });
+    });
+
+    describe('locks', () => {
+      it('are exclusive between two store instances, time out with SessionBusyError, and pass on when released', async () => {
+        const table = tableName();
+        const a = open(table);
+        const b = open(table);
+        const release = await a.lock('svc:L', 1000);
+        const started = Date.now();
+        await assert.rejects(b.lock('svc:L', 300), SessionBusyError);
+        const took = Date.now() - started;
+        assert.ok(took >= 280 && took < 1500, `timed out after ${took} ms`);
+        const other = await b.lock('svc:other', 300);
+        await other();
+        const waiting = b.lock('svc:L', 5000);
+        await sleep(150);
+        await release();
+        const next = await waiting;
+        assert.ok(Date.now() - started >= 450);
+        await next();
+        await release(); // a second call is harmless
+        idleAgain(a, 'holder');
+        idleAgain(b, 'waiter');
+      });
+
+      it('lose no update when two store instances increment one session concurrently', async () => {
+        const table = tableName();
+        const stores = [open(table), open(table)];
+        const increment = async (store: SqlStore) => {
+          const release = await store.lock('svc:count', 20_000);
+          try {
+            const n = ((await store.get('svc:count'))?.data.n as number | undefined) ?? 0;
+            await sleep(1);
+            await store.set('svc:count', record({ data: { n: n + 1 } }));
+          } finally {
+            await release();
+          }
+        };
+        await Promise.all(Array.from({ length: 60 }, (_, i) => increment(stores[i % 2]!)));
+        assert.equal((await stores[0]!.get('svc:count'))!.data.n, 60);
+      });
+
+      it('lose no update between real processes doing read-modify-write increments', async () => {
+        const table = tableName();
+        const child = join(ROOT, 'spec/support/sql-store-lock-child.mjs');
+        const results = await Promise.all(
+          Array.from({ length: 4 }, () => runProcess(process.execPath, [child, kit.module, urlOf(table), 'svc:proc', '25'], process.env)),
+        );
+        for (const r of results) assert.equal(r.code, 0, r.stderr);
+        const store = open(table);
+        assert.equal((await store.get('svc:proc'))!.data.n, 100);
+      });
+
+      it('never leak a pool connection: many cycles, a timeout, an exhausted pool', async () => {
+        const table = tableName();
+        const store = open(table, '&pool=3');
+        const other = open(table);
+        for (let i = 0; i < 50; i++) await (await store.lock(`svc:c${i % 5}`, 1000))();
+        await Promise.all(Array.from({ length: 30 }, async (_, i) => (await store.lock(`svc:p${i}`, 10_000))()));
+        assert.ok(store.poolStats().total <= 3, JSON.stringify(store.poolStats()));
+        idleAgain(store, 'after 80 lock cycles');
+
+        const held = await other.lock('svc:busy', 1000);
+        await assert.rejects(store.lock('svc:busy', 200), SessionBusyError);
+        await held();
+        idleAgain(store, 'after a lock timeout');
+
+        // Three locks fill the pool: a fourth waits for a connection, times out, and leaves nothing behind.
+        const three = await Promise.all([1, 2, 3].map((i) => store.lock(`svc:f${i}`, 1000)));
+        await assert.rejects(store.lock('svc:f4', 200), SessionBusyError);
+        // The session's statements run on its lock connection, so a full pool does not block them.
+        await store.set('svc:f1', record());
+        assert.ok(await store.get('svc:f1'));
+        await Promise.all(three.map((r) => r()));
+        await sleep(50);
+        idleAgain(store, 'after an exhausted pool');
+        assert.ok(store.poolStats().total <= 3);
+        await (await store.lock('svc:f4', 1000))();
+      });
+
+      it('never leak a connection that dies while it holds a lock, and the lock is freed', async () => {
+        const table = tableName();
+        const store = open(table);
+        const other = open(table);
+        const release = await store.lock('svc:k', 1000);
+        await kit.killLockHolder(admin, store, 'svc:k');
+        await sleep(200);
+        await assert.rejects(store.get('svc:k'), 'statements of a session whose lock connection died fail');
+        await release();
+        idleAgain(store, 'after the lock connection died');
+        await (await other.lock('svc:k', 2000))();
+        await store.set('svc:k', record());
+        assert.ok(await store.get('svc:k'), 'the store goes on');
+      });
+
+      it('close() gives back connections still held for locks', async () => {
+        const table = tableName();
+        const store = kit.make(urlOf(table));
+        const other = open(table);
+        await store.lock('svc:z', 1000);
+        await store.close();
+        await (await other.lock('svc:z', 2000))();
+      });
+    });
+
+    describe('through node:http with PSOSessionStore', () => {
+      let server: PsoServer | undefined;
+      let logger: MemoryLogger;
+      afterEach(async () => {
+        await server?.close();
+        server = undefined;
+      });
+
+      async function start(url: string, directives: Record<string, string> = {}) {
+        const container = createContainer();
+        logger = new MemoryLogger();
+        container.rebind(TOKENS.Logger).toConstantValue(logger);
+        server = await serve((r) => r.write(String(r.session.increment('n'))), {
+          port: 0, moduleName: 'sq', serviceHandler: new ServiceHandler(container), directives: { PSOSessionStore: url, ...directives },
+        });
+        return server.url;
+      }
+
+      it('holds 200 concurrent increments of one session without losing one', async () => {
+        const url = await start(urlOf(tableName()));
+        const jar = new CookieJar();
+        assert.equal(await (await jar.fetch(url)).text(), '1');
+        const statuses = await Promise.all(Array.from({ length: 200 }, () => jar.fetch(url).then(async (r) => (await r.text(), r.status))));
+        assert.deepEqual(new Set(statuses), new Set([200]));
+        assert.equal(await (await jar.fetch(url)).text(), '202');
+      });
+
+      describe('when the server goes down and comes back', () => {
+        after(async () => {
+          // Whatever happened in the test, the service runs again for the next suites.
+          const { SERVICES, ensureService } = await ensureSystem();
+          const problem = await ensureService(SERVICES[kit.service]);
+          assert.equal(problem, undefined, problem);
+        });
+
+        it('answers 503 naming the store (not its password) and keeps serving; then goes on without a restart', async function () {
+          const { SERVICES, ensureService } = await ensureSystem();
+          const storeUrl = urlOf(tableName());
+          const url = await start(storeUrl, { PSOSessionStoreTimeout: '3' });
+          const jar = new CookieJar();
+          assert.equal(await (await jar.fetch(url)).text(), '1');
+          assert.equal(await (await jar.fetch(url)).text(), '2');
+
+          const stop = spawnSync('sh', ['-c', kit.stopCommand], { encoding: 'utf8', timeout: 60_000 });
+          assert.equal(stop.status, 0, stop.stderr);
+          try {
+            for (let i = 0; i < 3; i++) {
+              const down = await jar.fetch(url);
+              assert.equal(down.status, 503);
+              assert.equal(down.headers.get('retry-after'), '5');
+            }
+            assert.equal((await fetch(url)).status, 503, 'a new visitor too');
+            assert.equal((await fetch(new URL('favicon.ico', url))).status, 404, 'the server still answers');
+            const name = `session store ${kit.make(storeUrl).name} unavailable`;
+            assert.ok(logger.text().includes(name), `${name} in\n${logger.text()}`);
+            assert.match(logger.text(), kit.downMessage);
+            assert.ok(!logger.text().includes(kit.password), 'the password is never logged');
+          } finally {
+            const problem = await ensureService(SERVICES[kit.service]);
+            assert.equal(problem, undefined, problem);
+          }
+          const back = await jar.fetch(url);
+          assert.equal(back.status, 200, logger.text());
+          assert.equal(await back.text(), '3', 'the session survived, the server was not restarted');
+          assert.equal(await (await jar.fetch(url)).text(), '4');
+        });
+      });
+    });
+  });
+}
+

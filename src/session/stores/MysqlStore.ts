@@ -1,0 +1,356 @@
+import { createHash } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import type { Release } from '../locks/KeyedMutex.js';
+import { SessionBusyError } from '../locks/SessionBusyError.js';
+import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
+import { ConfigurationError } from '../../config/ConfigurationError.js';
+import { redact, registerStore } from './registry.js';
+import type { SessionStore } from './SessionStore.js';
+import { backoff, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+
+/** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
+export interface MysqlStoreOptions extends SqlStoreOptions {
+  /** More mysql2 pool settings (ssl, ...), applied last. */
+  poolConfig?: mysql.PoolOptions;
+}
+
+/** Pool counts, to watch for leaks. */
+export interface MysqlPoolStats {
+  /** Connections open. */
+  total: number;
+  /** Connections open and unused. */
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+  /** Connections held for session locks. */
+  locks: number;
+}
+
+/** The server's "table doesn't exist". */
+const ER_NO_SUCH_TABLE = 1146;
+/** `k` is a VARCHAR(255): longer keys must be refused, not truncated into another session's. */
+const MAX_KEY = 255;
+
+type Connection = mysql.PoolConnection;
+type Row = mysql.RowDataPacket;
+
+/** A named lock held on a connection. */
+interface Hold {
+  conn: Connection;
+  /** Set when the connection failed: the lock may be gone, so the session's statements fail too. */
+  broken?: unknown;
+  giveBack: (destroy: boolean) => void;
+}
+
+/**
+ * Sessions in a MySQL or MariaDB table, shared by every process and host that
+ * reaches the server: `PSOSessionStore mysql://user:password@host:3306/db`
+ * (`mariadb://` too). URL parameters: `pool` (connections, default 10),
+ * `table` (default `pso_sessions`), `statement_timeout` (ms, default 5000),
+ * `connect_timeout` (s, default 5), `socket` (a Unix socket path instead of
+ * host and port).
+ *
+ * The table `(k VARCHAR(255) PRIMARY KEY, data MEDIUMTEXT, expires BIGINT,
+ * INDEX(expires))` is created on first use (or by `pso store init <url>`).
+ * Every statement is a server-side prepared statement. A session is locked
+ * across processes with `GET_LOCK` on one pooled connection, held from load
+ * to save; that connection also serves the session's reads and writes, so a
+ * full pool cannot deadlock.
+ *
+ * @example
+ * ```ts
+ * // SetEnv PSOSessionStore "mysql://pso:secret@127.0.0.1:3306/app?pool=20"
+ * // or, in code:
+ * const container = createContainer();
+ * container.bind(TOKENS.SessionStore).toConstantValue(new MysqlStore('mysql://pso:secret@127.0.0.1/app'));
+ * container.rebind(TOKENS.SessionImpl).to(CookieStoreImpl).inSingletonScope();
+ * ```
+ */
+export class MysqlStore implements SessionStore {
+  readonly name: string;
+  /** The table, as configured (a checked identifier). */
+  readonly table: string;
+  readonly #pool: mysql.Pool;
+  readonly #settings: SqlStoreSettings;
+  readonly #quoted: string;
+  readonly #database: string;
+  /** Keys whose named lock this store holds, with the connection holding it. */
+  readonly #held = new Map<string, Hold>();
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(url: string | URL, options: MysqlStoreOptions = {}) {
+    const u = toUrl(url);
+    if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') throw new TypeError(`MysqlStore needs a mysql:// URL, not ${redact(u)}`);
+    this.name = redact(u);
+    this.#settings = readSqlSettings(u, options);
+    this.table = this.#settings.table;
+    this.#quoted = `\`${this.table}\``;
+    this.#database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    if (this.#database === '' || this.#database.includes('/')) {
+      throw new ConfigurationError('PSOSessionStore', this.name, 'name the database in the path, e.g. mysql://user@127.0.0.1:3306/app');
+    }
+    const socket = u.searchParams.get('socket');
+    this.#pool = mysql.createPool({
+      ...(socket ? { socketPath: socket } : { host: u.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port: u.port ? Number(u.port) : 3306 }),
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      database: this.#database,
+      connectionLimit: this.#settings.pool,
+      maxIdle: this.#settings.pool,
+      idleTimeout: 60_000,
+      connectTimeout: this.#settings.connectTimeoutMs,
+      waitForConnections: true,
+      queueLimit: 0,
+      enableKeepAlive: true,
+      charset: 'utf8mb4',
+      ...options.poolConfig,
+    });
+    // A later error on a connection the server closed (a restart) must not crash the process.
+    this.#pool.pool.on('connection', (conn: NodeJS.EventEmitter) => conn.on('error', () => undefined));
+  }
+
+  /** The underlying pool's counts, to watch for leaks. */
+  poolStats(): MysqlPoolStats {
+    const core = this.#pool.pool as unknown as { _allConnections: { length: number }; _freeConnections: { length: number }; _connectionQueue: { length: number } };
+    return { total: core._allConnections.length, idle: core._freeConnections.length, waiting: core._connectionQueue.length, locks: this.#held.size };
+  }
+
+  /**
+   * The `GET_LOCK` name of a key: a hash, since names hold at most 64
+   * characters, of the database, the table and the key (names are server-wide).
+   */
+  lockName(key: string): string {
+    return `pso:${createHash('sha256').update(`${this.#database}\0${this.table}\0${key}`).digest('base64url')}`;
+  }
+
+  /** Creates the table if it is missing (`pso store init <url>`). */
+  init(): Promise<void> {
+    this.#ready ??= this.#statement(
+      undefined,
+      // A binary collation for k: session ids differing only in case are different sessions.
+      `CREATE TABLE IF NOT EXISTS ${this.#quoted} (k VARCHAR(${MAX_KEY}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, ` +
+        'data MEDIUMTEXT NOT NULL, expires BIGINT NOT NULL, INDEX (expires)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4',
+      [],
+      false,
+    ).then(
+      () => undefined,
+      (e: unknown) => {
+        this.#ready = undefined;
+        throw e;
+      },
+    );
+    return this.#ready;
+  }
+
+  /** A pooled connection within the connect timeout; one that comes later goes straight back. */
+  #connection(ms = this.#settings.connectTimeoutMs, onTimeout?: () => Error): Promise<Connection> {
+    if (this.#closed) return Promise.reject(new Error('the store is closed'));
+    return within(this.#pool.getConnection(), ms, (c) => c.release(), onTimeout ?? (() => new Error(`no connection from the pool within ${ms} ms`)));
+  }
+
+  /** Runs one statement on `conn` within the statement timeout. */
+  async #on<T>(conn: Connection, sql: string, values: unknown[], prepared: boolean, extraMs = 0): Promise<T> {
+    const ms = this.#settings.statementTimeoutMs + extraMs;
+    const work = prepared ? conn.execute(sql, values as any) : conn.query(sql, values as any);
+    const [result] = await within(work, ms, () => undefined, () => Object.assign(new Error(`no answer within ${ms} ms`), { fatal: true }));
+    return result as T;
+  }
+
+  /**
+   * Runs a statement on the session's lock connection when this store holds
+   * it, else on a pooled one; a connection that failed other than with an
+   * SQL error is closed rather than reused.
+   */
+  async #statement<T>(key: string | undefined, sql: string, values: unknown[], prepared = true): Promise<T> {
+    const held = key === undefined ? undefined : this.#held.get(key);
+    if (held) {
+      if (held.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(held.broken as Error)?.message ?? held.broken}`);
+      try {
+        return await this.#on<T>(held.conn, sql, values, prepared);
+      } catch (e) {
+        if (!isSqlError(e)) held.broken ??= e;
+        throw e;
+      }
+    }
+    const conn = await this.#connection();
+    try {
+      const result = await this.#on<T>(conn, sql, values, prepared);
+      conn.release();
+      return result;
+    } catch (e) {
+      if (isSqlError(e)) conn.release();
+      else conn.destroy();
+      throw e;
+    }
+  }
+
+  /** {@link #statement}, creating the table the first time it is missing. */
+  async #run<T>(key: string | undefined, sql: string, values: unknown[]): Promise<T> {
+    if (key !== undefined && key.length > MAX_KEY) throw new RangeError(`session key longer than ${MAX_KEY} characters`);
+    try {
+      return await this.#statement<T>(key, sql, values);
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw e;
+      await this.init();
+      return this.#statement<T>(key, sql, values);
+    }
+  }
+
+  async get(key: string): Promise<SessionRecord | undefined> {
+    const rows = await this.#run<Row[]>(key, `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`, [key, Date.now()]);
+    const row = rows[0];
+    if (!row) return undefined;
+    const record = parseRecord(String(row.data));
+    // touch() moves only the column.
+    record.expires = Number(row.expires);
+    return record;
+  }
+
+  async set(key: string, record: SessionRecord): Promise<void> {
+    await this.#run(
+      key,
+      `INSERT INTO ${this.#quoted} (k, data, expires) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires)`,
+      [key, serializeRecord(record), Math.round(record.expires)],
+    );
+  }
+
+  async touch(key: string, record: SessionRecord): Promise<void> {
+    const result = await this.#run<mysql.ResultSetHeader>(key, `UPDATE ${this.#quoted} SET expires = ? WHERE k = ?`, [Math.round(record.expires), key]);
+    // affectedRows counts matched rows only with CLIENT_FOUND_ROWS (mysql2's default); a missing row is written whole.
+    if (result.affectedRows === 0) await this.set(key, record);
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.#run(key, `DELETE FROM ${this.#quoted} WHERE k = ?`, [key]);
+  }
+
+  async gc(): Promise<number> {
+    const result = await this.#run<mysql.ResultSetHeader>(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= ?`, [Date.now()]);
+    return result.affectedRows;
+  }
+
+  /** How many unexpired sessions are kept. */
+  async count(): Promise<number> {
+    const rows = await this.#run<Row[]>(undefined, `SELECT COUNT(*) AS n FROM ${this.#quoted} WHERE expires > ?`, [Date.now()]);
+    return Number(rows[0]!.n);
+  }
+
+  /** The keys of the unexpired sessions. */
+  async list(): Promise<string[]> {
+    const rows = await this.#run<Row[]>(undefined, `SELECT k FROM ${this.#quoted} WHERE expires > ? ORDER BY k`, [Date.now()]);
+    return rows.map((r) => String(r.k));
+  }
+
+  /**
+   * Locks `key` for every process using this server: `GET_LOCK` on a
+   * connection held until the release, which runs `RELEASE_LOCK` and gives
+   * the connection back. Whatever happens (a timeout, a broken connection)
+   * the connection goes back to the pool or is closed, which frees the lock.
+   *
+   * @throws SessionBusyError after `timeoutMs`.
+   */
+  async lock(key: string, timeoutMs: number): Promise<Release> {
+    const started = Date.now();
+    const busy = () => new SessionBusyError(key, Date.now() - started);
+    // Past the deadline, a late grant is released at once.
+    return within(this.#acquire(key, started + timeoutMs, busy), timeoutMs + 50, (release) => release(), busy);
+  }
+
+  async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
+    const name = this.lockName(key);
+    const conn = await this.#connection(Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
+    const core = conn.connection as unknown as NodeJS.EventEmitter;
+    let givenBack = false;
+    const hold: Hold = {
+      conn,
+      giveBack: (destroy) => {
+        if (givenBack) return;
+        givenBack = true;
+        core.off('error', onError);
+        if (this.#held.get(key) === hold) this.#held.delete(key);
+        // A closed connection takes its named locks with it.
+        if (destroy || hold.broken !== undefined) conn.destroy();
+        else conn.release();
+      },
+    };
+    const onError = (e: unknown) => {
+      hold.broken ??= e;
+    };
+    core.on('error', onError);
+    const giveBack = hold.giveBack;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const left = Math.max(0, deadline - Date.now());
+        // The server waits for the lock itself; the statement timeout guards a lost answer on top.
+        const rows = await this.#on<Row[]>(conn, 'SELECT GET_LOCK(?, ?) AS ok', [name, left / 1000], true, left);
+        const ok = rows[0]?.ok;
+        if (ok === 1 || ok === 1n || ok === '1') break;
+        if (ok === null || ok === undefined) throw new Error(`GET_LOCK(${name}) failed`);
+        const after = deadline - Date.now();
+        if (after <= 0) throw busy();
+        // A server that rounds the wait down answers early: wait out the rest.
+        await sleep(backoff(attempt, after));
+      }
+    } catch (e) {
+      giveBack(!(e instanceof SessionBusyError));
+      throw e;
+    }
+    if (this.#closed) {
+      giveBack(true);
+      throw new Error('the store is closed');
+    }
+    this.#held.set(key, hold);
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      let unlocked = false;
+      try {
+        if (hold.broken === undefined && !givenBack) {
+          const rows = await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true);
+          unlocked = Number(rows[0]?.ok) === 1;
+        }
+      } catch {
+        // Closing the connection below frees the lock just as well.
+      } finally {
+        giveBack(!unlocked);
+      }
+    };
+  }
+
+  /** Closes the pool; connections still held for locks are closed, which frees their locks. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const hold of [...this.#held.values()]) hold.giveBack(true);
+    await this.#pool.end();
+  }
+}
+
+/** An error the server answered (the connection is fine), not a broken or lost connection. */
+function isSqlError(e: unknown): boolean {
+  const err = e as { sqlState?: string; fatal?: boolean };
+  return typeof err?.sqlState === 'string' && !err.fatal;
+}
+
+/**
+ * Creates the session table of a `mysql://` URL and closes the connection:
+ * what `pso store init <url>` does.
+ *
+ * @example
+ * ```ts
+ * await createMysqlTable('mysql://pso:secret@127.0.0.1/app?table=sessions');
+ * ```
+ */
+export async function createMysqlTable(url: string | URL, options: MysqlStoreOptions = {}): Promise<void> {
+  const store = new MysqlStore(url, options);
+  try {
+    await store.init();
+  } finally {
+    await store.close();
+  }
+}
+
+registerStore('mysql:', (url) => new MysqlStore(url));
+registerStore('mariadb:', (url) => new MysqlStore(url));
