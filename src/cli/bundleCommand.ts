@@ -108,7 +108,8 @@ async function makeCodeCache(code: string, outfile: string): Promise<string | un
       const vm = require('vm'), fs = require('fs'), { createRequire } = require('module');
       globalThis[Symbol.for('pso.bundle.warmUp')] = true;
       const script = new vm.Script(fs.readFileSync(${JSON.stringify(src)}, 'utf8'), { filename: ${JSON.stringify(outfile)} });
-      const m = { exports: {} };
+      // paths: the bundle's banner adds the project's node_modules to it, as for a real module.
+      const m = { exports: {}, paths: [] };
       script.runInThisContext().call(m.exports, m.exports, createRequire(${JSON.stringify(outfile)}), m, ${JSON.stringify(outfile)}, ${JSON.stringify(dirname(outfile))});
       process.once('beforeExit', () => fs.writeFileSync(${JSON.stringify(out)}, script.createCachedData()));
     `;

@@ -67,6 +67,7 @@ export class SqliteStore implements SessionStore {
   readonly path: string;
   readonly #busyTimeoutMs: number;
   readonly #lockTtlMs: number;
+  readonly #renewals = new Set<NodeJS.Timeout>();
   #open: Open | undefined;
 
   /**
@@ -97,8 +98,9 @@ export class SqliteStore implements SessionStore {
       return fail('not a URL');
     }
     if (url.protocol !== 'sqlite:' && url.protocol !== 'file:') fail(`not an sqlite: URL`);
-    // sqlite::memory: and sqlite:relative.db would be private to one process or depend on its directory.
-    if (url.host !== '' || !url.pathname.startsWith('/')) fail('the database must be an absolute path on this machine (an in-memory database is not shared by processes)');
+    if (url.pathname.includes(':memory:')) fail('an in-memory database would be private to one process');
+    if (url.host !== '') fail(`"${url.host}" is read as a host name (use three slashes before an absolute path)`);
+    if (!url.pathname.startsWith('/')) fail('the database path must be absolute');
     if (url.search || url.hash) fail('query and fragment are not supported');
     let path: string;
     try {
@@ -108,6 +110,11 @@ export class SqliteStore implements SessionStore {
     }
     if (path.endsWith('/')) fail('the URL names a directory');
     return path;
+  }
+
+  /** Creates the database, its directory and tables now rather than on first use. */
+  async init(): Promise<void> {
+    this.#db();
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
@@ -155,18 +162,19 @@ export class SqliteStore implements SessionStore {
     for (;;) {
       const open = this.#db();
       const now = Date.now();
-      if (open.tryLock.run(key, token, now + this.#lockTtlMs, now).changes === 1) {
+      // Look first (a read never waits in WAL mode): waiters must not take the write lock the holder needs.
+      const holder = open.lockHolder.get(key) as { token: string; expires: number } | undefined;
+      if (holder && holder.expires > now && isDeadHere(holder.token)) {
+        open.unlock.run(key, holder.token);
+        continue;
+      }
+      if ((!holder || holder.expires <= now) && open.tryLock.run({ key, token, expires: now + this.#lockTtlMs, now }).changes === 1) {
         // Taken after the caller's wait ran out: it has given up, so nobody would release it.
         if (Date.now() - started > timeoutMs) {
           open.unlock.run(key, token);
           throw new SessionBusyError(`${this.name} ${key}`, Date.now() - started);
         }
         return this.#held(key, token);
-      }
-      const holder = open.lockHolder.get(key) as { token: string } | undefined;
-      if (holder && isDeadHere(holder.token)) {
-        open.unlock.run(key, holder.token);
-        continue;
       }
       const waited = Date.now() - started;
       if (waited >= timeoutMs) throw new SessionBusyError(`${this.name} ${key}`, waited);
@@ -184,16 +192,21 @@ export class SqliteStore implements SessionStore {
       }
     }, Math.floor(this.#lockTtlMs / 3));
     renew.unref();
+    this.#renewals.add(renew);
     let done = false;
     return async () => {
       if (done) return;
       done = true;
       clearInterval(renew);
+      this.#renewals.delete(renew);
       this.#db().unlock.run(key, token);
     };
   }
 
   async close(): Promise<void> {
+    // Renewing after close would open the database again.
+    for (const timer of this.#renewals) clearInterval(timer);
+    this.#renewals.clear();
     this.#closeDb();
   }
 
@@ -243,8 +256,8 @@ export class SqliteStore implements SessionStore {
         count: db.prepare('SELECT count(*) AS n FROM pso_sessions WHERE expires > ?'),
         list: db.prepare('SELECT key FROM pso_sessions WHERE expires > ? ORDER BY key'),
         // Insert if absent, or take over an expired lock: one statement, so one atomic step.
-        tryLock: db.prepare('INSERT INTO pso_session_locks (key, token, expires) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires = excluded.expires WHERE pso_session_locks.expires <= ?4'),
-        lockHolder: db.prepare('SELECT token FROM pso_session_locks WHERE key = ?'),
+        tryLock: db.prepare('INSERT INTO pso_session_locks (key, token, expires) VALUES (@key, @token, @expires) ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires = excluded.expires WHERE pso_session_locks.expires <= @now'),
+        lockHolder: db.prepare('SELECT token, expires FROM pso_session_locks WHERE key = ?'),
         unlock: db.prepare('DELETE FROM pso_session_locks WHERE key = ? AND token = ?'),
         renew: db.prepare('UPDATE pso_session_locks SET expires = ? WHERE key = ? AND token = ?'),
       };

@@ -1,0 +1,353 @@
+import { randomUUID } from 'node:crypto';
+import { ClientClosedError, ClientOfflineError, createClient, createCluster } from 'redis';
+import { ConfigurationError } from '../../config/ConfigurationError.js';
+import type { Release } from '../locks/KeyedMutex.js';
+import { SessionBusyError } from '../locks/SessionBusyError.js';
+import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
+import { redact, registerStore } from './registry.js';
+import type { SessionStore } from './SessionStore.js';
+
+/** Options of {@link RedisStore}; each can also be given in the URL's query (`?cluster=1&prefix=app:`). */
+export interface RedisStoreOptions {
+  /** A Redis Cluster: the URL's host (and any `node=host:port`) are its root nodes. */
+  cluster?: boolean;
+  /** Prefix of every key (default `pso:`): sessions are `<prefix>sess:<key>`, locks `<prefix>lock:<key>`. */
+  prefix?: string;
+  /** How long connecting may take, in ms (default 2,000). */
+  connectTimeoutMs?: number;
+  /** How long a session lock lasts without being renewed, in ms (default 30,000); a holder renews it while it lives. */
+  lockTtlMs?: number;
+}
+
+/** The commands used, common to a client and a cluster. */
+interface Commands {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, options?: object): Promise<string | null>;
+  del(key: string): Promise<number>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+interface Connection {
+  commands: Commands;
+  /** One client per master (one for a single server), for SCAN. */
+  scanners(): Promise<Scanner[]>;
+}
+
+interface Scanner {
+  scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>;
+}
+
+// Compare-and-delete and compare-and-extend: only the holder's token releases or renews a lock.
+const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+const QUERY_KEYS = new Set(['cluster', 'prefix', 'node', 'connectTimeout', 'lockTtl']);
+
+/**
+ * Sessions in Redis (or a Redis Cluster) with node-redis: every record with
+ * a native TTL, so Redis expires them itself; session locks with `SET NX PX`
+ * released by their owner only, so every process and machine using the same
+ * Redis shares them. The connection is made on first use and remade after
+ * failures; while Redis is unreachable, commands fail at once (no offline
+ * queue) and the request gets a 503. Needs the `redis` package.
+ *
+ * @example
+ * ```ts
+ * // SetEnv PSOSessionStore redis://127.0.0.1:6379/0
+ * // SetEnv PSOSessionStore redis://10.0.0.5:7000/0?cluster=1&node=10.0.0.6:7000
+ * const store = new RedisStore('redis://:secret@127.0.0.1:6379/2', { prefix: 'shop:' });
+ * container.bind(TOKENS.SessionStore).toConstantValue(store);
+ * ```
+ */
+export class RedisStore implements SessionStore {
+  /** The URL without its password. */
+  readonly name: string;
+  readonly prefix: string;
+  readonly cluster: boolean;
+  readonly #url: URL;
+  readonly #roots: string[];
+  readonly #connectTimeoutMs: number;
+  readonly #lockTtlMs: number;
+  readonly #renewals = new Set<NodeJS.Timeout>();
+  #connection: Promise<Connection> | undefined;
+  #lastError: string | undefined;
+
+  /** @throws ConfigurationError for a URL or option it cannot use. */
+  constructor(location: string | URL, options: RedisStoreOptions = {}) {
+    const url = parseUrl(String(location));
+    this.name = redact(url);
+    const fail = (why: string): never => {
+      throw new ConfigurationError('PSOSessionStore', this.name, `${why}: ${EXPECTED}`);
+    };
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') fail('not a redis: or rediss: URL');
+    if (!url.hostname) fail('no host');
+    for (const key of url.searchParams.keys()) if (!QUERY_KEYS.has(key)) fail(`unknown parameter "${key}" (known: ${[...QUERY_KEYS].join(', ')})`);
+    const q = url.searchParams;
+    this.cluster = options.cluster ?? flag(q.get('cluster'), fail);
+    this.prefix = options.prefix ?? q.get('prefix') ?? 'pso:';
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? positive(q.get('connectTimeout'), 2_000, 'connectTimeout', fail);
+    this.#lockTtlMs = options.lockTtlMs ?? positive(q.get('lockTtl'), 30_000, 'lockTtl', fail);
+    if (this.#lockTtlMs < 100) fail('lockTtl must be at least 100 ms');
+    const db = url.pathname.replace(/^\//, '');
+    if (!/^\d*$/.test(db)) fail(`"${db}" is not a database number`);
+    if (this.cluster && Number(db || 0) !== 0) fail('a Redis Cluster has database 0 only');
+    this.#roots = [url.host, ...q.getAll('node')];
+    for (const node of this.#roots) if (!/^[^\s/:]+(:\d+)?$|^\[[0-9a-fA-F:.]+\](:\d+)?$/.test(node)) fail(`"${node}" is not host:port`);
+    this.#url = url;
+  }
+
+  async get(key: string): Promise<SessionRecord | undefined> {
+    const text = await this.#run((c) => c.get(this.#dataKey(key)));
+    return text === null ? undefined : parseRecord(text);
+  }
+
+  async set(key: string, record: SessionRecord): Promise<void> {
+    const text = serializeRecord(record);
+    if (record.expires <= Date.now()) await this.destroy(key);
+    else await this.#run((c) => c.set(this.#dataKey(key), text, { expiration: { type: 'PXAT', value: record.expires } }));
+  }
+
+  /**
+   * Moves the expiry (`PXAT`) and rewrites the record only if it is still
+   * there (`XX`): the stored record carries its expiry and expiry policy,
+   * which a bare PEXPIREAT would leave stale.
+   */
+  async touch(key: string, record: SessionRecord): Promise<void> {
+    const text = serializeRecord(record);
+    if (record.expires <= Date.now()) await this.destroy(key);
+    else await this.#run((c) => c.set(this.#dataKey(key), text, { condition: 'XX', expiration: { type: 'PXAT', value: record.expires } }));
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.#run((c) => c.del(this.#dataKey(key)));
+  }
+
+  /** Redis expires records itself. */
+  async gc(): Promise<number> {
+    return 0;
+  }
+
+  async count(): Promise<number> {
+    return (await this.list()).length;
+  }
+
+  /** The keys, by SCAN over the prefix (on every master of a cluster). */
+  async list(): Promise<string[]> {
+    const start = `${this.prefix}sess:`;
+    const match = `${start.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const keys = new Set<string>();
+    await this.#run(async (_, connection) => {
+      for (const scanner of await connection.scanners()) {
+        for await (const batch of scanner.scanIterator({ MATCH: match, COUNT: 1000 })) {
+          for (const k of batch) keys.add(k.slice(start.length));
+        }
+      }
+    });
+    return [...keys].sort();
+  }
+
+  /**
+   * `SET <prefix>lock:<key> <token> NX PX <ttl>`, polled until `timeoutMs`.
+   * The holder renews it while it holds it; releasing deletes it only if the
+   * token is still its own.
+   */
+  async lock(key: string, timeoutMs: number): Promise<Release> {
+    const lockKey = `${this.prefix}lock:${key}`;
+    const token = randomUUID();
+    const started = Date.now();
+    let delay = 1;
+    for (;;) {
+      const ok = await this.#run((c) => c.set(lockKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#lockTtlMs } }));
+      if (ok !== null) {
+        // Taken after the caller's wait ran out: it has given up, so nobody would release it.
+        if (Date.now() - started > timeoutMs) {
+          await this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] }));
+          throw new SessionBusyError(`${this.name} ${key}`, Date.now() - started);
+        }
+        return this.#held(lockKey, token);
+      }
+      const waited = Date.now() - started;
+      if (waited >= timeoutMs) throw new SessionBusyError(`${this.name} ${key}`, waited);
+      await sleep(Math.min(delay, timeoutMs - waited));
+      delay = Math.min(delay * 2, 25);
+    }
+  }
+
+  #held(lockKey: string, token: string): Release {
+    const renew = setInterval(() => {
+      // A failed renewal is retried next time; the lock lasts lockTtlMs meanwhile.
+      this.#run((c) => c.eval(RENEW, { keys: [lockKey], arguments: [token, String(this.#lockTtlMs)] })).catch(() => {});
+    }, Math.floor(this.#lockTtlMs / 3));
+    renew.unref();
+    this.#renewals.add(renew);
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      clearInterval(renew);
+      this.#renewals.delete(renew);
+      await this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] }));
+    };
+  }
+
+  /** Quits the connection (at once if Redis does not answer). */
+  async close(): Promise<void> {
+    for (const timer of this.#renewals) clearInterval(timer);
+    this.#renewals.clear();
+    const pending = this.#connection;
+    this.#connection = undefined;
+    const connection = await pending?.catch(() => undefined);
+    if (!connection) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      connection.commands.close().catch(() => quietly(() => connection.commands.destroy())),
+      new Promise<void>((r) => { timer = setTimeout(() => { quietly(() => connection.commands.destroy()); r(); }, 1_000); }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  #dataKey(key: string): string {
+    return `${this.prefix}sess:${key}`;
+  }
+
+  /** Runs commands on the connection, connecting first if needed; errors say why Redis is unreachable. */
+  async #run<T>(op: (c: Commands, connection: Connection) => Promise<T>): Promise<T> {
+    let connection: Connection;
+    try {
+      connection = await this.#connect();
+    } catch (e) {
+      throw new Error(`cannot connect: ${describe(e)}`, { cause: e });
+    }
+    try {
+      return await op(connection.commands, connection);
+    } catch (e) {
+      // A closed client stays closed: make a new one next time.
+      if (e instanceof ClientClosedError) this.#forget(connection);
+      if (e instanceof ClientOfflineError || e instanceof ClientClosedError) {
+        throw new Error(`${describe(e)}${this.#lastError ? ` (${this.#lastError})` : ''}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  #forget(connection: Connection): void {
+    const current = this.#connection;
+    void current?.then((c) => {
+      if (c === connection && this.#connection === current) this.#connection = undefined;
+    }, () => {});
+  }
+
+  #connect(): Promise<Connection> {
+    if (!this.#connection) {
+      const pending = this.#open();
+      this.#connection = pending;
+      pending.catch(() => {
+        if (this.#connection === pending) this.#connection = undefined;
+      });
+    }
+    return this.#connection;
+  }
+
+  async #open(): Promise<Connection> {
+    let connected = false;
+    const socket = {
+      connectTimeout: this.#connectTimeoutMs,
+      // Reconnect for ever once connected (with backoff); a first connection that fails fails the request.
+      reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(20 * 2 ** retries, 2_000) : cause),
+    };
+    // While disconnected, commands fail at once instead of queueing until Redis is back.
+    const common = { disableOfflineQueue: true, commandsQueueMaxLength: 10_000 };
+    const onError = (e: unknown) => {
+      this.#lastError = describe(e);
+    };
+    const url = new URL(this.#url.href);
+    url.search = '';
+    url.hash = '';
+    if (!this.cluster) {
+      const client = createClient({ ...common, url: url.href, socket });
+      client.on('error', onError);
+      try {
+        await client.connect();
+      } catch (e) {
+        quietly(() => client.destroy());
+        throw e;
+      }
+      connected = true;
+      this.#lastError = undefined;
+      const commands = client as unknown as Commands;
+      return { commands, scanners: async () => [client as unknown as Scanner] };
+    }
+    const tls = url.protocol === 'rediss:';
+    const cluster = createCluster({
+      rootNodes: this.#roots.map((node) => ({ url: `${url.protocol}//${node}` })),
+      defaults: {
+        ...common,
+        ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+        ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+        socket: { ...socket, ...(tls ? { tls: true } : {}) } as object,
+      },
+    });
+    cluster.on('error', onError);
+    try {
+      await cluster.connect();
+    } catch (e) {
+      quietly(() => cluster.destroy());
+      throw e;
+    }
+    connected = true;
+    this.#lastError = undefined;
+    return {
+      commands: cluster as unknown as Commands,
+      scanners: () => Promise.all(cluster.masters.map((m) => cluster.nodeClient(m) as Promise<unknown> as Promise<Scanner>)),
+    };
+  }
+}
+
+const EXPECTED = 'expected redis://[user:password@]host:port/db[?cluster=1&prefix=...]';
+
+function parseUrl(text: string): URL {
+  try {
+    return new URL(text);
+  } catch {
+    throw new ConfigurationError('PSOSessionStore', text.replace(/\/\/([^/:@]*):[^@/]*@/, '//$1:***@'), `not a URL: ${EXPECTED}`);
+  }
+}
+
+function flag(value: string | null, fail: (why: string) => never): boolean {
+  if (value === null) return false;
+  if (/^(1|true|on|yes)$/i.test(value)) return true;
+  if (/^(0|false|off|no)$/i.test(value)) return false;
+  return fail(`cluster=${value}: expected 1 or 0`);
+}
+
+function positive(value: string | null, fallback: number, what: string, fail: (why: string) => never): number {
+  if (value === null) return fallback;
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fail(`${what}=${value}: expected milliseconds`);
+}
+
+/** An error's message; a failed connection to every address of a host has none of its own. */
+function describe(e: unknown): string {
+  const err = e as (Error & { code?: string; errors?: unknown[] }) | undefined;
+  if (err?.message) return err.message;
+  if (Array.isArray(err?.errors) && err.errors.length) return err.errors.map(describe).join('; ');
+  return err?.code ?? String(e);
+}
+
+/** Destroying a client that already closed itself throws. */
+function quietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Already closed.
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+registerStore('redis:', (url) => new RedisStore(url));
+registerStore('rediss:', (url) => new RedisStore(url));
