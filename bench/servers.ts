@@ -5,20 +5,14 @@
 //   GET /      loads the session, increments `count`, saves, answers the count
 //   GET /peek  answers the count without changing it
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { serve, type ServiceRequest } from 'pso-ts';
+import { serve } from 'pso-ts';
+import { listen, psoCounter, serveChild } from './lib.js';
 
 const SERVER_KINDS = ['bare', 'pso', 'pso-filelock', 'pso-fsync', 'express'] as const;
 type ServerKind = (typeof SERVER_KINDS)[number];
 
 const require = createRequire(import.meta.url);
-
-function psoHandler(request: ServiceRequest) {
-  request.sendHttpHeaders('text/plain');
-  const count = request.path === '/peek' ? (request.session.get('count', 0) as number) : request.session.increment('count');
-  request.write(`${count}\n`);
-}
 
 function psoDirectives(kind: ServerKind, dir: string): Record<string, string> {
   const directives: Record<string, string> = { PSOSessionFileLoader_Path: dir };
@@ -59,34 +53,17 @@ function expressServer(dir: string): Server {
   return createServer(app);
 }
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
 async function main(): Promise<void> {
   const [kind, dir] = process.argv.slice(2) as [ServerKind, string];
   if (!SERVER_KINDS.includes(kind) || !dir) throw new Error(`usage: servers.js <${SERVER_KINDS.join('|')}> <dir>`);
-  let server: Server;
-  let port: number;
-  if (kind === 'bare' || kind === 'express') {
-    server = kind === 'bare' ? bareServer() : expressServer(dir);
-    port = await listen(server);
-  } else {
-    const pso = await serve(psoHandler, { port: 0, host: '127.0.0.1', moduleName: 'bench', directives: psoDirectives(kind, dir) });
-    server = pso.server;
-    port = pso.port;
-  }
-  const stop = () => {
-    setTimeout(() => process.exit(0), 2000).unref();
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  };
-  process.on('message', (m) => m === 'stop' && stop());
-  process.on('disconnect', stop);
-  process.send!({ port });
+  await serveChild(async () => {
+    if (kind === 'bare' || kind === 'express') {
+      const server = kind === 'bare' ? bareServer() : expressServer(dir);
+      return { server, port: await listen(server) };
+    }
+    const pso = await serve(psoCounter, { port: 0, host: '127.0.0.1', moduleName: 'bench', directives: psoDirectives(kind, dir) });
+    return { server: pso.server, port: pso.port };
+  });
 }
 
 main().catch((e) => {

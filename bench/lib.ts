@@ -1,0 +1,448 @@
+// Shared by the benchmarks (file-store.ts, stores.ts) and their server
+// processes (servers.ts, store-servers.ts): options, child servers, a plain
+// HTTP client, the autocannon run with its consistency tally, the lost-update
+// run and the text tables.
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { Agent, request as httpRequest, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServiceRequest } from 'pso-ts';
+
+const require = createRequire(import.meta.url);
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const ROOT = join(HERE, '..', '..');
+export const RESULTS_DIR = join(ROOT, '.bench-results');
+
+// ---- options ---------------------------------------------------------------------
+
+export interface Options<K extends string = string> {
+  duration: number;
+  warmup: number;
+  sessions: number;
+  connections: number;
+  concurrent: number;
+  only: K[] | undefined;
+  pause: number;
+  cpuProf: boolean;
+}
+
+/** Parses the common options; `--only` names are checked by `known`, and mapped by `expand` (groups). */
+export function parseOptions<K extends string>(argv: string[], known: (name: string) => boolean, expand: (name: string) => K[] = (n) => [n as K]): Options<K> {
+  const o: Options<K> = { duration: 10, warmup: 3, sessions: 1000, connections: 32, concurrent: 200, only: undefined, pause: 0, cpuProf: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const positive = () => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`${a} needs a positive number`);
+      return n;
+    };
+    if (a === '--duration') o.duration = positive();
+    else if (a === '--warmup') o.warmup = positive();
+    else if (a === '--sessions') o.sessions = Math.floor(positive());
+    else if (a === '--connections') o.connections = Math.floor(positive());
+    else if (a === '--concurrent') o.concurrent = Math.floor(positive());
+    else if (a === '--only') {
+      const names = value().split(',');
+      const unknown = names.filter((k) => !known(k));
+      if (unknown.length) throw new Error(`--only: unknown ${unknown.join(', ')}`);
+      o.only = names.flatMap(expand);
+    }
+    else if (a === '--pause') o.pause = positive();
+    else if (a === '--cpu-prof') o.cpuProf = true;
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+// ---- servers in child processes ------------------------------------------------
+
+export interface RunningServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+export const children = new Set<ChildProcess>();
+
+/** Forks `script args…`, which answers `{ port }` over IPC once it listens (see {@link serveChild}). */
+export function startServer(script: string, args: string[], label: string, execArgv: string[] = []): Promise<RunningServer> {
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  children.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.then(() => children.delete(child));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.connected) child.send('stop');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`${label} server did not start within 15 s`)), 15_000);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      void stop();
+      reject(e);
+    };
+    const early = (code: number | null) => fail(new Error(`${label} server exited (code ${code}) before listening`));
+    child.once('error', fail);
+    child.once('exit', early);
+    child.once('message', (m: any) => {
+      clearTimeout(timer);
+      child.off('exit', early);
+      if (typeof m?.port !== 'number') return fail(new Error(`${label} server sent ${JSON.stringify(m)}`));
+      resolve({ port: m.port, stop });
+    });
+  });
+}
+
+/** The server side of {@link startServer}: reports the port, stops on 'stop' or disconnect (after `cleanup`, bounded). */
+export async function serveChild(start: () => Promise<{ server: Server; port: number; cleanup?: () => Promise<unknown> }>): Promise<void> {
+  const { server, port, cleanup } = await start();
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(0), 2000).unref();
+    server.close(() => {
+      if (!cleanup) process.exit(0);
+      cleanup().then(
+        () => process.exit(0),
+        () => process.exit(0),
+      );
+    });
+    server.closeAllConnections();
+  };
+  process.on('message', (m) => m === 'stop' && stop());
+  process.on('disconnect', stop);
+  process.send!({ port });
+}
+
+export function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** The pso handler of every benchmark: `/` increments `count`, `/peek` reads it. */
+export function psoCounter(request: ServiceRequest) {
+  request.sendHttpHeaders('text/plain');
+  const count = request.path === '/peek' ? (request.session.get('count', 0) as number) : request.session.increment('count');
+  request.write(`${count}\n`);
+}
+
+// ---- plain HTTP ------------------------------------------------------------------
+
+export interface Reply {
+  status: number;
+  body: string;
+  cookie: string | undefined;
+}
+
+export function get(port: number, path: string, cookie: string | undefined, agent: Agent, timeoutMs = 15_000): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, agent, headers: cookie ? { cookie } : {}, timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, cookie: res.headers['set-cookie']?.[0]?.split(';')[0] }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Runs `fn` on 0..n-1 with at most `limit` at a time. */
+export async function pool(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+/** Creates `n` sessions, one request each; `fake`: the server sets no cookie, send one of the same size anyway. */
+export async function createSessions(port: number, n: number, limit: number, fake = false): Promise<string[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: limit });
+  const cookies = new Array<string>(n);
+  try {
+    await pool(n, limit, async (i) => {
+      const r = await get(port, '/', undefined, agent);
+      if (r.status !== 200) throw new Error(`creating session ${i}: status ${r.status}: ${r.body.trim()}`);
+      const cookie = fake ? `sid=${String(i).padStart(27, '0')}` : r.cookie;
+      if (!cookie) throw new Error(`creating session ${i}: no Set-Cookie`);
+      cookies[i] = cookie;
+    });
+  } finally {
+    agent.destroy();
+  }
+  if (new Set(cookies).size !== n) throw new Error('session cookies are not distinct');
+  return cookies;
+}
+
+export function gitState(): { commit: string; dirty: boolean } | undefined {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return undefined;
+  }
+}
+
+export function environment() {
+  return {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    tmpdir: tmpdir(),
+    git: gitState(),
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Stops a run that overstays its budget. */
+export function watchdog(budgetMs: number): void {
+  const timer = setTimeout(() => {
+    console.error(`bench: still running after ${budgetMs / 1000} s; stopping`);
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(2);
+  }, budgetMs);
+  timer.unref();
+}
+
+/** Runs a benchmark's main when its module is the entry point. */
+export function runMain(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e);
+      for (const c of children) c.kill('SIGKILL');
+      process.exit(2);
+    },
+  );
+}
+
+// ---- A. throughput -------------------------------------------------------------------
+
+/** What the client saw, across warm-up and measurement. */
+export interface Tally {
+  next: number;
+  last: Float64Array;
+  ok: number;
+  other: number;
+  notIncreasing: number;
+}
+
+export interface LoadResult {
+  reqPerSec: number;
+  reqPerSecStddev: number;
+  latencyP50: number;
+  latencyP99: number;
+  latencyMean: number;
+  requests: number;
+  ok2xx: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+export async function load(port: number, cookies: string[], seconds: number, connections: number, tally: Tally): Promise<LoadResult> {
+  const autocannon = require('autocannon');
+  const n = cookies.length;
+  const r = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration: seconds,
+    timeout: 10,
+    requests: [
+      {
+        method: 'GET',
+        path: '/',
+        setupRequest(req: any, ctx: any) {
+          const i = tally.next++ % n;
+          ctx.i = i;
+          req.headers.cookie = cookies[i];
+          return req;
+        },
+        onResponse(status: number, body: string, ctx: any) {
+          if (status !== 200) {
+            tally.other++;
+            return;
+          }
+          tally.ok++;
+          const count = Number.parseInt(body, 10);
+          if (!(count > tally.last[ctx.i]!)) tally.notIncreasing++;
+          else tally.last[ctx.i] = count;
+        },
+      },
+    ],
+  });
+  return {
+    reqPerSec: r.requests.mean,
+    reqPerSecStddev: r.requests.stddev,
+    latencyP50: r.latency.p50,
+    latencyP99: r.latency.p99,
+    latencyMean: r.latency.mean,
+    requests: r.requests.total,
+    ok2xx: r['2xx'],
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+  };
+}
+
+export interface Measured extends LoadResult {
+  warmup: LoadResult;
+  check: {
+    /** 200 responses seen by the client (warm-up and measurement). */
+    acked: number;
+    /** Increments found in the store afterwards (sum of counts minus the creating requests). */
+    applied: number | undefined;
+    /** Responses whose count was not above the last count seen for that session. */
+    notIncreasing: number;
+    /** Sessions whose stored count is below the last count a client was shown. */
+    regressed: number | undefined;
+  };
+}
+
+/**
+ * Creates the sessions, warms up, measures, then reads every session back
+ * (`/peek`) unless `bare` (no sessions: fake cookies, nothing to read).
+ */
+export async function measure(port: number, o: Options, bare = false): Promise<Measured> {
+  const cookies = await createSessions(port, o.sessions, o.connections, bare);
+  const tally: Tally = { next: 0, last: new Float64Array(cookies.length).fill(1), ok: 0, other: 0, notIncreasing: 0 };
+  if (bare) tally.last.fill(0);
+  const warmup = await load(port, cookies, o.warmup, o.connections, tally);
+  const measured = await load(port, cookies, o.duration, o.connections, tally);
+  let applied: number | undefined;
+  let regressed: number | undefined;
+  if (!bare) {
+    applied = 0;
+    regressed = 0;
+    const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
+    try {
+      await pool(cookies.length, o.connections, async (i) => {
+        const r = await get(port, '/peek', cookies[i], agent);
+        if (r.status !== 200) throw new Error(`reading session ${i}: status ${r.status}`);
+        const count = Number.parseInt(r.body, 10);
+        applied! += count - 1;
+        if (count < tally.last[i]!) regressed!++;
+      });
+    } finally {
+      agent.destroy();
+    }
+  }
+  return { ...measured, warmup, check: { acked: tally.ok, applied, notIncreasing: tally.notIncreasing, regressed } };
+}
+
+// ---- B. lost updates -------------------------------------------------------------------
+
+export interface Increments {
+  requests: number;
+  /** The count after the creating request. */
+  initial: number;
+  /** The count read afterwards. */
+  final: number;
+  /** Increments that were kept: final - initial. */
+  kept: number;
+  ok200: number;
+  statuses: Record<string, number>;
+  failures: number;
+  elapsedMs: number;
+}
+
+/** Creates one session, sends `concurrent` increments of it at once (one connection each), reads the count. */
+export async function concurrentIncrements(port: number, concurrent: number): Promise<Increments> {
+  const agent = new Agent({ keepAlive: false, maxSockets: concurrent });
+  try {
+    const first = await get(port, '/', undefined, agent);
+    if (first.status !== 200 || !first.cookie) throw new Error(`creating the session: status ${first.status}, cookie ${first.cookie}`);
+    const initial = Number.parseInt(first.body, 10);
+    const statuses: Record<string, number> = {};
+    let failures = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrent }, () =>
+        get(port, '/', first.cookie, agent, 30_000).then(
+          (r) => void (statuses[r.status] = (statuses[r.status] ?? 0) + 1),
+          () => void failures++,
+        ),
+      ),
+    );
+    const elapsedMs = performance.now() - started;
+    const last = await get(port, '/peek', first.cookie, agent);
+    if (last.status !== 200) throw new Error(`reading the counter: status ${last.status}`);
+    const final = Number.parseInt(last.body, 10);
+    return { requests: concurrent, initial, final, kept: final - initial, ok200: statuses['200'] ?? 0, statuses, failures, elapsedMs };
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** The row of the lost-updates table (see {@link LOST_HEADER}). */
+export function lostRow(label: string, r: Increments): string[] {
+  const other = Object.entries(r.statuses).filter(([s]) => s !== '200');
+  return [
+    label,
+    String(r.initial),
+    String(r.final),
+    String(r.kept),
+    String(r.requests),
+    String(r.requests - r.kept),
+    String(r.ok200),
+    other.length ? other.map(([s, n]) => `${s}x${n}`).join(' ') : '-',
+    String(r.failures),
+    fmt(r.elapsedMs),
+  ];
+}
+export const LOST_HEADER = ['target', 'before', 'after', 'increments kept', 'expected', 'lost', '200s', 'other statuses', 'failed', 'ms'];
+export const LOST_NOTE = '  before: the count after the request that created the session; after: the count read once all had answered.';
+
+// ---- report ------------------------------------------------------------------------------
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
+}
+
+export const fmt = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
+
+export interface Check {
+  name: string;
+  pass: boolean;
+  detail: string;
+  /** Reported, but does not fail the run (e.g. a lost update by a store without locks). */
+  informational?: boolean;
+}
+
+/** Every 200, counts that grow, and (with a store to read) none lost. */
+export function consistencyCheck(label: string, r: Measured): Check {
+  const clean = r.errors + r.warmup.errors + r.non2xx + r.warmup.non2xx === 0 && r.check.notIncreasing === 0;
+  const consistent = r.check.applied === undefined || (r.check.applied >= r.check.acked && r.check.regressed === 0);
+  return {
+    name: `${label}: all 200, counters increase${r.check.applied === undefined ? '' : ', none lost'}`,
+    pass: clean && consistent,
+    detail:
+      `errors ${r.errors + r.warmup.errors}, non-2xx ${r.non2xx + r.warmup.non2xx}, not increasing ${r.check.notIncreasing}` +
+      (r.check.applied === undefined ? '' : `, applied ${r.check.applied} vs acked ${r.check.acked}, regressed ${r.check.regressed}`),
+  };
+}
