@@ -23,11 +23,20 @@ export class ServerDirectives {
     this.names = new Map(Object.keys(values).map((k) => [directiveKey(k), k]));
   }
 
+  /** Answers by name, misses included: a server asks the same names on every request. */
+  readonly #memo = new Map<string, string | undefined>();
+
   /** The value of a directive by exact name, else by {@link directiveKey}. */
   get(name: string): string | undefined {
-    if (Object.hasOwn(this.values, name)) return this.values[name];
-    const actual = this.names.get(directiveKey(name));
-    return actual === undefined ? undefined : this.values[actual];
+    if (this.#memo.has(name)) return this.#memo.get(name);
+    let value: string | undefined;
+    if (Object.hasOwn(this.values, name)) value = this.values[name];
+    else {
+      const actual = this.names.get(directiveKey(name));
+      value = actual === undefined ? undefined : this.values[actual];
+    }
+    if (this.#memo.size < 1024) this.#memo.set(name, value);
+    return value;
   }
 }
 

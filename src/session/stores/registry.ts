@@ -44,6 +44,9 @@ const BUILT_IN: Readonly<Record<string, string>> = {
  * @throws ConfigurationError for a URL pso cannot read or a scheme it does not know.
  */
 export async function openStore(text: string): Promise<SessionStore | undefined> {
+  // Per request in a server: the cache first, before any parsing.
+  const known = open.get(text);
+  if (known) return known;
   let url: URL;
   try {
     url = new URL(text);
