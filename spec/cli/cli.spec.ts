@@ -78,6 +78,22 @@ process.stdout.write(String(s.cachedDataRejected));`;
       assert.equal((await runCgi(out, { PSOSessionFileLoader_Path: join(dir, 's') })).body, 'hello world\n');
     });
 
+    it('leaves the database stores out unless named, and says so when one is asked for', async function () {
+      this.timeout(60_000);
+      const out = join(dir, 'lean.cgi');
+      assert.equal((await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', out, '--no-code-cache'])).code, 0);
+      assert.doesNotMatch(readFileSync(out, 'utf8'), /pg_try_advisory_lock|GET_LOCK/);
+      const r = await runCgi(out, { PSOSessionStore: 'redis://127.0.0.1:1/0' });
+      assert.equal(r.status, 500);
+      assert.match(r.stderr, /bundled without the redis store: bundle it with pso bundle --store redis/);
+      const withStore = join(dir, 'pg.cgi');
+      assert.equal((await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', withStore, '--no-code-cache', '--store', 'postgres'])).code, 0);
+      assert.match(readFileSync(withStore, 'utf8'), /pg_try_advisory_lock/);
+      const bad = await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', join(dir, 'x.cgi'), '--store', 'oracle']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /unknown store "oracle"/);
+    });
+
     it('without -o exits 2 with the usage', async () => {
       const r = await pso(['bundle', 'samples/quick.ts']);
       assert.equal(r.code, 2);

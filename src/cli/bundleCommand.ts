@@ -16,6 +16,12 @@ export interface BundleOptions {
   /** Minify (default true). */
   minify?: boolean;
   /**
+   * pso's database stores to include (`sqlite`, `redis`, `postgres`, `mysql`),
+   * so that `PSOSessionStore` can name them; default none (files and memory
+   * need nothing), which keeps the script small.
+   */
+  stores?: readonly string[];
+  /**
    * Embed a V8 code cache (default true), so that node does not compile the
    * bundle on every request. Making it runs the module once as a CGI request
    * with sessions in a temporary directory; the handler itself is not called.
@@ -26,6 +32,31 @@ export interface BundleOptions {
 
 /** Drivers of pso's stores: required at run time from the project, never bundled. */
 const DRIVERS = ['better-sqlite3', 'redis', '@redis/*', 'pg', 'pg-native', 'mysql2'];
+
+/** pso's store modules, by the name `--store` takes. */
+const STORE_MODULES: Readonly<Record<string, string>> = {
+  sqlite: 'SqliteStore', redis: 'RedisStore', postgres: 'PostgresStore', mysql: 'MysqlStore',
+};
+
+/** Leaves the store modules not asked for out of the bundle; asking for one the registry then explains. */
+function leaveOutStores(wanted: readonly string[]): import('esbuild').Plugin {
+  for (const w of wanted) {
+    if (!Object.hasOwn(STORE_MODULES, w)) throw new UsageError(`unknown store ${JSON.stringify(w)} (known: ${Object.keys(STORE_MODULES).join(', ')})`);
+  }
+  const keep = new Set(wanted.map((w) => STORE_MODULES[w]));
+  return {
+    name: 'pso-stores',
+    setup(build) {
+      build.onResolve({ filter: /^\.\/(Sqlite|Redis|Postgres|Mysql)Store\.js$/ }, (args) =>
+        keep.has(args.path.slice(2, -3)) ? undefined : { path: args.path, namespace: 'pso-left-out' });
+      // A left-out store fails to load as a missing module would, and the registry says how to include it.
+      build.onLoad({ filter: /.*/, namespace: 'pso-left-out' }, (args) => ({
+        contents: `const e = new Error(${JSON.stringify(`Cannot find module '${args.path}' (left out of this bundle)`)}); e.code = 'MODULE_NOT_FOUND'; throw e;`,
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 /** The nearest node_modules above `dir`, where a bundled CGI script finds the drivers. */
 function findNodeModules(dir: string): string | undefined {
@@ -70,6 +101,7 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
     define: { 'import.meta.url': '__pso_import_meta_url' },
     // Database drivers stay outside (one is native); they are found in the project's node_modules.
     external: DRIVERS,
+    plugins: [leaveOutStores(options.stores ?? [])],
     banner: {
       js:
         'var __pso_import_meta_url=require("url").pathToFileURL(__filename).href;' +
@@ -146,8 +178,13 @@ export async function bundleCommand(args: string[]): Promise<void> {
   let shebang: string | undefined;
   let minify = true;
   let codeCache = true;
+  const stores: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    if (a === '--store') {
+      stores.push(...(args[++i] ?? '').split(',').filter(Boolean));
+      continue;
+    }
     if (a === '-o' || a === '--outfile') outfile = args[++i];
     else if (a === '--shebang') shebang = args[++i];
     else if (a === '--no-minify') minify = false;
@@ -157,6 +194,6 @@ export async function bundleCommand(args: string[]): Promise<void> {
     else throw new UsageError(`unexpected argument ${a}`);
   }
   if (!entry || !outfile) throw new UsageError('usage: pso bundle <handler.ts> -o <file.cgi>');
-  const { bytes, cacheBytes } = await bundleHandler({ entry, outfile, minify, codeCache, ...(shebang ? { shebang } : {}) });
+  const { bytes, cacheBytes } = await bundleHandler({ entry, outfile, minify, codeCache, stores, ...(shebang ? { shebang } : {}) });
   process.stdout.write(`pso: wrote ${outfile} (${bytes} bytes${cacheBytes ? `, with a ${cacheBytes}-byte code cache` : ''})\n`);
 }

@@ -25,16 +25,17 @@ export function registerStore(scheme: string, factory: StoreFactory): void {
 /**
  * pso's own stores, by scheme: modules beside this one that register
  * themselves when loaded, on first use, so that a process loads only the
- * store (and the database driver) it uses.
+ * store (and the database driver) it uses. A CGI bundle carries only the
+ * stores named at bundle time (`pso bundle --store redis`).
  */
-const BUILT_IN: Readonly<Record<string, string>> = {
-  'sqlite:': 'SqliteStore',
-  'redis:': 'RedisStore',
-  'rediss:': 'RedisStore',
-  'postgres:': 'PostgresStore',
-  'postgresql:': 'PostgresStore',
-  'mysql:': 'MysqlStore',
-  'mariadb:': 'MysqlStore',
+const BUILT_IN: Readonly<Record<string, { store: string; load: () => Promise<unknown> }>> = {
+  'sqlite:': { store: 'sqlite', load: () => import('./SqliteStore.js') },
+  'redis:': { store: 'redis', load: () => import('./RedisStore.js') },
+  'rediss:': { store: 'redis', load: () => import('./RedisStore.js') },
+  'postgres:': { store: 'postgres', load: () => import('./PostgresStore.js') },
+  'postgresql:': { store: 'postgres', load: () => import('./PostgresStore.js') },
+  'mysql:': { store: 'mysql', load: () => import('./MysqlStore.js') },
+  'mariadb:': { store: 'mysql', load: () => import('./MysqlStore.js') },
 };
 
 /**
@@ -58,7 +59,17 @@ export async function openStore(text: string): Promise<SessionStore | undefined>
   if (!store) {
     store = (async () => {
       const builtIn = BUILT_IN[url.protocol];
-      if (!factories.has(url.protocol) && builtIn) await import(`./${builtIn}.js`);
+      if (!factories.has(url.protocol) && builtIn) {
+        try {
+          await builtIn.load();
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' && (e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+          const missing = /Store\.js/.test((e as Error).message)
+            ? `this program was bundled without the ${builtIn.store} store: bundle it with pso bundle --store ${builtIn.store}`
+            : `the ${builtIn.store} store needs its database driver, which cannot be loaded (${(e as Error).message.split('\n')[0]})`;
+          throw new ConfigurationError('PSOSessionStore', redact(url), missing);
+        }
+      }
       const factory = factories.get(url.protocol);
       if (!factory) {
         throw new ConfigurationError('PSOSessionStore', redact(url), `no store for ${url.protocol} URLs (known: file:, ${[...factories.keys(), ...Object.keys(BUILT_IN)].filter((v, i, a) => a.indexOf(v) === i).join(', ')})`);
