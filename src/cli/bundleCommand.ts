@@ -4,6 +4,9 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './args.js';
+import { moduleNameOf } from '../service/moduleName.js';
+import { cookieNameFrom } from '../session/SessionImpl.js';
+import { serializeRecord } from '../session/SessionRecord.js';
 
 /** Options of {@link bundleHandler}. */
 export interface BundleOptions {
@@ -125,8 +128,8 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
 }
 
 /**
- * Runs the bundle once in a fresh node, as a CGI request would (a GET without
- * a cookie, sessions in a temporary directory, the user's handler left out),
+ * Runs the bundle once in a fresh node, as a CGI request would (a GET from a
+ * returning visitor, sessions in a temporary directory, the user's handler left out),
  * and returns V8's code cache of everything that ran, base64-encoded;
  * undefined if that fails.
  */
@@ -145,15 +148,23 @@ async function makeCodeCache(code: string, outfile: string): Promise<string | un
       script.runInThisContext().call(m.exports, m.exports, createRequire(${JSON.stringify(outfile)}), m, ${JSON.stringify(outfile)}, ${JSON.stringify(dirname(outfile))});
       process.once('beforeExit', () => fs.writeFileSync(${JSON.stringify(out)}, script.createCachedData()));
     `;
+    // A returning visitor, the common case: a stored session and its cookie.
+    const sessions = join(dir, 'sessions');
+    await mkdir(sessions, { mode: 0o700 });
+    const service = cookieNameFrom(moduleNameOf(outfile));
+    const id = 'W'.repeat(27);
+    const now = Date.now();
+    await writeFile(join(sessions, `pso_${service}_${id}.json`), serializeRecord({ data: {}, created: now, expires: now + 3600_000 }), { mode: 0o600 });
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
+      HTTP_COOKIE: `${service}=${id}`,
       GATEWAY_INTERFACE: 'CGI/1.1',
       REQUEST_METHOD: 'GET',
       SCRIPT_NAME: '/warm-up',
       QUERY_STRING: '',
       SERVER_PROTOCOL: 'HTTP/1.1',
       REMOTE_ADDR: '127.0.0.1',
-      PSOSessionFileLoader_Path: join(dir, 'sessions'),
+      PSOSessionFileLoader_Path: sessions,
       PSOSessionGCProbability: '0',
     };
     // argv[1] is the executable's path, so the bundle takes itself for the program, as it will under a server.
