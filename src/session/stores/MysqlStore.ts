@@ -6,7 +6,7 @@ import { parseRecord, serializeRecord, type SessionRecord } from '../SessionReco
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { redact, registerStore } from './registry.js';
 import type { SessionStore } from './SessionStore.js';
-import { backoff, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import { backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
 export interface MysqlStoreOptions extends SqlStoreOptions {
@@ -35,12 +35,7 @@ type Connection = mysql.PoolConnection;
 type Row = mysql.RowDataPacket;
 
 /** A named lock held on a connection. */
-interface Hold {
-  conn: Connection;
-  /** Set when the connection failed: the lock may be gone, so the session's statements fail too. */
-  broken?: unknown;
-  giveBack: (destroy: boolean) => void;
-}
+type Hold = ConnectionHold<Connection>;
 
 /**
  * Sessions in a MySQL or MariaDB table, shared by every process and host that
@@ -260,63 +255,30 @@ export class MysqlStore implements SessionStore {
   async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
     const name = this.lockName(key);
     const conn = await this.#connection(Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
-    const core = conn.connection as unknown as NodeJS.EventEmitter;
-    let givenBack = false;
-    const hold: Hold = {
+    return holdLock({
+      key,
       conn,
-      giveBack: (destroy) => {
-        if (givenBack) return;
-        givenBack = true;
-        core.off('error', onError);
-        if (this.#held.get(key) === hold) this.#held.delete(key);
-        // A closed connection takes its named locks with it.
-        if (destroy || hold.broken !== undefined) conn.destroy();
-        else conn.release();
-      },
-    };
-    const onError = (e: unknown) => {
-      hold.broken ??= e;
-    };
-    core.on('error', onError);
-    const giveBack = hold.giveBack;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const left = Math.max(0, deadline - Date.now());
-        // The server waits for the lock itself; the statement timeout guards a lost answer on top.
-        const rows = await this.#on<Row[]>(conn, 'SELECT GET_LOCK(?, ?) AS ok', [name, left / 1000], true, left);
-        const ok = rows[0]?.ok;
-        if (ok === 1 || ok === 1n || ok === '1') break;
-        if (ok === null || ok === undefined) throw new Error(`GET_LOCK(${name}) failed`);
-        const after = deadline - Date.now();
-        if (after <= 0) throw busy();
-        // A server that rounds the wait down answers early: wait out the rest.
-        await sleep(backoff(attempt, after));
-      }
-    } catch (e) {
-      giveBack(!(e instanceof SessionBusyError));
-      throw e;
-    }
-    if (this.#closed) {
-      giveBack(true);
-      throw new Error('the store is closed');
-    }
-    this.#held.set(key, hold);
-    let released = false;
-    return async () => {
-      if (released) return;
-      released = true;
-      let unlocked = false;
-      try {
-        if (hold.broken === undefined && !givenBack) {
-          const rows = await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true);
-          unlocked = Number(rows[0]?.ok) === 1;
+      events: conn.connection as unknown as NodeJS.EventEmitter,
+      held: this.#held,
+      // A closed connection takes its named locks with it.
+      putBack: (c, destroy) => (destroy ? c.destroy() : c.release()),
+      lock: async () => {
+        for (let attempt = 0; ; attempt++) {
+          const left = Math.max(0, deadline - Date.now());
+          // The server waits for the lock itself; the statement timeout guards a lost answer on top.
+          const rows = await this.#on<Row[]>(conn, 'SELECT GET_LOCK(?, ?) AS ok', [name, left / 1000], true, left);
+          const ok = rows[0]?.ok;
+          if (ok === 1 || ok === 1n || ok === '1') return;
+          if (ok === null || ok === undefined) throw new Error(`GET_LOCK(${name}) failed`);
+          const after = deadline - Date.now();
+          if (after <= 0) throw busy();
+          // A server that rounds the wait down answers early: wait out the rest.
+          await sleep(backoff(attempt, after));
         }
-      } catch {
-        // Closing the connection below frees the lock just as well.
-      } finally {
-        giveBack(!unlocked);
-      }
-    };
+      },
+      unlock: async () => Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1,
+      closed: () => this.#closed,
+    });
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */

@@ -4,7 +4,7 @@ import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
 import type { SessionStore } from './SessionStore.js';
-import { OWN_PARAMS, backoff, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import { OWN_PARAMS, backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
@@ -25,12 +25,7 @@ export interface PoolStats {
 }
 
 /** An advisory lock held on a connection. */
-interface Hold {
-  client: pg.PoolClient;
-  /** Set when the connection failed: the lock may be gone, so the session's statements fail too. */
-  broken?: Error;
-  giveBack: (destroy: boolean) => void;
-}
+type Hold = ConnectionHold<pg.PoolClient>;
 
 /** PostgreSQL's code for "relation does not exist". */
 const UNDEFINED_TABLE = '42P01';
@@ -140,9 +135,9 @@ export class PostgresStore implements SessionStore {
     const run = async () => {
       const held = key === undefined ? undefined : this.#held.get(key);
       if (!held) return this.#pool.query<R>(text, values);
-      if (held.broken) throw new Error(`the connection holding the session lock failed: ${held.broken.message}`);
+      if (held.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(held.broken as Error)?.message ?? held.broken}`);
       try {
-        return await held.client.query<R>(text, values);
+        return await held.conn.query<R>(text, values);
       } catch (e) {
         // A statement the server refused leaves the connection usable; anything else does not.
         if (!(e instanceof pg.DatabaseError)) held.broken ??= e as Error;
@@ -225,57 +220,28 @@ export class PostgresStore implements SessionStore {
   async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
     if (this.#closed) throw new Error('the store is closed');
     const client = await within(this.#pool.connect(), deadline - Date.now(), (c) => c.release(), busy);
-    let givenBack = false;
-    const hold: Hold = {
-      client,
-      giveBack: (destroy) => {
-        if (givenBack) return;
-        givenBack = true;
-        client.off('error', onError);
-        if (this.#held.get(key) === hold) this.#held.delete(key);
-        // A closed connection takes its advisory locks with it.
-        client.release(hold.broken ?? (destroy || undefined));
-      },
-    };
-    const onError = (e: Error) => {
-      hold.broken ??= e;
-    };
-    client.on('error', onError);
-    const giveBack = hold.giveBack;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
-        if (rows[0]?.ok) break;
-        const left = deadline - Date.now();
-        if (left <= 0) throw busy();
-        await sleep(backoff(attempt, left));
-      }
-    } catch (e) {
-      // Not holding the lock after a clean "no": the connection can be reused.
-      giveBack(!(e instanceof SessionBusyError));
-      throw e;
-    }
-    if (this.#closed) {
-      giveBack(true);
-      throw new Error('the store is closed');
-    }
-    this.#held.set(key, hold);
-    let released = false;
-    return async () => {
-      if (released) return;
-      released = true;
-      let unlocked = false;
-      try {
-        if (hold.broken === undefined && !givenBack) {
-          const { rows } = await client.query<{ ok: boolean }>('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS ok', [key]);
-          unlocked = rows[0]?.ok === true;
+    return holdLock({
+      key,
+      conn: client,
+      events: client,
+      held: this.#held,
+      // A closed connection takes its advisory locks with it.
+      putBack: (c, destroy) => c.release(destroy || undefined),
+      lock: async () => {
+        for (let attempt = 0; ; attempt++) {
+          const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+          if (rows[0]?.ok) return;
+          const left = deadline - Date.now();
+          if (left <= 0) throw busy();
+          await sleep(backoff(attempt, left));
         }
-      } catch {
-        // Closing the connection below frees the lock just as well.
-      } finally {
-        giveBack(!unlocked);
-      }
-    };
+      },
+      unlock: async () => {
+        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS ok', [key]);
+        return rows[0]?.ok === true;
+      },
+      closed: () => this.#closed,
+    });
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */

@@ -1,4 +1,6 @@
 import { ConfigurationError } from '../../config/ConfigurationError.js';
+import type { Release } from '../locks/KeyedMutex.js';
+import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { redact } from './registry.js';
 
 /** What the SQL stores read from their URL and options. */
@@ -90,4 +92,81 @@ export async function within<T>(work: Promise<T>, ms: number, late: (value: T) =
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A pooled connection held for one session's lock; that session's statements run on it. */
+export interface ConnectionHold<C> {
+  readonly conn: C;
+  /** Set when the connection failed: the lock may be gone, so the session's statements fail too. */
+  broken?: unknown;
+  /** Returns the connection to the pool, or closes it (which frees its locks); only the first call counts. */
+  giveBack(destroy: boolean): void;
+}
+
+/** How {@link holdLock} takes, keeps and gives back one lock. */
+export interface HoldLockSteps<C> {
+  key: string;
+  conn: C;
+  /** Where the connection reports failures. */
+  events: NodeJS.EventEmitter;
+  /** This store's holds, by key; the hold is registered once the lock is granted. */
+  held: Map<string, ConnectionHold<C>>;
+  /** Gives the connection back to the pool, or closes it. */
+  putBack(conn: C, destroy: boolean): void;
+  /** Takes the lock on `conn`, retrying until granted; throws SessionBusyError at the deadline. */
+  lock(): Promise<void>;
+  /** Frees the lock on `conn`; true when the server confirms it. */
+  unlock(): Promise<boolean>;
+  /** Whether the store was closed meanwhile. */
+  closed(): boolean;
+}
+
+/**
+ * Takes a lock on a held connection and returns its release, which unlocks
+ * and gives the connection back. Whatever fails (a timeout, a broken
+ * connection, an unconfirmed unlock) the connection goes back to the pool or
+ * is closed, which frees the lock: neither a lock nor a connection leaks.
+ */
+export async function holdLock<C>(steps: HoldLockSteps<C>): Promise<Release> {
+  const { key, conn, events, held } = steps;
+  let givenBack = false;
+  const onError = (e: unknown) => {
+    hold.broken ??= e;
+  };
+  const hold: ConnectionHold<C> = {
+    conn,
+    giveBack: (destroy) => {
+      if (givenBack) return;
+      givenBack = true;
+      events.off('error', onError);
+      if (held.get(key) === hold) held.delete(key);
+      steps.putBack(conn, destroy || hold.broken !== undefined);
+    },
+  };
+  events.on('error', onError);
+  try {
+    await steps.lock();
+  } catch (e) {
+    // Not holding the lock after a clean "no": the connection can be reused.
+    hold.giveBack(!(e instanceof SessionBusyError));
+    throw e;
+  }
+  if (steps.closed()) {
+    hold.giveBack(true);
+    throw new Error('the store is closed');
+  }
+  held.set(key, hold);
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    let unlocked = false;
+    try {
+      if (hold.broken === undefined && !givenBack) unlocked = await steps.unlock();
+    } catch {
+      // Closing the connection below frees the lock just as well.
+    } finally {
+      hold.giveBack(!unlocked);
+    }
+  };
 }
