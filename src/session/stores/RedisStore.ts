@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ClientClosedError, ClientOfflineError, createClient, createCluster } from 'redis';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import type { Release } from '../locks/KeyedMutex.js';
-import { SessionBusyError } from '../locks/SessionBusyError.js';
+import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
 import type { SessionStore } from './SessionStore.js';
@@ -156,40 +156,16 @@ export class RedisStore implements SessionStore {
   async lock(key: string, timeoutMs: number): Promise<Release> {
     const lockKey = `${this.prefix}lock:${key}`;
     const token = randomUUID();
-    const started = Date.now();
-    let delay = 1;
-    for (;;) {
-      const ok = await this.#run((c) => c.set(lockKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#lockTtlMs } }));
-      if (ok !== null) {
-        // Taken after the caller's wait ran out: it has given up, so nobody would release it.
-        if (Date.now() - started > timeoutMs) {
-          await this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] }));
-          throw new SessionBusyError(`${this.name} ${key}`, Date.now() - started);
-        }
-        return this.#held(lockKey, token);
-      }
-      const waited = Date.now() - started;
-      if (waited >= timeoutMs) throw new SessionBusyError(`${this.name} ${key}`, waited);
-      await sleep(Math.min(delay, timeoutMs - waited));
-      delay = Math.min(delay * 2, 25);
-    }
-  }
-
-  #held(lockKey: string, token: string): Release {
-    const renew = setInterval(() => {
-      // A failed renewal is retried next time; the lock lasts lockTtlMs meanwhile.
-      this.#run((c) => c.eval(RENEW, { keys: [lockKey], arguments: [token, String(this.#lockTtlMs)] })).catch(() => {});
-    }, Math.floor(this.#lockTtlMs / 3));
-    renew.unref();
-    this.#renewals.add(renew);
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      clearInterval(renew);
-      this.#renewals.delete(renew);
-      await this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] }));
-    };
+    return takeLease({
+      what: `${this.name} ${key}`,
+      timeoutMs,
+      ttlMs: this.#lockTtlMs,
+      renewals: this.#renewals,
+      tryTake: async () =>
+        (await this.#run((c) => c.set(lockKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#lockTtlMs } }))) !== null,
+      renew: () => this.#run((c) => c.eval(RENEW, { keys: [lockKey], arguments: [token, String(this.#lockTtlMs)] })),
+      free: () => this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] })),
+    });
   }
 
   /** Quits the connection (at once if Redis does not answer). */
@@ -345,9 +321,6 @@ function quietly(fn: () => void): void {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 registerStore('redis:', (url) => new RedisStore(url));
 registerStore('rediss:', (url) => new RedisStore(url));

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { isAlive } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
-import { SessionBusyError } from '../locks/SessionBusyError.js';
+import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
 import type { SessionStore } from './SessionStore.js';
@@ -157,50 +157,25 @@ export class SqliteStore implements SessionStore {
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
     const token = `${process.pid} ${HOST} ${randomUUID()}`;
-    const started = Date.now();
-    let delay = 1;
-    for (;;) {
-      const open = this.#db();
-      const now = Date.now();
-      // Look first (a read never waits in WAL mode): waiters must not take the write lock the holder needs.
-      const holder = open.lockHolder.get(key) as { token: string; expires: number } | undefined;
-      if (holder && holder.expires > now && isDeadHere(holder.token)) {
-        open.unlock.run(key, holder.token);
-        continue;
-      }
-      if ((!holder || holder.expires <= now) && open.tryLock.run({ key, token, expires: now + this.#lockTtlMs, now }).changes === 1) {
-        // Taken after the caller's wait ran out: it has given up, so nobody would release it.
-        if (Date.now() - started > timeoutMs) {
-          open.unlock.run(key, token);
-          throw new SessionBusyError(`${this.name} ${key}`, Date.now() - started);
+    return takeLease({
+      what: `${this.name} ${key}`,
+      timeoutMs,
+      ttlMs: this.#lockTtlMs,
+      renewals: this.#renewals,
+      tryTake: () => {
+        const open = this.#db();
+        const now = Date.now();
+        // Look first (a read never waits in WAL mode): waiters must not take the write lock the holder needs.
+        let holder = open.lockHolder.get(key) as { token: string; expires: number } | undefined;
+        if (holder && holder.expires > now && isDeadHere(holder.token)) {
+          open.unlock.run(key, holder.token);
+          holder = undefined;
         }
-        return this.#held(key, token);
-      }
-      const waited = Date.now() - started;
-      if (waited >= timeoutMs) throw new SessionBusyError(`${this.name} ${key}`, waited);
-      await sleep(Math.min(delay, timeoutMs - waited));
-      delay = Math.min(delay * 2, 25);
-    }
-  }
-
-  #held(key: string, token: string): Release {
-    const renew = setInterval(() => {
-      try {
-        this.#db().renew.run(Date.now() + this.#lockTtlMs, key, token);
-      } catch {
-        // The next renewal tries again; the lock lasts lockTtlMs meanwhile.
-      }
-    }, Math.floor(this.#lockTtlMs / 3));
-    renew.unref();
-    this.#renewals.add(renew);
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      clearInterval(renew);
-      this.#renewals.delete(renew);
-      this.#db().unlock.run(key, token);
-    };
+        return (!holder || holder.expires <= now) && open.tryLock.run({ key, token, expires: now + this.#lockTtlMs, now }).changes === 1;
+      },
+      renew: () => this.#db().renew.run(Date.now() + this.#lockTtlMs, key, token),
+      free: () => this.#db().unlock.run(key, token),
+    });
   }
 
   async close(): Promise<void> {
@@ -305,8 +280,5 @@ function retryBusy(fn: () => void, timeoutMs: number): void {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 registerStore('sqlite:', (url) => new SqliteStore(url));

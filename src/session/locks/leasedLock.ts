@@ -1,0 +1,62 @@
+import type { Release } from './KeyedMutex.js';
+import { SessionBusyError } from './SessionBusyError.js';
+
+/** How {@link takeLease} takes, keeps and frees a lock kept in a shared store. */
+export interface LeaseSteps {
+  /** Names the lock in a SessionBusyError. */
+  what: string;
+  timeoutMs: number;
+  /** How long the lock lasts unless renewed; it is renewed every third of it. */
+  ttlMs: number;
+  /** Tries once to take the lock for this holder. */
+  tryTake(): Promise<boolean> | boolean;
+  /** Moves the lock's expiry forward, if this holder still owns it. */
+  renew(): Promise<unknown> | unknown;
+  /** Deletes the lock, if this holder still owns it. */
+  free(): Promise<unknown> | unknown;
+  /** The store's renewal timers, so that closing the store stops them. */
+  renewals: Set<NodeJS.Timeout>;
+}
+
+/**
+ * A lock kept in a shared store with an expiry (a Redis key, a SQLite row):
+ * tried with backoff until `timeoutMs`, renewed while held (so a slow
+ * handler keeps it and a dead holder's lapses), freed only by its owner.
+ *
+ * @throws SessionBusyError after `timeoutMs`.
+ */
+export async function takeLease(steps: LeaseSteps): Promise<Release> {
+  const started = Date.now();
+  let delay = 1;
+  for (;;) {
+    if (await steps.tryTake()) {
+      // Taken after the caller's wait ran out: it has given up, so nobody would release it.
+      if (Date.now() - started > steps.timeoutMs) {
+        await steps.free();
+        throw new SessionBusyError(steps.what, Date.now() - started);
+      }
+      return held(steps);
+    }
+    const waited = Date.now() - started;
+    if (waited >= steps.timeoutMs) throw new SessionBusyError(steps.what, waited);
+    await new Promise((r) => setTimeout(r, Math.min(delay, steps.timeoutMs - waited)));
+    delay = Math.min(delay * 2, 25);
+  }
+}
+
+function held(steps: LeaseSteps): Release {
+  const renew = setInterval(() => {
+    // A failed renewal is tried again next time; the lock lasts ttlMs meanwhile.
+    Promise.resolve().then(() => steps.renew()).catch(() => {});
+  }, Math.floor(steps.ttlMs / 3));
+  renew.unref();
+  steps.renewals.add(renew);
+  let done = false;
+  return async () => {
+    if (done) return;
+    done = true;
+    clearInterval(renew);
+    steps.renewals.delete(renew);
+    await steps.free();
+  };
+}
