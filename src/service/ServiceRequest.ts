@@ -17,6 +17,16 @@ const BUFFER_LIMIT = 64 * 1024;
 /** Default limit of a request body that pso reads whole. */
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
+/** What a host knows of the connection, for the CGI variables it derives. */
+export interface ConnectionFacts {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: string | undefined;
+  readonly serverAddress?: string | undefined;
+  readonly serverPort?: string | undefined;
+  readonly serverName?: string | undefined;
+  readonly protocol?: string | undefined;
+}
+
 /** What every host gives a request when it makes one. */
 export interface ServiceRequestInit {
   /** The handler module's name, the default service id. */
@@ -466,6 +476,33 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   logWith(level: LogLevel, ...args: unknown[]): void {
     const text = args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : safeJson(a))).join(' ');
     this.logger.log(level, `${this.method} ${this.path}: ${text}`);
+  }
+
+  /**
+   * A CGI meta-variable (RFC 3875 §4.1) derived from the request, for hosts
+   * that are not CGI, so that `getEnviron('HTTP_USER_AGENT')` or
+   * `getEnviron('REMOTE_ADDR')` read alike everywhere. `connection` gives
+   * what only the host knows; it is asked only for the variables that need it.
+   */
+  protected cgiVariable(key: string, connection: () => ConnectionFacts): string | undefined {
+    if (key.startsWith('HTTP_')) return this.headerValue(key.slice(5).toLowerCase().replace(/_/g, '-'));
+    switch (key) {
+      case 'REQUEST_METHOD': return this.method;
+      case 'QUERY_STRING': return this.queryString;
+      case 'PATH_INFO': return this.path;
+      case 'SCRIPT_NAME': return '';
+      case 'REQUEST_URI': return this.queryString ? `${this.path}?${this.queryString}` : this.path;
+      case 'CONTENT_TYPE': return this.headerValue('content-type');
+      case 'CONTENT_LENGTH': return this.headerValue('content-length');
+      case 'REMOTE_ADDR': return connection().remoteAddress;
+      case 'REMOTE_PORT': return connection().remotePort;
+      case 'SERVER_ADDR': return connection().serverAddress;
+      case 'SERVER_PORT': return connection().serverPort;
+      case 'SERVER_NAME': return connection().serverName ?? (this.headerValue('host') ?? 'localhost').replace(/:\d+$/, '');
+      case 'SERVER_PROTOCOL': return connection().protocol;
+      case 'HTTPS': return this.transportSecure() ? 'on' : undefined;
+    }
+    return undefined;
   }
 
   // ---- used by the core ------------------------------------------------------

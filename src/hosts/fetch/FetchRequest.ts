@@ -59,21 +59,11 @@ export class FetchRequest<D extends object = SessionData> extends ServiceRequest
 
   protected override environValue(key: string): string | undefined {
     if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
-    if (key.startsWith('HTTP_')) return this.headerValue(key.slice(5).toLowerCase().replace(/_/g, '-'));
-    switch (key) {
-      case 'REQUEST_METHOD': return this.method;
-      case 'QUERY_STRING': return this.queryString;
-      case 'PATH_INFO': return this.path;
-      case 'SCRIPT_NAME': return '';
-      case 'REQUEST_URI': return this.#url.pathname + this.#url.search;
-      case 'CONTENT_TYPE': return this.headerValue('content-type');
-      case 'CONTENT_LENGTH': return this.headerValue('content-length');
-      case 'REMOTE_ADDR': return this.#remoteAddress;
-      case 'SERVER_NAME': return this.#url.hostname;
-      case 'SERVER_PORT': return this.#url.port || (this.#url.protocol === 'https:' ? '443' : '80');
-      case 'HTTPS': return this.transportSecure() ? 'on' : undefined;
-    }
-    return undefined;
+    return this.cgiVariable(key, () => ({
+      remoteAddress: this.#remoteAddress,
+      serverName: this.#url.hostname,
+      serverPort: this.#url.port || (this.#url.protocol === 'https:' ? '443' : '80'),
+    }));
   }
 
   protected override environNames(): Iterable<string> {

@@ -104,24 +104,16 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
 
   protected override environValue(key: string): string | undefined {
     if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
-    if (key.startsWith('HTTP_')) return this.headerValue(key.slice(5).toLowerCase().replace(/_/g, '-'));
-    switch (key) {
-      case 'REQUEST_METHOD': return this.method;
-      case 'QUERY_STRING': return this.queryString;
-      case 'PATH_INFO': return this.path;
-      case 'SCRIPT_NAME': return '';
-      case 'REQUEST_URI': return this.#url;
-      case 'CONTENT_TYPE': return this.headerValue('content-type');
-      case 'CONTENT_LENGTH': return this.headerValue('content-length');
-      case 'REMOTE_ADDR': return this.req.socket.remoteAddress;
-      case 'REMOTE_PORT': return String(this.req.socket.remotePort ?? '');
-      case 'SERVER_ADDR': return this.req.socket.localAddress;
-      case 'SERVER_PORT': return String(this.req.socket.localPort ?? '');
-      case 'SERVER_NAME': return (this.headerValue('host') ?? 'localhost').replace(/:\d+$/, '');
-      case 'SERVER_PROTOCOL': return `HTTP/${this.req.httpVersion}`;
-      case 'HTTPS': return this.transportSecure() ? 'on' : undefined;
-    }
-    return undefined;
+    return this.cgiVariable(key, () => {
+      const socket = this.req.socket;
+      return {
+        remoteAddress: socket.remoteAddress,
+        remotePort: String(socket.remotePort ?? ''),
+        serverAddress: socket.localAddress,
+        serverPort: String(socket.localPort ?? ''),
+        protocol: `HTTP/${this.req.httpVersion}`,
+      };
+    });
   }
 
   protected override headerValue(name: string): string | undefined {
