@@ -69,6 +69,12 @@ describe('createFetchHandler()', () => {
     assert.equal(big.status, 413);
   });
 
+  it('derives the CGI variables from the URL and what the runtime tells', async () => {
+    const h = make((r) => r.write(['REMOTE_ADDR', 'SERVER_NAME', 'SERVER_PORT', 'REQUEST_URI', 'HTTP_X_A', 'HTTPS'].map((k) => r.getEnviron(k, '-')).join('|')));
+    const res = await h(new Request('https://x.test/a?b=1', { headers: { 'x-a': 'y' } }), { remoteAddress: '10.1.2.3' });
+    assert.equal(await res.text(), '10.1.2.3|x.test|443|/a?b=1|y|on');
+  });
+
   it('marks the cookie Secure for https URLs', async () => {
     const res = await make((r) => r.write('x'))(new Request('https://x.test/'));
     assert.match(res.headers.getSetCookie()[0]!, /; Secure/);

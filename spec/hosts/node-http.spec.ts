@@ -57,6 +57,13 @@ describe('serve() / createRequestListener()', () => {
     }
   });
 
+  it('derives the CGI variables a script would see from the request and its socket', async () => {
+    const url = await start((r) => r.write(['REMOTE_ADDR', 'SERVER_ADDR', 'SERVER_PORT', 'SERVER_NAME', 'SERVER_PROTOCOL', 'REQUEST_URI', 'PATH_INFO', 'QUERY_STRING', 'CONTENT_TYPE', 'HTTP_X_A', 'HTTPS'].map((k) => r.getEnviron(k, '-')).join('|')));
+    const port = new URL(url).port;
+    const body = await (await fetch(new URL('/p/q?x=1', url), { method: 'POST', body: 'a', headers: { 'content-type': 'text/plain', 'x-a': 'b' } })).text();
+    assert.equal(body, `127.0.0.1|127.0.0.1|${port}|127.0.0.1|HTTP/1.1|/p/q?x=1|/p/q|x=1|text/plain|b|-`);
+  });
+
   it('finds directives whatever the case of their names', async () => {
     const url = await start(counter, { directives: { psocookiesession_samesite: 'Strict', 'PSOCOOKIESESSION_PATH': '/' } });
     const cookie = (await fetch(url)).headers.getSetCookie()[0]!;
