@@ -33,9 +33,11 @@ export { parseHttpDate, formatHttpDate } from './config/httpDate.js';
 
 export type { Logger, LogLevel } from './logging/Logger.js';
 export { StderrLogger } from './logging/StderrLogger.js';
+export { FileLogger } from './logging/FileLogger.js';
+export { formatLine } from './logging/formatLine.js';
 
 export { ServiceHandler, type Handler, type HandlerOptions, type RunOptions, type SessionImplClass } from './service/ServiceHandler.js';
-export { ServiceRequest, type ServiceRequestInit } from './service/ServiceRequest.js';
+export { ServiceRequest, type ServiceRequestInit, type RedirectStatus, type ConnectionFacts } from './service/ServiceRequest.js';
 export { HttpError, InvalidHeaderError, HeadersSentError, ServiceReturn } from './service/errors.js';
 export { OK, HTTP_NOT_FOUND, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, reasonPhrase } from './service/status.js';
 export { isMain, moduleNameOf } from './service/moduleName.js';

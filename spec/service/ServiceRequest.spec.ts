@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -194,6 +194,26 @@ describe('ServiceRequest', () => {
       assert.equal(res.status, 301);
       assert.equal(res.headers.get('location'), 'https://example.org/');
     });
+
+    for (const status of [301, 302, 303, 307, 308] as const) {
+      it(`sends ${status} when asked`, async () => {
+        await start((req) => req.redirect('/elsewhere', status));
+        const res = await fetch(base, { method: 'POST', redirect: 'manual' });
+        assert.equal(res.status, status);
+        assert.equal(res.headers.get('location'), '/elsewhere');
+      });
+    }
+
+    it('refuses another status before anything is sent, and the server keeps serving', async () => {
+      await start((req) => {
+        if (req.path === '/ok') return void req.write('fine');
+        req.redirect('/x', 200 as 302);
+      });
+      const res = await fetch(base, { redirect: 'manual' });
+      assert.equal(res.status, 500);
+      assert.ok(logger.has('error', /redirect status must be one of 301, 302, 303, 307, 308/));
+      assert.equal(await (await fetch(`${base}ok`)).text(), 'fine');
+    });
   });
 
   describe('sendStatus()', () => {
@@ -220,6 +240,44 @@ describe('ServiceRequest', () => {
       await start((req) => { req.log('hello', { a: 1 }); req.write('ok'); });
       await (await fetch(`${base}x`)).text();
       assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'GET /x: hello {"a":1}'));
+    });
+  });
+
+  describe('PSOLog', () => {
+    let dir: string;
+    beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'pso-log-')); });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("appends request.log() lines and pso's own errors to the file, not to the container's logger", async () => {
+      const file = join(dir, 'pso.log');
+      await start((req) => {
+        if (req.path === '/boom') throw new Error('kaboom');
+        req.log('first', 1);
+        req.log('second\nforged line');
+        req.write('ok');
+      }, { PSOLog: file });
+      await (await fetch(`${base}a`)).text();
+      assert.equal((await fetch(`${base}boom`)).status, 500);
+      const lines = readFileSync(file, 'utf8').split('\n');
+      assert.match(lines[0]!, /^\[pso\] \d{4}-\d\d-\d\dT[\d:.]+Z info GET \/a: first 1$/);
+      assert.match(lines[1]!, /info GET \/a: second$/);
+      assert.equal(lines[2], '    forged line', 'a newline in a message cannot start a line of its own');
+      assert.ok(lines.some((l) => /error GET \/boom: handler failed: Error: kaboom/.test(l)));
+      assert.equal(logger.lines.length, 0, 'nothing went to the container logger');
+    });
+
+    it('falls back to the container logger, saying why, when the file cannot be written', async () => {
+      await start((req) => { req.log('still logged'); req.write('ok'); }, { PSOLog: join(dir, 'missing-dir', 'pso.log') });
+      const res = await fetch(base);
+      assert.equal(await res.text(), 'ok');
+      assert.ok(logger.has('error', /PSOLog ".*missing-dir\/pso\.log": ENOENT/));
+      assert.ok(logger.has('info', /still logged/));
+    });
+
+    it('names the directive when the path is relative', async () => {
+      await start((req) => { req.log('x'); req.write('ok'); }, { PSOLog: 'relative.log' });
+      assert.equal(await (await fetch(base)).text(), 'ok');
+      assert.ok(logger.has('error', /PSOLog "relative\.log": .*absolute path/));
     });
   });
 

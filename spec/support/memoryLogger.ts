@@ -6,6 +6,9 @@ export class MemoryLogger implements Logger {
   log(level: LogLevel, message: string): void {
     this.lines.push({ level, message });
   }
+  has(level: LogLevel, pattern: RegExp): boolean {
+    return this.lines.some((l) => l.level === level && pattern.test(l.message));
+  }
   text(): string {
     return this.lines.map((l) => `${l.level} ${l.message}`).join('\n');
   }

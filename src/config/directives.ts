@@ -26,6 +26,7 @@ export const DIRECTIVES = {
     'Per-session lock: "file" (across processes), "process" (inside one server process), "auto" (file for CGI and scripts, process for servers). Default auto.',
   PSOSessionLockTimeout: 'Seconds to wait for a busy session before answering 503. Default 10.',
   PSOSessionGCProbability: 'Chance (0..1) that a request also collects expired session files. Default 0.01.',
+  PSOLog: 'Absolute path of a file that request.log() lines and pso\'s own messages are appended to, instead of the container\'s logger (standard error by default).',
   PSODebug: 'on: error responses include the error and its stack. Default off.',
   PSOTrustProxy: 'on: believe X-Forwarded-Proto from the proxy in front of this server. Default off.',
   PSOMaxBodySize: 'Largest request body pso reads whole (forms), in bytes (or with k, m, g). Default 1m.',

@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { injectable } from 'inversify';
+import { formatLine } from './formatLine.js';
 import type { Logger, LogLevel } from './Logger.js';
 
 /**
@@ -17,7 +18,7 @@ export class StderrLogger implements Logger {
   log(level: LogLevel, message: string): void {
     // One write per line keeps lines whole when several CGI processes share a log;
     // writing the descriptor directly spares a CGI process node's stream modules.
-    const line = `[pso] ${new Date().toISOString()} ${level} ${message.replace(/\r?\n/g, '\n    ')}\n`;
+    const line = formatLine(level, message);
     try {
       writeSync(2, line);
     } catch {

@@ -1,4 +1,5 @@
 import { parse as parseCookie, serialize as serializeCookie, type SerializeOptions } from 'cookie';
+import { FileLogger } from '../logging/FileLogger.js';
 import type { Logger, LogLevel } from '../logging/Logger.js';
 import type { Session } from '../session/Session.js';
 import type { SessionData } from '../session/json.js';
@@ -16,6 +17,10 @@ const BAD_VALUE = /[\r\n\0]/;
 const BUFFER_LIMIT = 64 * 1024;
 /** Default limit of a request body that pso reads whole. */
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** The statuses {@link ServiceRequest.redirect} sends. */
+export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
+const REDIRECT_STATUSES: readonly number[] = [301, 302, 303, 307, 308];
 
 /** What a host knows of the connection, for the CGI variables it derives. */
 export interface ConnectionFacts {
@@ -424,17 +429,25 @@ export abstract class ServiceRequest<D extends object = SessionData> {
    * Redirects and ends the handler (like the original's `SERVER_RETURN`).
    * The session is saved before the response completes.
    *
-   * @param permanent - 301 instead of 302.
+   * @param status - the status: 302 (Found) by default; `true` for 301, the
+   *   original's `permanent`; or 301, 302, 303 (See Other: after a POST, the
+   *   browser GETs `url`), 307 or 308 (the method and body are repeated).
    * @throws InvalidHeaderError when `url` holds CR, LF or NUL.
+   * @throws RangeError for another status.
    * @example
    * ```ts
    * if (!request.session.has('user')) request.redirect('/login');
+   * request.redirect('/orders/42', 303); // after handling a POST
    * ```
    */
-  redirect(url: string, permanent = false): never {
+  redirect(url: string, status: boolean | RedirectStatus = false): never {
     if (BAD_VALUE.test(url)) throw new InvalidHeaderError('redirect URL has a CR, LF or NUL in it');
+    const code = status === true ? 301 : status === false ? 302 : status;
+    if (!REDIRECT_STATUSES.includes(code)) {
+      throw new RangeError(`redirect status must be one of ${REDIRECT_STATUSES.join(', ')} (or true for 301); got ${String(status)}`);
+    }
     this.#discardBody();
-    this.setStatus(permanent ? 301 : 302);
+    this.setStatus(code);
     this.setHeader('Location', url);
     this.setHeader('Content-Type', 'text/plain; charset=utf-8');
     this.#headersSent = true;
@@ -472,10 +485,31 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.logWith('info', ...args);
   }
 
-  /** Writes a line to the log at a given level. */
+  /**
+   * Writes a line to the log at a given level: to the file `PSOLog` names
+   * when it is set, to the container's logger otherwise. A log file that
+   * cannot be written never fails the request: the line and the reason go to
+   * the container's logger instead.
+   *
+   * @example
+   * ```ts
+   * request.logWith('warn', 'payment provider slow:', ms, 'ms');
+   * ```
+   */
   logWith(level: LogLevel, ...args: unknown[]): void {
     const text = args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : safeJson(a))).join(' ');
-    this.logger.log(level, `${this.method} ${this.path}: ${text}`);
+    const line = `${this.method} ${this.path}: ${text}`;
+    let file: string | undefined;
+    try {
+      file = this.getDirective('PSOLog')?.trim() || undefined;
+      if (file !== undefined) {
+        FileLogger.for(file).log(level, line);
+        return;
+      }
+    } catch (e) {
+      this.logger.log('error', `PSOLog ${JSON.stringify(file ?? '')}: ${(e as Error).message}`);
+    }
+    this.logger.log(level, line);
   }
 
   /**
