@@ -95,7 +95,7 @@ describe('CgiRequest', () => {
 
     it('CONTENT_LENGTH over PSOMaxBodySize: 413 before reading', async () => {
       const { req } = withBody({ ...post, CONTENT_LENGTH: '2048', PSOMaxBodySize: '1k' }, undefined);
-      await assert.rejects(req.body(), (e: unknown) => e instanceof HttpError && e.status === 413 && e.message === 'request body of 2048 bytes is larger than the limit of 1024 bytes');
+      await assert.rejects(req.body(), (e: unknown) => e instanceof HttpError && e.status === 413 && e.message === 'request body of 2048 bytes is larger than the limit of 1024 bytes (PSOMaxBodySize)');
     });
 
     it('a body shorter than CONTENT_LENGTH: 400', async () => {
@@ -113,7 +113,7 @@ describe('CgiRequest', () => {
     it('through the handler, a body error becomes the response status with its message', async () => {
       const { req, text, logger } = withBody({ ...post, CONTENT_LENGTH: '10', PSOMaxBodySize: '4' }, 'a=12345678');
       await new ServiceHandler().handle(req, async (r: ServiceRequest) => { await r.form(); r.write('not reached'); });
-      assert.match(text(), /^Status: 413 Payload Too Large\r\n[^]*\r\n\r\n413 Payload Too Large\nrequest body of 10 bytes is larger than the limit of 4 bytes\n$/);
+      assert.match(text(), /^Status: 413 Payload Too Large\r\n[^]*\r\n\r\n413 Payload Too Large\nrequest body of 10 bytes is larger than the limit of 4 bytes \(PSOMaxBodySize\)\n$/);
       assert.ok(logger.lines.some((l) => l.level === 'info' && /413: request body of 10 bytes/.test(l.message)), logger.text());
     });
   });
@@ -133,7 +133,7 @@ describe('CgiRequest', () => {
     it('answers 413 when CONTENT_LENGTH is over PSOMaxBodySize', async () => {
       const res = await runCgi(FORM_HANDLER, post({ CONTENT_LENGTH: '5000', PSOMaxBodySize: '1k' }), 'a=1');
       assert.equal(res.status, 413, res.stderr);
-      assert.equal(res.body, '413 Payload Too Large\nrequest body of 5000 bytes is larger than the limit of 1024 bytes\n');
+      assert.equal(res.body, '413 Payload Too Large\nrequest body of 5000 bytes is larger than the limit of 1024 bytes (PSOMaxBodySize)\n');
       assert.equal(res.code, 0);
     });
 

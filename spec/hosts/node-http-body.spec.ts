@@ -63,8 +63,8 @@ describe('NodeHttpRequest (request body)', () => {
       await start({ PSOMaxBodySize: '1k' });
       const res = await post(`a=${'x'.repeat(2046)}`);
       assert.equal(res.status, 413);
-      assert.equal(await res.text(), '413 Payload Too Large\nrequest body of 2048 bytes is larger than the limit of 1024 bytes\n');
-      assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'POST /: 413: request body of 2048 bytes is larger than the limit of 1024 bytes'), logger.text());
+      assert.equal(await res.text(), '413 Payload Too Large\nrequest body of 2048 bytes is larger than the limit of 1024 bytes (PSOMaxBodySize)\n');
+      assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'POST /: 413: request body of 2048 bytes is larger than the limit of 1024 bytes (PSOMaxBodySize)'), logger.text());
       await stillServes();
     });
 
@@ -80,7 +80,7 @@ describe('NodeHttpRequest (request body)', () => {
       });
       const res = await post(stream);
       assert.equal(res.status, 413);
-      assert.equal(await res.text(), '413 Payload Too Large\nrequest body larger than the limit of 1024 bytes\n');
+      assert.equal(await res.text(), '413 Payload Too Large\nrequest body larger than the limit of 1024 bytes (PSOMaxBodySize)\n');
       await stillServes();
     });
 

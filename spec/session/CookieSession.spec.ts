@@ -409,15 +409,27 @@ describe('CookieSession', () => {
       assert.notEqual(get.s.id, id);
     });
 
-    it('on: a form body over PSOMaxBodySize carries no id, and the handler\'s form() answers 413', async () => {
+    it('on: a form body over PSOMaxBodySize answers 413 before the handler runs, and the stored session is untouched', async () => {
+      const id = await seed({ n: 5 }, on);
+      let ran = false;
+      const r = await handle({
+        env: { ...on, PSOMaxBodySize: '10' }, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, requestBody: `spec=${id}`,
+      }, () => { ran = true; });
+      assert.equal(ran, false);
+      assert.equal(r.head!.status, 413);
+      assert.equal(r.sentBody, '413 Payload Too Large\nrequest body larger than the limit of 10 bytes (PSOMaxBodySize)\n');
+      assert.equal(stored(id).data.n, 5);
+    });
+
+    it('on, PSOFormParse off: a form body over PSOMaxBodySize carries no id, and the handler\'s form() answers 413', async () => {
       const id = await seed({ n: 5 }, on);
       let isNew: boolean | undefined;
       const r = await handle({
-        env: { ...on, PSOMaxBodySize: '10' }, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, requestBody: `spec=${id}`,
+        env: { ...on, PSOMaxBodySize: '10', PSOFormParse: 'off' }, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, requestBody: `spec=${id}`,
       }, async (x) => { isNew = x.session.isNew; await x.form(); });
       assert.equal(isNew, true);
       assert.equal(r.head!.status, 413);
-      assert.equal(r.sentBody, '413 Payload Too Large\nrequest body larger than 10 bytes\n');
+      assert.equal(r.sentBody, '413 Payload Too Large\nrequest body larger than the limit of 10 bytes (PSOMaxBodySize)\n');
       assert.equal(stored(id).data.n, 5);
     });
 

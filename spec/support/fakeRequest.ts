@@ -70,10 +70,9 @@ export class FakeRequest extends ServiceRequest {
   protected override environNames(): Iterable<string> {
     return Object.keys(this.env);
   }
-  protected override async readBody(limit: number): Promise<Uint8Array> {
+  protected override async *bodyChunks(): AsyncIterable<Uint8Array> {
     const body = Buffer.from(this.#init.requestBody ?? '');
-    if (body.byteLength > limit) throw new HttpError(413, `request body larger than ${limit} bytes`);
-    return body;
+    if (body.byteLength > 0) yield body;
   }
   protected override headerValue(name: string): string | undefined {
     return Object.hasOwn(this.headers, name) ? this.headers[name] : undefined;

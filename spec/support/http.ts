@@ -53,7 +53,7 @@ export function parseCgiOutput(out: string, stderr = '', code: number | null = 0
 }
 
 /** Runs a program to completion, feeding `input` on stdin. */
-export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, input = ''): Promise<{ stdout: string; stderr: string; code: number | null }> {
+export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string | Uint8Array = ''): Promise<{ stdout: string; stderr: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -67,7 +67,7 @@ export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
 }
 
 /** Runs a handler module as a CGI script would be run by a web server. */
-export async function runCgi(script: string, vars: Record<string, string | undefined> = {}, input = ''): Promise<ParsedResponse> {
+export async function runCgi(script: string, vars: Record<string, string | undefined> = {}, input: string | Uint8Array = ''): Promise<ParsedResponse> {
   const env = cleanEnv({
     GATEWAY_INTERFACE: 'CGI/1.1',
     REQUEST_METHOD: 'GET',

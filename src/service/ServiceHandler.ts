@@ -14,7 +14,7 @@ import type { Session } from '../session/Session.js';
 import { SessionImpl, SessionStoreError } from '../session/SessionImpl.js';
 import { closeStores } from '../session/stores/registry.js';
 import { HttpError, ServiceReturn } from './errors.js';
-import { kAttachSession, kFinish, kHeadCommitted, kSendError } from './internal.js';
+import { kAttachSession, kCleanup, kFinish, kHeadCommitted, kPrepare, kSendError } from './internal.js';
 import { moduleNameOf } from './moduleName.js';
 import type { ServiceRequest } from './ServiceRequest.js';
 import { reasonPhrase } from './status.js';
@@ -154,6 +154,7 @@ export class ServiceHandler {
     let impl: SessionImpl | undefined;
     let session: Session<D> | undefined;
     try {
+      await request[kPrepare]();
       impl = this.sessionImplFor(options);
       session = await impl.open(request);
       const opened = session;
@@ -177,6 +178,8 @@ export class ServiceHandler {
     } catch (e) {
       if (impl && session) await impl.close(session, false).catch((err) => request.logWith('error', err));
       await this.#fail(request, e);
+    } finally {
+      await request[kCleanup]();
     }
   }
 

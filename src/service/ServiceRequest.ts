@@ -3,8 +3,13 @@ import { FileLogger } from '../logging/FileLogger.js';
 import type { Logger, LogLevel } from '../logging/Logger.js';
 import type { Session } from '../session/Session.js';
 import type { SessionData } from '../session/json.js';
-import { HeadersSentError, InvalidHeaderError, ServiceReturn } from './errors.js';
-import { kAttachSession, kBeforeHead, kFinish, kHeadCommitted, kSendError } from './internal.js';
+import { HeadersSentError, HttpError, InvalidHeaderError, ServiceReturn } from './errors.js';
+import { kAttachSession, kBeforeHead, kCleanup, kFinish, kHeadCommitted, kPrepare, kSendError } from './internal.js';
+import { FormInput } from './forms/FormInput.js';
+import { FORM_DEFAULTS, readFormLimits, type FormLimits } from './forms/limits.js';
+import { parseMultipart } from './forms/multipart.js';
+import { kDiscard, type UploadedFile } from './forms/UploadedFile.js';
+import { charsetOf, decodeFields, splitUrlencoded, type RawField } from './forms/urlencoded.js';
 import { reasonPhrase } from './status.js';
 import { readFlag, readBytes } from '../config/directives.js';
 import { directiveKey } from '../config/ServerDirectives.js';
@@ -15,8 +20,6 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
 /** Output is held back until the handler ends, up to this size, so that a failed save can still answer 500. */
 const BUFFER_LIMIT = 64 * 1024;
-/** Default limit of a request body that pso reads whole. */
-const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 /** The statuses {@link ServiceRequest.redirect} sends. */
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
@@ -75,7 +78,10 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   #beforeHead: (() => void) | undefined;
   #decorateUrl: ((params: URLSearchParams) => void) | undefined;
   #body: Promise<Uint8Array> | undefined;
-  #form: Promise<URLSearchParams> | undefined;
+  #bodyTaken = false;
+  #form: Promise<FormInput> | undefined;
+  #formInput: FormInput | undefined;
+  #uploads: UploadedFile[] = [];
   #directiveNames: Map<string, string> | undefined;
   #sending: Promise<void> = Promise.resolve();
 
@@ -101,13 +107,18 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   /** The names {@link environValue} knows, for case-insensitive directive names. */
   protected abstract environNames(): Iterable<string>;
   /**
-   * The request body, at most `limit` bytes.
-   * @throws HttpError 413 when it is larger.
+   * The request body as it arrives, read once by the core. It ends early
+   * only by throwing: an {@link HttpError} 400 when the client went away or
+   * sent less than it declared. Limits are the core's business.
    */
-  protected abstract readBody(limit: number): Promise<Uint8Array>;
+  protected abstract bodyChunks(): AsyncIterable<Uint8Array>;
   /** A request header by lower-case name, multiple values joined with ", ". */
   protected abstract headerValue(name: string): string | undefined;
-  /** Sends status and headers. Called once. */
+  /** What the host calls the body's declared length, for error messages. */
+  protected get lengthName(): string {
+    return 'Content-Length';
+  }
+    /** Sends status and headers. Called once. */
   protected abstract emitHead(status: number, reason: string, headers: readonly [string, string][]): void;
   /** Sends part of the body. */
   protected abstract emitBody(chunk: Uint8Array): void | Promise<void>;
@@ -190,33 +201,150 @@ export abstract class ServiceRequest<D extends object = SessionData> {
 
   /**
    * The request body as bytes (read once; at most `PSOMaxBodySize` bytes,
-   * default 1 MiB, or `limit`).
+   * default 1 MiB, or `limit`). A `multipart/form-data` body is not kept
+   * whole: read its fields and files with {@link getInput} and {@link getFile}.
    *
-   * @throws HttpError 413 when the body is larger.
+   * @throws HttpError 413 when the body is larger; 400 when it is cut short.
+   * @example
+   * ```ts
+   * const payload = JSON.parse(Buffer.from(await request.body()).toString('utf8'));
+   * ```
    */
   body(limit?: number): Promise<Uint8Array> {
-    return (this.#body ??= this.readBody(limit ?? readBytes(this, 'PSOMaxBodySize', DEFAULT_BODY_LIMIT)));
+    return (this.#body ??= this.#readWhole(limit ?? readBytes(this, 'PSOMaxBodySize', FORM_DEFAULTS.maxBodySize)));
   }
 
   /**
-   * The form fields: those of the query string, then those of an
-   * `application/x-www-form-urlencoded` body.
+   * The form input: the fields of the query string, then those of an
+   * `application/x-www-form-urlencoded` or `multipart/form-data` body, and
+   * the files uploaded with it. pso reads a form body before the handler
+   * runs (unless `PSOFormParse off`), so this resolves at once; the sync
+   * {@link getInput}, {@link getInputs}, {@link hasInputs}, {@link getFile}
+   * read the same.
    *
+   * Text is decoded as UTF-8, or as the charset the request names (its
+   * Content-Type, or HTML's `_charset_` field); bytes that are not valid in
+   * it give a 400, never silently altered text.
+   *
+   * @throws HttpError 413 naming the limit (`PSOMaxBodySize`, `PSOMaxUploadSize`,
+   *   `PSOMaxFileSize`, `PSOMaxFiles`, `PSOMaxFields`, `PSOMaxFieldSize`), 400 for
+   *   a malformed, truncated or wrongly encoded body.
    * @example
    * ```ts
    * const name = (await request.form()).get('name') ?? 'stranger';
    * ```
    */
-  form(): Promise<URLSearchParams> {
-    return (this.#form ??= (async () => {
-      const fields = new URLSearchParams(this.queryString);
-      const type = (this.headerValue('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type === 'application/x-www-form-urlencoded' && this.method !== 'GET' && this.method !== 'HEAD') {
-        const text = Buffer.from(await this.body()).toString('utf8');
-        for (const [k, v] of new URLSearchParams(text)) fields.append(k, v);
-      }
-      return fields;
-    })());
+  form(): Promise<FormInput> {
+    return (this.#form ??= this.#readForm().then((f) => (this.#formInput = f)));
+  }
+
+  /**
+   * A form field's value (the query string's or the body's): the first, or
+   * the `index`-th of repeated ones; `fallback` when there is none. The
+   * original's `getInput(key, default, index)`.
+   *
+   * @example
+   * ```ts
+   * const qty = Number(request.getInput('qty', '1'));
+   * ```
+   */
+  getInput(name: string, fallback: string, index?: number): string;
+  getInput(name: string, fallback?: string, index?: number): string | undefined;
+  getInput(name: string, fallback?: string, index = 0): string | undefined {
+    return this.#formNow().get(name, fallback, index);
+  }
+
+  /**
+   * Every value of a form field, in order; empty when there is none.
+   *
+   * @example
+   * ```ts
+   * for (const tag of request.getInputs('tag')) request.write(`#${tag} `);
+   * ```
+   */
+  getInputs(name: string): string[] {
+    return this.#formNow().getAll(name);
+  }
+
+  /**
+   * Whether a form field (or file) named `name` came with the request.
+   *
+   * @example
+   * ```ts
+   * if (request.hasInput('search')) runSearch(request.getInput('search')!);
+   * ```
+   */
+  hasInput(name: string): boolean {
+    return this.#formNow().has(name);
+  }
+
+  /**
+   * Whether every one of `names` came with the request.
+   *
+   * @example
+   * ```ts
+   * if (!request.hasInputs('user', 'password')) request.sendStatus(400);
+   * ```
+   */
+  hasInputs(...names: string[]): boolean {
+    return this.#formNow().has(...names);
+  }
+
+  /**
+   * The whole form as a dictionary: each field name with its values in
+   * order (an object without prototype, so no name is special).
+   *
+   * @example
+   * ```ts
+   * request.write(JSON.stringify(request.getInputDict())); // {"a":["1","2"],"b":["x"]}
+   * ```
+   */
+  getInputDict(): Record<string, string[]> {
+    return this.#formNow().toDict();
+  }
+
+  /**
+   * A file uploaded in field `name` (the `index`-th when several were), or
+   * `undefined`. Its temporary file is removed when the request ends unless
+   * you `keep()` or `save()` it.
+   *
+   * @example
+   * ```ts
+   * const upload = request.getFile('document');
+   * if (upload) await upload.save(`/srv/docs/${randomUUID()}.pdf`);
+   * ```
+   */
+  getFile(name: string, index = 0): UploadedFile | undefined {
+    return this.#formNow().file(name, index);
+  }
+
+  /**
+   * The files uploaded in field `name`, or all of them.
+   *
+   * @example
+   * ```ts
+   * const total = request.getFiles().reduce((n, f) => n + f.size, 0);
+   * ```
+   */
+  getFiles(name?: string): UploadedFile[] {
+    return this.#formNow().files(name);
+  }
+
+  /** The client's address (`REMOTE_ADDR`), when the host knows it. */
+  get remoteAddress(): string | undefined {
+    return this.getEnviron('REMOTE_ADDR') || undefined;
+  }
+
+  /**
+   * The query string's fields (without the body's).
+   *
+   * @example
+   * ```ts
+   * request.query.get('page');
+   * ```
+   */
+  get query(): URLSearchParams {
+    return new URLSearchParams(this.queryString);
   }
 
   /**
@@ -548,6 +676,22 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.#decorateUrl = decorateUrl;
   }
 
+  /**
+   * @internal Reads a form body before the handler runs (the handler's
+   * getInput() is sync, as the original's), unless `PSOFormParse off`.
+   */
+  async [kPrepare](): Promise<void> {
+    if (this.#formBodyType() !== undefined && readFlag(this, 'PSOFormParse', true)) await this.form();
+  }
+
+  /** @internal Removes the uploads the handler did not keep; called when the request ends. */
+  async [kCleanup](): Promise<void> {
+    const uploads = this.#uploads;
+    this.#uploads = [];
+    const results = await Promise.allSettled(uploads.map((u) => u[kDiscard]()));
+    for (const r of results) if (r.status === 'rejected') this.logWith('warn', `removing an upload: ${(r.reason as Error).message}`);
+  }
+
   /** @internal Whether status and headers have gone out. */
   get [kHeadCommitted](): boolean {
     return this.#headCommitted;
@@ -565,6 +709,8 @@ export abstract class ServiceRequest<D extends object = SessionData> {
       // The whole body is known: say its length, so no chunked encoding is needed.
       this.#headers.push(['Content-Length', String(this.#buffered)]);
     }
+    // Uploads go before the last bytes, so a client that has the whole answer never finds them.
+    await this[kCleanup]();
     await this.flush();
     await this.emitEnd();
   }
@@ -586,8 +732,91 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.#headers.push(['Content-Type', 'text/plain; charset=utf-8'], ['Cache-Control', 'no-store']);
     this.#headersSent = true;
     this.#append(Buffer.from(body));
+    await this[kCleanup]();
     await this.flush();
     await this.emitEnd();
+  }
+
+  /** The request body, handed out once. */
+  #takeBody(): AsyncIterable<Uint8Array> {
+    if (this.#bodyTaken) throw new Error('the request body has already been read (as a form or by body())');
+    this.#bodyTaken = true;
+    return this.bodyChunks();
+  }
+
+  /** The length the request declares, if any. */
+  #declaredLength(): number | undefined {
+    const raw = this.headerValue('content-length')?.trim();
+    if (!raw) return undefined;
+    if (!/^\d+$/.test(raw)) throw new HttpError(400, `invalid ${this.lengthName} ${JSON.stringify(raw)}`);
+    return Number(raw);
+  }
+
+  async #readWhole(limit: number, directive = 'PSOMaxBodySize'): Promise<Uint8Array> {
+    const declared = this.#declaredLength();
+    if (declared !== undefined && declared > limit) {
+      throw new HttpError(413, `request body of ${declared} bytes is larger than the limit of ${limit} bytes (${directive})`);
+    }
+    const chunks: Uint8Array[] = [];
+    let got = 0;
+    for await (const chunk of this.#takeBody()) {
+      got += chunk.byteLength;
+      if (got > limit) throw new HttpError(413, `request body larger than the limit of ${limit} bytes (${directive})`);
+      chunks.push(chunk);
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  }
+
+  /** The form type of the body, when there is a body to read as a form. */
+  #formBodyType(): 'urlencoded' | 'multipart' | undefined {
+    if (this.method === 'GET' || this.method === 'HEAD') return undefined;
+    const type = (this.headerValue('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type === 'application/x-www-form-urlencoded') return 'urlencoded';
+    if (type === 'multipart/form-data') return 'multipart';
+    return undefined;
+  }
+
+  #queryFields(limits: Pick<FormLimits, 'maxFields' | 'maxFieldSize'>): RawField[] {
+    return splitUrlencoded(Buffer.from(this.queryString, 'latin1'), limits);
+  }
+
+  async #readForm(): Promise<FormInput> {
+    const limits = readFormLimits(this);
+    const query = this.#queryFields(limits);
+    const fields = decodeFields(query, 'utf-8', 'query string');
+    const kind = this.#formBodyType();
+    const contentType = this.headerValue('content-type') ?? '';
+    if (kind === 'urlencoded') {
+      const raw = splitUrlencoded(await this.body(limits.maxBodySize), limits, query.length);
+      fields.push(...decodeFields(raw, charsetOf(contentType), 'request body'));
+      return new FormInput(fields);
+    }
+    if (kind === 'multipart') {
+      const declared = this.#declaredLength();
+      if (declared !== undefined && declared > limits.maxUploadSize) {
+        throw new HttpError(413, `request body of ${declared} bytes is larger than the limit of ${limits.maxUploadSize} bytes (PSOMaxUploadSize)`);
+      }
+      const parsed = await parseMultipart(this.#takeBody(), contentType, limits);
+      this.#uploads.push(...parsed.files);
+      if (query.length + parsed.fields.length > limits.maxFields) {
+        throw new HttpError(413, `more than ${limits.maxFields} form fields (PSOMaxFields)`);
+      }
+      fields.push(...decodeFields(parsed.fields, undefined, 'request body'));
+      return new FormInput(fields, parsed.files);
+    }
+    return new FormInput(fields);
+  }
+
+  /** The form, for the sync accessors: parsed already, or only the query string to read. */
+  #formNow(): FormInput {
+    if (this.#formInput) return this.#formInput;
+    if (this.#formBodyType() !== undefined) {
+      throw new Error('the form body has not been read: call `await request.form()` first (PSOFormParse is off)');
+    }
+    const limits = readFormLimits(this);
+    this.#formInput = new FormInput(decodeFields(this.#queryFields(limits), 'utf-8', 'query string'));
+    this.#form = Promise.resolve(this.#formInput);
+    return this.#formInput;
   }
 
   #discardBody(): void {

@@ -7,3 +7,5 @@ export const kFinish = Symbol('pso.finish');
 export const kSendError = Symbol('pso.sendError');
 export const kHeadCommitted = Symbol('pso.headCommitted');
 export const kBeforeHead = Symbol('pso.beforeHead');
+export const kPrepare = Symbol('pso.prepare');
+export const kCleanup = Symbol('pso.cleanup');

@@ -61,22 +61,47 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
     return Object.keys(this.env);
   }
 
-  /** Reads exactly CONTENT_LENGTH bytes of standard input (RFC 3875 §4.2). */
-  protected override async readBody(limit: number): Promise<Uint8Array> {
+  /**
+   * Exactly CONTENT_LENGTH bytes of standard input (RFC 3875 §4.2): what
+   * follows is not the request's; fewer is a request cut short.
+   */
+  protected override async *bodyChunks(): AsyncIterable<Uint8Array> {
     const declared = this.env.CONTENT_LENGTH?.trim();
-    if (!declared) return new Uint8Array(0);
+    // nginx passes an empty CONTENT_LENGTH with a GET: no body.
+    if (!declared) return;
     if (!/^\d+$/.test(declared)) throw new HttpError(400, `invalid CONTENT_LENGTH ${JSON.stringify(declared)}`);
-    const length = Number(declared);
-    if (length > limit) throw new HttpError(413, `request body of ${length} bytes is larger than the limit of ${limit} bytes`);
-    const body = this.stdin ? await readStream(this.stdin, length) : await readFd(0, length);
-    if (body.byteLength < length) throw new HttpError(400, `request body ended after ${body.byteLength} of ${length} bytes`);
-    return body;
+    const total = Number(declared);
+    let left = total;
+    if (this.stdin) {
+      for await (const chunk of this.stdin) {
+        const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+        if (b.byteLength >= left) {
+          yield b.subarray(0, left);
+          left = 0;
+          break;
+        }
+        left -= b.byteLength;
+        yield b;
+      }
+    } else {
+      while (left > 0) {
+        const chunk = await readFd(0, Math.min(left, 64 * 1024));
+        if (chunk.byteLength === 0) break;
+        left -= chunk.byteLength;
+        yield chunk;
+      }
+    }
+    if (left > 0) throw new HttpError(400, `request body ended after ${total - left} of ${total} bytes`);
   }
 
   protected override headerValue(name: string): string | undefined {
     if (name === 'content-type') return this.env.CONTENT_TYPE;
     if (name === 'content-length') return this.env.CONTENT_LENGTH || undefined;
     return this.env[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`];
+  }
+
+  protected override get lengthName(): string {
+    return 'CONTENT_LENGTH';
   }
 
   /** The line ending of the response head. */
@@ -107,38 +132,20 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
   }
 }
 
-/** Reads up to `length` bytes from a descriptor; fewer only at end of input. */
+/** Reads at most `length` bytes from a descriptor, as soon as some are there; none only at end of input. */
 async function readFd(fd: number, length: number): Promise<Uint8Array> {
-  const buf = Buffer.alloc(length);
-  let got = 0;
-  while (got < length) {
-    let n: number;
+  const buf = Buffer.allocUnsafe(length);
+  for (;;) {
     try {
-      n = readSync(fd, buf, got, length - got, null);
+      return buf.subarray(0, readSync(fd, buf, 0, length, null));
     } catch (e) {
       // A non-blocking pipe with nothing yet: wait for the server to send more.
       if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
         await new Promise((r) => setTimeout(r, 1));
         continue;
       }
-      if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+      if ((e as NodeJS.ErrnoException).code === 'EOF') return buf.subarray(0, 0);
       throw e;
     }
-    if (n === 0) break;
-    got += n;
   }
-  return buf.subarray(0, got);
-}
-
-/** Reads up to `length` bytes from a stream; fewer only at its end. */
-async function readStream(stream: NodeJS.ReadableStream, length: number): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  for await (const chunk of stream) {
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-    chunks.push(b);
-    got += b.byteLength;
-    if (got >= length) break;
-  }
-  return Buffer.concat(chunks).subarray(0, length);
 }

@@ -78,28 +78,23 @@ export class FetchRequest<D extends object = SessionData> extends ServiceRequest
     return this.request.headers.get(name) ?? undefined;
   }
 
-  protected override async readBody(limit: number): Promise<Uint8Array> {
-    const declared = this.request.headers.get('content-length');
-    if (declared !== null && Number(declared) > limit) {
-      throw new HttpError(413, `request body of ${declared} bytes is larger than the limit of ${limit} bytes`);
-    }
-    if (!this.request.body) return new Uint8Array(0);
+  protected override async *bodyChunks(): AsyncIterable<Uint8Array> {
+    if (!this.request.body) return;
     const reader = this.request.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let got = 0;
-    for (;;) {
-      const part = await reader.read().catch(() => {
-        throw new HttpError(400, 'the request body could not be read to its end');
-      });
-      if (part.done) break;
-      got += part.value.byteLength;
-      if (got > limit) {
-        await reader.cancel().catch(() => {});
-        throw new HttpError(413, `request body larger than the limit of ${limit} bytes`);
+    let done = false;
+    try {
+      for (;;) {
+        const part = await reader.read().catch(() => {
+          throw new HttpError(400, 'the request body could not be read to its end');
+        });
+        if (part.done) break;
+        yield part.value;
       }
-      chunks.push(part.value);
+      done = true;
+    } finally {
+      if (!done) await reader.cancel().catch(() => {});
+      reader.releaseLock();
     }
-    return Buffer.concat(chunks);
   }
 
   protected override emitHead(status: number, reason: string, headers: readonly [string, string][]): void {

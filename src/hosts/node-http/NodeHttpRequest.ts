@@ -63,43 +63,26 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     return this.#directives.get(name);
   }
 
-  protected override readBody(limit: number): Promise<Uint8Array> {
-    const declared = this.req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > limit) {
-      return Promise.reject(new HttpError(413, `request body of ${declared} bytes is larger than the limit of ${limit} bytes`));
+  protected override async *bodyChunks(): AsyncIterable<Uint8Array> {
+    const req = this.req;
+    if (req.readableEnded || req.destroyed) {
+      // Earlier middleware (a body parser) read it already.
+      if (req.readableEnded && (req as { complete?: boolean }).complete && this.headerValue('content-length') === '0') return;
+      throw new HttpError(500, 'the request body was read before pso could: mount pso before body-parsing middleware for its routes', false);
     }
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let got = 0;
-      const fail = (e: Error) => {
-        cleanup();
-        reject(e);
-      };
-      const onData = (chunk: Buffer) => {
-        got += chunk.byteLength;
-        if (got > limit) {
-          fail(new HttpError(413, `request body larger than the limit of ${limit} bytes`));
-          this.req.resume();
-          return;
-        }
-        chunks.push(chunk);
-      };
-      const onEnd = () => {
-        cleanup();
-        resolve(Buffer.concat(chunks));
-      };
-      const onAborted = () => fail(new HttpError(400, 'the client closed the connection before the request body was complete'));
-      const cleanup = () => {
-        this.req.off('data', onData);
-        this.req.off('end', onEnd);
-        this.req.off('aborted', onAborted);
-        this.req.off('error', onAborted);
-      };
-      this.req.on('data', onData);
-      this.req.on('end', onEnd);
-      this.req.on('aborted', onAborted);
-      this.req.on('error', onAborted);
-    });
+    let done = false;
+    try {
+      for await (const chunk of req) yield chunk as Buffer;
+      done = true;
+    } catch {
+      throw new HttpError(400, 'the client closed the connection before the request body was complete');
+    } finally {
+      if (!done && !req.destroyed) {
+        // The rest is not wanted (a limit was reached): drop it, and the connection after the answer.
+        this.res.shouldKeepAlive = false;
+        req.resume();
+      }
+    }
   }
 
   protected override environValue(key: string): string | undefined {

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { HttpError } from '../errors.js';
+import type { FormLimits } from './limits.js';
+import { UploadedFile } from './UploadedFile.js';
+import type { RawField } from './urlencoded.js';
+
+/** What a multipart body held: its text fields (still bytes) and its files (on disk). */
+export interface ParsedMultipart {
+  fields: RawField[];
+  files: UploadedFile[];
+}
+
+/**
+ * Bytes busboy gave as a latin1 string (one character per byte, as asked
+ * with `defCharset`), back to bytes; a part that named its own charset was
+ * decoded by busboy already and is taken as it is.
+ */
+function rawBytes(text: string): Uint8Array {
+  // eslint-disable-next-line no-control-regex
+  return /[^\u0000-\u00ff]/.test(text) ? Buffer.from(text, 'utf8') : Buffer.from(text, 'latin1');
+}
+
+/** A parameter (name, filename) as browsers send it: UTF-8 bytes, or latin1 when they are not valid UTF-8. */
+function paramText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[^\u0000-\u00ff]/.test(text)) return text;
+  const bytes = Buffer.from(text, 'latin1');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Streams a `multipart/form-data` body through busboy: text fields are
+ * collected, files are written to temporary files (mode 0600) in
+ * `limits.uploadDir` as they arrive, so memory stays flat whatever their
+ * size. On any failure (a limit, a malformed or truncated body, a client
+ * that goes away) every temporary file is removed before the error is thrown.
+ *
+ * @throws HttpError 413 naming the limit's directive; 400 for a malformed body.
+ */
+export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentType: string, limits: FormLimits): Promise<ParsedMultipart> {
+  // Loaded on the first multipart request only: a CGI process that never sees one never pays for it.
+  const { default: busboy } = await import('busboy');
+  let parser: ReturnType<typeof busboy>;
+  try {
+    parser = busboy({
+      headers: { 'content-type': contentType },
+      defCharset: 'latin1',
+      defParamCharset: 'latin1',
+      limits: {
+        fieldSize: limits.maxFieldSize,
+        fields: limits.maxFields,
+        fileSize: limits.maxFileSize,
+        files: limits.maxFiles,
+        parts: limits.maxFields + limits.maxFiles,
+      },
+    });
+  } catch (e) {
+    throw new HttpError(400, `invalid multipart/form-data request: ${(e as Error).message}`);
+  }
+
+  const fields: RawField[] = [];
+  // Files in the order they came, whichever finishes writing first.
+  const files: (UploadedFile | undefined)[] = [];
+  const paths: string[] = [];
+  const streams: (Readable | WriteStream)[] = [];
+  const writes: Promise<void>[] = [];
+  let failure: Error | undefined;
+  let rejectFailed!: (e: Error) => void;
+  const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
+  failed.catch(() => {});
+  const fail = (e: Error) => {
+    if (failure) return;
+    failure = e;
+    rejectFailed(e);
+  };
+
+  parser.on('field', (name, value, info) => {
+    if (info.nameTruncated || info.valueTruncated) {
+      fail(new HttpError(413, `form field ${JSON.stringify(paramText(name))} is larger than the limit of ${limits.maxFieldSize} bytes (PSOMaxFieldSize)`));
+      return;
+    }
+    fields.push({ name: Buffer.from(paramText(name), 'utf8'), value: rawBytes(value) });
+  });
+
+  parser.on('file', (name, stream, info) => {
+    if (failure) {
+      stream.resume();
+      return;
+    }
+    const fieldName = paramText(name);
+    const filename = paramText(info.filename ?? '');
+    const path = join(limits.uploadDir, `pso-upload-${randomBytes(12).toString('hex')}`);
+    paths.push(path);
+    const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    streams.push(stream, out);
+    const slot = files.push(undefined) - 1;
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => (size += chunk.byteLength));
+    stream.on('limit', () =>
+      fail(new HttpError(413, `file ${JSON.stringify(filename)} in field ${JSON.stringify(fieldName)} is larger than the limit of ${limits.maxFileSize} bytes (PSOMaxFileSize)`)),
+    );
+    writes.push(
+      pipeline(stream, out).then(
+        () => {
+          // An empty file input: the browser sends a part with no file name and no content.
+          if (filename === '' && size === 0) return unlink(path).catch(() => {});
+          files[slot] = new UploadedFile({ fieldName, filename, type: info.mimeType || 'application/octet-stream', size, path });
+        },
+        (e: Error) => fail(failure ?? new HttpError(500, `could not write the upload to ${limits.uploadDir}: ${e.message}`, false)),
+      ),
+    );
+  });
+
+  parser.on('fieldsLimit', () => fail(new HttpError(413, `more than ${limits.maxFields} form fields (PSOMaxFields)`)));
+  parser.on('filesLimit', () => fail(new HttpError(413, `more than ${limits.maxFiles} files (PSOMaxFiles)`)));
+  parser.on('partsLimit', () => fail(new HttpError(413, `more than ${limits.maxFields + limits.maxFiles} parts (PSOMaxFields + PSOMaxFiles)`)));
+  parser.on('error', (e: Error) => fail(new HttpError(400, `malformed multipart/form-data body: ${e.message}`)));
+  const closed = new Promise<void>((resolve) => parser.on('close', resolve));
+
+  try {
+    let got = 0;
+    for await (const chunk of body) {
+      got += chunk.byteLength;
+      if (got > limits.maxUploadSize) {
+        throw new HttpError(413, `request body larger than the limit of ${limits.maxUploadSize} bytes (PSOMaxUploadSize)`);
+      }
+      if (failure) throw failure;
+      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), failed]);
+    }
+    if (failure) throw failure;
+    parser.end();
+    await Promise.race([closed, failed]);
+    await Promise.race([Promise.all(writes), failed]);
+    if (failure) throw failure;
+    return { fields, files: files.filter((f): f is UploadedFile => f !== undefined) };
+  } catch (e) {
+    fail(e as Error);
+    parser.destroy();
+    for (const s of streams) s.destroy();
+    await Promise.allSettled(writes);
+    await Promise.all(paths.map((p) => unlink(p).catch(() => {})));
+    throw e;
+  }
+}
