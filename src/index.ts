@@ -38,6 +38,9 @@ export { formatLine } from './logging/formatLine.js';
 
 export { ServiceHandler, type Handler, type HandlerOptions, type RunOptions, type SessionImplClass } from './service/ServiceHandler.js';
 export { ServiceRequest, type ServiceRequestInit, type RedirectStatus, type ConnectionFacts } from './service/ServiceRequest.js';
+export { FormInput } from './service/forms/FormInput.js';
+export { UploadedFile } from './service/forms/UploadedFile.js';
+export { FORM_DEFAULTS, readFormLimits, type FormLimits } from './service/forms/limits.js';
 export { HttpError, InvalidHeaderError, HeadersSentError, ServiceReturn } from './service/errors.js';
 export { OK, HTTP_NOT_FOUND, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, reasonPhrase } from './service/status.js';
 export { isMain, moduleNameOf } from './service/moduleName.js';

@@ -130,6 +130,18 @@ describe('CgiRequest', () => {
       assert.equal(res.body, '[["q","1"],["name","ada"],["note","x y!"]]');
     });
 
+    it('reads exactly CONTENT_LENGTH bytes: what follows on standard input is not the body', async () => {
+      const res = await runCgi(FORM_HANDLER, post({ CONTENT_LENGTH: '3' }), 'a=1&b=2');
+      assert.equal(res.status, 200, res.stderr);
+      assert.equal(res.body, '[["a","1"]]');
+    });
+
+    it('an empty CONTENT_LENGTH (as nginx passes with a GET) means no body', async () => {
+      const res = await runCgi(FORM_HANDLER, { REQUEST_METHOD: 'GET', QUERY_STRING: 'x=1', CONTENT_TYPE: '', CONTENT_LENGTH: '', PSOSessionFileLoader_Path: dir }, 'ignored');
+      assert.equal(res.status, 200, res.stderr);
+      assert.equal(res.body, '[["x","1"]]');
+    });
+
     it('answers 413 when CONTENT_LENGTH is over PSOMaxBodySize', async () => {
       const res = await runCgi(FORM_HANDLER, post({ CONTENT_LENGTH: '5000', PSOMaxBodySize: '1k' }), 'a=1');
       assert.equal(res.status, 413, res.stderr);

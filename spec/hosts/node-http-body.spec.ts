@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { ServiceHandler, TOKENS, createContainer, serve, type ServiceRequest } from '../../src/index.js';
 import { tempDir } from '../support/fakeRequest.js';
@@ -91,6 +92,63 @@ describe('NodeHttpRequest (request body)', () => {
       for (let i = 0; i < 50 && !logger.lines.some((l) => /400/.test(l.message)); i++) await new Promise((r) => setTimeout(r, 10));
       assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'POST /: 400: the client closed the connection before the request body was complete'), logger.text());
       await stillServes();
+    });
+
+    it('a client that disconnects mid-upload leaves no temporary file, and the server keeps serving', async () => {
+      const { dir: uploads, cleanup } = tempDir();
+      try {
+        await start({ PSOUploadDir: uploads });
+        const u = new URL(url);
+        const boundary = 'cut';
+        const head = `--${boundary}\r\nContent-Disposition: form-data; name="upload"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect(Number(u.port), u.hostname, () => {
+            socket.write(`POST / HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 10000000\r\n\r\n${head}`);
+            socket.write(Buffer.alloc(300_000, 7));
+            // Wait until the upload is on disk, then go away in the middle of it.
+            const poll = setInterval(() => {
+              if (readdirSync(uploads).length > 0) {
+                clearInterval(poll);
+                socket.destroy();
+                resolve();
+              }
+            }, 5);
+          });
+          socket.on('error', reject);
+        });
+        for (let i = 0; i < 100 && !logger.lines.some((l) => /400/.test(l.message)); i++) await new Promise((r) => setTimeout(r, 10));
+        assert.ok(logger.lines.some((l) => l.level === 'info' && l.message === 'POST /: 400: the client closed the connection before the request body was complete'), logger.text());
+        assert.deepEqual(readdirSync(uploads), [], 'the partial upload was removed');
+        await stillServes();
+      } finally {
+        cleanup();
+      }
+    });
+
+    it('bytes after the declared Content-Length are never taken as body (node reads them as the next request), and the server keeps serving', async () => {
+      await start();
+      const u = new URL(url);
+      const answer = await raw(url, `POST /?q=1 HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=1&b=2`);
+      assert.doesNotMatch(answer, /"b"/);
+      assert.match(answer, /HTTP\/1\.1 400 Bad Request/);
+      await stillServes();
+    });
+
+    it('with PSOFormParse off, the body is read only when the handler asks, and getInput() says so before', async () => {
+      const { dir, cleanup } = tempDir();
+      const container = createContainer();
+      logger = new MemoryLogger();
+      container.rebind(TOKENS.Logger).toConstantValue(logger);
+      const server = await serve(async (r: ServiceRequest) => {
+        if (r.path === '/early') r.getInput('a');
+        await r.form();
+        r.write(`a=${r.getInput('a')}`);
+      }, { port: 0, moduleName: 'body', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: dir, PSOFormParse: 'off' } });
+      stop = async () => { await server.close(); cleanup(); };
+      const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' };
+      assert.equal(await (await fetch(server.url, form)).text(), 'a=1');
+      assert.equal((await fetch(`${server.url}early`, form)).status, 500);
+      assert.ok(logger.has('error', /the form body has not been read: call `await request.form\(\)` first \(PSOFormParse is off\)/), logger.text());
     });
 
     it('an invalid PSOMaxBodySize answers 500 naming it', async () => {

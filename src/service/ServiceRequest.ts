@@ -114,6 +114,15 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   protected abstract bodyChunks(): AsyncIterable<Uint8Array>;
   /** A request header by lower-case name, multiple values joined with ", ". */
   protected abstract headerValue(name: string): string | undefined;
+  /**
+   * Form fields that something in front of pso parsed already (Express's
+   * `express.urlencoded()`, say), when the body itself is gone; `undefined`
+   * when pso reads the body.
+   */
+  protected parsedBody(): Iterable<[string, string]> | undefined {
+    return undefined;
+  }
+
   /** What the host calls the body's declared length, for error messages. */
   protected get lengthName(): string {
     return 'Content-Length';
@@ -786,6 +795,14 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     const fields = decodeFields(query, 'utf-8', 'query string');
     const kind = this.#formBodyType();
     const contentType = this.headerValue('content-type') ?? '';
+    const parsed = kind === undefined ? undefined : this.parsedBody();
+    if (parsed) {
+      for (const field of parsed) {
+        if (fields.length >= limits.maxFields) throw new HttpError(413, `more than ${limits.maxFields} form fields (PSOMaxFields)`);
+        fields.push(field);
+      }
+      return new FormInput(fields);
+    }
     if (kind === 'urlencoded') {
       const raw = splitUrlencoded(await this.body(limits.maxBodySize), limits, query.length);
       fields.push(...decodeFields(raw, charsetOf(contentType), 'request body'));

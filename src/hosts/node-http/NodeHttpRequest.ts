@@ -63,6 +63,18 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     return this.#directives.get(name);
   }
 
+  protected override parsedBody(): Iterable<[string, string]> | undefined {
+    const body = (this.req as { body?: unknown }).body;
+    if (!this.req.readableEnded || body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return undefined;
+    const fields: [string, string][] = [];
+    for (const [name, value] of Object.entries(body)) {
+      for (const one of Array.isArray(value) ? value : [value]) {
+        fields.push([name, typeof one === 'string' ? one : JSON.stringify(one) ?? String(one)]);
+      }
+    }
+    return fields;
+  }
+
   protected override async *bodyChunks(): AsyncIterable<Uint8Array> {
     const req = this.req;
     if (req.readableEnded || req.destroyed) {
