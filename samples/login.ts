@@ -11,12 +11,11 @@ const USERS: Record<string, string> = { ada: 'lovelace' };
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-export async function handler(request: ServiceRequest) {
+export function handler(request: ServiceRequest) {
   const session = request.session;
   if (request.method === 'POST' && request.path.endsWith('/login')) {
-    const form = await request.form();
-    const user = form.get('user') ?? '';
-    if (Object.hasOwn(USERS, user) && USERS[user] === form.get('password')) {
+    const user = request.getInput('user', '');
+    if (Object.hasOwn(USERS, user) && USERS[user] === request.getInput('password')) {
       session.regenerate().set('user', user);
       request.redirect(request.mkurl('./'), false);
     }

@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { Readable } from 'node:stream';
 import { CgiRequest, type CgiRequestInit } from '../cgi/CgiRequest.js';
 import type { SessionData } from '../../session/json.js';
 
@@ -8,6 +12,12 @@ export interface ScriptArgs {
   query: string[];
   cookie: string | undefined;
   headers: [string, string][];
+  /** `-d` bodies, joined with `&` into an urlencoded body. */
+  data: string[];
+  /** `-F` fields (`name=value`, or `name=@path` for a file), sent as multipart/form-data. */
+  form: string[];
+  /** Whether `-X` was given (a body otherwise makes the method POST). */
+  methodGiven: boolean;
   help: boolean;
 }
 
@@ -26,7 +36,7 @@ export class ScriptUsageError extends Error {
  * ```
  */
 export function parseScriptArgs(argv: readonly string[]): ScriptArgs {
-  const args: ScriptArgs = { method: 'GET', path: '/', query: [], cookie: undefined, headers: [], help: false };
+  const args: ScriptArgs = { method: 'GET', path: '/', query: [], cookie: undefined, headers: [], data: [], form: [], methodGiven: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -38,7 +48,14 @@ export function parseScriptArgs(argv: readonly string[]): ScriptArgs {
     };
     switch (flag) {
       case '-h': case '--help': args.help = true; break;
-      case '-X': case '--method': args.method = value().toUpperCase(); break;
+      case '-X': case '--method': args.method = value().toUpperCase(); args.methodGiven = true; break;
+      case '-d': case '--data': args.data.push(value()); break;
+      case '-F': case '--form': {
+        const f = value();
+        if (f.indexOf('=') < 1) throw new ScriptUsageError(`--form expects name=value or name=@file, got ${JSON.stringify(f)}`);
+        args.form.push(f);
+        break;
+      }
       case '--path': args.path = value(); break;
       case '-q': case '--query': args.query.push(value().replace(/^\?/, '')); break;
       case '-b': case '--cookie': args.cookie = args.cookie ? `${args.cookie}; ${value()}` : value(); break;
@@ -78,13 +95,21 @@ export class ScriptRequest<D extends object = SessionData> extends CgiRequest<D>
       REMOTE_ADDR: '127.0.0.1',
     };
     if (args.cookie !== undefined) env.HTTP_COOKIE = args.cookie;
+    let stdin = init.stdin;
+    const body = requestBody(args);
+    if (body) {
+      if (!args.methodGiven) env.REQUEST_METHOD = 'POST';
+      env.CONTENT_TYPE = body.type;
+      env.CONTENT_LENGTH = String(body.bytes.byteLength);
+      stdin = Readable.from([body.bytes]);
+    }
     for (const [name, value] of args.headers) {
       const key = name.toLowerCase();
       if (key === 'content-type') env.CONTENT_TYPE = value;
       else if (key === 'content-length') env.CONTENT_LENGTH = value;
       else env[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`] = value;
     }
-    super({ ...init, env });
+    super({ ...init, env, stdin });
   }
 
   protected override get newline(): string {
@@ -109,7 +134,43 @@ PSOSessionExpire, PSOSessionFileLoader_Path, ...) are read from the environment.
   -q, --query QUERY     query string to add (a=1&b=2)
   -b, --cookie COOKIES  Cookie header (name=value; name2=value2)
   -H, --header 'N: V'   a request header (repeatable)
+  -d, --data A=1&B=2    an urlencoded form body (repeatable; makes it a POST)
+  -F, --form NAME=VALUE a multipart form field; NAME=@PATH uploads a file
+                        (repeatable; makes it a POST)
   -h, --help            this text
 `;
   }
+}
+
+/** The body `-d` or `-F` describe, if any; a `-H Content-Type` given too wins for `-d`. */
+function requestBody(args: ScriptArgs): { bytes: Buffer; type: string } | undefined {
+  if (args.form.length > 0) {
+    const boundary = `----pso-script-${randomBytes(12).toString('hex')}`;
+    const parts: Buffer[] = [];
+    for (const field of args.form) {
+      const eq = field.indexOf('=');
+      const name = field.slice(0, eq).replace(/["\r\n]/g, '_');
+      const value = field.slice(eq + 1);
+      if (value.startsWith('@')) {
+        const path = value.slice(1);
+        let content: Buffer;
+        try {
+          content = readFileSync(path);
+        } catch (e) {
+          throw new ScriptUsageError(`--form ${name}=@${path}: ${(e as Error).message}`);
+        }
+        const filename = basename(path).replace(/["\r\n]/g, '_');
+        parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`), content, Buffer.from('\r\n'));
+      } else {
+        parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+      }
+    }
+    parts.push(Buffer.from(`--${boundary}--\r\n`));
+    return { bytes: Buffer.concat(parts), type: `multipart/form-data; boundary=${boundary}` };
+  }
+  if (args.data.length > 0) {
+    const given = args.headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1];
+    return { bytes: Buffer.from(args.data.join('&')), type: given ?? 'application/x-www-form-urlencoded' };
+  }
+  return undefined;
 }
