@@ -235,6 +235,16 @@ describe('ServiceRequest', () => {
     });
   });
 
+  describe('request metadata', () => {
+    it('method, path, queryString, query, remoteAddress and headers by any case', async () => {
+      await start((req) => {
+        req.write(JSON.stringify([req.method, req.path, req.queryString, req.query.getAll('t'), req.remoteAddress, req.getRequestHeader('X-TEST'), req.getRequestHeader('x-test')]));
+      });
+      const res = await fetch(`${base}some/where?t=1&t=2`, { method: 'PUT', headers: { 'X-Test': 'yes' } });
+      assert.deepEqual(JSON.parse(await res.text()), ['PUT', '/some/where', 't=1&t=2', ['1', '2'], '127.0.0.1', 'yes', 'yes']);
+    });
+  });
+
   describe('log()', () => {
     it('writes a line naming the request', async () => {
       await start((req) => { req.log('hello', { a: 1 }); req.write('ok'); });
