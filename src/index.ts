@@ -52,6 +52,7 @@ export { serve, createRequestListener, type ServeOptions, type PsoServer } from 
 export { FetchRequest, type FetchRequestInit } from './hosts/fetch/FetchRequest.js';
 export { createFetchHandler, type FetchHandlerOptions } from './hosts/fetch/createFetchHandler.js';
 export { psoMiddleware, type MiddlewareOptions } from './hosts/express/psoMiddleware.js';
+export { psoSession, type PsoSessionRequest } from './hosts/express/psoSession.js';
 export { ServerDirectives, directiveKey } from './config/ServerDirectives.js';
 
 export { Session, type SessionHost, type SessionTimeouts } from './session/Session.js';

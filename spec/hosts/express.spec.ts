@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { ServiceHandler, TOKENS, createContainer, psoMiddleware } from '../../src/index.js';
+import { ServiceHandler, TOKENS, createContainer, psoMiddleware, psoSession, type PsoSessionRequest } from '../../src/index.js';
 import { CookieJar } from '../support/http.js';
 
 // express ships no types; a minimal view of what this spec uses.
@@ -59,5 +59,63 @@ describe('psoMiddleware()', () => {
     const urlencoded = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1&a=2&b=%E2%9C%93' };
     assert.equal(await (await fetch(`${base}/form?q=1`, urlencoded)).text(), '{"q":["1"],"a":["1","2"],"b":["✓"]}');
     assert.equal(await (await fetch(`${base}/parsed?q=1`, urlencoded)).text(), '{"q":["1"],"a":["1","2"],"b":["✓"]}');
+  });
+
+  describe('psoSession()', () => {
+    let sdir: string;
+    let sserver: Server;
+    let sbase: string;
+    before(async () => {
+      sdir = mkdtempSync(join(tmpdir(), 'pso-express-session-'));
+      const container = createContainer();
+      container.rebind(TOKENS.Logger).toConstantValue(new MemoryLogger());
+      const app = express() as App & { post(path: string, fn: unknown): void };
+      app.use('/', psoSession({ moduleName: 'exs', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: sdir } }));
+      app.get('/count', (req: unknown, res: { send(body: string): void }) => {
+        res.send(String((req as PsoSessionRequest).pso.session.increment('n')));
+      });
+      app.post('/remember', (req: unknown, res: unknown) => {
+        (req as PsoSessionRequest).pso.session.set('remembered', 'yes');
+        (res as { redirect(status: number, url: string): void }).redirect(303, '/recall');
+      });
+      app.get('/recall', (req: unknown, res: { send(body: string): void }) => {
+        res.send(String((req as PsoSessionRequest).pso.session.get('remembered')));
+      });
+      app.get('/hang', (_req: unknown, res: unknown) => { (res as { write(s: string): void }).write('partial'); });
+      sserver = app.listen(0, '127.0.0.1');
+      await new Promise((r) => sserver.once('listening', r));
+      sbase = `http://127.0.0.1:${(sserver.address() as AddressInfo).port}`;
+    });
+    after(() => {
+      sserver.closeAllConnections();
+      sserver.close();
+      rmSync(sdir, { recursive: true, force: true });
+    });
+
+    it('gives later middleware the session: counts 1, 2, 3 with a cookie; a new client starts at 1', async () => {
+      const jar = new CookieJar();
+      for (const n of [1, 2, 3]) assert.equal(await (await jar.fetch(`${sbase}/count`)).text(), String(n));
+      assert.match(jar.header(), /^exs=[A-Za-z0-9_-]{27}$/);
+      assert.equal(await (await fetch(`${sbase}/count`)).text(), '1');
+    });
+
+    it('saves before the response completes: the page redirected to sees what was stored', async () => {
+      const jar = new CookieJar();
+      const res = await jar.fetch(`${sbase}/remember`, { method: 'POST', redirect: 'manual' });
+      assert.equal(res.status, 303);
+      assert.equal(await (await jar.fetch(`${sbase}/recall`)).text(), 'yes');
+    });
+
+    it('a client that goes away before the end frees the session for the next request', async () => {
+      const jar = new CookieJar();
+      assert.equal(await (await jar.fetch(`${sbase}/count`)).text(), '1');
+      const ac = new AbortController();
+      const hanging = await jar.fetch(`${sbase}/hang`, { signal: ac.signal });
+      assert.equal(hanging.status, 200);
+      ac.abort();
+      const started = Date.now();
+      assert.equal(await (await jar.fetch(`${sbase}/count`)).text(), '2');
+      assert.ok(Date.now() - started < 5_000, 'the lock was freed, not waited out');
+    });
   });
 });

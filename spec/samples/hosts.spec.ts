@@ -25,13 +25,14 @@ describe('samples on other hosts', () => {
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'pso-hostsamples-')); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  for (const [name, path] of [['express', 'counter/'], ['fetch', '']] as const) {
-    it(`${name}.ts counts visits 1, 2, 3 with its session; a new client starts at 1`, async () => {
+  for (const [name, path] of [['express', 'counter/'], ['express', 'app/views'], ['fetch', '']] as const) {
+    it(`${name}.ts counts visits 1, 2, 3 with its session at /${path}; a new client starts at 1`, async () => {
       const s = await startSample(name, { PSOSessionFileLoader_Path: dir });
       try {
         const jar = new CookieJar();
-        for (const n of [1, 2, 3]) assert.equal(await (await jar.fetch(s.url + path)).text(), `visits: ${n}\n`);
-        assert.equal(await (await fetch(s.url + path)).text(), 'visits: 1\n');
+        const word = path === 'app/views' ? 'views' : 'visits';
+        for (const n of [1, 2, 3]) assert.equal(await (await jar.fetch(s.url + path)).text(), `${word}: ${n}\n`);
+        assert.equal(await (await fetch(s.url + path)).text(), `${word}: 1\n`);
       } finally {
         s.stop();
       }

@@ -1,0 +1,113 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerDirectives } from '../../config/ServerDirectives.js';
+import { kAttachSession } from '../../service/internal.js';
+import { moduleNameOf } from '../../service/moduleName.js';
+import { ServiceHandler } from '../../service/ServiceHandler.js';
+import type { SessionData } from '../../session/json.js';
+import type { Session } from '../../session/Session.js';
+import { NodeHttpRequest } from '../node-http/NodeHttpRequest.js';
+import type { MiddlewareOptions } from './psoMiddleware.js';
+
+/**
+ * The bridge as later middleware sees it: headers pso sets (the session
+ * cookie) go straight to the framework's response, which the framework
+ * sends itself.
+ */
+class SessionBridge<D extends object> extends NodeHttpRequest<D> {
+  override addHeader(name: string, value: string | number): void {
+    super.addHeader(name, value);
+    this.res.appendHeader(name, String(value));
+  }
+
+  override removeHeader(name: string): void {
+    super.removeHeader(name);
+    this.res.removeHeader(name);
+  }
+}
+
+/** What {@link psoSession} adds to the request. */
+export interface PsoSessionRequest<D extends object = SessionData> extends IncomingMessage {
+  /** pso's bridge for this request: `req.pso.session`, `req.pso.getDirective()`, `req.pso.log()`, ... */
+  pso: NodeHttpRequest<D>;
+}
+
+/**
+ * Express/Connect middleware that gives later middleware pso's session, as
+ * express-session gives `req.session`: `req.pso.session` is opened (and
+ * locked) before `next()`, its cookie is set when the response head goes
+ * out, and it is saved before the response completes, then unlocked. Every
+ * directive and store works as under any host.
+ *
+ * Use it, or {@link psoMiddleware}, on a route, not both: each opens the
+ * session and the second would wait for the first's lock.
+ *
+ * @example
+ * ```ts
+ * app.use(psoSession({ directives: { PSOServiceId: 'shop', PSOSessionStore: 'redis://127.0.0.1:6379/0' } }));
+ * app.get('/cart', (req, res) => {
+ *   const n = (req as PsoSessionRequest).pso.session.increment('views');
+ *   res.send(`views: ${n}`);
+ * });
+ * ```
+ */
+export function psoSession<D extends object = SessionData>(
+  options: MiddlewareOptions = {},
+): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
+  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
+  const logger = serviceHandler.logger;
+  const directives = new ServerDirectives(options.directives);
+  const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
+  const impl = serviceHandler.sessionImplFor(options);
+  return (req, res, next) => {
+    const request = new SessionBridge<D>({ req, res, directives, moduleName, logger });
+    impl.open(request).then(
+      (session: Session<D>) => {
+        request[kAttachSession](session, () => impl.beforeHead(session), (params) => impl.decorateUrl(request, session, params));
+        let headed = false;
+        let ended = false;
+        const writeHead = res.writeHead;
+        res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+          if (!headed) {
+            headed = true;
+            try {
+              impl.beforeHead(session);
+            } catch (e) {
+              request.logWith('error', `setting the session cookie: ${(e as Error).message}`);
+            }
+          }
+          return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+        } as typeof res.writeHead;
+        const end = res.end;
+        res.end = function (this: ServerResponse, ...args: unknown[]) {
+          if (ended) return this;
+          ended = true;
+          // Saved before the last byte goes out, so a redirect never outruns the save.
+          impl.close(session, true).then(
+            () => (end as (...a: unknown[]) => ServerResponse).apply(res, args),
+            (e: unknown) => {
+              request.logWith('error', `saving the session: ${(e as Error).message}`);
+              if (!res.headersSent) {
+                res.statusCode = 500;
+                (end as (...a: unknown[]) => ServerResponse).call(res, 'Internal Server Error\n');
+              } else res.destroy();
+            },
+          );
+          return this;
+        } as typeof res.end;
+        // A client gone before the end: nothing to save, but the lock must go.
+        res.once('close', () => {
+          if (!ended) {
+            ended = true;
+            impl.close(session, false).catch((e: unknown) => request.logWith('warn', `closing the session: ${(e as Error).message}`));
+          }
+        });
+        (req as PsoSessionRequest<D>).pso = request;
+        next();
+      },
+      (e: unknown) => {
+        request.logWith('error', `opening the session: ${(e as Error).message}`);
+        next(e);
+      },
+    );
+  };
+}
