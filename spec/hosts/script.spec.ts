@@ -8,7 +8,13 @@ import { ROOT, cleanEnv, runProcess, runScript } from '../support/http.js';
 describe('parseScriptArgs()', () => {
   it('turns name=value words into the query and reads the options', () => {
     const a = parseScriptArgs(['-X', 'post', '--path', '/p', 'a=1', '--query', '?b=2', '--cookie', 'c=3', '-b', 'd=4', '-H', 'Accept: text/plain']);
-    assert.deepEqual(a, { method: 'POST', path: '/p', query: ['a=1', 'b=2'], cookie: 'c=3; d=4', headers: [['Accept', 'text/plain']], help: false });
+    assert.deepEqual(a, { method: 'POST', path: '/p', query: ['a=1', 'b=2'], cookie: 'c=3; d=4', headers: [['Accept', 'text/plain']], data: [], form: [], methodGiven: true, help: false });
+  });
+
+  it('reads -d bodies and -F fields', () => {
+    const a = parseScriptArgs(['-d', 'a=1', '--data', 'b=2', '-F', 'f=@/tmp/x', '--form=g=1']);
+    assert.deepEqual([a.data, a.form, a.method, a.methodGiven], [['a=1', 'b=2'], ['f=@/tmp/x', 'g=1'], 'GET', false]);
+    assert.throws(() => parseScriptArgs(['-F', 'novalue']), /--form expects name=value or name=@file/);
   });
 
   it('accepts --name=value', () => {
