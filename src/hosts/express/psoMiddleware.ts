@@ -29,14 +29,22 @@ export function psoMiddleware<D extends object = SessionData>(
   handler: Handler<D>,
   options: MiddlewareOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
-  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
-  const logger = serviceHandler.logger;
-  const directives = new ServerDirectives(options.directives);
-  const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
-  serviceHandler.sessionImplFor(options);
+  const { serviceHandler, logger, directives, moduleName } = middlewareSetup(options);
   return (req, res, next) => {
     const request = new NodeHttpRequest<D>({ req, res, directives, moduleName, logger });
     // handle() answers every failure itself; next() only hears of what it could not.
     serviceHandler.handle(request, handler, options).catch(next);
+  };
+}
+
+/** What both middlewares build once, when they are made: a bad option fails at start-up, not per request. */
+export function middlewareSetup(options: MiddlewareOptions) {
+  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
+  return {
+    serviceHandler,
+    logger: serviceHandler.logger,
+    directives: new ServerDirectives(options.directives),
+    moduleName: options.moduleName ?? moduleNameOf(process.argv[1]),
+    impl: serviceHandler.sessionImplFor(options),
   };
 }

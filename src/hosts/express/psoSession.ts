@@ -1,12 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ServerDirectives } from '../../config/ServerDirectives.js';
 import { kAttachSession } from '../../service/internal.js';
-import { moduleNameOf } from '../../service/moduleName.js';
-import { ServiceHandler } from '../../service/ServiceHandler.js';
 import type { SessionData } from '../../session/json.js';
 import type { Session } from '../../session/Session.js';
 import { NodeHttpRequest } from '../node-http/NodeHttpRequest.js';
-import type { MiddlewareOptions } from './psoMiddleware.js';
+import { middlewareSetup, type MiddlewareOptions } from './psoMiddleware.js';
 
 /**
  * The bridge as later middleware sees it: headers pso sets (the session
@@ -53,11 +50,7 @@ export interface PsoSessionRequest<D extends object = SessionData> extends Incom
 export function psoSession<D extends object = SessionData>(
   options: MiddlewareOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
-  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
-  const logger = serviceHandler.logger;
-  const directives = new ServerDirectives(options.directives);
-  const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
-  const impl = serviceHandler.sessionImplFor(options);
+  const { logger, directives, moduleName, impl } = middlewareSetup(options);
   return (req, res, next) => {
     const request = new SessionBridge<D>({ req, res, directives, moduleName, logger });
     impl.open(request).then(
