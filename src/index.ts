@@ -39,13 +39,14 @@ export { formatLine } from './logging/formatLine.js';
 export { ServiceHandler, type Handler, type HandlerOptions, type RunOptions, type SessionImplClass } from './service/ServiceHandler.js';
 export { ServiceRequest, type ServiceRequestInit, type RedirectStatus, type ConnectionFacts } from './service/ServiceRequest.js';
 export { FormInput } from './service/forms/FormInput.js';
-export { UploadedFile } from './service/forms/UploadedFile.js';
+export { UploadedFile, type UploadedFileInit } from './service/forms/UploadedFile.js';
 export { FORM_DEFAULTS, readFormLimits, type FormLimits } from './service/forms/limits.js';
 export { HttpError, InvalidHeaderError, HeadersSentError, ServiceReturn } from './service/errors.js';
 export { OK, HTTP_NOT_FOUND, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, reasonPhrase } from './service/status.js';
 export { isMain, moduleNameOf } from './service/moduleName.js';
 
 export { CgiRequest, type CgiRequestInit } from './hosts/cgi/CgiRequest.js';
+export type { CgiOutput } from './hosts/cgi/CgiOutput.js';
 export { ScriptRequest, parseScriptArgs, ScriptUsageError, type ScriptArgs } from './hosts/script/ScriptRequest.js';
 export { NodeHttpRequest, type NodeHttpRequestInit } from './hosts/node-http/NodeHttpRequest.js';
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
@@ -60,6 +61,7 @@ export { SessionImpl, SessionStoreError, type SaveHints, cookieNameFrom, DEFAULT
 export { CookieSession, type UrlSessionMode } from './session/CookieSession.js';
 export { UrlFileImpl } from './session/UrlFileImpl.js';
 export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';
+export type { FsOps } from './util/fs.js';
 export { CookieStoreImpl } from './session/CookieStoreImpl.js';
 export { type SessionStore, StoreUnavailableError } from './session/stores/SessionStore.js';
 export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';
