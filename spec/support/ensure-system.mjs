@@ -1,6 +1,6 @@
 // What the integration suites need from the machine, brought up when possible:
-// Apache httpd (Debian apache2) for the CGI suites, Chromium (Debian chromium)
-// for the browser suite. When something cannot be had, the suites that need it
+// Apache httpd (Debian apache2) and nginx with fcgiwrap for the CGI suites,
+// Chromium (Debian chromium) for the browser suite. When something cannot be had, the suites that need it
 // are skipped and this says which and why.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, rmSync } from 'node:fs';
@@ -90,6 +90,25 @@ export async function ensureSystem() {
   if (existsSync('/usr/sbin/apache2') && !isRoot) {
     skipped.push('Apache CGI suites: running a private Apache that switches to www-data needs root');
   }
+  // nginx and fcgiwrap for the nginx CGI suites; both are needed, so both are asked for at once.
+  const nginxBins = { nginx: '/usr/sbin/nginx', fcgiwrap: '/usr/sbin/fcgiwrap' };
+  const missing = Object.keys(nginxBins).filter((pkg) => !existsSync(nginxBins[pkg]));
+  if (missing.length) {
+    const names = missing.join(' and ');
+    if (process.env.PSO_TEST_NO_INSTALL) {
+      skipped.push(`nginx CGI suites: ${names} not installed (PSO_TEST_NO_INSTALL is set)`);
+    } else if (!isRoot) {
+      skipped.push(`nginx CGI suites: ${names} not installed and installing needs root (apt-get install ${missing.join(' ')})`);
+    } else if (!have('apt-get')) {
+      skipped.push(`nginx CGI suites: ${names} not installed and apt-get is not available`);
+    } else {
+      process.stderr.write(`npm test: installing ${names} for the nginx CGI suites...\n`);
+      if (!aptInstall(missing)) skipped.push(`nginx CGI suites: apt-get install ${missing.join(' ')} failed`);
+    }
+  }
+  if (Object.values(nginxBins).every((b) => existsSync(b)) && !isRoot) {
+    skipped.push('nginx CGI suites: a private nginx whose workers and CGIs run as www-data needs root');
+  }
   const chromium = '/usr/bin/chromium';
   if (!existsSync(chromium)) {
     if (process.env.PSO_TEST_NO_INSTALL) {
@@ -113,6 +132,7 @@ export async function ensureSystem() {
   }
   for (const service of SERVICES) process.env[service.skipVar] = skipped.filter((s) => s.startsWith(service.suite)).join('; ');
   process.env.PSO_APACHE_SKIP = skipped.filter((s) => s.startsWith('Apache')).join('; ');
+  process.env.PSO_NGINX_SKIP = skipped.filter((s) => s.startsWith('nginx')).join('; ');
   process.env.PSO_BROWSER_SKIP = skipped.filter((s) => s.startsWith('Browser')).join('; ');
   for (const s of skipped) process.stderr.write(`npm test: SKIPPING ${s}\n`);
   return skipped;
