@@ -1,6 +1,6 @@
-// A private, real nginx (Debian nginx) with CGI scripts run by a private
-// fcgiwrap (Debian fcgiwrap), for the CGI suites: nginx's config, logs, temp
-// directories and fcgiwrap's socket in a temporary directory, a free port on
+// A private, real nginx (Debian nginx) with CGI scripts run by private
+// fcgiwraps (Debian fcgiwrap), for the CGI suites: nginx's config, logs, temp
+// directories and fcgiwrap's sockets in a temporary directory, a free port on
 // 127.0.0.1, nginx workers and CGIs as www-data.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,7 +40,7 @@ export interface NginxServer {
   port: number;
   /** `http://127.0.0.1:<port>` (no trailing slash). */
   url: string;
-  /** Where nginx.conf, logs/, temp/ and fcgiwrap's socket live. */
+  /** Where nginx.conf, logs/, temp/ and fcgiwrap's sockets live. */
   stateDir: string;
   /** The PATH the CGIs get. */
   path: string;
@@ -94,14 +94,14 @@ function quote(value: string): string {
 }
 
 /** The generated nginx.conf. */
-export function nginxConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; socket: string; locations: readonly CgiLocation[]; extra: string }): string {
+export function nginxConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; sockets: readonly string[]; locations: readonly CgiLocation[]; extra: string }): string {
   const st = o.stateDir;
   const locations = o.locations.map((l) => {
     const params = [...cgiParams(o.path), ...Object.entries(l.params ?? {}).map(([k, v]) => `${k} ${quote(v)}`)];
     return `        location ~ ${l.match ?? '\\.cgi(/|$)'} {
             # The script is the name up to its extension; what follows is PATH_INFO.
             fastcgi_split_path_info ^(.+?\\.cgi)(/.*)?$;
-            fastcgi_pass unix:${o.socket};
+            fastcgi_pass fcgiwrap;
 ${params.map((p) => `            fastcgi_param ${p};`).join('\n')}
         }`;
   });
@@ -129,6 +129,14 @@ http {
     client_max_body_size 64m;
     # A literal dollar sign for values that hold one.
     geo $dollar { default "$"; }
+
+    # One fcgiwrap process per socket, each running one CGI at a time: the
+    # least busy gets the request. (fcgiwrap -c N would share one socket, but
+    # its parent leaves its children behind when it is stopped.)
+    upstream fcgiwrap {
+        least_conn;
+${o.sockets.map((s) => `        server unix:${s} max_fails=0;`).join('\n')}
+    }
 
     server {
         listen 127.0.0.1:${o.port};
@@ -218,20 +226,22 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
     // fcgiwrap creates its socket here as www-data; nginx workers write request bodies here.
     execFileSync('chown', [`${ids.uid}:${ids.gid}`, run, temp]);
   }
-  const socket = join(run, 'fcgiwrap.sock');
+  const sockets = Array.from({ length: options.workers ?? 16 }, (_, i) => join(run, `fcgiwrap-${i}.sock`));
   const path = cgiPath();
   const read = (name: string) => { try { return readFileSync(join(logs, name), 'utf8'); } catch { return ''; } };
 
-  const fcgiwrap = spawnGroup(FCGIWRAP_BIN, ['-c', String(options.workers ?? 16), '-s', `unix:${socket}`], { env: { PATH: path }, ...ids, log: join(logs, 'cgi.log') });
+  // Their standard error, which is the CGIs', goes to one log.
+  const fcgiwraps = sockets.map((socket) => spawnGroup(FCGIWRAP_BIN, ['-s', `unix:${socket}`], { env: { PATH: path }, ...ids, log: join(logs, 'cgi.log') }));
   const cleanUp = async () => {
-    await stopGroup(fcgiwrap, 'SIGTERM');
+    await Promise.all(fcgiwraps.map((f) => stopGroup(f, 'SIGTERM')));
     rmSync(stateDir, { recursive: true, force: true });
   };
-  for (let i = 0; i < 200 && fcgiwrap.exitCode() === undefined && !(await socketReady(socket)); i++) await new Promise((r) => setTimeout(r, 25));
-  if (!(await socketReady(socket))) {
+  const ready = async () => (await Promise.all(sockets.map(socketReady))).every(Boolean);
+  for (let i = 0; i < 200 && fcgiwraps.every((f) => f.exitCode() === undefined) && !(await ready()); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!(await ready())) {
     const log = read('cgi.log');
     await cleanUp();
-    throw new Error(`fcgiwrap did not come up on ${socket}: ${log.trim()}`);
+    throw new Error(`fcgiwrap did not come up on ${run}: ${log.trim()}`);
   }
 
   const conf = join(stateDir, 'nginx.conf');
@@ -239,7 +249,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
   // The free port may be taken between probing and binding: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, socket, locations: options.locations ?? [{}], extra: options.extraConfig ?? '' }));
+    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, sockets, locations: options.locations ?? [{}], extra: options.extraConfig ?? '' }));
     // -e: the log for what goes wrong before the config is read (not /var/log/nginx).
     const nginx = spawnGroup(NGINX_BIN, ['-p', `${stateDir}/`, '-c', conf, '-e', join(logs, 'error.log')], { env: { PATH: path }, log: join(logs, 'nginx.out') });
     const deadline = Date.now() + 10_000;
