@@ -23,6 +23,12 @@ describe('psoMiddleware()', () => {
     container.rebind(TOKENS.Logger).toConstantValue(new MemoryLogger());
     const app = express();
     app.get('/plain', (_req, res) => { res.send('express'); });
+    app.use('/cookies', psoMiddleware((r) => {
+      r.setCookie('a', '1');
+      r.setCookie('b', '2');
+      r.setHeader('X-Powered-By', 'pso');
+      r.write('two cookies');
+    }, { moduleName: 'ck', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: dir } }));
     app.use('/counter', psoMiddleware((r) => r.write(`${r.path} ${r.session.increment('n')}`), {
       moduleName: 'ex', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: dir },
     }));
@@ -59,6 +65,15 @@ describe('psoMiddleware()', () => {
     const urlencoded = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1&a=2&b=%E2%9C%93' };
     assert.equal(await (await fetch(`${base}/form?q=1`, urlencoded)).text(), '{"q":["1"],"a":["1","2"],"b":["✓"]}');
     assert.equal(await (await fetch(`${base}/parsed?q=1`, urlencoded)).text(), '{"q":["1"],"a":["1","2"],"b":["✓"]}');
+  });
+
+  it('sends every Set-Cookie of the handler, though Express set a header first; the handler\'s header replaces Express\'s', async () => {
+    const res = await fetch(`${base}/cookies`);
+    assert.equal(await res.text(), 'two cookies');
+    const cookies = res.headers.getSetCookie().map((c) => c.split(';')[0]);
+    assert.deepEqual(cookies.sort(), ['a=1', 'b=2', cookies.find((c) => c!.startsWith('ck='))].sort());
+    assert.match(cookies.find((c) => c!.startsWith('ck='))!, /^ck=[A-Za-z0-9_-]{27}$/);
+    assert.equal(res.headers.get('x-powered-by'), 'pso');
   });
 
   describe('psoSession()', () => {

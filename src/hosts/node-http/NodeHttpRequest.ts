@@ -117,7 +117,17 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   }
 
   protected override emitHead(status: number, reason: string, headers: readonly [string, string][]): void {
-    this.res.writeHead(status, reason, headers.flat());
+    if (this.res.getHeaderNames().length === 0) {
+      this.res.writeHead(status, reason, headers.flat());
+      return;
+    }
+    // A framework set headers first (Express: X-Powered-By). Given a list then,
+    // Node 20's writeHead sets its headers one by one, and of a repeated name
+    // (two Set-Cookie) only the last would go out. pso's headers replace the
+    // framework's of the same name; repeated ones are all kept.
+    for (const [name] of headers) this.res.removeHeader(name);
+    for (const [name, value] of headers) this.res.appendHeader(name, value);
+    this.res.writeHead(status, reason);
   }
 
   protected override emitBody(chunk: Uint8Array): Promise<void> | void {
