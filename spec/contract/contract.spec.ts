@@ -1,0 +1,204 @@
+// One handler, every host: the same tests against the contract handler under
+// Apache CGI, nginx + fcgiwrap CGI, node:http, Express, a fetch handler and the
+// command line, then a check that every host answered alike.
+import assert from 'node:assert/strict';
+import { HOSTS, SERVICE, type ContractHost, type HostRequest, type HostResponse } from './hosts.js';
+
+const ID = /^[A-Za-z0-9_-]{27}$/;
+
+/** Cookies kept between requests to one host, as a browser would. */
+class Jar {
+  readonly cookies = new Map<string, string>();
+  constructor(private readonly host: ContractHost) {}
+  async request(path: string, init: HostRequest = {}): Promise<HostResponse> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const res = await this.host.request(path, { ...init, headers });
+    for (const sc of res.headers.getSetCookie()) {
+      const pair = sc.split(';')[0]!;
+      const eq = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+    return res;
+  }
+}
+
+/** A Set-Cookie header by cookie name: its value and its attributes, names in lower case. */
+function cookieOf(res: HostResponse, name: string): { value: string; attrs: Map<string, string> } {
+  const all = res.headers.getSetCookie().filter((c) => c.startsWith(`${name}=`));
+  assert.equal(all.length, 1, `expected one ${name} cookie, got ${JSON.stringify(res.headers.getSetCookie())}`);
+  const [pair, ...rest] = all[0]!.split(';').map((s) => s.trim());
+  const attrs = new Map<string, string>();
+  for (const a of rest) {
+    const eq = a.indexOf('=');
+    attrs.set((eq < 0 ? a : a.slice(0, eq)).toLowerCase(), eq < 0 ? '' : a.slice(eq + 1));
+  }
+  return { value: pair!.slice(name.length + 1), attrs };
+}
+
+/** Waits for a line holding `token` in the host's PSOLog file (CGI servers write it as the script runs). */
+async function logLines(host: ContractHost, token: string): Promise<string[]> {
+  let lines: string[] = [];
+  for (let i = 0; i < 40 && lines.length === 0; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 50));
+    lines = host.log().split('\n').filter((l) => l.includes(token));
+  }
+  return lines;
+}
+
+let tokens = 0;
+const token = () => `tok${process.pid}n${++tokens}r${Math.random().toString(36).slice(2, 8)}`;
+
+/** What each host answered, in a form that must be the same for all. */
+const transcripts = new Map<string, Record<string, unknown>>();
+
+for (const definition of HOSTS) {
+  describe(`the contract handler on ${definition.name}`, function () {
+    this.timeout(60_000);
+    let host: ContractHost;
+    let record: Record<string, unknown>;
+    /** A response as compared between hosts; `body` without what differs by host (its paths). */
+    const note = (key: string, res: HostResponse, body = res.body) => {
+      record[key] = { status: res.status, type: res.headers.get('content-type'), body };
+    };
+    /** An echo body with the path given relative to the host's base path. */
+    const relative = (body: string) => {
+      const echo = JSON.parse(body) as { path: string };
+      return { ...echo, path: echo.path.startsWith(host.basePath) ? echo.path.slice(host.basePath.length) : echo.path };
+    };
+
+    before(async function () {
+      const reason = definition.skipReason();
+      if (reason) {
+        console.log(`    skipping the ${definition.name} host: ${reason}`);
+        this.skip();
+      }
+      host = await definition.start();
+      record = {};
+      transcripts.set(definition.name, record);
+    });
+
+    after(async () => {
+      await host?.stop();
+    });
+
+    it('counts 1, 2, 3 in one session, under the PSOServiceId cookie; another client starts at 1', async () => {
+      const jar = new Jar(host);
+      const first = await jar.request('/counter');
+      assert.equal(first.status, 200, first.body);
+      assert.equal(first.body, 'count: 1\n');
+      assert.equal(first.headers.get('content-type'), 'text/plain; charset=utf-8');
+      const { value: id, attrs } = cookieOf(first, SERVICE);
+      assert.match(id, ID);
+      assert.equal(attrs.get('path'), '/');
+      assert.ok(attrs.has('httponly'));
+      assert.equal(attrs.get('samesite')?.toLowerCase(), 'lax');
+      note('counter', first);
+      record.sessionCookieAttributes = [...attrs.keys()].sort();
+
+      for (const n of [2, 3]) {
+        const res = await jar.request('/counter');
+        assert.equal(res.body, `count: ${n}\n`);
+        assert.equal(jar.cookies.get(SERVICE), id, 'the session id must not change');
+      }
+      const other = await new Jar(host).request('/counter');
+      assert.equal(other.body, 'count: 1\n');
+      assert.notEqual(cookieOf(other, SERVICE).value, id);
+    });
+
+    it('reads a request header, sets a response header and a cookie of its own beside the session cookie', async () => {
+      const res = await host.request('/headers', { headers: { 'X-Test': 'hello there' } });
+      assert.equal(res.status, 200, res.body);
+      assert.deepEqual(JSON.parse(res.body), { xTest: 'hello there' });
+      assert.equal(res.headers.get('x-out'), 'seen hello there');
+      const flavour = cookieOf(res, 'flavour');
+      assert.equal(flavour.value, 'oat');
+      assert.deepEqual([...flavour.attrs], [['path', '/'], ['samesite', 'Lax']]);
+      assert.match(cookieOf(res, SERVICE).value, ID);
+      note('headers', res);
+
+      const without = await host.request('/headers');
+      assert.deepEqual(JSON.parse(without.body), { xTest: null });
+      assert.equal(without.headers.get('x-out'), 'seen nothing');
+    });
+
+    it('redirects with the status asked for (302 by default) and keeps the session across the redirect', async () => {
+      const jar = new Jar(host);
+      assert.equal((await jar.request('/counter')).body, 'count: 1\n');
+      const to = `${host.basePath}/counter`;
+      for (const [status, expected] of [['303', 303], ['', 302], ['308', 308]] as const) {
+        const res = await jar.request(`/redirect?to=${encodeURIComponent(to)}${status ? `&status=${status}` : ''}`);
+        assert.equal(res.status, expected, res.body);
+        assert.equal(res.headers.get('location'), to);
+        assert.equal(res.body, `Redirecting to ${to}\n`);
+        note(`redirect${expected}`, res, res.body.replace(to, '<to>'));
+      }
+      const followed = await jar.request('/counter');
+      assert.equal(followed.body, 'count: 2\n', 'the session survived the redirects');
+    });
+
+    it('answers sendStatus(418) with that status and its reason', async () => {
+      const res = await host.request('/status?code=418');
+      assert.equal(res.status, 418);
+      assert.equal(res.body, "I'm a Teapot\n");
+      assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+      note('status', res);
+      const missing = await host.request('/nowhere');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body, 'Not Found\n');
+    });
+
+    it('request.log() appends one line to the PSOLog file', async () => {
+      const t = token();
+      const res = await host.request(`/log?token=${t}`);
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.body, 'logged\n');
+      const lines = await logLines(host, t);
+      assert.equal(lines.length, 1, `one line with ${t} in:\n${host.log()}`);
+      assert.match(lines[0]!, new RegExp(`^\\[pso\\] \\d{4}-\\d\\d-\\d\\dT\\S+Z info GET ${host.basePath.replace(/\./g, '\\.')}/log: contract-log-line ${t}$`));
+    });
+
+    it('answers 500 without details when the handler throws, logs the error in PSOLog, and serves the next request', async () => {
+      const t = token();
+      const res = await host.request(`/throw?token=${t}`);
+      assert.equal(res.status, 500, res.body);
+      assert.equal(res.body, '500 Internal Server Error\n');
+      assert.equal(res.headers.getSetCookie().length, 0, 'no session for a failed request');
+      note('throw', res);
+      const lines = await logLines(host, t);
+      assert.equal(lines.length, 1, `one line with ${t} in:\n${host.log()}`);
+      assert.match(lines[0]!, new RegExp(`^\\[pso\\] \\S+ error GET ${host.basePath.replace(/\./g, '\\.')}/throw: handler failed: Error: contract failure ${t}$`));
+
+      const next = await new Jar(host).request('/counter');
+      assert.equal(next.status, 200);
+      assert.equal(next.body, 'count: 1\n');
+    });
+
+    it('echoes the method, path and raw query, and reads a POST body', async () => {
+      const get = await host.request('/echo?a=1&b=x%20y&c=%C3%A9');
+      assert.equal(get.status, 200, get.body);
+      assert.deepEqual(JSON.parse(get.body), {
+        method: 'GET', route: '/echo', path: `${host.basePath}/echo`, query: 'a=1&b=x%20y&c=%C3%A9', body: '',
+      });
+      note('echoGet', get, JSON.stringify(relative(get.body)));
+
+      const post = await host.request('/echo?via=post', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'hello body ✓' });
+      assert.equal(post.status, 200, post.body);
+      assert.deepEqual(JSON.parse(post.body), {
+        method: 'POST', route: '/echo', path: `${host.basePath}/echo`, query: 'via=post', body: 'hello body ✓',
+      });
+      note('echoPost', post, JSON.stringify(relative(post.body)));
+    });
+  });
+}
+
+describe('the contract handler on every host', () => {
+  it('answered alike on every host that ran', function () {
+    const ran = [...transcripts];
+    if (ran.length < 2) this.skip();
+    const [firstName, first] = ran[0]!;
+    for (const [name, transcript] of ran.slice(1)) {
+      assert.deepEqual(transcript, first, `${name} answered otherwise than ${firstName}`);
+    }
+  });
+});

@@ -1,0 +1,249 @@
+// The host matrix of the contract suite: the same handler (handler.ts) started
+// on every host pso has, each answering requests through one interface, so
+// that one list of tests runs against all of them.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleHandler } from '../../src/cli/bundleCommand.js';
+import { startApache } from '../support/apache.js';
+import { CLI, ROOT, cleanEnv, parseCgiOutput, runProcess } from '../support/http.js';
+import { startNginx } from '../support/nginx.js';
+
+/** The cookie every host names the session with (PSOServiceId). */
+export const SERVICE = 'contract';
+
+/** The compiled handler, which runs itself when it is the main module. */
+export const HANDLER = fileURLToPath(new URL('./handler.js', import.meta.url));
+const SERVERS = fileURLToPath(new URL('./servers.js', import.meta.url));
+
+/** What a request to a host is made of. */
+export interface HostRequest {
+  method?: string;
+  headers?: Readonly<Record<string, string>>;
+  body?: string | Uint8Array;
+}
+
+/** A response, whichever host gave it. */
+export interface HostResponse {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/** A running host. */
+export interface ContractHost {
+  readonly name: string;
+  /** The path the handler answers under: '' for servers, the script's path under CGI. */
+  readonly basePath: string;
+  /** Sends a request to `basePath + path` (`path` may hold a query string). Redirects are not followed. */
+  request(path: string, init?: HostRequest): Promise<HostResponse>;
+  /** The PSOLog file so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** How to start a host, and why it cannot be started here. */
+export interface HostDefinition {
+  readonly name: string;
+  /** Why this host is skipped on this machine, or undefined. */
+  skipReason(): string | undefined;
+  start(): Promise<ContractHost>;
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * A temporary directory under /tmp (so that www-data can traverse its
+ * parents), with sessions/ and logs/ that `owner` can write.
+ */
+function workDir(name: string, owner?: string): { base: string; sessions: string; logFile: string; directives: Record<string, string> } {
+  const base = mkdtempSync(join('/tmp', `pso-contract-${name}-`));
+  chmodSync(base, 0o755);
+  const sessions = join(base, 'sessions');
+  const logs = join(base, 'logs');
+  mkdirSync(sessions, { mode: 0o700 });
+  mkdirSync(logs, { mode: 0o755 });
+  if (owner && isRoot) {
+    const uid = Number(execFileSync('id', ['-u', owner], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', owner], { encoding: 'utf8' }).trim());
+    chownSync(sessions, uid, gid);
+    chownSync(logs, uid, gid);
+  }
+  const logFile = join(logs, 'pso.log');
+  return {
+    base, sessions, logFile,
+    directives: { PSOServiceId: SERVICE, PSOSessionFileLoader_Path: sessions, PSOLog: logFile },
+  };
+}
+
+const readLog = (file: string) => { try { return readFileSync(file, 'utf8'); } catch { return ''; } };
+
+async function viaFetch(base: string, path: string, init: HostRequest = {}): Promise<HostResponse> {
+  const res = await fetch(`${base}${path}`, { method: init.method ?? 'GET', headers: init.headers ?? {}, body: init.body ?? null, redirect: 'manual' });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
+
+let bundle: Promise<string> | undefined;
+/** The handler bundled once as an executable CGI script (`pso bundle`), shared by the CGI hosts. */
+function bundledCgi(): Promise<string> {
+  return (bundle ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pso-contract-bundle-'));
+    const file = join(dir, 'contract.cgi');
+    await bundleHandler({ entry: join(ROOT, 'spec/contract/handler.ts'), outfile: file });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return file;
+  })());
+}
+
+/** A docroot holding the bundled handler as /contract.cgi. */
+async function cgiDocroot(base: string): Promise<string> {
+  const docroot = join(base, 'htdocs');
+  mkdirSync(docroot, { mode: 0o755 });
+  const script = join(docroot, 'contract.cgi');
+  copyFileSync(await bundledCgi(), script);
+  chmodSync(script, 0o755);
+  return docroot;
+}
+
+/** Starts a child that prints `... on http://host:port/` once it listens. */
+function startListening(args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess; output: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${args.join(' ')} did not start: ${out}`)); }, 15_000);
+    child.stderr!.setEncoding('utf8').on('data', (d) => (out += d));
+    child.stdout!.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      const m = /on (http:\/\/\S+?)\/?\s/.exec(out);
+      if (m) { clearTimeout(timer); resolve({ url: m[1]!, child, output: () => out }); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${args.join(' ')} exited (${code}): ${out}`)); });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.kill('SIGTERM');
+  });
+}
+
+/** A host that is a node child process listening on a port. */
+function serverHost(name: string, args: (dir: ReturnType<typeof workDir>) => string[]): HostDefinition {
+  return {
+    name,
+    skipReason: () => undefined,
+    async start() {
+      const dir = workDir(name);
+      try {
+        const { url, child } = await startListening(args(dir), cleanEnv(dir.directives));
+        return {
+          name, basePath: '',
+          request: (path, init) => viaFetch(url, path, init),
+          log: () => readLog(dir.logFile),
+          stop: async () => { await stopChild(child); rmSync(dir.base, { recursive: true, force: true }); },
+        };
+      } catch (e) {
+        rmSync(dir.base, { recursive: true, force: true });
+        throw e;
+      }
+    },
+  };
+}
+
+/**
+ * The script host: one process per request, the request given as the command
+ * line (`-X`, `--path`, `-b`, `-H`, query words) and standard input, the
+ * printed head and body read back as a response.
+ */
+const scriptHost: HostDefinition = {
+  name: 'script',
+  skipReason: () => undefined,
+  async start() {
+    const dir = workDir('script');
+    return {
+      name: 'script', basePath: '',
+      async request(path, init = {}) {
+        const q = path.indexOf('?');
+        const args = [HANDLER, '-X', init.method ?? 'GET', '--path', q < 0 ? path : path.slice(0, q)];
+        for (const [name, value] of Object.entries(init.headers ?? {})) {
+          if (name.toLowerCase() === 'cookie') args.push('-b', value);
+          else args.push('-H', `${name}: ${value}`);
+        }
+        const body = init.body === undefined ? undefined : Buffer.from(init.body);
+        if (body) args.push('-H', `Content-Length: ${body.byteLength}`);
+        // The query words: each name=value pair as it appears in the query string.
+        if (q >= 0) args.push(...path.slice(q + 1).split('&').filter(Boolean));
+        const r = await runProcess(process.execPath, args, cleanEnv(dir.directives), body ?? '');
+        const parsed = parseCgiOutput(r.stdout, r.stderr, r.code);
+        const headers = new Headers();
+        for (const [name, value] of parsed.headers) headers.append(name, value);
+        return { status: parsed.status, headers, body: parsed.body };
+      },
+      log: () => readLog(dir.logFile),
+      stop: async () => rmSync(dir.base, { recursive: true, force: true }),
+    };
+  },
+};
+
+const apacheHost: HostDefinition = {
+  name: 'apache-cgi',
+  skipReason: () => process.env.PSO_APACHE_SKIP || undefined,
+  async start() {
+    const dir = workDir('apache', 'www-data');
+    try {
+      const docroot = await cgiDocroot(dir.base);
+      writeFileSync(join(docroot, '.htaccess'), [
+        'Options +ExecCGI',
+        'AddHandler cgi-script .cgi',
+        ...Object.entries(dir.directives).map(([k, v]) => `SetEnv ${k} ${v}`),
+        '',
+      ].join('\n'), { mode: 0o644 });
+      const apache = await startApache({ docroot });
+      return {
+        name: 'apache-cgi', basePath: '/contract.cgi',
+        request: (path, init) => viaFetch(apache.url, `/contract.cgi${path}`, init),
+        log: () => readLog(dir.logFile),
+        stop: async () => { await apache.stop(); rmSync(dir.base, { recursive: true, force: true }); },
+      };
+    } catch (e) {
+      rmSync(dir.base, { recursive: true, force: true });
+      throw e;
+    }
+  },
+};
+
+const nginxHost: HostDefinition = {
+  name: 'nginx-fcgiwrap',
+  skipReason: () => process.env.PSO_NGINX_SKIP || undefined,
+  async start() {
+    const dir = workDir('nginx', 'www-data');
+    try {
+      const docroot = await cgiDocroot(dir.base);
+      const nginx = await startNginx({ docroot, workers: 8, locations: [{ params: dir.directives }] });
+      return {
+        name: 'nginx-fcgiwrap', basePath: '/contract.cgi',
+        request: (path, init) => viaFetch(nginx.url, `/contract.cgi${path}`, init),
+        log: () => readLog(dir.logFile),
+        stop: async () => { await nginx.stop(); rmSync(dir.base, { recursive: true, force: true }); },
+      };
+    } catch (e) {
+      rmSync(dir.base, { recursive: true, force: true });
+      throw e;
+    }
+  },
+};
+
+/** Every host, in the order the suite runs them. */
+export const HOSTS: readonly HostDefinition[] = [
+  apacheHost,
+  nginxHost,
+  serverHost('node-http', () => [CLI, 'serve', HANDLER, '--port', '0']),
+  serverHost('express', () => [SERVERS, 'express']),
+  serverHost('fetch', () => [SERVERS, 'fetch']),
+  scriptHost,
+];
