@@ -122,7 +122,7 @@ describe('CGI under a real nginx with fcgiwrap', function () {
     assert.equal(seen.bodyBytes, 0);
     assert.equal(seen.method, 'GET');
     assert.equal(seen.path, '/probe.cgi/env', 'SCRIPT_NAME and PATH_INFO split by fastcgi_split_path_info');
-    assert.deepEqual(seen.form, [['a', '1'], ['b', 'é']]);
+    assert.deepEqual(seen.query, [['a', '1'], ['b', 'é']]);
   });
 
   it('reads a urlencoded POST form from standard input', async () => {

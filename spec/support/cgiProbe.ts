@@ -4,16 +4,15 @@ import { ServiceHandler, isMain, type ServiceRequest } from '../../src/index.js'
 
 export async function handler(request: ServiceRequest): Promise<void> {
   if (request.path.endsWith('/throw')) throw new Error(`probe failure ${request.queryString}`);
-  // Read like a handler that accepts forms would, whatever the method.
+  // Read the body whatever the method, as a handler that accepts forms would.
   const body = await request.body();
-  const form = await request.form();
   request.sendHttpHeaders('application/json');
   request.write(JSON.stringify({
     method: request.method,
     path: request.path,
     contentLength: request.getEnviron('CONTENT_LENGTH') ?? null,
     bodyBytes: body.byteLength,
-    form: [...form],
+    query: [...new URLSearchParams(request.queryString)],
     visits: request.session.increment('visits'),
   }));
 }
