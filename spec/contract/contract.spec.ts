@@ -46,6 +46,12 @@ async function logLines(host: ContractHost, token: string): Promise<string[]> {
   return lines;
 }
 
+/** A form as the bytes and Content-Type (with its boundary) a browser would send. */
+async function encode(form: FormData): Promise<{ body: Uint8Array; type: string }> {
+  const encoded = new Response(form);
+  return { body: new Uint8Array(await encoded.arrayBuffer()), type: encoded.headers.get('content-type')! };
+}
+
 let tokens = 0;
 const token = () => `tok${process.pid}n${++tokens}r${Math.random().toString(36).slice(2, 8)}`;
 
@@ -172,6 +178,24 @@ for (const definition of HOSTS) {
       const next = await new Jar(host).request('/counter');
       assert.equal(next.status, 200);
       assert.equal(next.body, 'count: 1\n');
+    });
+
+    it('reads an urlencoded form: repeated keys in order, unicode names and values, empty values', async () => {
+      const body = new URLSearchParams([['name', 'Zoë'], ['tag', 'a'], ['tag', 'b & c'], ['clé', '😀 ✓'], ['empty', '']]).toString();
+      const res = await host.request('/form', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
+      assert.equal(res.status, 200, res.body);
+      assert.deepEqual(JSON.parse(res.body), { name: ['Zoë'], tag: ['a', 'b & c'], 'clé': ['😀 ✓'], empty: [''] });
+      note('formUrlencoded', res);
+    });
+
+    it('reads a multipart form: repeated keys in order, unicode names and values, empty values', async () => {
+      const fields = new FormData();
+      for (const [k, v] of [['name', 'Zoë'], ['tag', 'a'], ['tag', 'b & c'], ['clé', '😀 ✓'], ['empty', ''], ['lines', 'one\r\ntwo']]) fields.append(k!, v!);
+      const { body, type } = await encode(fields);
+      const res = await host.request('/form', { method: 'POST', headers: { 'Content-Type': type }, body });
+      assert.equal(res.status, 200, res.body);
+      assert.deepEqual(JSON.parse(res.body), { name: ['Zoë'], tag: ['a', 'b & c'], 'clé': ['😀 ✓'], empty: [''], lines: ['one\r\ntwo'] });
+      note('formMultipart', res);
     });
 
     it('echoes the method, path and raw query, and reads a POST body', async () => {

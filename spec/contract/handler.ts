@@ -16,6 +16,16 @@ function routeOf(request: ServiceRequest<ContractSession>): string {
   return request.getEnviron('PATH_INFO') || '/';
 }
 
+/**
+ * What the contract reads of a form. pso reads the form (query string and
+ * body) before calling the handler, so it is sync.
+ * Declared here because the ServiceRequest type of this tree lacks it.
+ */
+interface FormView {
+  getInputDict(): Record<string, string[]>;
+}
+const formOf = (request: ServiceRequest<ContractSession>) => request as unknown as FormView;
+
 export async function handler(request: ServiceRequest<ContractSession>): Promise<void> {
   const query = new URLSearchParams(request.queryString);
   const route = routeOf(request);
@@ -47,6 +57,12 @@ export async function handler(request: ServiceRequest<ContractSession>): Promise
     }
     case '/throw':
       throw new Error(`contract failure ${query.get('token') ?? ''}`);
+    case '/form': {
+      // pso has read the form (query string and body) before calling the handler.
+      request.sendHttpHeaders('application/json');
+      request.write(JSON.stringify(formOf(request).getInputDict()));
+      return;
+    }
     case '/echo': {
       const body = Buffer.from(await request.body()).toString('utf8');
       request.sendHttpHeaders('application/json');
