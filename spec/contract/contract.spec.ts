@@ -2,6 +2,9 @@
 // Apache CGI, nginx + fcgiwrap CGI, node:http, Express, a fetch handler and the
 // command line, then a check that every host answered alike.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { HOSTS, SERVICE, type ContractHost, type HostRequest, type HostResponse } from './hosts.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
@@ -50,6 +53,17 @@ async function logLines(host: ContractHost, token: string): Promise<string[]> {
 async function encode(form: FormData): Promise<{ body: Uint8Array; type: string }> {
   const encoded = new Response(form);
   return { body: new Uint8Array(await encoded.arrayBuffer()), type: encoded.headers.get('content-type')! };
+}
+
+/** The upload directory is empty once the request is over (a CGI process may still be ending when the response arrives). */
+async function assertNoUploadsLeft(host: ContractHost): Promise<void> {
+  let left: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 50));
+    left = readdirSync(host.uploadDir);
+    if (left.length === 0) return;
+  }
+  assert.deepEqual(left, [], `temporary files left in ${host.uploadDir}`);
 }
 
 let tokens = 0;
@@ -196,6 +210,34 @@ for (const definition of HOSTS) {
       assert.equal(res.status, 200, res.body);
       assert.deepEqual(JSON.parse(res.body), { name: ['Zoë'], tag: ['a', 'b & c'], 'clé': ['😀 ✓'], empty: [''], lines: ['one\r\ntwo'] });
       note('formMultipart', res);
+    });
+
+    it('takes a 5 MB upload: reports its name, size and type, save() puts the same bytes where asked, no temporary file remains', async () => {
+      const bytes = randomBytes(5 * 1024 * 1024);
+      const dest = join(host.scratch, `upload-${token()}.bin`);
+      const fields = new FormData();
+      fields.append('dest', dest);
+      fields.append('file', new Blob([bytes], { type: 'application/x-contract' }), 'payload.bin');
+      const { body, type } = await encode(fields);
+      const res = await host.request('/upload', { method: 'POST', headers: { 'Content-Type': type }, body });
+      assert.equal(res.status, 200, res.body);
+      assert.deepEqual(JSON.parse(res.body), {
+        filename: 'payload.bin', size: bytes.byteLength, type: 'application/x-contract', tempDir: host.uploadDir, savedTo: dest,
+      }, 'written to PSOUploadDir while the request lasted, then moved');
+      const saved = readFileSync(dest);
+      assert.equal(saved.byteLength, bytes.byteLength);
+      assert.ok(saved.equals(bytes), 'the saved file holds the bytes sent');
+      note('upload', res, res.body.replace(dest, '<dest>').replace(host.uploadDir, '<uploads>'));
+      await assertNoUploadsLeft(host);
+    });
+
+    it('removes an upload the handler neither saves nor keeps', async () => {
+      const fields = new FormData();
+      fields.append('file', new Blob([randomBytes(256 * 1024)]), 'ignored.bin');
+      const { body, type } = await encode(fields);
+      const res = await host.request('/upload', { method: 'POST', headers: { 'Content-Type': type }, body });
+      assert.equal(res.status, 400, res.body);
+      await assertNoUploadsLeft(host);
     });
 
     it('echoes the method, path and raw query, and reads a POST body', async () => {

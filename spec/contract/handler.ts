@@ -1,6 +1,7 @@
 // The one handler of the contract suite: every host runs this file unchanged
 // (bundled as a CGI script, loaded by `pso serve`, mounted in Express, behind
 // a fetch adapter, or run from the command line).
+import { dirname } from 'node:path';
 import { ServiceHandler, isMain, type ServiceRequest } from '../../src/index.js';
 
 /** Counts per session, so that a host that loses or mixes sessions shows. */
@@ -18,11 +19,13 @@ function routeOf(request: ServiceRequest<ContractSession>): string {
 
 /**
  * What the contract reads of a form. pso reads the form (query string and
- * body) before calling the handler, so it is sync.
+ * body, files to PSOUploadDir) before calling the handler, so it is sync.
  * Declared here because the ServiceRequest type of this tree lacks it.
  */
 interface FormView {
+  getInput(name: string, fallback?: string, index?: number): string | undefined;
   getInputDict(): Record<string, string[]>;
+  getFile(name: string, index?: number): { readonly filename: string; readonly type: string; readonly size: number; readonly path: string; save(newPath: string): Promise<void> } | undefined;
 }
 const formOf = (request: ServiceRequest<ContractSession>) => request as unknown as FormView;
 
@@ -61,6 +64,17 @@ export async function handler(request: ServiceRequest<ContractSession>): Promise
       // pso has read the form (query string and body) before calling the handler.
       request.sendHttpHeaders('application/json');
       request.write(JSON.stringify(formOf(request).getInputDict()));
+      return;
+    }
+    case '/upload': {
+      const file = formOf(request).getFile('file');
+      const dest = formOf(request).getInput('dest');
+      if (!file || !dest) return request.sendStatus(400);
+      const { filename, size, type } = file;
+      const tempDir = dirname(file.path);
+      await file.save(dest);
+      request.sendHttpHeaders('application/json');
+      request.write(JSON.stringify({ filename, size, type, tempDir, savedTo: file.path }));
       return;
     }
     case '/echo': {

@@ -41,6 +41,10 @@ export interface ContractHost {
   request(path: string, init?: HostRequest): Promise<HostResponse>;
   /** The PSOLog file so far. */
   log(): string;
+  /** PSOUploadDir: where uploads wait while their request lasts. */
+  readonly uploadDir: string;
+  /** A directory the handler may save files to (writable by the host's user). */
+  readonly scratch: string;
   stop(): Promise<void>;
 }
 
@@ -54,27 +58,37 @@ export interface HostDefinition {
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
+interface WorkDir {
+  base: string;
+  logFile: string;
+  uploadDir: string;
+  scratch: string;
+  /** The directives every host gets, pointing into `base`. */
+  directives: Record<string, string>;
+}
+
 /**
  * A temporary directory under /tmp (so that www-data can traverse its
- * parents), with sessions/ and logs/ that `owner` can write.
+ * parents), with sessions/, logs/, uploads/ and saved/ that `owner` can write.
  */
-function workDir(name: string, owner?: string): { base: string; sessions: string; logFile: string; directives: Record<string, string> } {
+function workDir(name: string, owner?: string): WorkDir {
   const base = mkdtempSync(join('/tmp', `pso-contract-${name}-`));
   chmodSync(base, 0o755);
   const sessions = join(base, 'sessions');
   const logs = join(base, 'logs');
+  const uploadDir = join(base, 'uploads');
+  const scratch = join(base, 'saved');
   mkdirSync(sessions, { mode: 0o700 });
-  mkdirSync(logs, { mode: 0o755 });
+  for (const d of [logs, uploadDir, scratch]) mkdirSync(d, { mode: 0o755 });
   if (owner && isRoot) {
     const uid = Number(execFileSync('id', ['-u', owner], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', owner], { encoding: 'utf8' }).trim());
-    chownSync(sessions, uid, gid);
-    chownSync(logs, uid, gid);
+    for (const d of [sessions, logs, uploadDir, scratch]) chownSync(d, uid, gid);
   }
   const logFile = join(logs, 'pso.log');
   return {
-    base, sessions, logFile,
-    directives: { PSOServiceId: SERVICE, PSOSessionFileLoader_Path: sessions, PSOLog: logFile },
+    base, logFile, uploadDir, scratch,
+    directives: { PSOServiceId: SERVICE, PSOSessionFileLoader_Path: sessions, PSOLog: logFile, PSOUploadDir: uploadDir },
   };
 }
 
@@ -133,7 +147,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** A host that is a node child process listening on a port. */
-function serverHost(name: string, args: (dir: ReturnType<typeof workDir>) => string[]): HostDefinition {
+function serverHost(name: string, args: (dir: WorkDir) => string[]): HostDefinition {
   return {
     name,
     skipReason: () => undefined,
@@ -144,7 +158,7 @@ function serverHost(name: string, args: (dir: ReturnType<typeof workDir>) => str
         return {
           name, basePath: '',
           request: (path, init) => viaFetch(url, path, init),
-          log: () => readLog(dir.logFile),
+          log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
           stop: async () => { await stopChild(child); rmSync(dir.base, { recursive: true, force: true }); },
         };
       } catch (e) {
@@ -184,7 +198,7 @@ const scriptHost: HostDefinition = {
         for (const [name, value] of parsed.headers) headers.append(name, value);
         return { status: parsed.status, headers, body: parsed.body };
       },
-      log: () => readLog(dir.logFile),
+      log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
       stop: async () => rmSync(dir.base, { recursive: true, force: true }),
     };
   },
@@ -207,7 +221,7 @@ const apacheHost: HostDefinition = {
       return {
         name: 'apache-cgi', basePath: '/contract.cgi',
         request: (path, init) => viaFetch(apache.url, `/contract.cgi${path}`, init),
-        log: () => readLog(dir.logFile),
+        log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
         stop: async () => { await apache.stop(); rmSync(dir.base, { recursive: true, force: true }); },
       };
     } catch (e) {
@@ -228,7 +242,7 @@ const nginxHost: HostDefinition = {
       return {
         name: 'nginx-fcgiwrap', basePath: '/contract.cgi',
         request: (path, init) => viaFetch(nginx.url, `/contract.cgi${path}`, init),
-        log: () => readLog(dir.logFile),
+        log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
         stop: async () => { await nginx.stop(); rmSync(dir.base, { recursive: true, force: true }); },
       };
     } catch (e) {
