@@ -17,18 +17,6 @@ function routeOf(request: ServiceRequest<ContractSession>): string {
   return request.getEnviron('PATH_INFO') || '/';
 }
 
-/**
- * What the contract reads of a form. pso reads the form (query string and
- * body, files to PSOUploadDir) before calling the handler, so it is sync.
- * Declared here because the ServiceRequest type of this tree lacks it.
- */
-interface FormView {
-  getInput(name: string, fallback?: string, index?: number): string | undefined;
-  getInputDict(): Record<string, string[]>;
-  getFile(name: string, index?: number): { readonly filename: string; readonly type: string; readonly size: number; readonly path: string; save(newPath: string): Promise<void> } | undefined;
-}
-const formOf = (request: ServiceRequest<ContractSession>) => request as unknown as FormView;
-
 export async function handler(request: ServiceRequest<ContractSession>): Promise<void> {
   const query = new URLSearchParams(request.queryString);
   const route = routeOf(request);
@@ -63,12 +51,12 @@ export async function handler(request: ServiceRequest<ContractSession>): Promise
     case '/form': {
       // pso has read the form (query string and body) before calling the handler.
       request.sendHttpHeaders('application/json');
-      request.write(JSON.stringify(formOf(request).getInputDict()));
+      request.write(JSON.stringify(request.getInputDict()));
       return;
     }
     case '/upload': {
-      const file = formOf(request).getFile('file');
-      const dest = formOf(request).getInput('dest');
+      const file = request.getFile('file');
+      const dest = request.getInput('dest');
       if (!file || !dest) return request.sendStatus(400);
       const { filename, size, type } = file;
       const tempDir = dirname(file.path);
