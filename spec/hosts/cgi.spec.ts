@@ -110,6 +110,20 @@ describe('CgiRequest', () => {
       }
     });
 
+    it('takes the whole body from standard input before answering, though the handler never read it', async () => {
+      const c = capture();
+      const stdin = new PassThrough();
+      const body = Buffer.alloc(300 * 1024, 'x');
+      stdin.end(body);
+      const req = new CgiRequest({
+        env: { REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/octet-stream', CONTENT_LENGTH: String(body.byteLength), PSOSessionFileLoader_Path: dir, PSOSessionGCProbability: '0' },
+        stdout: c.out, stdin, moduleName: 'cgi', logger: new MemoryLogger(),
+      });
+      await new ServiceHandler().handle(req, (r: ServiceRequest) => { r.write('ignored the body'); });
+      assert.match(c.text(), /^Status: 200 OK\r\n[^]*\r\n\r\nignored the body$/);
+      assert.equal(stdin.readableLength, 0, 'nothing of the body is left in the pipe');
+    });
+
     it('through the handler, a body error becomes the response status with its message', async () => {
       const { req, text, logger } = withBody({ ...post, CONTENT_LENGTH: '10', PSOMaxBodySize: '4' }, 'a=12345678');
       await new ServiceHandler().handle(req, async (r: ServiceRequest) => { await r.form(); r.write('not reached'); });

@@ -2,6 +2,7 @@ import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRe
 import { FdOutput, StreamOutput, type CgiOutput } from './CgiOutput.js';
 import { readSync } from 'node:fs';
 import { HttpError } from '../../service/errors.js';
+import { kCleanup } from '../../service/internal.js';
 import type { SessionData } from '../../session/json.js';
 
 /** What a CGI request is made of. */
@@ -22,6 +23,8 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
   protected readonly env: NodeJS.ProcessEnv;
   protected readonly output: CgiOutput;
   protected readonly stdin: NodeJS.ReadableStream | undefined;
+  /** Bytes of standard input taken so far, by the body or by {@link drainInput}. */
+  #inputTaken = 0;
 
   constructor(init: CgiRequestInit) {
     super(init);
@@ -75,6 +78,7 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
     if (this.stdin) {
       for await (const chunk of this.stdin) {
         const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+        this.#inputTaken += Math.min(b.byteLength, left);
         if (b.byteLength >= left) {
           yield b.subarray(0, left);
           left = 0;
@@ -88,6 +92,7 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
         const chunk = await readFd(0, Math.min(left, 64 * 1024));
         if (chunk.byteLength === 0) break;
         left -= chunk.byteLength;
+        this.#inputTaken += chunk.byteLength;
         yield chunk;
       }
     }
@@ -129,6 +134,44 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
 
   protected override emitEnd(): Promise<void> {
     return this.output.end();
+  }
+
+  /** @internal Also reads what is left of the body: see {@link drainInput}. */
+  override async [kCleanup](): Promise<void> {
+    await super[kCleanup]();
+    await this.drainInput();
+  }
+
+  /**
+   * Reads and drops the part of the body the handler left unread, before the
+   * response goes out. The web server writes the whole body to the script's
+   * standard input; a script that exits without taking it makes the write
+   * fail, and then Apache drops the connection and fcgiwrap answers 502,
+   * whatever the script printed.
+   */
+  protected async drainInput(): Promise<void> {
+    const declared = this.env.CONTENT_LENGTH?.trim();
+    if (!declared || !/^\d+$/.test(declared)) return;
+    let left = Number(declared) - this.#inputTaken;
+    if (left <= 0) return;
+    this.#inputTaken += left;
+    try {
+      if (this.stdin) {
+        if ((this.stdin as { destroyed?: boolean }).destroyed) return;
+        for await (const chunk of this.stdin) {
+          left -= (chunk as Uint8Array | string).length;
+          if (left <= 0) break;
+        }
+      } else {
+        while (left > 0) {
+          const n = (await readFd(0, Math.min(left, 64 * 1024))).byteLength;
+          if (n === 0) break;
+          left -= n;
+        }
+      }
+    } catch {
+      // The rest of the body is not the request's business any more.
+    }
   }
 }
 
