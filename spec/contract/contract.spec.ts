@@ -168,6 +168,16 @@ for (const definition of HOSTS) {
       assert.equal(missing.body, 'Not Found\n');
     });
 
+    it('answers a request whose large body the handler never reads, and serves the next one', async () => {
+      const res = await host.request('/status?code=202', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: randomBytes(2 * 1024 * 1024) });
+      assert.equal(res.status, 202, res.body);
+      assert.equal(res.body, 'Accepted\n');
+      note('unreadBody', res);
+      const next = await host.request('/echo?after=unread');
+      assert.equal(next.status, 200, next.body);
+      assert.equal(JSON.parse(next.body).query, 'after=unread');
+    });
+
     it('request.log() appends one line to the PSOLog file', async () => {
       const t = token();
       const res = await host.request(`/log?token=${t}`);

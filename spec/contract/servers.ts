@@ -32,6 +32,10 @@ function fetchAdapter(): Listener {
         headers,
         ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' } : {}),
       } as RequestInit);
+      res.once('finish', () => {
+        // A body the handler left unread is drained, so the connection can carry the next request.
+        if (!req.complete) { req.removeAllListeners('data'); req.resume(); }
+      });
       const response = await fetchHandler(request, { remoteAddress: req.socket.remoteAddress });
       const out: [string, string][] = [];
       response.headers.forEach((value, name) => { if (name !== 'set-cookie') out.push([name, value]); });

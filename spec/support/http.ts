@@ -62,6 +62,8 @@ export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
     child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ stdout, stderr, code }));
+    // A program may exit without reading all of its input; what it printed is still its answer.
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') reject(e); });
     child.stdin.end(input);
   });
 }
