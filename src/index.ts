@@ -63,7 +63,7 @@ export { UrlFileImpl } from './session/UrlFileImpl.js';
 export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';
 export type { FsOps } from './util/fs.js';
 export { CookieStoreImpl } from './session/CookieStoreImpl.js';
-export { type SessionStore, StoreUnavailableError } from './session/stores/SessionStore.js';
+export { type SessionStore, type LockedRecord, StoreUnavailableError } from './session/stores/SessionStore.js';
 export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';
 export { ConnectStore, type ConnectStoreOptions, type ConnectSessionStore, type ConnectSession, type ConnectCallback } from './session/stores/ConnectStore.js';
 export { registerStore, openStore, closeStores, type StoreFactory } from './session/stores/registry.js';

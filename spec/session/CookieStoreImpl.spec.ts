@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CookieStoreImpl, MemoryStore, ServiceHandler, TOKENS, closeStores, createContainer, serve, type PsoServer, type SessionRecord, type SessionStore,
+  CookieStoreImpl, MemoryStore, ServiceHandler, TOKENS, closeStores, createContainer, serve, type LockedRecord, type PsoServer, type SessionRecord, type SessionStore,
 } from '../../src/index.js';
 import { CookieJar } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
@@ -20,6 +20,35 @@ class FlakyStore implements SessionStore {
   async get(key: string) { await this.#gate(); return this.inner.get(key); }
   async set(key: string, r: SessionRecord) { await this.#gate(); return this.inner.set(key, r); }
   async destroy(key: string) { await this.#gate(); return this.inner.destroy(key); }
+}
+
+/** A store that reads with its lock and writes with its unlock, counting what pso asks of it. */
+class LockingStore implements SessionStore {
+  readonly name = 'locking://test';
+  readonly inner = new MemoryStore({ sweepIntervalMs: 0 });
+  readonly calls: string[] = [];
+  locked = false;
+  /** Whether setAndRelease is offered. */
+  combinedWrite = true;
+  async get(key: string) { this.calls.push('get'); return this.inner.get(key); }
+  async set(key: string, r: SessionRecord) { this.calls.push('set'); return this.inner.set(key, r); }
+  async destroy(key: string) { this.calls.push('destroy'); return this.inner.destroy(key); }
+  async lockAndGet(key: string): Promise<LockedRecord> {
+    this.calls.push('lockAndGet');
+    if (this.locked) throw new Error('locked twice');
+    this.locked = true;
+    const record = await this.inner.get(key);
+    const release = async () => {
+      if (this.locked) this.calls.push('release');
+      this.locked = false;
+    };
+    const setAndRelease = async (r: SessionRecord) => {
+      this.calls.push('setAndRelease');
+      await this.inner.set(key, r);
+      this.locked = false;
+    };
+    return { record: () => record, release, ...(this.combinedWrite ? { setAndRelease } : {}) };
+  }
 }
 
 describe('CookieStoreImpl', () => {
@@ -87,6 +116,21 @@ describe('CookieStoreImpl', () => {
     assert.match(logger.text(), /no answer to get within 1000 ms/);
     store.mode = 'up';
     assert.equal(await (await jar.fetch(url)).text(), '2', 'nothing was lost while the store was down');
+  });
+
+  it('reads with the lock and writes with the unlock when the store can (lockAndGet, setAndRelease)', async () => {
+    const store = new LockingStore();
+    const url = await start(store);
+    const jar = new CookieJar();
+    assert.equal(await (await jar.fetch(url)).text(), '1');
+    store.calls.length = 0;
+    assert.equal(await (await jar.fetch(url)).text(), '2');
+    assert.deepEqual(store.calls, ['lockAndGet', 'setAndRelease']);
+    store.combinedWrite = false;
+    store.calls.length = 0;
+    assert.equal(await (await jar.fetch(url)).text(), '3');
+    assert.deepEqual(store.calls, ['lockAndGet', 'set', 'release']);
+    assert.equal(store.locked, false);
   });
 
   it('lets the default policy switch from files to a store by directive alone', async () => {

@@ -136,7 +136,7 @@ export class CookieFileImpl extends CookieStoreImpl {
   }
 
   override async save(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
-    if (await this.storeFor(request)) return super.save(request, id, record);
+    if (await this.storeFor(request)) return super.save(request, id, record, hints);
     const ops = fsFor(request);
     const file = this.sessionFile(request, id);
     const dir = this.sessionDirectory(request);
@@ -190,7 +190,7 @@ export class CookieFileImpl extends CookieStoreImpl {
 
   /** Files have nothing cheaper than a save to move an expiry. */
   override async touch(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
-    if (await this.storeFor(request)) return super.touch(request, id, record);
+    if (await this.storeFor(request)) return super.touch(request, id, record, hints);
     return this.save(request, id, record, hints);
   }
 

@@ -9,10 +9,21 @@ import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
 import type { SessionIdGenerator } from './SessionIdGenerator.js';
 import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
 import { openStore } from './stores/registry.js';
-import { StoreUnavailableError, type SessionStore } from './stores/SessionStore.js';
+import { StoreUnavailableError, type LockedRecord, type SessionStore } from './stores/SessionStore.js';
+import type { SaveHints } from './SessionImpl.js';
 
 /** Default bound on one store operation. */
 const DEFAULT_STORE_TIMEOUT_SECONDS = 5;
+
+/** A store lock taken with `lockAndGet` for one request. */
+interface Held {
+  key: string;
+  locked: LockedRecord;
+  /** The record read with the lock, until `load()` takes it. */
+  unread: boolean;
+  /** `setAndRelease` already gave the lock back. */
+  released: boolean;
+}
 
 /**
  * Cookie sessions kept in a {@link SessionStore}: the one bound under
@@ -34,6 +45,8 @@ const DEFAULT_STORE_TIMEOUT_SECONDS = 5;
 @injectable()
 export class CookieStoreImpl extends CookieSession {
   readonly #bound: SessionStore | undefined;
+  /** Store locks taken with their record (`lockAndGet`), by request, until released. */
+  readonly #held = new WeakMap<ServiceRequest<any>, Held>();
 
   constructor(
     @inject(TOKENS.SessionIdGenerator) ids: SessionIdGenerator,
@@ -60,17 +73,32 @@ export class CookieStoreImpl extends CookieSession {
     return `${this.getServiceId(request)}:${id}`;
   }
 
+  /** The record read when the session was locked, if the store reads it with the lock; else the store's `get`. */
   override async load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
     const store = await this.#required(request);
-    return this.#call(request, store, 'get', () => store.get(this.storeKey(request, id)));
+    const key = this.storeKey(request, id);
+    const held = this.#held.get(request);
+    if (held?.unread && held.key === key) {
+      held.unread = false;
+      return held.locked.record();
+    }
+    return this.#call(request, store, 'get', () => store.get(key));
   }
 
-  override async save(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void> {
+  /** The save that ends the request writes and unlocks in one step, when the store can. */
+  override async save(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
     const store = await this.#required(request);
-    await this.#call(request, store, 'set', () => store.set(this.storeKey(request, id), record));
+    const key = this.storeKey(request, id);
+    const held = this.#held.get(request);
+    if (hints?.final && held && !held.released && held.key === key && held.locked.setAndRelease) {
+      await this.#call(request, store, 'set', () => held.locked.setAndRelease!(record));
+      held.released = true;
+      return;
+    }
+    await this.#call(request, store, 'set', () => store.set(key, record));
   }
 
-  override async touch(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void> {
+  override async touch(request: ServiceRequest<any>, id: string, record: SessionRecord, _hints?: SaveHints): Promise<void> {
     const store = await this.#required(request);
     const key = this.storeKey(request, id);
     await this.#call(request, store, 'touch', () => (store.touch ? store.touch(key, record) : store.set(key, record)));
@@ -81,16 +109,33 @@ export class CookieStoreImpl extends CookieSession {
     await this.#call(request, store, 'destroy', () => store.destroy(this.storeKey(request, id)));
   }
 
-  /** The lock inside this process, then the store's own across processes, if it has one. */
+  /**
+   * The lock inside this process, then the store's own across processes, if
+   * it has one (with the record, when the store reads it in the same step).
+   */
   override async lock(request: ServiceRequest<any>, id: string): Promise<Release> {
     const started = Date.now();
     const local = await super.lock(request, id);
     try {
       const store = await this.storeFor(request);
-      if (!store?.lock) return local;
+      if (!store || (!store.lock && !store.lockAndGet)) return local;
+      const key = this.storeKey(request, id);
       const left = Math.max(1, this.lockTimeoutMs(request) - (Date.now() - started));
       // The store's lock waits up to the lock timeout itself; the store timeout guards a dead connection on top.
-      const remote = await this.#call(request, store, 'lock', () => store.lock!(this.storeKey(request, id), left), left);
+      if (store.lockAndGet) {
+        const locked = await this.#call(request, store, 'lock', () => store.lockAndGet!(key, left), left);
+        const held: Held = { key, locked, unread: true, released: false };
+        this.#held.set(request, held);
+        return async () => {
+          if (this.#held.get(request) === held) this.#held.delete(request);
+          try {
+            if (!held.released) await this.#call(request, store, 'unlock', locked.release);
+          } finally {
+            await local();
+          }
+        };
+      }
+      const remote = await this.#call(request, store, 'lock', () => store.lock!(key, left), left);
       return async () => {
         try {
           await this.#call(request, store, 'unlock', remote);
@@ -118,21 +163,32 @@ export class CookieStoreImpl extends CookieSession {
   }
 
   /** Runs a store operation within `PSOSessionStoreTimeout`; failures become a 503 naming the store. */
-  async #call<T>(request: ServiceRequest<any>, store: SessionStore, what: string, op: () => Promise<T>, extraMs = 0): Promise<T> {
+  #call<T>(request: ServiceRequest<any>, store: SessionStore, what: string, op: () => Promise<T>, extraMs = 0): Promise<T> {
     const ms = readSeconds(request, 'PSOSessionStoreTimeout', DEFAULT_STORE_TIMEOUT_SECONDS) * 1000 + extraMs;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        op(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new StoreUnavailableError(store.name, `no answer to ${what} within ${ms} ms`)), ms);
-        }),
-      ]);
-    } catch (e) {
-      if (e instanceof CorruptSessionError || e instanceof HttpError || e instanceof ConfigurationError) throw e;
-      throw new StoreUnavailableError(store.name, `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
-    } finally {
-      clearTimeout(timer);
-    }
+    // One timer and no race of promises: this runs on every store operation of every request.
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreUnavailableError(store.name, `no answer to ${what} within ${ms} ms`)), ms);
+      const fail = (e: unknown) => {
+        clearTimeout(timer);
+        reject(unavailable(store, what, e));
+      };
+      let pending: Promise<T>;
+      try {
+        pending = op();
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      pending.then((value) => {
+        clearTimeout(timer);
+        resolve(value);
+      }, fail);
+    });
   }
+}
+
+/** A store's failure as the request should see it: a 503 naming the store, unless it already says what to answer. */
+function unavailable(store: SessionStore, what: string, e: unknown): unknown {
+  if (e instanceof CorruptSessionError || e instanceof HttpError || e instanceof ConfigurationError) return e;
+  return new StoreUnavailableError(store.name, `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
 }

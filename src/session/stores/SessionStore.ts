@@ -42,6 +42,15 @@ export interface SessionStore {
    * @throws SessionBusyError after `timeoutMs`.
    */
   lock?(key: string, timeoutMs: number): Promise<Release>;
+  /**
+   * {@link lock}, then {@link get}, in one exchange with the server where it
+   * can (a script, a batch of statements): pso calls it instead of the two
+   * when a store has it, halving the round trips of a request. The record
+   * must be read after the lock is granted, never from before.
+   *
+   * @throws SessionBusyError after `timeoutMs`.
+   */
+  lockAndGet?(key: string, timeoutMs: number): Promise<LockedRecord>;
   /** Creates what the store needs (tables, indexes) now rather than on first use: `pso store init <url>`. */
   init?(): Promise<void>;
   /** Deletes expired records; returns how many. */
@@ -52,6 +61,24 @@ export interface SessionStore {
   list?(): Promise<string[]>;
   /** Closes connections. */
   close?(): Promise<void>;
+}
+
+/** A lock held in a store with the record read under it: what {@link SessionStore.lockAndGet} gives. */
+export interface LockedRecord {
+  /**
+   * The record as stored once the lock was held, or `undefined`.
+   *
+   * @throws CorruptSessionError for stored data that cannot be read back (the lock is still held).
+   */
+  record(): SessionRecord | undefined;
+  /** Gives the lock back; calling it again, or after {@link setAndRelease}, is harmless. */
+  release: Release;
+  /**
+   * Stores `record` under the locked key, then gives the lock back, in one
+   * exchange: the write is durable before another holder can read. When it
+   * fails the lock may still be held, and {@link release} must still be called.
+   */
+  setAndRelease?(record: SessionRecord): Promise<void>;
 }
 
 /**
