@@ -11,7 +11,7 @@ import { CLI, CookieJar, ROOT, runProcess } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
 
 /** What the suite needs of a store beyond the contract. */
-export type SqlStore = SessionStore & Required<Pick<SessionStore, 'lock' | 'gc' | 'count' | 'list' | 'touch' | 'init' | 'close'>> & {
+export type SqlStore = SessionStore & Required<Pick<SessionStore, 'lock' | 'lockAndGet' | 'gc' | 'count' | 'list' | 'touch' | 'init' | 'close'>> & {
   readonly table: string;
   poolStats(): { total: number; idle: number; waiting: number; locks: number };
 };
@@ -366,6 +366,82 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         await store.lock('svc:z', 1000);
         await store.close();
         await (await other.lock('svc:z', 2000))();
+      });
+    });
+
+    describe('lockAndGet', () => {
+      it('reads under the lock, excludes lock() and other lockAndGet callers, and times out with SessionBusyError', async () => {
+        const table = tableName();
+        const a = open(table);
+        const b = open(table);
+        await a.set('svc:G', record({ data: { n: 7 } }));
+        const held = await a.lockAndGet('svc:G', 1000);
+        assert.equal(held.record()?.data.n, 7);
+        const started = Date.now();
+        await assert.rejects(b.lockAndGet('svc:G', 300), SessionBusyError);
+        await assert.rejects(b.lock('svc:G', 300), SessionBusyError);
+        assert.ok(Date.now() - started < 2500);
+        const waiting = b.lockAndGet('svc:G', 5000);
+        await sleep(100);
+        await held.setAndRelease!(record({ data: { n: 8 } }));
+        const next = await waiting;
+        assert.equal(next.record()?.data.n, 8, 'the next holder reads the write made before the lock passed on');
+        await next.release();
+        await held.release(); // harmless after setAndRelease
+        const none = await a.lockAndGet('svc:none', 1000);
+        assert.equal(none.record(), undefined);
+        await none.release();
+        await sleep(20);
+        idleAgain(a, 'holder');
+        idleAgain(b, 'waiter');
+      });
+
+      it('lose no update when two store instances increment one session concurrently', async () => {
+        const table = tableName();
+        const stores = [open(table, '&pool=3'), open(table, '&pool=3')];
+        const increment = async (store: SqlStore, i: number) => {
+          const held = await store.lockAndGet('svc:count2', 20_000);
+          try {
+            const n = (held.record()?.data.n as number | undefined) ?? 0;
+            // Half of them write in the same step as the unlock, half write then unlock.
+            if (i % 2) await held.setAndRelease!(record({ data: { n: n + 1 } }));
+            else await store.set('svc:count2', record({ data: { n: n + 1 } }));
+          } finally {
+            await held.release();
+          }
+        };
+        await Promise.all(Array.from({ length: 60 }, (_, i) => increment(stores[i % 2]!, i)));
+        assert.equal((await stores[0]!.get('svc:count2'))!.data.n, 60);
+        await sleep(20);
+        for (const s of stores) idleAgain(s, 'after the increments');
+      });
+
+      it('creates the table on first use with the lock held, and reports a corrupt row only when it is read', async () => {
+        const table = tableName('_lg');
+        const store = open(table);
+        const held = await store.lockAndGet('svc:first', 1000);
+        assert.equal(held.record(), undefined);
+        await held.setAndRelease!(record({ data: { n: 1 } }));
+        assert.equal((await store.get('svc:first'))!.data.n, 1);
+        await kit.corrupt(admin, table, 'svc:first', 'not json');
+        const again = await store.lockAndGet('svc:first', 1000);
+        assert.throws(() => again.record(), CorruptSessionError);
+        await again.release();
+        await sleep(20);
+        idleAgain(store, 'after a corrupt row');
+      });
+
+      it('frees the lock when the write fails, and the connection goes back', async () => {
+        const table = tableName();
+        const store = open(table);
+        const other = open(table);
+        const held = await store.lockAndGet('svc:w', 1000);
+        // JSON cannot hold a bigint: the write fails before it is sent, the lock stays held until release().
+        await assert.rejects(held.setAndRelease!(record({ data: { n: 10n as unknown as number } })));
+        await held.release();
+        await (await other.lockAndGet('svc:w', 2000)).release();
+        await sleep(20);
+        idleAgain(store, 'after a failed write');
       });
     });
 

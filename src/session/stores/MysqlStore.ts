@@ -5,7 +5,7 @@ import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { redact, registerStore } from './registry.js';
-import type { SessionStore } from './SessionStore.js';
+import type { LockedRecord, SessionStore } from './SessionStore.js';
 import { backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
@@ -50,7 +50,8 @@ type Hold = ConnectionHold<Connection>;
  * Every statement is a server-side prepared statement. A session is locked
  * across processes with `GET_LOCK` on one pooled connection, held from load
  * to save; that connection also serves the session's reads and writes, so a
- * full pool cannot deadlock.
+ * full pool cannot deadlock. With {@link lockAndGet} a request costs two round
+ * trips: `GET_LOCK` with the read, then the write with `RELEASE_LOCK`.
  *
  * @example
  * ```ts
@@ -68,6 +69,8 @@ export class MysqlStore implements SessionStore {
   readonly #pool: mysql.Pool;
   readonly #settings: SqlStoreSettings;
   readonly #quoted: string;
+  /** Writes a row, `(k, data, expires)`. */
+  readonly #upsert: string;
   readonly #database: string;
   /** Keys whose named lock this store holds, with the connection holding it. */
   readonly #held = new Map<string, Hold>();
@@ -81,6 +84,7 @@ export class MysqlStore implements SessionStore {
     this.#settings = readSqlSettings(u, options);
     this.table = this.#settings.table;
     this.#quoted = `\`${this.table}\``;
+    this.#upsert = `INSERT INTO ${this.#quoted} (k, data, expires) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires)`;
     this.#database = decodeURIComponent(u.pathname.replace(/^\//, ''));
     if (this.#database === '' || this.#database.includes('/')) {
       throw new ConfigurationError('PSOSessionStore', this.name, 'name the database in the path, e.g. mysql://user@127.0.0.1:3306/app');
@@ -99,6 +103,10 @@ export class MysqlStore implements SessionStore {
       queueLimit: 0,
       enableKeepAlive: true,
       charset: 'utf8mb4',
+      // The lock and the read, the write and the unlock, each go as one batch.
+      multipleStatements: true,
+      // No stack captured on every query for error messages.
+      trace: false,
       ...options.poolConfig,
     });
     // A later error on a connection the server closed (a restart) must not crash the process.
@@ -194,21 +202,13 @@ export class MysqlStore implements SessionStore {
 
   async get(key: string): Promise<SessionRecord | undefined> {
     const rows = await this.#run<Row[]>(key, `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`, [key, Date.now()]);
-    const row = rows[0];
-    if (!row) return undefined;
-    const record = parseRecord(String(row.data));
-    // touch() moves only the column.
-    record.expires = Number(row.expires);
-    return record;
+    return toRecord(rows[0]);
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
-    await this.#run(
-      key,
-      `INSERT INTO ${this.#quoted} (k, data, expires) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires)`,
-      [key, serializeRecord(record), Math.round(record.expires)],
-    );
+    await this.#run(key, this.#upsert, [key, serializeRecord(record), Math.round(record.expires)]);
   }
+
 
   async touch(key: string, record: SessionRecord): Promise<void> {
     const result = await this.#run<mysql.ResultSetHeader>(key, `UPDATE ${this.#quoted} SET expires = ? WHERE k = ?`, [Math.round(record.expires), key]);
@@ -252,6 +252,87 @@ export class MysqlStore implements SessionStore {
     return within(this.#acquire(key, started + timeoutMs, busy), timeoutMs + 50, (release) => release(), busy);
   }
 
+  /**
+   * {@link lock} and {@link get} in one round trip: `GET_LOCK` (waited for
+   * by the server) and the read go as one batch, and the read runs after the
+   * lock is granted, in a transaction of its own (autocommit), so it sees
+   * every write committed before. `setAndRelease` writes (committed by
+   * autocommit) and runs `RELEASE_LOCK` in one more round trip.
+   *
+   * @throws SessionBusyError after `timeoutMs`.
+   */
+  async lockAndGet(key: string, timeoutMs: number): Promise<LockedRecord> {
+    if (key.length > MAX_KEY) throw new RangeError(`session key longer than ${MAX_KEY} characters`);
+    const started = Date.now();
+    const busy = () => new SessionBusyError(key, Date.now() - started);
+    return within(this.#acquireWithRecord(key, started + timeoutMs, busy), timeoutMs + 50, (held) => held.release(), busy);
+  }
+
+  async #acquireWithRecord(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
+    const name = this.lockName(key);
+    const conn = await this.#connection(Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
+    let row: Row | undefined;
+    let unlocked = false;
+    const release = await holdLock({
+      key,
+      conn,
+      events: conn.connection as unknown as NodeJS.EventEmitter,
+      held: this.#held,
+      putBack: (c, destroy) => (destroy ? c.destroy() : c.release()),
+      lock: async () => {
+        const read = `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
+        for (let attempt = 0; ; attempt++) {
+          const left = Math.max(0, deadline - Date.now());
+          let ok: unknown;
+          try {
+            const [granted, rows] = await this.#on<[Row[], Row[]]>(conn, `SELECT GET_LOCK(?, ?) AS ok; ${read}`, [name, left / 1000, key, Date.now()], false, left);
+            ok = granted[0]?.ok;
+            row = rows[0];
+          } catch (e) {
+            if ((e as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw e;
+            // GET_LOCK ran before the read failed; it may have been granted (and counts once per call).
+            await this.init();
+            const [mine] = await this.#on<Row[]>(conn, 'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS ok', [name], false);
+            ok = mine?.ok;
+            row = undefined;
+          }
+          if (ok === 1 || ok === 1n || ok === '1') return;
+          if (ok === null || ok === undefined) throw new Error(`GET_LOCK(${name}) failed`);
+          const after = deadline - Date.now();
+          if (after <= 0) throw busy();
+          // A server that rounds the wait down answers early: wait out the rest.
+          await sleep(backoff(attempt, after));
+        }
+      },
+      unlock: async () => unlocked || Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1,
+      closed: () => this.#closed,
+    });
+    return {
+      record: () => toRecord(row),
+      release,
+      setAndRelease: async (record) => {
+        const hold = this.#held.get(key);
+        if (!hold || hold.conn !== conn) throw new Error('the session lock is no longer held');
+        if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
+        try {
+          // Autocommit commits the write before RELEASE_LOCK runs.
+          const [, freed] = await this.#on<[unknown, Row[]]>(conn, `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok`, [
+            key,
+            serializeRecord(record),
+            Math.round(record.expires),
+            name,
+          ], false);
+          unlocked = Number(freed[0]?.ok) === 1;
+        } catch (e) {
+          // The lock may still be held: closing the connection frees it.
+          hold.broken ??= e;
+          throw e;
+        }
+        await release();
+      },
+    };
+  }
+
   async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
     const name = this.lockName(key);
     const conn = await this.#connection(Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
@@ -288,6 +369,14 @@ export class MysqlStore implements SessionStore {
     for (const hold of [...this.#held.values()]) hold.giveBack(true);
     await this.#pool.end();
   }
+}
+
+function toRecord(row: Row | undefined): SessionRecord | undefined {
+  if (!row) return undefined;
+  const record = parseRecord(String(row.data));
+  // touch() moves only the column.
+  record.expires = Number(row.expires);
+  return record;
 }
 
 /** An error the server answered (the connection is fine), not a broken or lost connection. */

@@ -3,7 +3,7 @@ import type { Release } from '../locks/KeyedMutex.js';
 import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
-import type { SessionStore } from './SessionStore.js';
+import type { LockedRecord, SessionStore } from './SessionStore.js';
 import { OWN_PARAMS, backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
@@ -29,6 +29,14 @@ type Hold = ConnectionHold<pg.PoolClient>;
 
 /** PostgreSQL's code for "relation does not exist". */
 const UNDEFINED_TABLE = '42P01';
+/** PostgreSQL's code for a lock not granted within `lock_timeout`. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** A stored row as the stores read it. */
+interface StoredRow {
+  data: string;
+  expires_ms: number;
+}
 
 /**
  * Sessions in a PostgreSQL table, shared by every process and host that
@@ -44,6 +52,9 @@ const UNDEFINED_TABLE = '42P01';
  * a session-level advisory lock, `pg_try_advisory_lock(hashtextextended(key, 0))`,
  * held on one pooled connection from load to save; that connection also
  * serves the session's reads and writes, so a full pool cannot deadlock.
+ * With {@link lockAndGet} a request costs two round trips: the lock (waited
+ * for by the server, first come first served) with the read, then the write
+ * with the unlock.
  *
  * @example
  * ```ts
@@ -154,26 +165,20 @@ export class PostgresStore implements SessionStore {
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
-    const { rows } = await this.#query<{ data: string; expires_ms: number }>(
+    const { rows } = await this.#query<StoredRow>(
       key,
-      `SELECT data, round(extract(epoch FROM expires) * 1000)::float8 AS expires_ms FROM ${this.#quoted} WHERE key = $1 AND expires > to_timestamp($2::float8 / 1000)`,
+      `SELECT data, ${EXPIRES_MS} FROM ${this.#quoted} WHERE key = $1 AND expires > to_timestamp($2::float8 / 1000)`,
       [key, Date.now()],
     );
-    const row = rows[0];
-    if (!row) return undefined;
-    const record = parseRecord(row.data);
-    // touch() moves only the column.
-    record.expires = row.expires_ms;
-    return record;
+    return toRecord(rows[0]);
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
-    await this.#query(
+    await this.#query(key, `INSERT INTO ${this.#quoted} (key, data, expires) VALUES ($1, $2, to_timestamp($3::float8 / 1000)) ${UPSERT}`, [
       key,
-      `INSERT INTO ${this.#quoted} (key, data, expires) VALUES ($1, $2, to_timestamp($3::float8 / 1000)) ` +
-        'ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, expires = EXCLUDED.expires',
-      [key, serializeRecord(record), record.expires],
-    );
+      serializeRecord(record),
+      record.expires,
+    ]);
   }
 
   async touch(key: string, record: SessionRecord): Promise<void> {
@@ -217,6 +222,89 @@ export class PostgresStore implements SessionStore {
     return within(this.#acquire(key, started + timeoutMs, busy), timeoutMs + 50, (release) => release(), busy);
   }
 
+  /**
+   * {@link lock} and {@link get} in one round trip: one batch of statements
+   * that waits for the advisory lock on the server (`pg_advisory_lock` under
+   * `lock_timeout`, so waiters are served in turn) and then reads the row,
+   * under READ COMMITTED so that the read sees every write committed before
+   * the lock was granted. `setAndRelease` writes, commits and unlocks in one
+   * more round trip.
+   *
+   * @throws SessionBusyError after `timeoutMs`.
+   */
+  async lockAndGet(key: string, timeoutMs: number): Promise<LockedRecord> {
+    const started = Date.now();
+    const busy = () => new SessionBusyError(key, Date.now() - started);
+    return within(this.#acquireWithRecord(key, started + timeoutMs, busy), timeoutMs + 50, (held) => held.release(), busy);
+  }
+
+  async #acquireWithRecord(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
+    if (this.#closed) throw new Error('the store is closed');
+    const client = await within(this.#pool.connect(), deadline - Date.now(), (c) => c.release(), busy);
+    const lit = (text: string) => client.escapeLiteral(text);
+    const lockId = `hashtextextended(${lit(key)}, 0)`;
+    let row: StoredRow | undefined;
+    let unlocked = false;
+    const release = await holdLock({
+      key,
+      conn: client,
+      events: client,
+      held: this.#held,
+      putBack: (c, destroy) => c.release(destroy || undefined),
+      lock: async () => {
+        const left = Math.max(1, Math.ceil(deadline - Date.now()));
+        // The batch is one implicit transaction; the session-level lock outlives it, and a lock timeout rolls it back.
+        const batch =
+          'SET TRANSACTION ISOLATION LEVEL READ COMMITTED; ' +
+          `SET LOCAL lock_timeout = ${left}; SET LOCAL statement_timeout = ${left + this.#settings.statementTimeoutMs}; ` +
+          `SELECT pg_advisory_lock(${lockId}); ` +
+          `SELECT data, ${EXPIRES_MS} FROM ${this.#quoted} WHERE key = ${lit(key)} AND expires > to_timestamp(${Date.now()}::float8 / 1000)`;
+        let results: pg.QueryResult<StoredRow>[];
+        try {
+          // pg reads query_timeout per query too (its types do not say so).
+          const query = { text: batch, query_timeout: left + this.#settings.statementTimeoutMs + 1000 } as pg.QueryConfig;
+          results = (await client.query(query)) as unknown as pg.QueryResult<StoredRow>[];
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          if (code === LOCK_NOT_AVAILABLE) throw busy();
+          if (code !== UNDEFINED_TABLE) throw e;
+          // Only the read names the table: the lock is held. Nothing stored yet.
+          await this.init();
+          return;
+        }
+        row = results[results.length - 1]?.rows[0];
+      },
+      unlock: async () => {
+        if (unlocked) return true;
+        const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_advisory_unlock(${lockId}) AS ok`);
+        return rows[0]?.ok === true;
+      },
+      closed: () => this.#closed,
+    });
+    return {
+      record: () => toRecord(row),
+      release,
+      setAndRelease: async (record) => {
+        const hold = this.#held.get(key);
+        if (!hold || hold.conn !== client) throw new Error('the session lock is no longer held');
+        if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
+        // Committed before the unlock, in one round trip: the next holder reads this write.
+        const batch =
+          `BEGIN; INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${lit(key)}, ${lit(serializeRecord(record))}, ` +
+          `to_timestamp(${Number(record.expires)}::float8 / 1000)) ${UPSERT}; COMMIT; SELECT pg_advisory_unlock(${lockId}) AS ok`;
+        try {
+          const results = (await client.query(batch)) as unknown as pg.QueryResult<{ ok: boolean }>[];
+          unlocked = results[results.length - 1]?.rows[0]?.ok === true;
+        } catch (e) {
+          // Maybe inside a failed transaction: closing the connection is what frees the lock now.
+          hold.broken ??= e;
+          throw e;
+        }
+        await release();
+      },
+    };
+  }
+
   async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
     if (this.#closed) throw new Error('the store is closed');
     const client = await within(this.#pool.connect(), deadline - Date.now(), (c) => c.release(), busy);
@@ -251,6 +339,18 @@ export class PostgresStore implements SessionStore {
     for (const hold of [...this.#held.values()]) hold.giveBack(true);
     await this.#pool.end();
   }
+}
+
+/** The stored expiry in ms, which touch() may have moved without rewriting the data. */
+const EXPIRES_MS = 'round(extract(epoch FROM expires) * 1000)::float8 AS expires_ms';
+const UPSERT = 'ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, expires = EXCLUDED.expires';
+
+function toRecord(row: StoredRow | undefined): SessionRecord | undefined {
+  if (!row) return undefined;
+  const record = parseRecord(row.data);
+  // touch() moves only the column.
+  record.expires = Number(row.expires_ms);
+  return record;
 }
 
 /**
