@@ -242,6 +242,49 @@ describe('RedisStore', function () {
       await release();
     });
 
+    it('lockAndGet reads under the lock in one script; setAndRelease writes and frees it in another', async () => {
+      const a = open();
+      const b = open();
+      await a.set('svc:g', record({ data: { n: 5 } }));
+      const held = await a.lockAndGet('svc:g', 1_000);
+      assert.equal(held.record()!.data.n, 5);
+      assert.ok((await raw.pTTL(`${PREFIX}lock:svc:g`)) > 0, 'the same lock key as lock()');
+      await assert.rejects(b.lock('svc:g', 100), SessionBusyError);
+      await assert.rejects(b.lockAndGet('svc:g', 100), SessionBusyError);
+      const waiting = b.lockAndGet('svc:g', 5_000);
+      await sleep(30);
+      await held.setAndRelease!(record({ data: { n: 6 } }));
+      await held.release(); // harmless afterwards
+      const next = await waiting;
+      assert.equal(next.record()!.data.n, 6, 'the next holder reads the write');
+      await next.release();
+      assert.equal(await raw.exists(`${PREFIX}lock:svc:g`), 0);
+      const none = await a.lockAndGet('svc:none', 1_000);
+      assert.equal(none.record(), undefined);
+      await none.setAndRelease!(record({ expires: Date.now() - 1 }));
+      assert.equal(await raw.exists(`${PREFIX}sess:svc:none`), 0, 'an expired record is deleted, not written');
+      await raw.set(`${PREFIX}sess:svc:bad`, 'garbage');
+      const bad = await a.lockAndGet('svc:bad', 1_000);
+      assert.throws(() => bad.record(), CorruptSessionError);
+      await bad.release();
+    });
+
+    it('setAndRelease writes nothing once the lock has lapsed and passed to another holder', async () => {
+      const a = open();
+      const b = open();
+      await a.set('svc:l', record({ data: { n: 1 } }));
+      const old = await a.lockAndGet('svc:l', 1_000);
+      await raw.pExpire(`${PREFIX}lock:svc:l`, 1);
+      await sleep(5);
+      const taken = await b.lockAndGet('svc:l', 1_000);
+      await assert.rejects(old.setAndRelease!(record({ data: { n: 99 } })), /lapsed/);
+      await old.release();
+      assert.equal((await a.get('svc:l'))!.data.n, 1, 'the old holder wrote nothing');
+      assert.equal(await raw.exists(`${PREFIX}lock:svc:l`), 1, 'and left the new holder\'s lock');
+      await taken.setAndRelease!(record({ data: { n: 2 } }));
+      assert.equal((await a.get('svc:l'))!.data.n, 2);
+    });
+
     it('keeps child processes from losing any of 4 × 25 increments', async () => {
       const child = join(ROOT, 'spec/support/store-lock-child.mjs');
       await Promise.all(Array.from({ length: 4 }, () => run(process.execPath, [child, URL_, 'svc:counter', '25'])));
@@ -373,6 +416,22 @@ describe('RedisStore', function () {
       assert.equal(await store.get('svc:k0'), undefined);
       assert.equal((await store.list()).length, 59);
       await Promise.all((await store.list()).map((k) => store.destroy(k)));
+    });
+
+    it('keeps a session\'s lock in the session\'s slot, so one node runs the lock-and-read script', async () => {
+      const store = open(clusterUrl);
+      const slot = (key: string) => spawnSync(REDIS_CLI, ['-p', String(ports[0]), 'cluster', 'keyslot', key], { encoding: 'utf8' }).stdout.trim();
+      for (const key of ['svc:a', 'svc:b7', 'svc:{x}y']) {
+        await store.set(key, record({ data: { key } }));
+        const held = await store.lockAndGet(key, 1_000);
+        assert.equal(held.record()!.data.key, key);
+        const dataKey = `${PREFIX}sess:${key}`;
+        const tag = /\{([^}]+)\}/.exec(dataKey)?.[1] ?? dataKey;
+        assert.equal(slot(`${PREFIX}lock:{${tag}}`), slot(dataKey));
+        await held.setAndRelease!(record({ data: { key, done: true } }));
+        assert.equal((await store.get(key))!.data.done, true);
+        await store.destroy(key);
+      }
     });
 
     it('locks across processes (4 × 25 increments, none lost)', async () => {

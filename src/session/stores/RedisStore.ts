@@ -5,13 +5,17 @@ import type { Release } from '../locks/KeyedMutex.js';
 import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
-import type { SessionStore } from './SessionStore.js';
+import type { LockedRecord, SessionStore } from './SessionStore.js';
 
 /** Options of {@link RedisStore}; each can also be given in the URL's query (`?cluster=1&prefix=app:`). */
 export interface RedisStoreOptions {
   /** A Redis Cluster: the URL's host (and any `node=host:port`) are its root nodes. */
   cluster?: boolean;
-  /** Prefix of every key (default `pso:`): sessions are `<prefix>sess:<key>`, locks `<prefix>lock:<key>`. */
+  /**
+   * Prefix of every key (default `pso:`): sessions are `<prefix>sess:<key>`,
+   * locks `<prefix>lock:<key>` (in a cluster `<prefix>lock:{<prefix>sess:<key>}`,
+   * in the slot of the session).
+   */
   prefix?: string;
   /** How long connecting may take, in ms (default 2,000). */
   connectTimeoutMs?: number;
@@ -42,6 +46,13 @@ interface Scanner {
 // Compare-and-delete and compare-and-extend: only the holder's token releases or renews a lock.
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+// KEYS: lock, session. Takes the lock and, only if taken, reads the session: one round trip, atomic.
+const LOCK_AND_GET = "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, redis.call('get', KEYS[2])} end return {0}";
+// KEYS: session, lock. Writes (or deletes, ARGV[3] = '0') the session and frees the lock, only while the holder still owns it.
+const SET_AND_RELEASE =
+  "if redis.call('get', KEYS[2]) ~= ARGV[4] then return 0 end " +
+  "if ARGV[3] == '1' then redis.call('set', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) else redis.call('del', KEYS[1]) end " +
+  "redis.call('del', KEYS[2]) return 1";
 
 const QUERY_KEYS = new Set(['cluster', 'prefix', 'node', 'connectTimeout', 'lockTtl']);
 
@@ -49,7 +60,8 @@ const QUERY_KEYS = new Set(['cluster', 'prefix', 'node', 'connectTimeout', 'lock
  * Sessions in Redis (or a Redis Cluster) with node-redis: every record with
  * a native TTL, so Redis expires them itself; session locks with `SET NX PX`
  * released by their owner only, so every process and machine using the same
- * Redis shares them. The connection is made on first use and remade after
+ * Redis shares them. With {@link lockAndGet} a request costs two round trips,
+ * each one script: the lock with the read, the write with the unlock. The connection is made on first use and remade after
  * failures; while Redis is unreachable, commands fail at once (no offline
  * queue) and the request gets a 503. Needs the `redis` package.
  *
@@ -154,7 +166,7 @@ export class RedisStore implements SessionStore {
    * token is still its own.
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
-    const lockKey = `${this.prefix}lock:${key}`;
+    const lockKey = this.#lockKey(key) ?? `${this.prefix}lock:${key}`;
     const token = randomUUID();
     return takeLease({
       what: `${this.name} ${key}`,
@@ -166,6 +178,62 @@ export class RedisStore implements SessionStore {
       renew: () => this.#run((c) => c.eval(RENEW, { keys: [lockKey], arguments: [token, String(this.#lockTtlMs)] })),
       free: () => this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] })),
     });
+  }
+
+  /**
+   * {@link lock} and {@link get} in one round trip: a script that takes the
+   * lock (`SET NX PX`) and, only then, reads the session, polled until
+   * `timeoutMs`. `setAndRelease` writes and frees the lock in one more
+   * script, and writes nothing if the lock has lapsed and passed to another
+   * holder meanwhile. In a cluster the lock key is in the session's slot, so
+   * one node runs each script; a key whose slot the lock key cannot share (a
+   * prefix with `{`) is locked and read in two steps.
+   *
+   * @throws SessionBusyError after `timeoutMs`.
+   */
+  async lockAndGet(key: string, timeoutMs: number): Promise<LockedRecord> {
+    const dataKey = this.#dataKey(key);
+    const lockKey = this.#lockKey(key);
+    let text: string | null = null;
+    if (lockKey === undefined) {
+      const release = await this.lock(key, timeoutMs);
+      try {
+        text = await this.#run((c) => c.get(dataKey));
+      } catch (e) {
+        await release();
+        throw e;
+      }
+      return { record: () => (text === null ? undefined : parseRecord(text)), release };
+    }
+    const token = randomUUID();
+    let freed = false;
+    const release = await takeLease({
+      what: `${this.name} ${key}`,
+      timeoutMs,
+      ttlMs: this.#lockTtlMs,
+      renewals: this.#renewals,
+      tryTake: async () => {
+        const answer = (await this.#run((c) => c.eval(LOCK_AND_GET, { keys: [lockKey, dataKey], arguments: [token, String(this.#lockTtlMs)] }))) as [number, string | null];
+        if (answer[0] !== 1) return false;
+        text = answer[1] ?? null;
+        return true;
+      },
+      renew: () => this.#run((c) => c.eval(RENEW, { keys: [lockKey], arguments: [token, String(this.#lockTtlMs)] })),
+      free: () => (freed ? undefined : this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] }))),
+    });
+    return {
+      record: () => (text === null ? undefined : parseRecord(text)),
+      release,
+      setAndRelease: async (record) => {
+        const value = serializeRecord(record);
+        const keep = record.expires > Date.now() ? '1' : '0';
+        const args = [value, String(Math.round(record.expires)), keep, token];
+        const done = await this.#run((c) => c.eval(SET_AND_RELEASE, { keys: [dataKey, lockKey], arguments: args }));
+        if (done !== 1) throw new Error(`the lock of ${key} lapsed and was taken over before the write: the session was not saved`);
+        freed = true;
+        await release();
+      },
+    };
   }
 
   /** Quits the connection (at once if Redis does not answer). */
@@ -186,6 +254,19 @@ export class RedisStore implements SessionStore {
 
   #dataKey(key: string): string {
     return `${this.prefix}sess:${key}`;
+  }
+
+  /**
+   * The lock key of a session. In a cluster, `<prefix>lock:{<hash tag of the
+   * session key>}`, so both keys are in one slot and one script can use both;
+   * `undefined` when no such name exists (a prefix with `{`, a session key
+   * hashed whole that holds `}`). Elsewhere `<prefix>lock:<key>`, as it always was.
+   */
+  #lockKey(key: string): string | undefined {
+    if (!this.cluster) return `${this.prefix}lock:${key}`;
+    const tag = hashTag(this.#dataKey(key));
+    if (this.prefix.includes('{') || tag.includes('}')) return undefined;
+    return `${this.prefix}lock:{${tag}}`;
   }
 
   /** Runs commands on the connection, connecting first if needed; errors say why Redis is unreachable. */
@@ -279,6 +360,16 @@ export class RedisStore implements SessionStore {
       scanners: () => Promise.all(cluster.masters.map((m) => cluster.nodeClient(m) as Promise<unknown> as Promise<Scanner>)),
     };
   }
+}
+
+/** What Redis Cluster hashes of a key: its first non-empty `{...}`, else the whole key. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return key.slice(open + 1, close);
+  }
+  return key;
 }
 
 const EXPECTED = 'expected redis://[user:password@]host:port/db[?cluster=1&prefix=...]';
