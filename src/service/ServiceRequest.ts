@@ -133,6 +133,15 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   protected abstract emitBody(chunk: Uint8Array): void | Promise<void>;
   /** Ends the response. */
   protected abstract emitEnd(): Promise<void>;
+  /**
+   * Sends the last part of the body and ends the response. The default is
+   * {@link emitBody} then {@link emitEnd}; a host that can do both in one
+   * write overrides it (most responses are one piece).
+   */
+  protected async emitLast(chunk: Uint8Array): Promise<void> {
+    await this.emitBody(chunk);
+    await this.emitEnd();
+  }
 
   // ---- the bridge -------------------------------------------------------------
 
@@ -720,6 +729,16 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     }
     // Uploads go before the last bytes, so a client that has the whole answer never finds them.
     await this[kCleanup]();
+    if (this.#buffer.length === 1 && this.method !== 'HEAD') {
+      this.#commitHead();
+      const last = this.#buffer[0]!;
+      this.#buffer = [];
+      this.#buffered = 0;
+      // Pieces flushed before go first.
+      await this.#sending;
+      await this.emitLast(last);
+      return;
+    }
     await this.flush();
     await this.emitEnd();
   }

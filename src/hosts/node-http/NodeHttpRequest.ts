@@ -99,6 +99,8 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
 
   protected override environValue(key: string): string | undefined {
     if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
+    // A directive that is not set (most are, on every request): no CGI variable starts so.
+    if (key.startsWith('PSO')) return undefined;
     return this.cgiVariable(key, () => {
       const socket = this.req.socket;
       return {
@@ -147,6 +149,13 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
 
   protected override emitEnd(): Promise<void> {
     this.res.end();
+    return Promise.resolve();
+  }
+
+  /** The head, the body and the end in one write. */
+  protected override emitLast(chunk: Uint8Array): Promise<void> {
+    if (!this.res.destroyed) this.res.end(chunk);
+    else this.res.end();
     return Promise.resolve();
   }
 }
