@@ -28,7 +28,8 @@ export class ServerDirectives {
 
   /** The value of a directive by exact name, else by {@link directiveKey}. */
   get(name: string): string | undefined {
-    if (this.#memo.has(name)) return this.#memo.get(name);
+    const memo = this.#memo.get(name);
+    if (memo !== undefined || this.#memo.has(name)) return memo;
     let value: string | undefined;
     if (Object.hasOwn(this.values, name)) value = this.values[name];
     else {

@@ -118,7 +118,8 @@ export class CookieFileImpl extends CookieStoreImpl {
   }
 
   override async load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
-    if (await this.storeFor(request)) return super.load(request, id);
+    const usesStore = this.#usesStore(request);
+    if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.load(request, id);
     const file = this.sessionFile(request, id);
     let text: string;
     try {
@@ -136,7 +137,8 @@ export class CookieFileImpl extends CookieStoreImpl {
   }
 
   override async save(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
-    if (await this.storeFor(request)) return super.save(request, id, record, hints);
+    const usesStore = this.#usesStore(request);
+    if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.save(request, id, record, hints);
     const ops = fsFor(request);
     const file = this.sessionFile(request, id);
     const dir = this.sessionDirectory(request);
@@ -190,12 +192,14 @@ export class CookieFileImpl extends CookieStoreImpl {
 
   /** Files have nothing cheaper than a save to move an expiry. */
   override async touch(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
-    if (await this.storeFor(request)) return super.touch(request, id, record, hints);
+    const usesStore = this.#usesStore(request);
+    if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.touch(request, id, record, hints);
     return this.save(request, id, record, hints);
   }
 
   override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
-    if (await this.storeFor(request)) return super.remove(request, id);
+    const usesStore = this.#usesStore(request);
+    if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.remove(request, id);
     const ops = fsFor(request);
     const file = this.sessionFile(request, id);
     const base = file.slice(0, -SUFFIX.length);
@@ -234,7 +238,8 @@ export class CookieFileImpl extends CookieStoreImpl {
    * across processes with a lock file beside the session file.
    */
   override async lock(request: ServiceRequest<any>, id: string): Promise<Release> {
-    if (await this.storeFor(request)) return super.lock(request, id);
+    const usesStore = this.#usesStore(request);
+    if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.lock(request, id);
     const timeout = this.lockTimeoutMs(request);
     const started = Date.now();
     const releaseLocal = await super.lock(request, id);
@@ -262,13 +267,20 @@ export class CookieFileImpl extends CookieStoreImpl {
     }
   }
 
+  /** Whether a store keeps this request's sessions; without waiting, once its store is open. */
+  #usesStore(request: ServiceRequest<any>): boolean | Promise<boolean> {
+    const store = this.storeNow(request);
+    return store instanceof Promise ? store.then((s) => s !== undefined) : store !== undefined;
+  }
+
   #lockPath(file: string): string {
     return `${file.slice(0, -SUFFIX.length)}.lock`;
   }
 
   /** Deletes the expired session files (and leftovers of crashes) in this request's directory. */
   override async collectGarbage(request: ServiceRequest<any>): Promise<number> {
-    if (await this.storeFor(request)) return super.collectGarbage(request);
+    const usesStore = this.#usesStore(request);
+    if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.collectGarbage(request);
     const idle = readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS);
     return collectSessionFiles(this.sessionDirectory(request), { corruptAfterMs: idle * 1000, budgetMs: request.persistent ? Infinity : 200, fs: fsFor(request) });
   }

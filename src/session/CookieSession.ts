@@ -13,6 +13,8 @@ export type UrlSessionMode = 'off' | 'on' | 'only';
 /** The cookie attributes pso reads from `PSOCookieSession_*` directives (names case-insensitive). */
 const ATTRIBUTES = ['Path', 'Domain', 'Secure', 'HttpOnly', 'SameSite', 'Partitioned', 'Priority', 'Comment', 'Version'] as const;
 type Attribute = (typeof ATTRIBUTES)[number];
+/** The directive of each attribute, in the order of {@link ATTRIBUTES}. */
+const ATTRIBUTE_DIRECTIVES = ATTRIBUTES.map((a) => `PSOCookieSession_${a}`);
 
 /** A parsed cookie policy; `secure: 'auto'` is decided per request. */
 interface CookiePolicy {
@@ -52,6 +54,7 @@ const SIGNATURE_LENGTH = 43;
 @injectFromBase({ extendConstructorArguments: true, extendProperties: true })
 export abstract class CookieSession extends SessionImpl {
   #policies = new Map<string, CookiePolicy>();
+  #lastPolicy: { values: (string | undefined)[]; policy: CookiePolicy } | undefined;
   /** Requests whose session id travels in URLs (they get `Referrer-Policy: no-referrer`). */
   #urlIds = new WeakSet<ServiceRequest<any>>();
   /** Requests whose id was signed with a secret other than the first: re-signed in the response. */
@@ -238,7 +241,10 @@ export abstract class CookieSession extends SessionImpl {
   }
 
   #policy(request: ServiceRequest<any>): CookiePolicy {
-    const values = ATTRIBUTES.map((a) => request.getDirective(`PSOCookieSession_${a}`));
+    const values = ATTRIBUTE_DIRECTIVES.map((name) => request.getDirective(name));
+    // A server's directives are the same on every request: the last policy, unless a value differs.
+    const last = this.#lastPolicy;
+    if (last && values.every((v, i) => v === last.values[i])) return last.policy;
     const key = values.map((v) => v ?? '\u0000').join('\u0001');
     let policy = this.#policies.get(key);
     if (!policy) {
@@ -246,6 +252,7 @@ export abstract class CookieSession extends SessionImpl {
       if (this.#policies.size > 32) this.#policies.clear();
       this.#policies.set(key, policy);
     }
+    this.#lastPolicy = { values, policy };
     return policy;
   }
 }

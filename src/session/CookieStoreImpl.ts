@@ -8,12 +8,48 @@ import { CookieSession } from './CookieSession.js';
 import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
 import type { SessionIdGenerator } from './SessionIdGenerator.js';
 import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
-import { openStore } from './stores/registry.js';
+import { openStore, openedStore } from './stores/registry.js';
 import { StoreUnavailableError, type LockedRecord, type SessionStore } from './stores/SessionStore.js';
 import type { SaveHints } from './SessionImpl.js';
 
 /** Default bound on one store operation. */
 const DEFAULT_STORE_TIMEOUT_SECONDS = 5;
+
+/** How often the deadlines of store operations are checked, in ms. */
+const DEADLINE_TICK_MS = 50;
+
+/** A store operation waiting for its answer. */
+interface Pending {
+  deadline: number;
+  expire(): void;
+}
+
+/**
+ * Store operations in flight, checked by one timer for the process rather
+ * than a timer each (every request makes two or more); the timer stops when
+ * none is left, and keeps the process alive while one waits.
+ */
+const pending = new Set<Pending>();
+let ticker: NodeJS.Timeout | undefined;
+
+function watch(entry: Pending): void {
+  pending.add(entry);
+  ticker ??= setInterval(expireLate, DEADLINE_TICK_MS);
+}
+
+function expireLate(): void {
+  const now = Date.now();
+  for (const entry of pending) {
+    if (entry.deadline <= now) {
+      pending.delete(entry);
+      entry.expire();
+    }
+  }
+  if (pending.size === 0) {
+    clearInterval(ticker);
+    ticker = undefined;
+  }
+}
 
 /** A store lock taken with `lockAndGet` for one request. */
 interface Held {
@@ -62,10 +98,21 @@ export class CookieStoreImpl extends CookieSession {
    * `undefined` when neither names one (or it is a `file:` URL).
    */
   async storeFor(request: ServiceRequest<any>): Promise<SessionStore | undefined> {
+    return this.storeNow(request);
+  }
+
+  /**
+   * {@link storeFor}, without waiting when the answer is already known (the
+   * bound store, or one opened before): a server asks on every request.
+   */
+  protected storeNow(request: ServiceRequest<any>): SessionStore | undefined | Promise<SessionStore | undefined> {
     if (this.#bound) return this.#bound;
     const url = request.getEnviron('PSOSessionStore');
-    if (url === undefined || url.trim() === '') return undefined;
-    return openStore(url.trim());
+    if (url === undefined) return undefined;
+    const known = openedStore(url);
+    if (known) return known;
+    const trimmed = url.trim();
+    return trimmed === '' ? undefined : openStore(trimmed);
   }
 
   /** The store's key for a session: `<service id>:<session id>`. */
@@ -75,7 +122,8 @@ export class CookieStoreImpl extends CookieSession {
 
   /** The record read when the session was locked, if the store reads it with the lock; else the store's `get`. */
   override async load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
-    const store = await this.#required(request);
+    const required = this.#required(request);
+    const store = required instanceof Promise ? await required : required;
     const key = this.storeKey(request, id);
     const held = this.#held.get(request);
     if (held?.unread && held.key === key) {
@@ -87,7 +135,8 @@ export class CookieStoreImpl extends CookieSession {
 
   /** The save that ends the request writes and unlocks in one step, when the store can. */
   override async save(request: ServiceRequest<any>, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
-    const store = await this.#required(request);
+    const required = this.#required(request);
+    const store = required instanceof Promise ? await required : required;
     const key = this.storeKey(request, id);
     const held = this.#held.get(request);
     if (hints?.final && held && !held.released && held.key === key && held.locked.setAndRelease) {
@@ -99,13 +148,15 @@ export class CookieStoreImpl extends CookieSession {
   }
 
   override async touch(request: ServiceRequest<any>, id: string, record: SessionRecord, _hints?: SaveHints): Promise<void> {
-    const store = await this.#required(request);
+    const required = this.#required(request);
+    const store = required instanceof Promise ? await required : required;
     const key = this.storeKey(request, id);
     await this.#call(request, store, 'touch', () => (store.touch ? store.touch(key, record) : store.set(key, record)));
   }
 
   override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
-    const store = await this.#required(request);
+    const required = this.#required(request);
+    const store = required instanceof Promise ? await required : required;
     await this.#call(request, store, 'destroy', () => store.destroy(this.storeKey(request, id)));
   }
 
@@ -117,7 +168,8 @@ export class CookieStoreImpl extends CookieSession {
     const started = Date.now();
     const local = await super.lock(request, id);
     try {
-      const store = await this.storeFor(request);
+      const now = this.storeNow(request);
+      const store = now instanceof Promise ? await now : now;
       if (!store || (!store.lock && !store.lockAndGet)) return local;
       const key = this.storeKey(request, id);
       const left = Math.max(1, this.lockTimeoutMs(request) - (Date.now() - started));
@@ -154,8 +206,12 @@ export class CookieStoreImpl extends CookieSession {
     return store?.gc ? this.#call(request, store, 'gc', () => store.gc!()) : 0;
   }
 
-  async #required(request: ServiceRequest<any>): Promise<SessionStore> {
-    const store = await this.storeFor(request);
+  #required(request: ServiceRequest<any>): SessionStore | Promise<SessionStore> {
+    const store = this.storeNow(request);
+    return store instanceof Promise ? store.then((s) => this.#check(request, s)) : this.#check(request, store);
+  }
+
+  #check(request: ServiceRequest<any>, store: SessionStore | undefined): SessionStore {
     if (!store) {
       throw new ConfigurationError('PSOSessionStore', request.getEnviron('PSOSessionStore'), `${this.constructor.name} needs a store: bind TOKENS.SessionStore or set PSOSessionStore to a store URL`);
     }
@@ -165,22 +221,25 @@ export class CookieStoreImpl extends CookieSession {
   /** Runs a store operation within `PSOSessionStoreTimeout`; failures become a 503 naming the store. */
   #call<T>(request: ServiceRequest<any>, store: SessionStore, what: string, op: () => Promise<T>, extraMs = 0): Promise<T> {
     const ms = readSeconds(request, 'PSOSessionStoreTimeout', DEFAULT_STORE_TIMEOUT_SECONDS) * 1000 + extraMs;
-    // One timer and no race of promises: this runs on every store operation of every request.
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError(store.name, `no answer to ${what} within ${ms} ms`)), ms);
+      const entry: Pending = {
+        deadline: Date.now() + ms,
+        expire: () => reject(new StoreUnavailableError(store.name, `no answer to ${what} within ${ms} ms`)),
+      };
+      watch(entry);
       const fail = (e: unknown) => {
-        clearTimeout(timer);
+        pending.delete(entry);
         reject(unavailable(store, what, e));
       };
-      let pending: Promise<T>;
+      let answer: Promise<T>;
       try {
-        pending = op();
+        answer = op();
       } catch (e) {
         fail(e);
         return;
       }
-      pending.then((value) => {
-        clearTimeout(timer);
+      answer.then((value) => {
+        pending.delete(entry);
         resolve(value);
       }, fail);
     });

@@ -79,16 +79,6 @@ function where(path: string[]): string {
 
 /** A fresh object with no prototype, so that a `__proto__` key is an ordinary key. */
 export function bareObject<T extends object>(from?: object): T {
-  const o = Object.create(null) as T;
-  if (from) {
-    for (const key of Object.keys(from)) {
-      Object.defineProperty(o, key, {
-        value: (from as Record<string, unknown>)[key],
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-  }
-  return o;
+  // Assigning to an object without a prototype makes every key, `__proto__` included, an own data property.
+  return from ? Object.assign(Object.create(null), from) : Object.create(null);
 }

@@ -7,6 +7,8 @@ export type StoreFactory = (url: URL) => SessionStore | Promise<SessionStore>;
 
 const factories = new Map<string, StoreFactory>([['memory:', () => new MemoryStore()]]);
 const open = new Map<string, Promise<SessionStore>>();
+/** The stores of `open` once made, for answers without waiting. */
+const made = new Map<string, SessionStore>();
 
 /**
  * Teaches `PSOSessionStore` a URL scheme. pso's own stores register
@@ -77,9 +79,23 @@ export async function openStore(text: string): Promise<SessionStore | undefined>
       return factory(url);
     })();
     open.set(text, store);
-    store.catch(() => open.delete(text));
+    store.then(
+      (s) => {
+        if (open.get(text) === store) made.set(text, s);
+      },
+      () => open.delete(text),
+    );
   }
   return store;
+}
+
+/**
+ * The store {@link openStore} already made for this URL text, or
+ * `undefined` (not made yet, being made, or none): a server asks on every
+ * request, and need not wait for an answer it has.
+ */
+export function openedStore(text: string): SessionStore | undefined {
+  return made.get(text);
 }
 
 /**
@@ -89,6 +105,7 @@ export async function openStore(text: string): Promise<SessionStore | undefined>
 export async function closeStores(): Promise<void> {
   const stores = [...open.values()];
   open.clear();
+  made.clear();
   await Promise.all(stores.map(async (p) => (await p.catch(() => undefined))?.close?.()));
 }
 
