@@ -86,6 +86,8 @@ interface OpenState {
 export abstract class SessionImpl implements SessionHost {
   #states = new WeakMap<Session<any>, OpenState>();
   #serviceIds = new Map<string, string>();
+  /** Service ids made from module names, asked on every request. */
+  #moduleIds = new Map<string, string>();
   #gcRunning = false;
   #lastGc = 0;
 
@@ -104,7 +106,15 @@ export abstract class SessionImpl implements SessionHost {
    */
   getServiceId(request: ServiceRequest<any>): string {
     const raw = request.getEnviron('PSOServiceId');
-    if (raw === undefined || raw === '') return cookieNameFrom(request.moduleName);
+    if (raw === undefined || raw === '') {
+      let fromModule = this.#moduleIds.get(request.moduleName);
+      if (fromModule === undefined) {
+        fromModule = cookieNameFrom(request.moduleName);
+        if (this.#moduleIds.size > 64) this.#moduleIds.clear();
+        this.#moduleIds.set(request.moduleName, fromModule);
+      }
+      return fromModule;
+    }
     let id = this.#serviceIds.get(raw);
     if (id === undefined) {
       id = raw.trim().replace(/^(["'])(.*)\1$/, '$2');

@@ -120,7 +120,13 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
 
   protected override emitHead(status: number, reason: string, headers: readonly [string, string][]): void {
     if (this.res.getHeaderNames().length === 0) {
-      this.res.writeHead(status, reason, headers.flat());
+      // writeHead takes names and values in one list.
+      const flat: string[] = new Array(headers.length * 2);
+      for (let i = 0; i < headers.length; i++) {
+        flat[2 * i] = headers[i]![0];
+        flat[2 * i + 1] = headers[i]![1];
+      }
+      this.res.writeHead(status, reason, flat);
       return;
     }
     // A framework set headers first (Express: X-Powered-By). Given a list then,
