@@ -68,9 +68,17 @@ export function parseOptions<K extends string>(argv: string[], known: (name: str
 export interface RunningServer {
   port: number;
   stop(): Promise<void>;
+  /** The server process's CPU time so far (user + system, ms) and the requests it has had. */
+  usage(): Promise<ServerUsage>;
 }
 
 export const children = new Set<ChildProcess>();
+
+/** What a server process has used, as {@link RunningServer.usage} reports it. */
+export interface ServerUsage {
+  cpuMs: number;
+  requests: number;
+}
 
 /** Forks `script args…`, which answers `{ port }` over IPC once it listens (see {@link serveChild}). */
 export function startServer(script: string, args: string[], label: string, execArgv: string[] = []): Promise<RunningServer> {
@@ -95,11 +103,22 @@ export function startServer(script: string, args: string[], label: string, execA
     const early = (code: number | null) => fail(new Error(`${label} server exited (code ${code}) before listening`));
     child.once('error', fail);
     child.once('exit', early);
+    const usage = () =>
+      new Promise<ServerUsage>((res, rej) => {
+        const onUsage = (m: any) => {
+          if (typeof m?.cpuMs !== 'number') return;
+          child.off('message', onUsage);
+          res({ cpuMs: m.cpuMs, requests: m.requests });
+        };
+        child.on('message', onUsage);
+        if (!child.connected) return rej(new Error(`${label} server is gone`));
+        child.send('usage');
+      });
     child.once('message', (m: any) => {
       clearTimeout(timer);
       child.off('exit', early);
       if (typeof m?.port !== 'number') return fail(new Error(`${label} server sent ${JSON.stringify(m)}`));
-      resolve({ port: m.port, stop });
+      resolve({ port: m.port, stop, usage });
     });
   });
 }
@@ -121,7 +140,15 @@ export async function serveChild(start: () => Promise<{ server: Server; port: nu
     });
     server.closeAllConnections();
   };
-  process.on('message', (m) => m === 'stop' && stop());
+  let requests = 0;
+  server.on('request', () => requests++);
+  process.on('message', (m) => {
+    if (m === 'stop') stop();
+    else if (m === 'usage') {
+      const { user, system } = process.cpuUsage();
+      process.send!({ cpuMs: (user + system) / 1000, requests });
+    }
+  });
   process.on('disconnect', stop);
   process.send!({ port });
 }
@@ -311,6 +338,12 @@ export async function load(port: number, cookies: string[], seconds: number, con
 
 export interface Measured extends LoadResult {
   warmup: LoadResult;
+  /**
+   * CPU time of the server process per request while measured (ms): less
+   * skewed than requests/s by other work on the machine, which the server
+   * does not pay for.
+   */
+  serverCpuMsPerRequest: number | undefined;
   check: {
     /** 200 responses seen by the client (warm-up and measurement). */
     acked: number;
@@ -327,12 +360,15 @@ export interface Measured extends LoadResult {
  * Creates the sessions, warms up, measures, then reads every session back
  * (`/peek`) unless `bare` (no sessions: fake cookies, nothing to read).
  */
-export async function measure(port: number, o: Options, bare = false): Promise<Measured> {
+export async function measure(port: number, o: Options, bare = false, usage?: () => Promise<ServerUsage>): Promise<Measured> {
   const cookies = await createSessions(port, o.sessions, o.connections, bare);
   const tally: Tally = { next: 0, last: new Float64Array(cookies.length).fill(1), ok: 0, other: 0, notIncreasing: 0 };
   if (bare) tally.last.fill(0);
   const warmup = await load(port, cookies, o.warmup, o.connections, tally);
+  const before = await usage?.();
   const measured = await load(port, cookies, o.duration, o.connections, tally);
+  const after = await usage?.();
+  const serverCpuMsPerRequest = before && after && after.requests > before.requests ? (after.cpuMs - before.cpuMs) / (after.requests - before.requests) : undefined;
   let applied: number | undefined;
   let regressed: number | undefined;
   if (!bare) {
@@ -351,7 +387,7 @@ export async function measure(port: number, o: Options, bare = false): Promise<M
       agent.destroy();
     }
   }
-  return { ...measured, warmup, check: { acked: tally.ok, applied, notIncreasing: tally.notIncreasing, regressed } };
+  return { ...measured, warmup, serverCpuMsPerRequest, check: { acked: tally.ok, applied, notIncreasing: tally.notIncreasing, regressed } };
 }
 
 // ---- B. lost updates -------------------------------------------------------------------

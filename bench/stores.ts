@@ -39,6 +39,7 @@ import {
   type Increments,
   type Measured,
   type Options,
+  type RunningServer,
 } from './lib.js';
 
 const SERVER_SCRIPT = join(HERE, 'store-servers.js');
@@ -177,13 +178,13 @@ async function backend(kind: Kind): Promise<{ config: Record<string, string>; cl
 }
 
 /** Runs `fn` against a fresh server of `kind` over a fresh backend. */
-async function withServer<T>(kind: Kind, o: Options<Kind>, profile: boolean, fn: (port: number) => Promise<T>): Promise<T> {
+async function withServer<T>(kind: Kind, o: Options<Kind>, profile: boolean, fn: (port: number, server: RunningServer) => Promise<T>): Promise<T> {
   const { config, cleanup } = await backend(kind);
   try {
     const execArgv = profile && o.cpuProf && kind !== 'bare' ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles', kind)}`] : [];
     const server = await startServer(SERVER_SCRIPT, [kind, JSON.stringify(config)], kind, execArgv);
     try {
-      return await fn(server.port);
+      return await fn(server.port, server);
     } finally {
       await server.stop();
     }
@@ -232,7 +233,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     process.stdout.write(`  running ${t.label} ...`);
     try {
       const load1 = loadavg()[0]!;
-      const r = await withServer(t.kind, o, true, (port) => measure(port, o, t.kind === 'bare'));
+      const r = await withServer(t.kind, o, true, (port, server) => measure(port, o, t.kind === 'bare', server.usage));
       console.log(` ${fmt(r.reqPerSec)} req/s`);
       results.push({ kind: t.kind, label: t.label, load1, ...r });
     } catch (e) {
@@ -244,7 +245,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   const by = (k: Kind | undefined) => results.find((r) => r.kind === k);
   const bare = by('bare');
   const checks: Check[] = [];
-  const rows = [['target', 'req/s', '±sd', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x anchor', 'goal', 'x bare', 'acked', 'applied', 'not-incr', 'load']];
+  const rows = [['target', 'req/s', '±sd', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x anchor', 'goal', 'x bare', 'cpu ms/req', 'cpu x', 'acked', 'applied', 'not-incr', 'load']];
   for (const r of results) {
     const t = TARGETS.find((t) => t.kind === r.kind)!;
     const anchor = by(t.anchor);
@@ -266,6 +267,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       x === undefined ? '-' : fmt(x, 2),
       goal,
       bare && r !== bare ? fmt(r.reqPerSec / bare.reqPerSec, 2) : '-',
+      fmt(r.serverCpuMsPerRequest, 3),
+      anchor?.serverCpuMsPerRequest && r.serverCpuMsPerRequest ? fmt(anchor.serverCpuMsPerRequest / r.serverCpuMsPerRequest, 2) : '-',
       String(r.check.acked),
       r.check.applied === undefined ? '-' : String(r.check.applied),
       String(r.check.notIncreasing),
@@ -275,6 +278,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   console.log(`\n${table(rows)}`);
   console.log(
     '  errors/non-2xx: warm-up + measured; x anchor: pso req/s over the row it is paired with (2/3, 5/6, 7/8, 9/10);\n' +
+      '  cpu ms/req: CPU time of the server process per measured request (its own work only, so less skewed by the rest of\n' +
+      '  the machine than req/s; the database and the client are not in it); cpu x: the anchor\'s over pso\'s;\n' +
       '  acked: 200 responses seen; applied: increments found in the store afterwards (may exceed acked by requests\n' +
       '  in flight when a run stops); not-incr: responses whose count did not grow; load: 1-minute load average at the\n' +
       `  start of the target (${env.cpus} CPUs shared by client, server and database).`,
