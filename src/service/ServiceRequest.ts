@@ -72,7 +72,8 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   #headers: [string, string][] = [];
   #headersSent = false;
   #headCommitted = false;
-  #buffer: Uint8Array[] = [];
+  /** Output held back; text stays text until it goes out (a host may send it with the head in one piece). */
+  #buffer: (Uint8Array | string)[] = [];
   #buffered = 0;
   #cookies: Record<string, string | undefined> | undefined;
   #beforeHead: (() => void) | undefined;
@@ -138,8 +139,8 @@ export abstract class ServiceRequest<D extends object = SessionData> {
    * {@link emitBody} then {@link emitEnd}; a host that can do both in one
    * write overrides it (most responses are one piece).
    */
-  protected async emitLast(chunk: Uint8Array): Promise<void> {
-    await this.emitBody(chunk);
+  protected async emitLast(chunk: Uint8Array | string): Promise<void> {
+    await this.emitBody(asBytes(chunk));
     await this.emitEnd();
   }
 
@@ -543,14 +544,15 @@ export abstract class ServiceRequest<D extends object = SessionData> {
    */
   write(data: string | Uint8Array): void {
     if (!this.#headersSent) this.sendHttpHeaders();
-    this.#append(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    this.#append(data);
     if (this.#buffered >= BUFFER_LIMIT) void this.flush();
   }
 
-  #append(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return;
+  #append(chunk: Uint8Array | string): void {
+    const bytes = typeof chunk === 'string' ? Buffer.byteLength(chunk, 'utf8') : chunk.byteLength;
+    if (bytes === 0) return;
     this.#buffer.push(chunk);
-    this.#buffered += chunk.byteLength;
+    this.#buffered += bytes;
   }
 
   /**
@@ -565,7 +567,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     if (this.method === 'HEAD' || chunks.length === 0) return this.#sending;
     // Chained, so that pieces go out in order even when flushes overlap.
     this.#sending = this.#sending.then(async () => {
-      for (const chunk of chunks) await this.emitBody(chunk);
+      for (const chunk of chunks) await this.emitBody(asBytes(chunk));
     });
     this.#sending.catch(() => {});
     return this.#sending;
@@ -875,6 +877,11 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.#headCommitted = true;
     this.emitHead(this.#status, reasonPhrase(this.#status), this.#headers);
   }
+}
+
+/** Text as UTF-8 bytes. */
+function asBytes(chunk: Uint8Array | string): Uint8Array {
+  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
 }
 
 function safeJson(v: unknown): string {

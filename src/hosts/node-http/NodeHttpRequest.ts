@@ -158,8 +158,8 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     return Promise.resolve();
   }
 
-  /** The head, the body and the end in one write. */
-  protected override emitLast(chunk: Uint8Array): Promise<void> {
+  /** The head, the body and the end in one write (text joins the head in one buffer). */
+  protected override emitLast(chunk: Uint8Array | string): Promise<void> {
     if (!this.res.destroyed) this.res.end(chunk);
     else this.res.end();
     return Promise.resolve();
