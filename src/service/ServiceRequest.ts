@@ -4,7 +4,7 @@ import type { Logger, LogLevel } from '../logging/Logger.js';
 import type { Session } from '../session/Session.js';
 import type { SessionData } from '../session/json.js';
 import { HeadersSentError, HttpError, InvalidHeaderError, ServiceReturn } from './errors.js';
-import { kAttachSession, kBeforeHead, kCleanup, kFinish, kHeadCommitted, kPrepare, kSendError } from './internal.js';
+import { kAttachSession, kBeforeHead, kCleanup, kFinish, kHeadCommitted, kPrepare, kSendError, kStoreLock } from './internal.js';
 import { FormInput } from './forms/FormInput.js';
 import { FORM_DEFAULTS, readFormLimits, type FormLimits } from './forms/limits.js';
 import { parseMultipart } from './forms/multipart.js';
@@ -85,6 +85,8 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   #uploads: UploadedFile[] = [];
   #directiveNames: Map<string, string> | undefined;
   #sending: Promise<void> = Promise.resolve();
+  /** @internal The store lock the session policy holds for this request, with what it read. */
+  [kStoreLock]: unknown = undefined;
 
   constructor(init: ServiceRequestInit) {
     this.moduleName = init.moduleName;

@@ -9,3 +9,4 @@ export const kHeadCommitted = Symbol('pso.headCommitted');
 export const kBeforeHead = Symbol('pso.beforeHead');
 export const kPrepare = Symbol('pso.prepare');
 export const kCleanup = Symbol('pso.cleanup');
+export const kStoreLock = Symbol('pso.storeLock');

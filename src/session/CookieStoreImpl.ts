@@ -3,6 +3,7 @@ import { ConfigurationError } from '../config/ConfigurationError.js';
 import { readSeconds } from '../config/directives.js';
 import { TOKENS } from '../container/tokens.js';
 import { HttpError } from '../service/errors.js';
+import { kStoreLock } from '../service/internal.js';
 import type { ServiceRequest } from '../service/ServiceRequest.js';
 import { CookieSession } from './CookieSession.js';
 import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
@@ -81,8 +82,6 @@ interface Held {
 @injectable()
 export class CookieStoreImpl extends CookieSession {
   readonly #bound: SessionStore | undefined;
-  /** Store locks taken with their record (`lockAndGet`), by request, until released. */
-  readonly #held = new WeakMap<ServiceRequest<any>, Held>();
 
   constructor(
     @inject(TOKENS.SessionIdGenerator) ids: SessionIdGenerator,
@@ -125,7 +124,7 @@ export class CookieStoreImpl extends CookieSession {
     const required = this.#required(request);
     const store = required instanceof Promise ? await required : required;
     const key = this.storeKey(request, id);
-    const held = this.#held.get(request);
+    const held = heldBy(request);
     if (held?.unread && held.key === key) {
       held.unread = false;
       return held.locked.record();
@@ -138,7 +137,7 @@ export class CookieStoreImpl extends CookieSession {
     const required = this.#required(request);
     const store = required instanceof Promise ? await required : required;
     const key = this.storeKey(request, id);
-    const held = this.#held.get(request);
+    const held = heldBy(request);
     if (hints?.final && held && !held.released && held.key === key && held.locked.setAndRelease) {
       await this.#call(request, store, 'set', () => held.locked.setAndRelease!(record));
       held.released = true;
@@ -177,9 +176,10 @@ export class CookieStoreImpl extends CookieSession {
       if (store.lockAndGet) {
         const locked = await this.#call(request, store, 'lock', () => store.lockAndGet!(key, left), left);
         const held: Held = { key, locked, unread: true, released: false };
-        this.#held.set(request, held);
+        // Kept on the request, which it lives and dies with.
+        request[kStoreLock] = held;
         return async () => {
-          if (this.#held.get(request) === held) this.#held.delete(request);
+          if (request[kStoreLock] === held) request[kStoreLock] = undefined;
           try {
             if (!held.released) await this.#call(request, store, 'unlock', locked.release);
           } finally {
@@ -244,6 +244,11 @@ export class CookieStoreImpl extends CookieSession {
       }, fail);
     });
   }
+}
+
+/** The store lock a request holds through `lockAndGet`, if any. */
+function heldBy(request: ServiceRequest<any>): Held | undefined {
+  return request[kStoreLock] as Held | undefined;
 }
 
 /** A store's failure as the request should see it: a 503 naming the store, unless it already says what to answer. */

@@ -47,6 +47,8 @@ export class Session<D extends object = SessionData> {
   #destroyed = false;
   /** @internal */
   created: number;
+  /** @internal What the policy that opened the session keeps about it while it is open. */
+  openState: unknown = undefined;
 
   /** @internal Sessions are made by {@link SessionImpl}. */
   constructor(init: {

@@ -44,6 +44,8 @@ export interface SaveHints {
 
 /** The state of one open session. */
 interface OpenState {
+  /** The policy that opened the session. */
+  owner: SessionImpl;
   request: ServiceRequest<any>;
   release: Release | undefined;
   now: number;
@@ -84,7 +86,6 @@ interface OpenState {
  */
 @injectable()
 export abstract class SessionImpl implements SessionHost {
-  #states = new WeakMap<Session<any>, OpenState>();
   #serviceIds = new Map<string, string>();
   /** Service ids made from module names, asked on every request. */
   #moduleIds = new Map<string, string>();
@@ -314,7 +315,8 @@ export abstract class SessionImpl implements SessionHost {
       timeouts: record?.timeouts,
       host: this,
     });
-    this.#states.set(session, {
+    session.openState = {
+      owner: this,
       request,
       release,
       now,
@@ -327,8 +329,14 @@ export abstract class SessionImpl implements SessionHost {
       loadedTimeouts: record?.timeouts,
       fromClient,
       closed: false,
-    });
+    };
     return session;
+  }
+
+  /** The state of a session this policy opened (kept on the session: cheaper than a WeakMap on every request). */
+  #stateOf(session: Session<any>): OpenState | undefined {
+    const state = session.openState as OpenState | undefined;
+    return state?.owner === this ? state : undefined;
   }
 
   #freshId(request: ServiceRequest<any>): string {
@@ -345,7 +353,7 @@ export abstract class SessionImpl implements SessionHost {
    * outruns the save. A session that expired during the request is deleted.
    */
   async close(session: Session<any>, commit: boolean): Promise<void> {
-    const state = this.#states.get(session);
+    const state = this.#stateOf(session);
     if (!state || state.closed) return;
     state.closed = true;
     try {
@@ -359,7 +367,7 @@ export abstract class SessionImpl implements SessionHost {
 
   /** Saves a session now, keeping it open (`session.save()`). */
   async saveSession(session: Session<any>): Promise<void> {
-    const state = this.#states.get(session);
+    const state = this.#stateOf(session);
     if (!state || state.closed) throw new Error('this session is closed: it was saved when its request ended');
     await this.#persist(session, state);
   }
@@ -373,12 +381,12 @@ export abstract class SessionImpl implements SessionHost {
 
   /** The request a session was opened for, while it is open. */
   protected requestOf(session: Session<any>): ServiceRequest<any> | undefined {
-    return this.#states.get(session)?.request;
+    return this.#stateOf(session)?.request;
   }
 
   /** A new id for a session that regenerates or is destroyed. */
   renewSessionId(session: Session<any>): string {
-    const state = this.#states.get(session);
+    const state = this.#stateOf(session);
     if (!state || state.closed) throw new Error('this session is closed: its id can no longer change');
     if (state.request[kHeadCommitted]) {
       throw new HeadersSentError('cannot change the session id: the response headers have already been sent');
@@ -391,7 +399,7 @@ export abstract class SessionImpl implements SessionHost {
    * response. Called once, just before the response headers go out.
    */
   beforeHead(session: Session<any>): void {
-    const state = this.#states.get(session);
+    const state = this.#stateOf(session);
     if (!state) return;
     const { request } = state;
     const expiry = this.#expiryOf(session, request);
