@@ -431,6 +431,23 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         idleAgain(store, 'after a corrupt row');
       });
 
+      it('goes on after a lock timeout on a connection it had not used before', async () => {
+        const table = tableName('_fresh');
+        const other = open(table);
+        const held = await other.lockAndGet('svc:t', 1000);
+        const fresh = open(table, '&pool=1');
+        await assert.rejects(fresh.lockAndGet('svc:t', 200), SessionBusyError);
+        await held.release();
+        for (let n = 1; n <= 3; n++) {
+          const next = await fresh.lockAndGet('svc:t', 1000);
+          assert.equal(next.record()?.data.n, n === 1 ? undefined : n - 1);
+          await next.setAndRelease!(record({ data: { n } }));
+        }
+        assert.equal((await fresh.get('svc:t'))!.data.n, 3);
+        await sleep(20);
+        for (const s of [other, fresh]) idleAgain(s, 'after a lock timeout');
+      });
+
       it('frees the lock when the write fails, and the connection goes back', async () => {
         const table = tableName();
         const store = open(table);

@@ -74,6 +74,10 @@ export class PostgresStore implements SessionStore {
   readonly #quoted: string;
   /** Keys whose advisory lock this store holds, with the connection holding it. */
   readonly #held = new Map<string, Hold>();
+  /** Pooled connections on which `pso_read` and `pso_write` are prepared (statements live as long as their connection). */
+  readonly #prepared = new WeakSet<pg.PoolClient>();
+  /** Prepares the read and the write of {@link lockAndGet} on a connection. */
+  readonly #prepare: string;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -84,6 +88,9 @@ export class PostgresStore implements SessionStore {
     this.#settings = readSqlSettings(u, options);
     this.table = this.#settings.table;
     this.#quoted = `"${this.table}"`;
+    this.#prepare =
+      `PREPARE pso_read(text, float8) AS SELECT data, ${EXPIRES_MS} FROM ${this.#quoted} WHERE key = $1 AND expires > to_timestamp($2 / 1000); ` +
+      `PREPARE pso_write(text, text, float8) AS INSERT INTO ${this.#quoted} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT}; `;
     const driverUrl = new URL(u.href);
     for (const p of OWN_PARAMS) driverUrl.searchParams.delete(p);
     const timeout = this.#settings.statementTimeoutMs;
@@ -252,27 +259,43 @@ export class PostgresStore implements SessionStore {
       held: this.#held,
       putBack: (c, destroy) => c.release(destroy || undefined),
       lock: async () => {
-        const left = Math.max(1, Math.ceil(deadline - Date.now()));
-        // The batch is one implicit transaction; the session-level lock outlives it, and a lock timeout rolls it back.
-        const batch =
-          'SET TRANSACTION ISOLATION LEVEL READ COMMITTED; ' +
-          `SET LOCAL lock_timeout = ${left}; SET LOCAL statement_timeout = ${left + this.#settings.statementTimeoutMs}; ` +
-          `SELECT pg_advisory_lock(${lockId}); ` +
-          `SELECT data, ${EXPIRES_MS} FROM ${this.#quoted} WHERE key = ${lit(key)} AND expires > to_timestamp(${Date.now()}::float8 / 1000)`;
-        let results: pg.QueryResult<StoredRow>[];
-        try {
-          // pg reads query_timeout per query too (its types do not say so).
-          const query = { text: batch, query_timeout: left + this.#settings.statementTimeoutMs + 1000 } as pg.QueryConfig;
-          results = (await client.query(query)) as unknown as pg.QueryResult<StoredRow>[];
-        } catch (e) {
-          const code = (e as { code?: string }).code;
-          if (code === LOCK_NOT_AVAILABLE) throw busy();
-          if (code !== UNDEFINED_TABLE) throw e;
-          // Only the read names the table: the lock is held. Nothing stored yet.
-          await this.init();
+        for (let retried = false; ; retried = true) {
+          const left = Math.max(1, Math.ceil(deadline - Date.now()));
+          const fresh = !this.#prepared.has(client);
+          const read = `EXECUTE pso_read(${lit(key)}, ${Date.now()})`;
+          // One implicit transaction: the session-level lock outlives it, and a lock timeout rolls it back.
+          // The statements are prepared with the first batch a connection runs, so later ones skip parsing and planning.
+          const batch =
+            `SET TRANSACTION ISOLATION LEVEL READ COMMITTED; ${fresh ? this.#prepare : ''}` +
+            `SET LOCAL lock_timeout = ${left}; SET LOCAL statement_timeout = ${left + this.#settings.statementTimeoutMs}; ` +
+            `SELECT pg_advisory_lock(${lockId}); ${read}`;
+          let results: pg.QueryResult<StoredRow>[];
+          try {
+            // pg reads query_timeout per query too (its types do not say so).
+            const query = { text: batch, query_timeout: left + this.#settings.statementTimeoutMs + 1000 } as pg.QueryConfig;
+            results = (await client.query(query)) as unknown as pg.QueryResult<StoredRow>[];
+          } catch (e) {
+            const code = (e as { code?: string }).code;
+            // The statements were prepared before the lock was tried.
+            if (code === LOCK_NOT_AVAILABLE) {
+              this.#prepared.add(client);
+              throw busy();
+            }
+            if (code !== UNDEFINED_TABLE) throw e;
+            await this.init();
+            // No table to prepare against: nothing was prepared or locked. Once more, now that it exists.
+            if (fresh) {
+              if (retried) throw e;
+              continue;
+            }
+            // The table went away after the statements were prepared: the read failed with the lock held.
+            row = (await client.query<StoredRow>(read)).rows[0];
+            return;
+          }
+          this.#prepared.add(client);
+          row = results[results.length - 1]?.rows[0];
           return;
         }
-        row = results[results.length - 1]?.rows[0];
       },
       unlock: async () => {
         if (unlocked) return true;
@@ -289,9 +312,11 @@ export class PostgresStore implements SessionStore {
         if (!hold || hold.conn !== client) throw new Error('the session lock is no longer held');
         if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
         // Committed before the unlock, in one round trip: the next holder reads this write.
-        const batch =
-          `BEGIN; INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${lit(key)}, ${lit(serializeRecord(record))}, ` +
-          `to_timestamp(${Number(record.expires)}::float8 / 1000)) ${UPSERT}; COMMIT; SELECT pg_advisory_unlock(${lockId}) AS ok`;
+        const [k, data, expires] = [lit(key), lit(serializeRecord(record)), Number(record.expires)];
+        const write = this.#prepared.has(client)
+          ? `EXECUTE pso_write(${k}, ${data}, ${expires})`
+          : `INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${k}, ${data}, to_timestamp(${expires}::float8 / 1000)) ${UPSERT}`;
+        const batch = `BEGIN; ${write}; COMMIT; SELECT pg_advisory_unlock(${lockId}) AS ok`;
         try {
           const results = (await client.query(batch)) as unknown as pg.QueryResult<{ ok: boolean }>[];
           unlocked = results[results.length - 1]?.rows[0]?.ok === true;
