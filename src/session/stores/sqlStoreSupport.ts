@@ -73,25 +73,28 @@ export function backoff(attempt: number, leftMs: number): number {
  * result is handed to `late` when it comes (so a late connection or lock is
  * given back, never leaked) and `onTimeout()` is thrown.
  */
-export async function within<T>(work: Promise<T>, ms: number, late: (value: T) => unknown, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let timedOut = false;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          reject(onTimeout());
-        }, Math.max(0, ms));
-      }),
-    ]);
-  } catch (e) {
-    if (timedOut) work.then(late, () => undefined);
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(work: Promise<T>, ms: number, late: (value: T) => unknown, onTimeout: () => Error): Promise<T> {
+  // One timer and no race of promises: this wraps every statement of every request.
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(onTimeout());
+      work.then(late, () => undefined);
+    }, Math.max(0, ms));
+    work.then(
+      (value) => {
+        if (timedOut) return;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (e: unknown) => {
+        if (timedOut) return;
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** A pooled connection held for one session's lock; that session's statements run on it. */
