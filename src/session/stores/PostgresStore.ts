@@ -235,7 +235,7 @@ export class PostgresStore implements SessionStore {
    * `lock_timeout`, so waiters are served in turn) and then reads the row,
    * under READ COMMITTED so that the read sees every write committed before
    * the lock was granted. `setAndRelease` writes, commits and unlocks in one
-   * more round trip.
+   * more round trip, the lock kept until the write is committed.
    *
    * @throws SessionBusyError after `timeoutMs`.
    */
@@ -311,18 +311,21 @@ export class PostgresStore implements SessionStore {
         const hold = this.#held.get(key);
         if (!hold || hold.conn !== client) throw new Error('the session lock is no longer held');
         if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
-        // Committed before the unlock, in one round trip: the next holder reads this write.
+        // Committed before the lock is free, in one round trip: the batch is one transaction, and a
+        // transaction-level hold on the same lock, taken before the session-level one is given up
+        // (the subquery runs first), lasts until the commit. The next holder reads this write.
         const [k, data, expires] = [lit(key), lit(serializeRecord(record)), Number(record.expires)];
         const write = this.#prepared.has(client)
           ? `EXECUTE pso_write(${k}, ${data}, ${expires})`
           : `INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${k}, ${data}, to_timestamp(${expires}::float8 / 1000)) ${UPSERT}`;
-        const batch = `BEGIN; ${write}; COMMIT; SELECT pg_advisory_unlock(${lockId}) AS ok`;
+        const batch = `${write}; SELECT pg_advisory_unlock(${lockId}) AS ok FROM (SELECT pg_advisory_xact_lock(${lockId})) AS held`;
         try {
           const results = (await client.query(batch)) as unknown as pg.QueryResult<{ ok: boolean }>[];
           unlocked = results[results.length - 1]?.rows[0]?.ok === true;
         } catch (e) {
-          // Maybe inside a failed transaction: closing the connection is what frees the lock now.
-          hold.broken ??= e;
+          // A refused write rolls the batch back and leaves the lock held, for release() to free;
+          // after any other failure, closing the connection is what frees it.
+          if (!(e instanceof pg.DatabaseError)) hold.broken ??= e;
           throw e;
         }
         await release();
