@@ -103,11 +103,11 @@ export class MysqlStore implements SessionStore {
       queueLimit: 0,
       enableKeepAlive: true,
       charset: 'utf8mb4',
-      // The lock and the read, the write and the unlock, each go as one batch.
-      multipleStatements: true,
       // No stack captured on every query for error messages.
       trace: false,
       ...options.poolConfig,
+      // The lock and the read, the write and the unlock, each go as one batch (values always escaped).
+      multipleStatements: true,
     });
     // A later error on a connection the server closed (a restart) must not crash the process.
     this.#pool.pool.on('connection', (conn: NodeJS.EventEmitter) => conn.on('error', () => undefined));
