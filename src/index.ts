@@ -61,7 +61,7 @@ export { SessionImpl, SessionStoreError, type SaveHints, cookieNameFrom, DEFAULT
 export { CookieSession, type UrlSessionMode } from './session/CookieSession.js';
 export { UrlFileImpl } from './session/UrlFileImpl.js';
 export { CookieFileImpl, collectSessionFiles, type CollectOptions } from './session/CookieFileImpl.js';
-export type { FsOps } from './util/fs.js';
+export { asyncFs, syncFs, type FsOps } from './util/fs.js';
 export { CookieStoreImpl } from './session/CookieStoreImpl.js';
 export { type SessionStore, type LockedRecord, StoreUnavailableError } from './session/stores/SessionStore.js';
 export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';

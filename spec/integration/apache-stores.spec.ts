@@ -185,7 +185,9 @@ interface CgiStore {
  */
 function describeCgiStore(store: CgiStore): void {
   describe(`${store.label} sessions for CGI under a real Apache httpd (PSOSessionStore ${new URL(store.url).protocol})`, function () {
-    this.timeout(60_000);
+    // 200 CGI processes on one session, each loading its driver and waiting its turn:
+    // about 50 s with Redis on a quiet 2-core machine, so room for a busy one.
+    this.timeout(150_000);
 
     let apache: ApacheServer | undefined;
     let base: string | undefined;

@@ -24,7 +24,7 @@ export interface SessionStore {
   /** A name for log lines and errors, without secrets (e.g. `redis://127.0.0.1:6379/0`). */
   readonly name: string;
   /**
-   * The record under `key`, or `undefined`. Throw {@link CorruptSessionError}
+   * The record under `key`, or `undefined`. Throw `CorruptSessionError` (from `pso-ts`)
    * for stored data that cannot be read back.
    */
   get(key: string): Promise<SessionRecord | undefined>;
