@@ -7,7 +7,6 @@ import { HeadersSentError, HttpError, InvalidHeaderError, ServiceReturn } from '
 import { kAttachSession, kBeforeHead, kCleanup, kFinish, kHeadCommitted, kPrepare, kSendError, kStoreLock } from './internal.js';
 import { FormInput } from './forms/FormInput.js';
 import { FORM_DEFAULTS, readFormLimits, type FormLimits } from './forms/limits.js';
-import { parseMultipart } from './forms/multipart.js';
 import { kDiscard, type UploadedFile } from './forms/UploadedFile.js';
 import { charsetOf, decodeFields, splitUrlencoded, type RawField } from './forms/urlencoded.js';
 import { reasonPhrase } from './status.js';
@@ -836,6 +835,8 @@ export abstract class ServiceRequest<D extends object = SessionData> {
       if (declared !== undefined && declared > limits.maxUploadSize) {
         throw new HttpError(413, `request body of ${declared} bytes is larger than the limit of ${limits.maxUploadSize} bytes (PSOMaxUploadSize)`);
       }
+      // Loaded with the first multipart request: other requests never pay for it.
+      const { parseMultipart } = await import('./forms/multipart.js');
       const parsed = await parseMultipart(this.#takeBody(), contentType, limits);
       this.#uploads.push(...parsed.files);
       if (query.length + parsed.fields.length > limits.maxFields) {

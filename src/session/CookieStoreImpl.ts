@@ -38,6 +38,15 @@ function watch(entry: Pending): void {
   ticker ??= setInterval(expireLate, DEADLINE_TICK_MS);
 }
 
+/** An operation answered: the timer stops with the last one, so a CGI process can exit at once. */
+function unwatch(entry: Pending): void {
+  pending.delete(entry);
+  if (pending.size === 0 && ticker !== undefined) {
+    clearInterval(ticker);
+    ticker = undefined;
+  }
+}
+
 function expireLate(): void {
   const now = Date.now();
   for (const entry of pending) {
@@ -228,7 +237,7 @@ export class CookieStoreImpl extends CookieSession {
       };
       watch(entry);
       const fail = (e: unknown) => {
-        pending.delete(entry);
+        unwatch(entry);
         reject(unavailable(store, what, e));
       };
       let answer: Promise<T>;
@@ -239,7 +248,7 @@ export class CookieStoreImpl extends CookieSession {
         return;
       }
       answer.then((value) => {
-        pending.delete(entry);
+        unwatch(entry);
         resolve(value);
       }, fail);
     });

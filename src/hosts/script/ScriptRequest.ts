@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Readable } from 'node:stream';
 import { CgiRequest, type CgiRequestInit } from '../cgi/CgiRequest.js';
 import type { SessionData } from '../../session/json.js';
 
@@ -82,6 +80,9 @@ export function parseScriptArgs(argv: readonly string[]): ScriptArgs {
  * Directives come from the environment, as under CGI.
  */
 export class ScriptRequest<D extends object = SessionData> extends CgiRequest<D> {
+  /** The body `-d` or `-F` made, which standard input does not carry. */
+  readonly #body: Buffer | undefined;
+
   constructor(init: Omit<CgiRequestInit, 'env'> & { env: NodeJS.ProcessEnv; args: ScriptArgs }) {
     const { args } = init;
     const env: NodeJS.ProcessEnv = {
@@ -95,13 +96,11 @@ export class ScriptRequest<D extends object = SessionData> extends CgiRequest<D>
       REMOTE_ADDR: '127.0.0.1',
     };
     if (args.cookie !== undefined) env.HTTP_COOKIE = args.cookie;
-    let stdin = init.stdin;
     const body = requestBody(args);
     if (body) {
       if (!args.methodGiven) env.REQUEST_METHOD = 'POST';
       env.CONTENT_TYPE = body.type;
       env.CONTENT_LENGTH = String(body.bytes.byteLength);
-      stdin = Readable.from([body.bytes]);
     }
     for (const [name, value] of args.headers) {
       const key = name.toLowerCase();
@@ -109,7 +108,20 @@ export class ScriptRequest<D extends object = SessionData> extends CgiRequest<D>
       else if (key === 'content-length') env.CONTENT_LENGTH = value;
       else env[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`] = value;
     }
-    super({ ...init, env, stdin });
+    super({ ...init, env });
+    this.#body = body?.bytes;
+  }
+
+  protected override bodyChunks(): AsyncIterable<Uint8Array> {
+    if (this.#body === undefined) return super.bodyChunks();
+    const body = this.#body;
+    return (async function* () {
+      if (body.byteLength > 0) yield body;
+    })();
+  }
+
+  protected override async drainInput(): Promise<void> {
+    if (this.#body === undefined) await super.drainInput();
   }
 
   protected override get newline(): string {
@@ -142,10 +154,12 @@ PSOSessionExpire, PSOSessionFileLoader_Path, ...) are read from the environment.
   }
 }
 
+/** Where a boundary line goes, in the parts of a `-F` body before the boundary is chosen. */
+const BOUNDARY = Buffer.alloc(0);
+
 /** The body `-d` or `-F` describe, if any; a `-H Content-Type` given too wins for `-d`. */
 function requestBody(args: ScriptArgs): { bytes: Buffer; type: string } | undefined {
   if (args.form.length > 0) {
-    const boundary = `----pso-script-${randomBytes(12).toString('hex')}`;
     const parts: Buffer[] = [];
     for (const field of args.form) {
       const eq = field.indexOf('=');
@@ -160,13 +174,17 @@ function requestBody(args: ScriptArgs): { bytes: Buffer; type: string } | undefi
           throw new ScriptUsageError(`--form ${name}=@${path}: ${(e as Error).message}`);
         }
         const filename = basename(path).replace(/["\r\n]/g, '_');
-        parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`), content, Buffer.from('\r\n'));
+        parts.push(BOUNDARY, Buffer.from(`\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`), content, Buffer.from('\r\n'));
       } else {
-        parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+        parts.push(BOUNDARY, Buffer.from(`\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
       }
     }
-    parts.push(Buffer.from(`--${boundary}--\r\n`));
-    return { bytes: Buffer.concat(parts), type: `multipart/form-data; boundary=${boundary}` };
+    // Made after the content, so it can be checked not to occur in it (no crypto module needed).
+    let boundary: string;
+    do boundary = `----pso-script-${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+    while (parts.some((p) => p.includes(boundary)));
+    const bytes = Buffer.concat(parts.map((p) => (p === BOUNDARY ? Buffer.from(`--${boundary}`) : p)));
+    return { bytes: Buffer.concat([bytes, Buffer.from(`--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
   }
   if (args.data.length > 0) {
     const given = args.headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1];

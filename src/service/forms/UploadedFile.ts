@@ -1,5 +1,15 @@
+import * as fs from 'node:fs';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { copyFile, readFile, rename, unlink } from 'node:fs/promises';
+
+// node:fs callbacks rather than node:fs/promises: a CGI process that never
+// sees an upload does not load fs/promises and what it pulls in.
+function call<T = void>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
+}
+const rename = (from: string, to: string) => call((cb) => fs.rename(from, to, cb));
+const copyFile = (from: string, to: string) => call((cb) => fs.copyFile(from, to, cb));
+const unlink = (path: string) => call((cb) => fs.unlink(path, cb));
+const readFile = (path: string) => call<Buffer>((cb) => fs.readFile(path, cb));
 
 /** @internal Removes the temporary file unless it was kept or saved. */
 export const kDiscard = Symbol('pso.discardUpload');

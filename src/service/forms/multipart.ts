@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { createWriteStream, unlink as unlinkCb, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +7,8 @@ import { HttpError } from '../errors.js';
 import type { FormLimits } from './limits.js';
 import { UploadedFile } from './UploadedFile.js';
 import type { RawField } from './urlencoded.js';
+
+const unlink = (path: string) => new Promise<void>((resolve, reject) => unlinkCb(path, (e) => (e ? reject(e) : resolve())));
 
 /** What a multipart body held: its text fields (still bytes) and its files (on disk). */
 export interface ParsedMultipart {
