@@ -6,7 +6,7 @@ import { parseRecord, serializeRecord, type SessionRecord } from '../SessionReco
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { redact, registerStore } from './registry.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import { assertHeld, backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
 export interface MysqlStoreOptions extends SqlStoreOptions {
@@ -311,9 +311,7 @@ export class MysqlStore implements SessionStore {
       record: () => toRecord(row),
       release,
       setAndRelease: async (record) => {
-        const hold = this.#held.get(key);
-        if (!hold || hold.conn !== conn) throw new Error('the session lock is no longer held');
-        if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
+        const hold = assertHeld(this.#held, key, conn);
         try {
           // Autocommit commits the write before RELEASE_LOCK runs.
           const [, freed] = await this.#on<[unknown, Row[]]>(conn, `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok`, [

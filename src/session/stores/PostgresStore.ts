@@ -4,7 +4,7 @@ import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { OWN_PARAMS, backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import { OWN_PARAMS, assertHeld, backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
@@ -308,9 +308,7 @@ export class PostgresStore implements SessionStore {
       record: () => toRecord(row),
       release,
       setAndRelease: async (record) => {
-        const hold = this.#held.get(key);
-        if (!hold || hold.conn !== client) throw new Error('the session lock is no longer held');
-        if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
+        const hold = assertHeld(this.#held, key, client);
         // Committed before the lock is free, in one round trip: the batch is one transaction, and a
         // transaction-level hold on the same lock, taken before the session-level one is given up
         // (the subquery runs first), lasts until the commit. The next holder reads this write.

@@ -173,3 +173,15 @@ export async function holdLock<C>(steps: HoldLockSteps<C>): Promise<Release> {
     }
   };
 }
+
+/**
+ * The hold of `key` on `conn`, for a write that must happen under the lock.
+ *
+ * @throws Error when the lock is no longer held there, or its connection failed.
+ */
+export function assertHeld<C>(held: ReadonlyMap<string, ConnectionHold<C>>, key: string, conn: C): ConnectionHold<C> {
+  const hold = held.get(key);
+  if (!hold || hold.conn !== conn) throw new Error('the session lock is no longer held');
+  if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
+  return hold;
+}
