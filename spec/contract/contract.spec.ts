@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HOSTS, SERVICE, type ContractHost, type HostRequest, type HostResponse } from './hosts.js';
+import { setCookieOf } from '../support/responses.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
 
@@ -27,17 +28,7 @@ class Jar {
 }
 
 /** A Set-Cookie header by cookie name: its value and its attributes, names in lower case. */
-function cookieOf(res: HostResponse, name: string): { value: string; attrs: Map<string, string> } {
-  const all = res.headers.getSetCookie().filter((c) => c.startsWith(`${name}=`));
-  assert.equal(all.length, 1, `expected one ${name} cookie, got ${JSON.stringify(res.headers.getSetCookie())}`);
-  const [pair, ...rest] = all[0]!.split(';').map((s) => s.trim());
-  const attrs = new Map<string, string>();
-  for (const a of rest) {
-    const eq = a.indexOf('=');
-    attrs.set((eq < 0 ? a : a.slice(0, eq)).toLowerCase(), eq < 0 ? '' : a.slice(eq + 1));
-  }
-  return { value: pair!.slice(name.length + 1), attrs };
-}
+const cookieOf = (res: HostResponse, name: string) => setCookieOf(res.headers, name);
 
 /** Waits for a line holding `token` in the host's PSOLog file (CGI servers write it as the script runs). */
 async function logLines(host: ContractHost, token: string): Promise<string[]> {

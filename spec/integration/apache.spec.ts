@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { bundleHandler } from '../../src/cli/bundleCommand.js';
 import { startApache, type ApacheServer } from '../support/apache.js';
 import { CookieJar, ROOT } from '../support/http.js';
+import { reloadCount, setCookieOf } from '../support/responses.js';
 
 const SERVICE = 'MyPSOTest';
 const ID = /^[A-Za-z0-9_-]{27}$/;
@@ -16,23 +17,12 @@ const idOf = (name: string) => Number(execFileSync('id', ['-u', name], { encodin
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 const sessionFileName = (id: string) => `pso_${SERVICE}_${id}.json`;
 
-function counter(body: string): number {
-  const m = /You reloaded: (\d+) times/.exec(body);
-  assert.ok(m, `unexpected body: ${JSON.stringify(body)}`);
-  return Number(m[1]);
-}
+const counter = reloadCount;
 
 /** The one MyPSOTest Set-Cookie of a response, split into id and attributes. */
 function sessionCookie(res: Response): { id: string; attrs: Map<string, string> } {
-  const cookies = res.headers.getSetCookie().filter((c) => c.startsWith(`${SERVICE}=`));
-  assert.equal(cookies.length, 1, `expected one ${SERVICE} cookie, got ${JSON.stringify(res.headers.getSetCookie())}`);
-  const [pair, ...rest] = cookies[0]!.split(';').map((s) => s.trim());
-  const attrs = new Map<string, string>();
-  for (const a of rest) {
-    const eq = a.indexOf('=');
-    attrs.set((eq < 0 ? a : a.slice(0, eq)).toLowerCase(), eq < 0 ? '' : a.slice(eq + 1));
-  }
-  return { id: pair!.slice(SERVICE.length + 1), attrs };
+  const { value, attrs } = setCookieOf(res.headers, SERVICE);
+  return { id: value, attrs };
 }
 
 /** A directory owned by www-data, mode 0700, whether or not it existed. */
