@@ -240,16 +240,14 @@ export class MysqlStore implements SessionStore {
   /**
    * Locks `key` for every process using this server: `GET_LOCK` on a
    * connection held until the release, which runs `RELEASE_LOCK` and gives
-   * the connection back. Whatever happens (a timeout, a broken connection)
+   * the connection back. It is {@link lockAndGet} without its record: one
+   * way to take the lock. Whatever happens (a timeout, a broken connection)
    * the connection goes back to the pool or is closed, which frees the lock.
    *
    * @throws SessionBusyError after `timeoutMs`.
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
-    const started = Date.now();
-    const busy = () => new SessionBusyError(key, Date.now() - started);
-    // Past the deadline, a late grant is released at once.
-    return within(this.#acquire(key, started + timeoutMs, busy), timeoutMs + 50, (release) => release(), busy);
+    return (await this.lockAndGet(key, timeoutMs)).release;
   }
 
   /**
@@ -329,35 +327,6 @@ export class MysqlStore implements SessionStore {
         await release();
       },
     };
-  }
-
-  async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
-    const name = this.lockName(key);
-    const conn = await this.#connection(Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
-    return holdLock({
-      key,
-      conn,
-      events: conn.connection as unknown as NodeJS.EventEmitter,
-      held: this.#held,
-      // A closed connection takes its named locks with it.
-      putBack: (c, destroy) => (destroy ? c.destroy() : c.release()),
-      lock: async () => {
-        for (let attempt = 0; ; attempt++) {
-          const left = Math.max(0, deadline - Date.now());
-          // The server waits for the lock itself; the statement timeout guards a lost answer on top.
-          const rows = await this.#on<Row[]>(conn, 'SELECT GET_LOCK(?, ?) AS ok', [name, left / 1000], true, left);
-          const ok = rows[0]?.ok;
-          if (ok === 1 || ok === 1n || ok === '1') return;
-          if (ok === null || ok === undefined) throw new Error(`GET_LOCK(${name}) failed`);
-          const after = deadline - Date.now();
-          if (after <= 0) throw busy();
-          // A server that rounds the wait down answers early: wait out the rest.
-          await sleep(backoff(attempt, after));
-        }
-      },
-      unlock: async () => Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1,
-      closed: () => this.#closed,
-    });
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */

@@ -4,7 +4,7 @@ import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { OWN_PARAMS, assertHeld, backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import { OWN_PARAMS, assertHeld, holdLock, readSqlSettings, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
@@ -48,9 +48,10 @@ interface StoredRow {
  *
  * The table `(key text primary key, data text, expires timestamptz)` and its
  * index on `expires` are created on first use (or by `pso store init <url>`).
- * Every statement is parameterised. A session is locked across processes with
- * a session-level advisory lock, `pg_try_advisory_lock(hashtextextended(key, 0))`,
- * held on one pooled connection from load to save; that connection also
+ * Every value is parameterised or escaped by the driver. A session is locked
+ * across processes with a session-level advisory lock,
+ * `pg_advisory_lock(hashtextextended(key, 0))` under `lock_timeout`, held on
+ * one pooled connection from load to save; that connection also
  * serves the session's reads and writes, so a full pool cannot deadlock.
  * With {@link lockAndGet} a request costs two round trips: the lock (waited
  * for by the server, first come first served) with the read, then the write
@@ -216,17 +217,15 @@ export class PostgresStore implements SessionStore {
 
   /**
    * Locks `key` for every process using this database: a session-level
-   * advisory lock, tried with backoff until `timeoutMs`, on a connection held
-   * until the release. Whatever happens (a timeout, a broken connection) the
+   * advisory lock, waited for by the server (waiters served in turn) until
+   * `timeoutMs`, on a connection held until the release. It is
+   * {@link lockAndGet} without its record: one way to take the lock. Whatever happens (a timeout, a broken connection) the
    * connection goes back to the pool or is closed, which frees the lock.
    *
    * @throws SessionBusyError after `timeoutMs`.
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
-    const started = Date.now();
-    const busy = () => new SessionBusyError(key, Date.now() - started);
-    // Past the deadline, a late grant is released at once.
-    return within(this.#acquire(key, started + timeoutMs, busy), timeoutMs + 50, (release) => release(), busy);
+    return (await this.lockAndGet(key, timeoutMs)).release;
   }
 
   /**
@@ -329,33 +328,6 @@ export class PostgresStore implements SessionStore {
         await release();
       },
     };
-  }
-
-  async #acquire(key: string, deadline: number, busy: () => Error): Promise<Release> {
-    if (this.#closed) throw new Error('the store is closed');
-    const client = await within(this.#pool.connect(), deadline - Date.now(), (c) => c.release(), busy);
-    return holdLock({
-      key,
-      conn: client,
-      events: client,
-      held: this.#held,
-      // A closed connection takes its advisory locks with it.
-      putBack: (c, destroy) => c.release(destroy || undefined),
-      lock: async () => {
-        for (let attempt = 0; ; attempt++) {
-          const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
-          if (rows[0]?.ok) return;
-          const left = deadline - Date.now();
-          if (left <= 0) throw busy();
-          await sleep(backoff(attempt, left));
-        }
-      },
-      unlock: async () => {
-        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS ok', [key]);
-        return rows[0]?.ok === true;
-      },
-      closed: () => this.#closed,
-    });
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
