@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createClient } from 'redis';
 import {
-  ConfigurationError, CorruptSessionError, ServiceHandler, SessionBusyError, TOKENS, closeStores, createContainer, openStore, serve, type PsoServer, type SessionRecord,
+  ConfigurationError, CorruptSessionError, SessionBusyError, closeStores, openStore, type PsoServer, type SessionRecord,
 } from '../../../src/index.js';
 import { RedisStore } from '../../../src/session/stores/RedisStore.js';
 import { CookieJar, ROOT } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
+import { assertNoLostIncrements, startCounterServer } from '../../support/counterServer.js';
 
 const run = promisify(execFile);
 const record = (patch: Partial<SessionRecord> = {}): SessionRecord => ({ data: { n: 1 }, created: Date.now(), expires: Date.now() + 60_000, ...patch });
@@ -310,22 +311,12 @@ describe('RedisStore', function () {
     });
 
     async function start(storeUrl: string) {
-      const container = createContainer();
-      logger = new MemoryLogger();
-      container.rebind(TOKENS.Logger).toConstantValue(logger);
-      server = await serve((r) => r.write(String(r.session.increment('n'))), {
-        port: 0, moduleName: 'st', serviceHandler: new ServiceHandler(container), directives: { PSOSessionStore: storeUrl, PSOSessionStoreTimeout: '2' },
-      });
+      ({ server, logger } = await startCounterServer('st', { PSOSessionStore: storeUrl, PSOSessionStoreTimeout: '2' }));
       return server.url;
     }
 
     it('holds 200 concurrent increments of one session without losing one', async () => {
-      const base = await start(URL_);
-      const jar = new CookieJar();
-      assert.equal(await (await jar.fetch(base)).text(), '1');
-      const statuses = await Promise.all(Array.from({ length: 200 }, () => jar.fetch(base).then(async (r) => (await r.text(), r.status))));
-      assert.deepEqual([...new Set(statuses)], [200]);
-      assert.equal(await (await jar.fetch(base)).text(), '202');
+      const jar = await assertNoLostIncrements(await start(URL_));
       assert.deepEqual(await (await openStore(URL_))!.list!(), [`st:${jar.cookies.get('st')}`]);
     });
 
@@ -443,17 +434,9 @@ describe('RedisStore', function () {
     });
 
     it('holds 200 concurrent increments of one session through node:http', async () => {
-      const container = createContainer();
-      container.rebind(TOKENS.Logger).toConstantValue(new MemoryLogger());
-      const server = await serve((r) => r.write(String(r.session.increment('n'))), {
-        port: 0, moduleName: 'st', serviceHandler: new ServiceHandler(container), directives: { PSOSessionStore: clusterUrl },
-      });
+      const { server } = await startCounterServer('st', { PSOSessionStore: clusterUrl });
       try {
-        const jar = new CookieJar();
-        assert.equal(await (await jar.fetch(server.url)).text(), '1');
-        const statuses = await Promise.all(Array.from({ length: 200 }, () => jar.fetch(server.url).then(async (r) => (await r.text(), r.status))));
-        assert.deepEqual([...new Set(statuses)], [200]);
-        assert.equal(await (await jar.fetch(server.url)).text(), '202');
+        await assertNoLostIncrements(server.url);
       } finally {
         await server.close();
       }

@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import {
-  ConfigurationError, CorruptSessionError, ServiceHandler, SessionBusyError, TOKENS, closeStores, createContainer, openStore, serve, type PsoServer, type SessionRecord,
+  ConfigurationError, CorruptSessionError, SessionBusyError, closeStores, openStore, type PsoServer, type SessionRecord,
 } from '../../../src/index.js';
 import { SqliteStore } from '../../../src/session/stores/SqliteStore.js';
 import { CookieJar, ROOT } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
+import { assertNoLostIncrements, startCounterServer } from '../../support/counterServer.js';
 
 const run = promisify(execFile);
 const record = (patch: Partial<SessionRecord> = {}): SessionRecord => ({ data: { n: 1 }, created: Date.now(), expires: Date.now() + 60_000, ...patch });
@@ -265,22 +266,12 @@ describe('SqliteStore', function () {
     });
 
     async function start(storeUrl: string) {
-      const container = createContainer();
-      logger = new MemoryLogger();
-      container.rebind(TOKENS.Logger).toConstantValue(logger);
-      server = await serve((r) => r.write(String(r.session.increment('n'))), {
-        port: 0, moduleName: 'st', serviceHandler: new ServiceHandler(container), directives: { PSOSessionStore: storeUrl, PSOSessionStoreTimeout: '2' },
-      });
+      ({ server, logger } = await startCounterServer('st', { PSOSessionStore: storeUrl, PSOSessionStoreTimeout: '2' }));
       return server.url;
     }
 
     it('holds 200 concurrent increments of one session without losing one', async () => {
-      const base = await start(url);
-      const jar = new CookieJar();
-      assert.equal(await (await jar.fetch(base)).text(), '1');
-      const statuses = await Promise.all(Array.from({ length: 200 }, () => jar.fetch(base).then(async (r) => (await r.text(), r.status))));
-      assert.deepEqual([...new Set(statuses)], [200]);
-      assert.equal(await (await jar.fetch(base)).text(), '202');
+      const jar = await assertNoLostIncrements(await start(url));
       const store = (await openStore(url)) as SqliteStore;
       assert.deepEqual(await store.list(), [`st:${jar.cookies.get('st')}`]);
     });

@@ -4,11 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  ConfigurationError, CorruptSessionError, ServiceHandler, SessionBusyError, TOKENS, closeStores, createContainer, openStore, serve,
+  ConfigurationError, CorruptSessionError, SessionBusyError, closeStores, openStore,
   type PsoServer, type SessionRecord, type SessionStore,
 } from '../../../src/index.js';
 import { CLI, CookieJar, ROOT, runProcess } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
+import { assertNoLostIncrements, startCounterServer } from '../../support/counterServer.js';
 
 /** What the suite needs of a store beyond the contract. */
 export type SqlStore = SessionStore & Required<Pick<SessionStore, 'lock' | 'lockAndGet' | 'gc' | 'count' | 'list' | 'touch' | 'init' | 'close'>> & {
@@ -471,22 +472,12 @@ export function describeSqlStore(kit: SqlStoreKit): void {
       });
 
       async function start(url: string, directives: Record<string, string> = {}) {
-        const container = createContainer();
-        logger = new MemoryLogger();
-        container.rebind(TOKENS.Logger).toConstantValue(logger);
-        server = await serve((r) => r.write(String(r.session.increment('n'))), {
-          port: 0, moduleName: 'sq', serviceHandler: new ServiceHandler(container), directives: { PSOSessionStore: url, ...directives },
-        });
+        ({ server, logger } = await startCounterServer('sq', { PSOSessionStore: url, ...directives }));
         return server.url;
       }
 
       it('holds 200 concurrent increments of one session without losing one', async () => {
-        const url = await start(urlOf(tableName()));
-        const jar = new CookieJar();
-        assert.equal(await (await jar.fetch(url)).text(), '1');
-        const statuses = await Promise.all(Array.from({ length: 200 }, () => jar.fetch(url).then(async (r) => (await r.text(), r.status))));
-        assert.deepEqual(new Set(statuses), new Set([200]));
-        assert.equal(await (await jar.fetch(url)).text(), '202');
+        await assertNoLostIncrements(await start(urlOf(tableName())));
       });
 
       describe('when the server goes down and comes back', () => {
