@@ -3,6 +3,7 @@
 // HTTP client, the autocannon run with its consistency tally, the lost-update
 // run and the text tables.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFile, readdir } from 'node:fs/promises';
 import { Agent, request as httpRequest, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -28,11 +29,18 @@ export interface Options<K extends string = string> {
   only: K[] | undefined;
   pause: number;
   cpuProf: boolean;
+  /** Times every target is measured, in alternating order (see stores.ts). */
+  rounds: number;
 }
 
 /** Parses the common options; `--only` names are checked by `known`, and mapped by `expand` (groups). */
-export function parseOptions<K extends string>(argv: string[], known: (name: string) => boolean, expand: (name: string) => K[] = (n) => [n as K]): Options<K> {
-  const o: Options<K> = { duration: 10, warmup: 3, sessions: 1000, connections: 32, concurrent: 200, only: undefined, pause: 0, cpuProf: false };
+export function parseOptions<K extends string>(
+  argv: string[],
+  known: (name: string) => boolean,
+  expand: (name: string) => K[] = (n) => [n as K],
+  defaults: Partial<Options<K>> = {},
+): Options<K> {
+  const o: Options<K> = { duration: 10, warmup: 3, sessions: 1000, connections: 32, concurrent: 200, only: undefined, pause: 0, cpuProf: false, rounds: 1, ...defaults };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -57,6 +65,7 @@ export function parseOptions<K extends string>(argv: string[], known: (name: str
       o.only = names.flatMap(expand);
     }
     else if (a === '--pause') o.pause = positive();
+    else if (a === '--rounds') o.rounds = Math.floor(positive());
     else if (a === '--cpu-prof') o.cpuProf = true;
     else throw new Error(`unknown option ${a}`);
   }
@@ -344,6 +353,14 @@ export interface Measured extends LoadResult {
    * does not pay for.
    */
   serverCpuMsPerRequest: number | undefined;
+  /**
+   * CPU time of the database server's processes (PostgreSQL, MariaDB, Redis)
+   * per request while measured (ms), read from /proc: the other half of a
+   * store's cost, which the server process's figure leaves out.
+   */
+  dbCpuMsPerRequest: number | undefined;
+  /** How busy the machine's CPUs were while measured (0 to 1, from /proc/stat). */
+  machineBusy: number | undefined;
   check: {
     /** 200 responses seen by the client (warm-up and measurement). */
     acked: number;
@@ -366,9 +383,16 @@ export async function measure(port: number, o: Options, bare = false, usage?: ()
   if (bare) tally.last.fill(0);
   const warmup = await load(port, cookies, o.warmup, o.connections, tally);
   const before = await usage?.();
+  const [dbBefore, machineBefore] = await Promise.all([databaseCpuMs(), machineCpu()]);
   const measured = await load(port, cookies, o.duration, o.connections, tally);
+  const [dbAfter, machineAfter] = await Promise.all([databaseCpuMs(), machineCpu()]);
   const after = await usage?.();
   const serverCpuMsPerRequest = before && after && after.requests > before.requests ? (after.cpuMs - before.cpuMs) / (after.requests - before.requests) : undefined;
+  const dbCpuMsPerRequest = dbBefore !== undefined && dbAfter !== undefined && measured.requests > 0 ? (dbAfter - dbBefore) / measured.requests : undefined;
+  const machineBusy =
+    machineBefore && machineAfter && machineAfter.total > machineBefore.total
+      ? 1 - (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total)
+      : undefined;
   let applied: number | undefined;
   let regressed: number | undefined;
   if (!bare) {
@@ -387,7 +411,53 @@ export async function measure(port: number, o: Options, bare = false, usage?: ()
       agent.destroy();
     }
   }
-  return { ...measured, warmup, serverCpuMsPerRequest, check: { acked: tally.ok, applied, notIncreasing: tally.notIncreasing, regressed } };
+  return { ...measured, warmup, serverCpuMsPerRequest, dbCpuMsPerRequest, machineBusy, check: { acked: tally.ok, applied, notIncreasing: tally.notIncreasing, regressed } };
+}
+
+/** The database servers' process names, as /proc/<pid>/stat gives them. */
+const DATABASE_PROCESSES = new Set(['postgres', 'mariadbd', 'mysqld', 'redis-server']);
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU time (user + system, ms) of every database server process so far; undefined without /proc. */
+export async function databaseCpuMs(): Promise<number | undefined> {
+  let pids: string[];
+  try {
+    pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  let ticks = 0;
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after its closing parenthesis.
+        const open = stat.indexOf('(');
+        const close = stat.lastIndexOf(')');
+        if (!DATABASE_PROCESSES.has(stat.slice(open + 1, close))) return;
+        const fields = stat.slice(close + 2).split(' ');
+        // Fields 14 and 15 of the whole line (utime, stime) are 12 and 13 after comm.
+        ticks += Number(fields[11]) + Number(fields[12]);
+      } catch {
+        // The process ended meanwhile.
+      }
+    }),
+  );
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+/** The machine's CPU ticks so far, in all and idle (idle + iowait); undefined without /proc. */
+export async function machineCpu(): Promise<{ total: number; idle: number } | undefined> {
+  try {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+    const n = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { total, idle: n[3]! + (n[4] ?? 0) };
+  } catch {
+    return undefined;
+  }
 }
 
 // ---- B. lost updates -------------------------------------------------------------------

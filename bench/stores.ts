@@ -4,10 +4,13 @@
 //
 //   node dist/bench/stores.js [--duration 10] [--warmup 3] [--sessions 1000]
 //                             [--connections 32] [--concurrent 200] [--only memory,redis]
-//                             [--pause 0] [--cpu-prof]
+//                             [--pause 0] [--rounds 3] [--cpu-prof]
 //
 // A. throughput: sessions round-robin over the connections, autocannon in this
 //    process, each server in a child process (dist/bench/store-servers.js).
+//    Every target is measured --rounds times, pso next to its anchor, the
+//    order reversed every other round: a shared machine's speed drifts, and
+//    a ratio of two runs taken one after the other drifts less.
 // B. lost updates: 200 concurrent increments of one session.
 // Results: stdout and .bench-results/stores.json.
 //
@@ -198,8 +201,23 @@ async function withServer<T>(kind: Kind, o: Options<Kind>, profile: boolean, fn:
 interface ThroughputResult extends Measured {
   kind: Kind;
   label: string;
+  /** Which round measured it (from 1). */
+  round: number;
   /** The 1-minute load average when the target started: other work on the machine skews the numbers. */
   load1: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The run with the median requests/s (the lower middle one of an even count). */
+function medianRun<R extends { reqPerSec: number }>(runs: R[]): R | undefined {
+  if (!runs.length) return undefined;
+  const sorted = [...runs].sort((a, b) => a.reqPerSec - b.reqPerSec);
+  return sorted[(sorted.length - 1) >> 1];
 }
 
 interface LostUpdateResult extends Increments {
@@ -212,9 +230,10 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     argv,
     (k) => GROUPS.includes(k as Group) || TARGETS.some((t) => t.kind === k),
     (k) => (GROUPS.includes(k as Group) ? TARGETS.filter((t) => t.group === k).map((t) => t.kind) : [k as Kind]),
+    { rounds: 3 },
   );
   // Everything is bounded: a run that overstays is stopped.
-  watchdog((TARGETS.length * (o.warmup + o.duration + o.pause + 60) + LOST_TARGETS.length * 60 + 60) * 1000);
+  watchdog((o.rounds * TARGETS.length * (o.warmup + o.duration + o.pause + 60) + LOST_TARGETS.length * 60 + 60) * 1000);
 
   const wanted = (k: Kind) => !o.only || o.only.includes(k);
   const env = environment();
@@ -223,52 +242,75 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   console.log(`services: ${REDIS_URL}, ${POSTGRES_URL}, ${MYSQL_URL}; SQLite in ${env.tmpdir}`);
   console.log(
     `A. throughput: ${o.sessions} sessions round-robin over ${o.connections} connections, ` +
-      `${o.warmup} s warm-up + ${o.duration} s measured per target\n`,
+      `${o.warmup} s warm-up + ${o.duration} s measured per target, ${o.rounds} round${o.rounds === 1 ? '' : 's'}\n`,
   );
 
-  const results: ThroughputResult[] = [];
+  // Each round measures every target once, each pso target next to its anchor; even rounds go in
+  // the reverse order, so that neither side of a pair always runs first (or on a warmer machine).
+  const runs: ThroughputResult[] = [];
   const failed: { phase: string; kind: Kind; label: string; error: string }[] = [];
-  for (const t of TARGETS.filter((t) => wanted(t.kind))) {
-    if (o.pause && (results.length || failed.length)) await sleep(o.pause * 1000);
-    process.stdout.write(`  running ${t.label} ...`);
-    try {
-      const load1 = loadavg()[0]!;
-      const r = await withServer(t.kind, o, true, (port, server) => measure(port, o, t.kind === 'bare', server.usage));
-      console.log(` ${fmt(r.reqPerSec)} req/s`);
-      results.push({ kind: t.kind, label: t.label, load1, ...r });
-    } catch (e) {
-      console.log(` FAILED: ${(e as Error).message}`);
-      failed.push({ phase: 'throughput', kind: t.kind, label: t.label, error: String((e as Error).stack ?? e) });
+  const selected = TARGETS.filter((t) => wanted(t.kind));
+  for (let round = 1; round <= o.rounds; round++) {
+    if (o.rounds > 1) console.log(`  round ${round} of ${o.rounds}`);
+    for (const t of round % 2 === 1 ? selected : [...selected].reverse()) {
+      if (o.pause && (runs.length || failed.length)) await sleep(o.pause * 1000);
+      process.stdout.write(`  running ${t.label} ...`);
+      try {
+        const load1 = loadavg()[0]!;
+        const r = await withServer(t.kind, o, round === 1, (port, server) => measure(port, o, t.kind === 'bare', server.usage));
+        console.log(` ${fmt(r.reqPerSec)} req/s`);
+        runs.push({ kind: t.kind, label: t.label, round, load1, ...r });
+      } catch (e) {
+        console.log(` FAILED: ${(e as Error).message}`);
+        failed.push({ phase: `throughput, round ${round}`, kind: t.kind, label: t.label, error: String((e as Error).stack ?? e) });
+      }
     }
   }
 
+  // A target's row is its median run (every column from that one run); a pso row's ratio is the
+  // median of its per-round ratios, each from two runs measured one after the other.
+  const runsOf = (k: Kind | undefined) => runs.filter((r) => r.kind === k);
+  const results = selected.map((t) => medianRun(runsOf(t.kind))).filter((r): r is ThroughputResult => r !== undefined);
+  const ratios = (t: Target): number[] => {
+    const mine = runsOf(t.kind);
+    const theirs = runsOf(t.anchor);
+    return mine.flatMap((r) => theirs.filter((a) => a.round === r.round).map((a) => r.reqPerSec / a.reqPerSec));
+  };
   const by = (k: Kind | undefined) => results.find((r) => r.kind === k);
   const bare = by('bare');
   const checks: Check[] = [];
-  const rows = [['target', 'req/s', '±sd', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x anchor', 'goal', 'x bare', 'cpu ms/req', 'cpu x', 'acked', 'applied', 'not-incr', 'load']];
+  const rows = [['target', 'req/s', 'runs', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x anchor', 'goal', 'x bare', 'cpu ms/req', 'cpu x', 'db ms/req', 'busy %', 'acked', 'applied', 'not-incr', 'load']];
   for (const r of results) {
     const t = TARGETS.find((t) => t.kind === r.kind)!;
     const anchor = by(t.anchor);
-    const x = anchor ? r.reqPerSec / anchor.reqPerSec : undefined;
+    const xs = t.anchor ? ratios(t) : [];
+    const x = xs.length ? median(xs) : undefined;
     let goal = '-';
     if (x !== undefined && t.goal !== undefined) {
       const pass = x >= t.goal;
       goal = `>=${t.goal}x ${pass ? 'PASS' : 'FAIL'}`;
-      checks.push({ name: `${r.label} >= ${t.goal}x ${anchor!.label.replace(/^\d+\. /, '')}`, pass, detail: `${fmt(x, 2)}x` });
+      checks.push({
+        name: `${r.label} >= ${t.goal}x ${anchor!.label.replace(/^\d+\. /, '')}`,
+        pass,
+        detail: `${fmt(x, 2)}x (median of ${xs.length} round${xs.length === 1 ? '' : 's'}: ${xs.map((v) => fmt(v, 2)).join(', ')})`,
+      });
     }
+    const all = runsOf(r.kind);
     rows.push([
       r.label,
       fmt(r.reqPerSec),
-      fmt(r.reqPerSecStddev),
+      all.length > 1 ? all.map((v) => fmt(v.reqPerSec)).join('/') : '-',
       fmt(r.latencyP50),
       fmt(r.latencyP99),
-      String(r.errors + r.warmup.errors),
-      String(r.non2xx + r.warmup.non2xx),
+      String(all.reduce((n, v) => n + v.errors + v.warmup.errors, 0)),
+      String(all.reduce((n, v) => n + v.non2xx + v.warmup.non2xx, 0)),
       x === undefined ? '-' : fmt(x, 2),
       goal,
       bare && r !== bare ? fmt(r.reqPerSec / bare.reqPerSec, 2) : '-',
       fmt(r.serverCpuMsPerRequest, 3),
       anchor?.serverCpuMsPerRequest && r.serverCpuMsPerRequest ? fmt(anchor.serverCpuMsPerRequest / r.serverCpuMsPerRequest, 2) : '-',
+      fmt(r.dbCpuMsPerRequest, 3),
+      r.machineBusy === undefined ? '-' : fmt(r.machineBusy * 100),
       String(r.check.acked),
       r.check.applied === undefined ? '-' : String(r.check.applied),
       String(r.check.notIncreasing),
@@ -277,15 +319,22 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   }
   console.log(`\n${table(rows)}`);
   console.log(
-    '  errors/non-2xx: warm-up + measured; x anchor: pso req/s over the row it is paired with (2/3, 5/6, 7/8, 9/10);\n' +
+    '  req/s: the median run (its other columns are from that run too); runs: every round\'s req/s, in round order;\n' +
+      '  errors/non-2xx: warm-up + measured, all rounds; x anchor: the median over rounds of pso req/s over the row it is\n' +
+      '  paired with (2/3, 5/6, 7/8, 9/10), the two measured one after the other in each round;\n' +
       '  cpu ms/req: CPU time of the server process per measured request (its own work only, so less skewed by the rest of\n' +
       '  the machine than req/s; the database and the client are not in it); cpu x: the anchor\'s over pso\'s;\n' +
+      '  db ms/req: CPU time of the database server processes (postgres, mariadbd, redis-server) per measured request,\n' +
+      '  shared with whatever else uses them; busy %: how busy the machine\'s CPUs were while measured;\n' +
       '  acked: 200 responses seen; applied: increments found in the store afterwards (may exceed acked by requests\n' +
       '  in flight when a run stops); not-incr: responses whose count did not grow; load: 1-minute load average at the\n' +
       `  start of the target (${env.cpus} CPUs shared by client, server and database).`,
   );
   // Anchors without locks may lose an update when a slow request overlaps the next one of its session: noted only.
-  for (const r of results) checks.push({ ...consistencyCheck(r.label, r), informational: r.kind !== 'bare' && !isPso(r.kind) });
+  for (const r of runs) {
+    const label = o.rounds > 1 ? `${r.label} (round ${r.round})` : r.label;
+    checks.push({ ...consistencyCheck(label, r), informational: r.kind !== 'bare' && !isPso(r.kind) });
+  }
 
   console.log(`\nB. lost updates: ${o.concurrent} concurrent increments of one session (one connection each)\n`);
   const lost: LostUpdateResult[] = [];
@@ -316,7 +365,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
 
   await mkdir(RESULTS_DIR, { recursive: true });
   const services = { redis: REDIS_URL, postgres: POSTGRES_URL, mysql: MYSQL_URL };
-  const report = { bench: 'stores', date: new Date().toISOString(), env, services, options: o, throughput: results, lostUpdates: lost, failed, checks };
+  const report = { bench: 'stores', date: new Date().toISOString(), env, services, options: o, throughput: results, runs, lostUpdates: lost, failed, checks };
   await writeFile(RESULTS_FILE, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nJSON: ${relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
   if (o.cpuProf) console.log(`CPU profiles: ${relative(process.cwd(), join(RESULTS_DIR, 'profiles'))}`);

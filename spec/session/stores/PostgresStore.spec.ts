@@ -63,4 +63,6 @@ describeSqlStore({
   },
   stopCommand: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -1) main stop -m fast',
   downMessage: /ECONNREFUSED|terminat|Connection terminated/,
+  // Given to the server when each connection starts; the store's own setting must come after it.
+  strictIsolationParams: `options=${encodeURIComponent('-c default_transaction_isolation=repeatable\\ read')}`,
 });

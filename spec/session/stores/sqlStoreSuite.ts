@@ -49,6 +49,8 @@ export interface SqlStoreKit {
   stopCommand: string;
   /** A message of the driver when the server is down. */
   downMessage: RegExp;
+  /** URL parameters (after `&`) that make the server's default isolation stricter than READ COMMITTED, where the engine lets a URL do so. */
+  strictIsolationParams?: string;
 }
 
 const record = (patch: Partial<SessionRecord> = {}): SessionRecord => ({ data: { n: 1 }, created: Date.now(), expires: Date.now() + 60_000, ...patch });
@@ -461,6 +463,115 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         await sleep(20);
         idleAgain(store, 'after a failed write');
       });
+    });
+
+    describe('handing a connection over', () => {
+      /** Resolves once `p` settles, telling whether it is still pending after `ms`. */
+      const pendingAfter = async (p: Promise<unknown>, ms: number) => {
+        let settled = false;
+        p.then(() => (settled = true), () => (settled = true));
+        await sleep(ms);
+        return !settled;
+      };
+
+      it('serves a request waiting for a connection with the lock and record taken in the holder\'s last batch', async () => {
+        const table = tableName('_ho');
+        const store = open(table, '&pool=1');
+        const other = open(table);
+        await store.set('svc:b', record({ data: { n: 41 } }));
+        const a = await store.lockAndGet('svc:a', 2000);
+        const waiting = store.lockAndGet('svc:b', 5000);
+        assert.equal(await pendingAfter(waiting, 100), true, 'the only connection is held: the second request waits');
+        await a.setAndRelease!(record({ data: { n: 1 } }));
+        const b = await waiting;
+        assert.equal(b.record()?.data.n, 41, 'the record was read under the lock');
+        // The lock is really held: another instance cannot take it until it is released.
+        await assert.rejects(other.lockAndGet('svc:b', 200), SessionBusyError);
+        await b.setAndRelease!(record({ data: { n: 42 } }));
+        const c = await other.lockAndGet('svc:b', 2000);
+        assert.equal(c.record()?.data.n, 42);
+        await c.release();
+        assert.equal((await other.get('svc:a'))!.data.n, 1);
+        await sleep(20);
+        for (const s of [store, other]) idleAgain(s, 'after a handover');
+      });
+
+      it('hands over on a release without a write too, and the next request of the same session reads the last write', async () => {
+        const table = tableName('_ho2');
+        const store = open(table, '&pool=1');
+        const a = await store.lockAndGet('svc:s', 2000);
+        const same = store.lockAndGet('svc:s', 5000);
+        const b = store.lockAndGet('svc:t', 5000);
+        await a.setAndRelease!(record({ data: { n: 7 } }));
+        const s2 = await same;
+        assert.equal(s2.record()?.data.n, 7, 'the same session, next in line, reads the write before it');
+        await s2.release();
+        const t = await b;
+        assert.equal(t.record(), undefined);
+        await t.release();
+        await sleep(20);
+        idleAgain(store, 'after handovers');
+      });
+
+      it('times out a request that waits too long for a connection, without taking one', async () => {
+        const table = tableName('_ho3');
+        const store = open(table, '&pool=1');
+        const a = await store.lockAndGet('svc:x', 2000);
+        const started = Date.now();
+        await assert.rejects(store.lockAndGet('svc:y', 150), SessionBusyError);
+        assert.ok(Date.now() - started < 1000, 'the wait is bounded by the timeout');
+        await a.setAndRelease!(record());
+        const y = await store.lockAndGet('svc:y', 1000);
+        await y.release();
+        await sleep(20);
+        idleAgain(store, 'after a queued request timed out');
+      });
+
+      it('loses no update among 3 store instances, 2 connections each, incrementing 6 sessions 240 times', async () => {
+        const table = tableName('_ho4');
+        const stores = [open(table, '&pool=2'), open(table, '&pool=2'), open(table, '&pool=2')];
+        const increment = async (i: number) => {
+          const store = stores[i % 3]!;
+          const key = `svc:many${i % 6}`;
+          const held = await store.lockAndGet(key, 30_000);
+          try {
+            const n = (held.record()?.data.n as number | undefined) ?? 0;
+            // Some release without writing first, then take the lock again.
+            if (i % 5 === 0) {
+              await held.release();
+              const again = await store.lockAndGet(key, 30_000);
+              const m = (again.record()?.data.n as number | undefined) ?? 0;
+              await again.setAndRelease!(record({ data: { n: m + 1 } }));
+              return;
+            }
+            await held.setAndRelease!(record({ data: { n: n + 1 } }));
+          } finally {
+            await held.release();
+          }
+        };
+        await Promise.all(Array.from({ length: 240 }, (_, i) => increment(i)));
+        for (let k = 0; k < 6; k++) assert.equal((await stores[0]!.get(`svc:many${k}`))!.data.n, 40, `session ${k}`);
+        await sleep(20);
+        for (const s of stores) idleAgain(s, 'after the increments');
+      });
+
+      if (kit.strictIsolationParams) {
+        it('loses no update when the server\'s default isolation is stricter than READ COMMITTED', async () => {
+          const table = tableName('_iso');
+          const stores = [open(table, `&pool=2&${kit.strictIsolationParams}`), open(table, `&pool=2&${kit.strictIsolationParams}`)];
+          const increment = async (i: number) => {
+            const held = await stores[i % 2]!.lockAndGet('svc:iso', 30_000);
+            try {
+              const n = (held.record()?.data.n as number | undefined) ?? 0;
+              await held.setAndRelease!(record({ data: { n: n + 1 } }));
+            } finally {
+              await held.release();
+            }
+          };
+          await Promise.all(Array.from({ length: 80 }, (_, i) => increment(i)));
+          assert.equal((await stores[0]!.get('svc:iso'))!.data.n, 80);
+        });
+      }
     });
 
     describe('through node:http with PSOSessionStore', () => {

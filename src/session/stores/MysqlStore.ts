@@ -6,7 +6,20 @@ import { parseRecord, serializeRecord, type SessionRecord } from '../SessionReco
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { redact, registerStore } from './registry.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { assertHeld, backoff, holdLock, readSqlSettings, sleep, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import {
+  LockQueue,
+  assertHeld,
+  backoff,
+  holdLock,
+  readSqlSettings,
+  sleep,
+  toUrl,
+  within,
+  type ConnectionHold,
+  type LockWaiter,
+  type SqlStoreOptions,
+  type SqlStoreSettings,
+} from './sqlStoreSupport.js';
 
 /** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
 export interface MysqlStoreOptions extends SqlStoreOptions {
@@ -36,6 +49,20 @@ type Row = mysql.RowDataPacket;
 
 /** A named lock held on a connection. */
 type Hold = ConnectionHold<Connection>;
+
+/** What a handover batch did for the next lock request: its try-lock, and its read (valid when granted). */
+interface Pretaken {
+  got: boolean;
+  row: Row | undefined;
+}
+
+/** The parts of mysql2's pool the lock queue reads (not in its types). */
+interface PoolCore {
+  _allConnections: { length: number };
+  _freeConnections: { length: number };
+  _connectionQueue: { length: number };
+  config: { connectionLimit: number };
+}
 
 /**
  * Sessions in a MySQL or MariaDB table, shared by every process and host that
@@ -74,6 +101,10 @@ export class MysqlStore implements SessionStore {
   readonly #database: string;
   /** Keys whose named lock this store holds, with the connection holding it. */
   readonly #held = new Map<string, Hold>();
+  /** Lock requests waiting for a connection, served by the pool or by a finishing holder. */
+  readonly #queue: LockQueue<Connection, Pretaken>;
+  /** Reads a row: `(k, now)`. */
+  readonly #read: string;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -111,6 +142,16 @@ export class MysqlStore implements SessionStore {
     });
     // A later error on a connection the server closed (a restart) must not crash the process.
     this.#pool.pool.on('connection', (conn: NodeJS.EventEmitter) => conn.on('error', () => undefined));
+    this.#read = `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
+    const core = this.#pool.pool as unknown as PoolCore;
+    this.#queue = new LockQueue({
+      available: () => core._freeConnections.length + Math.max(0, core.config.connectionLimit - core._allConnections.length),
+      waiting: () => core._connectionQueue.length,
+      connect: () => this.#pool.getConnection(),
+      release: (c) => c.release(),
+    });
+    // A connection back in the pool may serve a waiting lock request.
+    this.#pool.pool.on('release', () => queueMicrotask(() => this.#queue.pump()));
   }
 
   /** The underlying pool's counts, to watch for leaks. */
@@ -129,14 +170,19 @@ export class MysqlStore implements SessionStore {
 
   /** Creates the table if it is missing (`pso store init <url>`). */
   init(): Promise<void> {
-    this.#ready ??= this.#statement(
-      undefined,
-      // A binary collation for k: session ids differing only in case are different sessions.
+    return this.#init();
+  }
+
+  /**
+   * {@link init}, on `held` when given: a connection this store already
+   * holds, so that creating the table never waits for another from a full pool.
+   */
+  #init(held?: Connection): Promise<void> {
+    // A binary collation for k: session ids differing only in case are different sessions.
+    const sql =
       `CREATE TABLE IF NOT EXISTS ${this.#quoted} (k VARCHAR(${MAX_KEY}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, ` +
-        'data MEDIUMTEXT NOT NULL, expires BIGINT NOT NULL, INDEX (expires)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4',
-      [],
-      false,
-    ).then(
+      'data MEDIUMTEXT NOT NULL, expires BIGINT NOT NULL, INDEX (expires)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4';
+    this.#ready ??= (held ? this.#on(held, sql, [], false) : this.#statement(undefined, sql, [], false)).then(
       () => undefined,
       (e: unknown) => {
         this.#ready = undefined;
@@ -195,7 +241,8 @@ export class MysqlStore implements SessionStore {
       return await this.#statement<T>(key, sql, values);
     } catch (e) {
       if ((e as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw e;
-      await this.init();
+      const held = key === undefined ? undefined : this.#held.get(key);
+      await this.#init(held?.conn);
       return this.#statement<T>(key, sql, values);
     }
   }
@@ -268,28 +315,43 @@ export class MysqlStore implements SessionStore {
 
   async #acquireWithRecord(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
     const name = this.lockName(key);
-    const conn = await this.#connection(Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
+    const { conn, pre } = await this.#queue.acquire(key, Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
     let row: Row | undefined;
     let unlocked = false;
+    /** The waiter this connection goes to next, with what the last batch did for it. */
+    let handover: { waiter: LockWaiter<Connection, Pretaken>; pre: Pretaken } | undefined;
     const release = await holdLock({
       key,
       conn,
       events: conn.connection as unknown as NodeJS.EventEmitter,
       held: this.#held,
-      putBack: (c, destroy) => (destroy ? c.destroy() : c.release()),
+      putBack: (c, destroy) => {
+        const next = handover;
+        handover = undefined;
+        if (destroy || this.#closed) {
+          c.destroy();
+          if (next) this.#queue.unshift(next.waiter);
+          else this.#queue.pump();
+        } else if (next) next.waiter.serve(c, next.pre);
+        else this.#queue.handOn(c);
+      },
       lock: async () => {
-        const read = `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
+        // The holder that handed this connection over took the lock for this request in its last batch.
+        if (pre?.got) {
+          row = pre.row;
+          return;
+        }
         for (let attempt = 0; ; attempt++) {
           const left = Math.max(0, deadline - Date.now());
           let ok: unknown;
           try {
-            const [granted, rows] = await this.#on<[Row[], Row[]]>(conn, `SELECT GET_LOCK(?, ?) AS ok; ${read}`, [name, left / 1000, key, Date.now()], false, left);
+            const [granted, rows] = await this.#on<[Row[], Row[]]>(conn, `SELECT GET_LOCK(?, ?) AS ok; ${this.#read}`, [name, left / 1000, key, Date.now()], false, left);
             ok = granted[0]?.ok;
             row = rows[0];
           } catch (e) {
             if ((e as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw e;
             // GET_LOCK ran before the read failed; it may have been granted (and counts once per call).
-            await this.init();
+            await this.#init(conn);
             const [mine] = await this.#on<Row[]>(conn, 'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS ok', [name], false);
             ok = mine?.ok;
             row = undefined;
@@ -302,7 +364,21 @@ export class MysqlStore implements SessionStore {
           await sleep(backoff(attempt, after));
         }
       },
-      unlock: async () => unlocked || Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1,
+      unlock: async () => {
+        if (unlocked) return true;
+        const next = this.#pretake(key);
+        if (!next) return Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1;
+        let results: Row[][];
+        try {
+          results = await this.#on<Row[][]>(conn, `SELECT RELEASE_LOCK(?) AS ok${next.sql}`, [name, ...next.values], false);
+        } catch (e) {
+          // The connection is closed, which frees whatever the batch took; the waiter waits on.
+          this.#queue.unshift(next.waiter);
+          throw e;
+        }
+        handover = { waiter: next.waiter, pre: pretaken(results, 1) };
+        return Number(results[0]?.[0]?.ok) === 1;
+      },
       closed: () => this.#closed,
     });
     return {
@@ -310,17 +386,23 @@ export class MysqlStore implements SessionStore {
       release,
       setAndRelease: async (record) => {
         const hold = assertHeld(this.#held, key, conn);
+        // The next lock request waiting for a connection gets its try-lock and read in the same batch,
+        // after the unlock: autocommit has committed the write by then.
+        const next = this.#pretake(key);
         try {
           // Autocommit commits the write before RELEASE_LOCK runs.
-          const [, freed] = await this.#on<[unknown, Row[]]>(conn, `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok`, [
+          const results = await this.#on<[unknown, Row[], ...Row[][]]>(conn, `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok${next?.sql ?? ''}`, [
             key,
             serializeRecord(record),
             Math.round(record.expires),
             name,
+            ...(next?.values ?? []),
           ], false);
-          unlocked = Number(freed[0]?.ok) === 1;
+          unlocked = Number(results[1][0]?.ok) === 1;
+          if (next) handover = { waiter: next.waiter, pre: pretaken(results as unknown as Row[][], 2) };
         } catch (e) {
-          // The lock may still be held: closing the connection frees it.
+          // The lock (and the next request's) may still be held: closing the connection frees them.
+          if (next) this.#queue.unshift(next.waiter);
           hold.broken ??= e;
           throw e;
         }
@@ -329,13 +411,37 @@ export class MysqlStore implements SessionStore {
     };
   }
 
+  /**
+   * The next lock request waiting for a connection, taken off the queue, and
+   * the statements (with their values) that try its lock and read its row:
+   * sent after a holder's own, in its last batch. None when nobody waits, or
+   * when the pool has callers of its own.
+   */
+  #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; sql: string; values: unknown[] } | undefined {
+    if (this.#closed) return undefined;
+    const waiter = this.#queue.length ? this.#queue.next() : undefined;
+    if (!waiter) return undefined;
+    // A request for the same session waits for the lock on the server, behind other connections' requests.
+    if (waiter.key === held) {
+      this.#queue.unshift(waiter);
+      return undefined;
+    }
+    return { waiter, sql: `; SELECT GET_LOCK(?, 0) AS got; ${this.#read}`, values: [this.lockName(waiter.key), waiter.key, Date.now()] };
+  }
+
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#queue.failAll(new Error('the store is closed'));
     for (const hold of [...this.#held.values()]) hold.giveBack(true);
     await this.#pool.end();
   }
+}
+
+/** The try-lock and read a handover batch ran for the next request, from its results at `at` and `at + 1`. */
+function pretaken(results: Row[][], at: number): Pretaken {
+  return { got: Number(results[at]?.[0]?.got) === 1, row: results[at + 1]?.[0] };
 }
 
 function toRecord(row: Row | undefined): SessionRecord | undefined {

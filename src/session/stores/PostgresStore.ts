@@ -4,7 +4,19 @@ import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { redact, registerStore } from './registry.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { OWN_PARAMS, assertHeld, holdLock, readSqlSettings, toUrl, within, type ConnectionHold, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import {
+  LockQueue,
+  OWN_PARAMS,
+  assertHeld,
+  holdLock,
+  readSqlSettings,
+  toUrl,
+  within,
+  type ConnectionHold,
+  type LockWaiter,
+  type SqlStoreOptions,
+  type SqlStoreSettings,
+} from './sqlStoreSupport.js';
 
 /** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
@@ -36,6 +48,12 @@ const LOCK_NOT_AVAILABLE = '55P03';
 interface StoredRow {
   data: string;
   expires_ms: number;
+}
+
+/** What a handover batch did for the next lock request: its try-lock, and its read (valid when granted). */
+interface Pretaken {
+  got: boolean;
+  row: StoredRow | undefined;
 }
 
 /**
@@ -75,10 +93,12 @@ export class PostgresStore implements SessionStore {
   readonly #quoted: string;
   /** Keys whose advisory lock this store holds, with the connection holding it. */
   readonly #held = new Map<string, Hold>();
-  /** Pooled connections on which `pso_read` and `pso_write` are prepared (statements live as long as their connection). */
+  /** Pooled connections on which the `pso_*` statements are prepared (statements live as long as their connection). */
   readonly #prepared = new WeakSet<pg.PoolClient>();
   /** Prepares the read and the write of {@link lockAndGet} on a connection. */
   readonly #prepare: string;
+  /** Lock requests waiting for a connection, served by the pool or by a finishing holder. */
+  readonly #queue: LockQueue<pg.PoolClient, Pretaken>;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -89,11 +109,26 @@ export class PostgresStore implements SessionStore {
     this.#settings = readSqlSettings(u, options);
     this.table = this.#settings.table;
     this.#quoted = `"${this.table}"`;
+    const t = this.#quoted;
+    const hash = 'hashtextextended($1, 0)';
+    // Prepared by the first lock batch a connection runs; they outlive a rolled-back transaction.
+    // The table's statements come first: when the table is missing nothing gets prepared.
     this.#prepare =
-      `PREPARE pso_read(text, float8) AS SELECT data, ${EXPIRES_MS} FROM ${this.#quoted} WHERE key = $1 AND expires > to_timestamp($2 / 1000); ` +
-      `PREPARE pso_write(text, text, float8) AS INSERT INTO ${this.#quoted} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT}; `;
+      `PREPARE pso_read(text, float8) AS SELECT data, ${EXPIRES_MS} FROM ${t} WHERE key = $1 AND expires > to_timestamp($2 / 1000); ` +
+      // The write, then the unlock: a transaction-level hold on the same lock, taken before the
+      // session-level one is given up (the subquery runs first), lasts until the commit.
+      `PREPARE pso_save(text, text, float8) AS WITH w AS (INSERT INTO ${t} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT} RETURNING 1) ` +
+      `SELECT pg_advisory_unlock(${hash}) AS ok FROM (SELECT pg_advisory_xact_lock(${hash})) AS held, w; ` +
+      `PREPARE pso_limits(text, text) AS SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true); ` +
+      `PREPARE pso_lock(text) AS SELECT pg_advisory_lock(${hash}); ` +
+      `PREPARE pso_try(text) AS SELECT pg_try_advisory_lock(${hash}) AS got; ` +
+      `PREPARE pso_unlock(text) AS SELECT pg_advisory_unlock(${hash}) AS ok; `;
     const driverUrl = new URL(u.href);
     for (const p of OWN_PARAMS) driverUrl.searchParams.delete(p);
+    // Every statement sees what was committed before it began (a read after a lock sees the last
+    // holder's write), whatever the server's default isolation: set when each connection starts.
+    const given = driverUrl.searchParams.get('options');
+    driverUrl.searchParams.set('options', `${given ? `${given} ` : ''}-c default_transaction_isolation=read\\ committed`);
     const timeout = this.#settings.statementTimeoutMs;
     this.#pool = new pg.Pool({
       connectionString: driverUrl.href,
@@ -110,6 +145,17 @@ export class PostgresStore implements SessionStore {
     });
     // An idle connection the server closed (a restart) is dropped by the pool; without a listener it would crash the process.
     this.#pool.on('error', () => undefined);
+    const pool = this.#pool;
+    this.#queue = new LockQueue({
+      available: () => pool.idleCount + Math.max(0, (pool.options.max ?? 10) - pool.totalCount),
+      waiting: () => pool.waitingCount,
+      connect: () => pool.connect(),
+      release: (c) => c.release(),
+    });
+    // A connection back in the pool, or one fewer open, may serve a waiting lock request (once the pool has taken it back).
+    const pump = () => queueMicrotask(() => this.#queue.pump());
+    pool.on('release', pump);
+    pool.on('remove', pump);
   }
 
   /** The underlying pool's counts, to watch for leaks. */
@@ -119,15 +165,23 @@ export class PostgresStore implements SessionStore {
 
   /** Creates the table and its index if they are missing (`pso store init <url>`). */
   init(): Promise<void> {
-    this.#ready ??= this.#createTable().catch((e: unknown) => {
+    return this.#init();
+  }
+
+  /**
+   * {@link init}, on `held` when given: a connection this store already
+   * holds, so that creating the table never waits for another from a full pool.
+   */
+  #init(held?: pg.PoolClient): Promise<void> {
+    this.#ready ??= this.#createTable(held).catch((e: unknown) => {
       this.#ready = undefined;
       throw e;
     });
     return this.#ready;
   }
 
-  async #createTable(): Promise<void> {
-    const client = await this.#pool.connect();
+  async #createTable(held?: pg.PoolClient): Promise<void> {
+    const client = held ?? (await this.#pool.connect());
     let failed: unknown;
     try {
       // Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalogue: serialise creators.
@@ -141,7 +195,7 @@ export class PostgresStore implements SessionStore {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
-      client.release(failed !== undefined);
+      if (!held) client.release(failed !== undefined);
     }
   }
 
@@ -167,7 +221,8 @@ export class PostgresStore implements SessionStore {
       return await run();
     } catch (e) {
       if ((e as { code?: string }).code !== UNDEFINED_TABLE) throw e;
-      await this.init();
+      const held = key === undefined ? undefined : this.#held.get(key);
+      await this.#init(held?.conn);
       return run();
     }
   }
@@ -246,18 +301,33 @@ export class PostgresStore implements SessionStore {
 
   async #acquireWithRecord(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
     if (this.#closed) throw new Error('the store is closed');
-    const client = await within(this.#pool.connect(), deadline - Date.now(), (c) => c.release(), busy);
+    const { conn: client, pre } = await this.#queue.acquire(key, deadline - Date.now(), busy);
     const lit = (text: string) => client.escapeLiteral(text);
     const lockId = `hashtextextended(${lit(key)}, 0)`;
     let row: StoredRow | undefined;
     let unlocked = false;
+    /** The waiter this connection goes to next, with what the last batch did for it. */
+    let handover: { waiter: LockWaiter<pg.PoolClient, Pretaken>; pre: Pretaken } | undefined;
     const release = await holdLock({
       key,
       conn: client,
       events: client,
       held: this.#held,
-      putBack: (c, destroy) => c.release(destroy || undefined),
+      putBack: (c, destroy) => {
+        const next = handover;
+        handover = undefined;
+        if (destroy || this.#closed) {
+          c.release(true);
+          if (next) this.#queue.unshift(next.waiter);
+        } else if (next) next.waiter.serve(c, next.pre);
+        else this.#queue.handOn(c);
+      },
       lock: async () => {
+        // The holder that handed this connection over took the lock for this request in its last batch.
+        if (pre?.got) {
+          row = pre.row;
+          return;
+        }
         for (let retried = false; ; retried = true) {
           const left = Math.max(1, Math.ceil(deadline - Date.now()));
           const fresh = !this.#prepared.has(client);
@@ -265,9 +335,8 @@ export class PostgresStore implements SessionStore {
           // One implicit transaction: the session-level lock outlives it, and a lock timeout rolls it back.
           // The statements are prepared with the first batch a connection runs, so later ones skip parsing and planning.
           const batch =
-            `SET TRANSACTION ISOLATION LEVEL READ COMMITTED; ${fresh ? this.#prepare : ''}` +
-            `SET LOCAL lock_timeout = ${left}; SET LOCAL statement_timeout = ${left + this.#settings.statementTimeoutMs}; ` +
-            `SELECT pg_advisory_lock(${lockId}); ${read}`;
+            `${fresh ? this.#prepare : ''}EXECUTE pso_limits('${left}', '${left + this.#settings.statementTimeoutMs}'); ` +
+            `EXECUTE pso_lock(${lit(key)}); ${read}`;
           let results: pg.QueryResult<StoredRow>[];
           try {
             // pg reads query_timeout per query too (its types do not say so).
@@ -281,7 +350,7 @@ export class PostgresStore implements SessionStore {
               throw busy();
             }
             if (code !== UNDEFINED_TABLE) throw e;
-            await this.init();
+            await this.#init(client);
             // No table to prepare against: nothing was prepared or locked. Once more, now that it exists.
             if (fresh) {
               if (retried) throw e;
@@ -298,8 +367,19 @@ export class PostgresStore implements SessionStore {
       },
       unlock: async () => {
         if (unlocked) return true;
-        const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_advisory_unlock(${lockId}) AS ok`);
-        return rows[0]?.ok === true;
+        const next = this.#pretake(client, key);
+        let results: pg.QueryResult[];
+        try {
+          const unlock = this.#prepared.has(client) ? `EXECUTE pso_unlock(${lit(key)})` : `SELECT pg_advisory_unlock(${lockId}) AS ok`;
+          results = (await client.query(`${unlock}${next?.sql ?? ''}`)) as unknown as pg.QueryResult[];
+        } catch (e) {
+          // The connection is closed, which frees whatever the batch took; the waiter waits on.
+          if (next) this.#queue.unshift(next.waiter);
+          throw e;
+        }
+        const first = Array.isArray(results) ? results[0] : (results as pg.QueryResult);
+        if (next) handover = { waiter: next.waiter, pre: pretaken(results, 1) };
+        return first?.rows[0]?.ok === true;
       },
       closed: () => this.#closed,
     });
@@ -312,17 +392,29 @@ export class PostgresStore implements SessionStore {
         // transaction-level hold on the same lock, taken before the session-level one is given up
         // (the subquery runs first), lasts until the commit. The next holder reads this write.
         const [k, data, expires] = [lit(key), lit(serializeRecord(record)), Number(record.expires)];
-        const write = this.#prepared.has(client)
-          ? `EXECUTE pso_write(${k}, ${data}, ${expires})`
-          : `INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${k}, ${data}, to_timestamp(${expires}::float8 / 1000)) ${UPSERT}`;
-        const batch = `${write}; SELECT pg_advisory_unlock(${lockId}) AS ok FROM (SELECT pg_advisory_xact_lock(${lockId})) AS held`;
+        const save = this.#prepared.has(client)
+          ? `EXECUTE pso_save(${k}, ${data}, ${expires})`
+          : `INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${k}, ${data}, to_timestamp(${expires}::float8 / 1000)) ${UPSERT}; ` +
+            `SELECT pg_advisory_unlock(${lockId}) AS ok FROM (SELECT pg_advisory_xact_lock(${lockId})) AS held`;
+        // The next lock request waiting for a connection gets its try-lock and read in the same batch,
+        // after the unlock: the same session's next request reads this write.
+        const next = this.#pretake(client, key);
+        const batch = `${save}${next?.sql ?? ''}`;
         try {
-          const results = (await client.query(batch)) as unknown as pg.QueryResult<{ ok: boolean }>[];
-          unlocked = results[results.length - 1]?.rows[0]?.ok === true;
+          const answer = (await client.query(batch)) as unknown as pg.QueryResult<{ ok: boolean }> | pg.QueryResult<{ ok: boolean }>[];
+          const results = Array.isArray(answer) ? answer : [answer];
+          // The unlock's answer is the last before the next request's (only pretaken on a prepared connection, so at 0).
+          const at = next ? 0 : results.length - 1;
+          unlocked = results[at]?.rows[0]?.ok === true;
+          if (next) handover = { waiter: next.waiter, pre: pretaken(results, 1) };
         } catch (e) {
           // A refused write rolls the batch back and leaves the lock held, for release() to free;
-          // after any other failure, closing the connection is what frees it.
-          if (!(e instanceof pg.DatabaseError)) hold.broken ??= e;
+          // after any other failure, or when the batch also tried the next request's lock (which a
+          // rollback does not undo), closing the connection is what frees them.
+          if (next) {
+            this.#queue.unshift(next.waiter);
+            hold.broken ??= e;
+          } else if (!(e instanceof pg.DatabaseError)) hold.broken ??= e;
           throw e;
         }
         await release();
@@ -330,10 +422,30 @@ export class PostgresStore implements SessionStore {
     };
   }
 
+  /**
+   * The next lock request waiting for a connection, taken off the queue, and
+   * the statements that try its lock and read its row: sent after a holder's
+   * own, in its last batch. None when nobody waits, when the pool has callers
+   * of its own, or on a connection without the prepared read.
+   */
+  #pretake(client: pg.PoolClient, held: string): { waiter: LockWaiter<pg.PoolClient, Pretaken>; sql: string } | undefined {
+    if (this.#closed || !this.#prepared.has(client)) return undefined;
+    // A request for the same session waits for the lock on the server, behind other processes' requests.
+    const waiter = this.#queue.length ? this.#queue.next() : undefined;
+    if (!waiter) return undefined;
+    if (waiter.key === held) {
+      this.#queue.unshift(waiter);
+      return undefined;
+    }
+    const k = client.escapeLiteral(waiter.key);
+    return { waiter, sql: `; EXECUTE pso_try(${k}); EXECUTE pso_read(${k}, ${Date.now()})` };
+  }
+
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#queue.failAll(new Error('the store is closed'));
     for (const hold of [...this.#held.values()]) hold.giveBack(true);
     await this.#pool.end();
   }
@@ -342,6 +454,11 @@ export class PostgresStore implements SessionStore {
 /** The stored expiry in ms, which touch() may have moved without rewriting the data. */
 const EXPIRES_MS = 'round(extract(epoch FROM expires) * 1000)::float8 AS expires_ms';
 const UPSERT = 'ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, expires = EXCLUDED.expires';
+
+/** The try-lock and read a handover batch ran for the next request, from its results at `at` and `at + 1`. */
+function pretaken(results: pg.QueryResult[], at: number): Pretaken {
+  return { got: results[at]?.rows[0]?.got === true, row: results[at + 1]?.rows[0] as StoredRow | undefined };
+}
 
 function toRecord(row: StoredRow | undefined): SessionRecord | undefined {
   if (!row) return undefined;

@@ -185,3 +185,158 @@ export function assertHeld<C>(held: ReadonlyMap<string, ConnectionHold<C>>, key:
   if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
   return hold;
 }
+
+/** What {@link LockQueue} needs of a store's connection pool. */
+export interface LockQueuePool<C> {
+  /** Connections the pool could give now without waiting: idle ones plus room for new ones. */
+  available(): number;
+  /** Callers waiting in the pool itself (statements without a lock). */
+  waiting(): number;
+  /** A connection from the pool. */
+  connect(): Promise<C>;
+  /** Gives a connection back to the pool. */
+  release(conn: C): void;
+}
+
+/** A lock request waiting for a connection. */
+export interface LockWaiter<C, P> {
+  readonly key: string;
+  /** Served, failed or timed out: nothing more reaches it. */
+  done: boolean;
+  /** Taken off the queue by a finishing holder, which will serve it or put it back: its deadline no longer applies here. */
+  picked: boolean;
+  /** Gives it a connection, with what a handover batch already learnt for it (`pre`). */
+  serve(conn: C, pre?: P): void;
+  fail(e: unknown): void;
+}
+
+/** A connection for a lock, and what a handover batch did for it before it arrived. */
+export interface LockConnection<C, P> {
+  conn: C;
+  pre?: P;
+}
+
+/**
+ * The queue of lock requests waiting for a pooled connection. A request is
+ * served by the pool when the pool has a connection to give; when it has
+ * none, by the next holder that finishes, which hands its connection over
+ * instead of returning it. The handover lets the finishing holder send its
+ * write and unlock together with the next request's try-lock and read, in
+ * one batch: under load a request then costs one round trip to the server
+ * instead of two. Callers waiting in the pool itself (statements without a
+ * lock) go first: a finishing holder returns its connection to the pool
+ * while they wait.
+ */
+export class LockQueue<C, P> {
+  readonly #pool: LockQueuePool<C>;
+  readonly #waiters: LockWaiter<C, P>[] = [];
+  /** Connections asked of the pool for waiters and not yet given. */
+  #claims = 0;
+
+  constructor(pool: LockQueuePool<C>) {
+    this.#pool = pool;
+  }
+
+  /** Lock requests waiting for a connection. */
+  get length(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * A connection for a lock on `key`, within `ms`; at the deadline
+   * `onTimeout()` is thrown and a connection that arrives later goes back.
+   */
+  acquire(key: string, ms: number, onTimeout: () => Error): Promise<LockConnection<C, P>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (waiter.done || waiter.picked) return;
+        waiter.done = true;
+        this.#remove(waiter);
+        reject(onTimeout());
+      }, Math.max(0, ms));
+      const waiter: LockWaiter<C, P> = {
+        key,
+        done: false,
+        picked: false,
+        serve: (conn, pre) => {
+          clearTimeout(timer);
+          waiter.done = true;
+          resolve(pre === undefined ? { conn } : { conn, pre });
+        },
+        fail: (e) => {
+          clearTimeout(timer);
+          waiter.done = true;
+          reject(e);
+        },
+      };
+      this.#waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  /**
+   * The waiter a finishing holder should hand its connection to, taken off
+   * the queue; `undefined` when the connection belongs back in the pool
+   * (nobody waits for a lock, or the pool has callers of its own).
+   */
+  next(): LockWaiter<C, P> | undefined {
+    if (this.#pool.waiting() > 0) return undefined;
+    while (this.#waiters.length) {
+      const w = this.#waiters.shift()!;
+      if (w.done) continue;
+      w.picked = true;
+      return w;
+    }
+    return undefined;
+  }
+
+  /** Puts back at the head a waiter that {@link next} gave out but that could not be served. */
+  unshift(waiter: LockWaiter<C, P>): void {
+    if (waiter.done) return;
+    waiter.picked = false;
+    this.#waiters.unshift(waiter);
+    this.pump();
+  }
+
+  /** Hands `conn` to the next waiter, or gives it back to the pool. */
+  handOn(conn: C): void {
+    const w = this.next();
+    if (w) w.serve(conn);
+    else {
+      this.#pool.release(conn);
+      this.pump();
+    }
+  }
+
+  /** Asks the pool for connections for as many waiters as it can serve now (call when the pool frees one). */
+  pump(): void {
+    while (this.#waiters.length && this.#pool.available() - this.#claims > 0) {
+      const w = this.#waiters.shift()!;
+      if (w.done) continue;
+      this.#claims++;
+      this.#pool.connect().then(
+        (conn) => {
+          this.#claims--;
+          if (w.done) this.handOn(conn);
+          else w.serve(conn);
+          this.pump();
+        },
+        (e: unknown) => {
+          this.#claims--;
+          if (!w.done) w.fail(e);
+          this.pump();
+        },
+      );
+    }
+  }
+
+  /** Fails every waiter (the store is closing). */
+  failAll(e: unknown): void {
+    for (const w of this.#waiters.splice(0)) if (!w.done) w.fail(e);
+  }
+
+  #remove(waiter: LockWaiter<C, P>): void {
+    const i = this.#waiters.indexOf(waiter);
+    if (i >= 0) this.#waiters.splice(i, 1);
+  }
+}
