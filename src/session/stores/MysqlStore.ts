@@ -78,7 +78,11 @@ interface PoolCore {
  * across processes with `GET_LOCK` on one pooled connection, held from load
  * to save; that connection also serves the session's reads and writes, so a
  * full pool cannot deadlock. With {@link lockAndGet} a request costs two round
- * trips: `GET_LOCK` with the read, then the write with `RELEASE_LOCK`.
+ * trips: `GET_LOCK` with the read, then the write with `RELEASE_LOCK`. Under
+ * load, a lock request that finds the pool taken waits for the next holder to
+ * finish, which hands its connection over and runs the waiting request's
+ * `GET_LOCK(name, 0)` and read in its own last batch: one round trip per
+ * request while the lock is free.
  *
  * @example
  * ```ts

@@ -73,7 +73,10 @@ interface Pretaken {
  * serves the session's reads and writes, so a full pool cannot deadlock.
  * With {@link lockAndGet} a request costs two round trips: the lock (waited
  * for by the server, first come first served) with the read, then the write
- * with the unlock.
+ * with the unlock. Under load, a lock request that finds the pool taken waits
+ * for the next holder to finish, which hands its connection over and tries
+ * the waiting request's lock and reads its row in its own last batch: one
+ * round trip per request while the lock is free.
  *
  * @example
  * ```ts
