@@ -380,7 +380,7 @@ export class MysqlStore implements SessionStore {
           this.#queue.unshift(next.waiter);
           throw e;
         }
-        handover = { waiter: next.waiter, pre: pretaken(results, 1) };
+        handover = { waiter: next.waiter, pre: pretaken(results, 0) };
         return Number(results[0]?.[0]?.ok) === 1;
       },
       closed: () => this.#closed,
@@ -403,7 +403,7 @@ export class MysqlStore implements SessionStore {
             ...(next?.values ?? []),
           ], false);
           unlocked = Number(results[1][0]?.ok) === 1;
-          if (next) handover = { waiter: next.waiter, pre: pretaken(results as unknown as Row[][], 2) };
+          if (next) handover = { waiter: next.waiter, pre: pretaken(results as unknown as Row[][], 1) };
         } catch (e) {
           // The lock (and the next request's) may still be held: closing the connection frees them.
           if (next) this.#queue.unshift(next.waiter);
@@ -430,7 +430,9 @@ export class MysqlStore implements SessionStore {
       this.#queue.unshift(waiter);
       return undefined;
     }
-    return { waiter, sql: `; SELECT GET_LOCK(?, 0) AS got; ${this.#read}`, values: [this.lockName(waiter.key), waiter.key, Date.now()] };
+    // Its GET_LOCK goes with the holder's RELEASE_LOCK (other names: the order does not matter); the read
+    // is a statement of its own, after the one that took the lock: it sees every write committed before.
+    return { waiter, sql: `, GET_LOCK(?, 0) AS got; ${this.#read}`, values: [this.lockName(waiter.key), waiter.key, Date.now()] };
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
@@ -443,7 +445,7 @@ export class MysqlStore implements SessionStore {
   }
 }
 
-/** The try-lock and read a handover batch ran for the next request, from its results at `at` and `at + 1`. */
+/** The try-lock and read a handover batch ran for the next request: `got` in its results at `at`, the row at `at + 1`. */
 function pretaken(results: Row[][], at: number): Pretaken {
   return { got: Number(results[at]?.[0]?.got) === 1, row: results[at + 1]?.[0] };
 }

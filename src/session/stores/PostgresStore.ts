@@ -122,9 +122,12 @@ export class PostgresStore implements SessionStore {
       // session-level one is given up (the subquery runs first), lasts until the commit.
       `PREPARE pso_save(text, text, float8) AS WITH w AS (INSERT INTO ${t} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT} RETURNING 1) ` +
       `SELECT pg_advisory_unlock(${hash}) AS ok FROM (SELECT pg_advisory_xact_lock(${hash})) AS held, w; ` +
+      // The same, and a try for the next request's lock ($4, another session's: the order does not matter).
+      `PREPARE pso_save_pass(text, text, float8, text) AS WITH w AS (INSERT INTO ${t} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT} RETURNING 1) ` +
+      `SELECT pg_advisory_unlock(${hash}) AS ok, pg_try_advisory_lock(hashtextextended($4, 0)) AS got FROM (SELECT pg_advisory_xact_lock(${hash})) AS held, w; ` +
       `PREPARE pso_limits(text, text) AS SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true); ` +
       `PREPARE pso_lock(text) AS SELECT pg_advisory_lock(${hash}); ` +
-      `PREPARE pso_try(text) AS SELECT pg_try_advisory_lock(${hash}) AS got; ` +
+      `PREPARE pso_pass(text, text) AS SELECT pg_advisory_unlock(${hash}) AS ok, pg_try_advisory_lock(hashtextextended($2, 0)) AS got; ` +
       `PREPARE pso_unlock(text) AS SELECT pg_advisory_unlock(${hash}) AS ok; `;
     const driverUrl = new URL(u.href);
     for (const p of OWN_PARAMS) driverUrl.searchParams.delete(p);
@@ -373,16 +376,20 @@ export class PostgresStore implements SessionStore {
         const next = this.#pretake(client, key);
         let results: pg.QueryResult[];
         try {
-          const unlock = this.#prepared.has(client) ? `EXECUTE pso_unlock(${lit(key)})` : `SELECT pg_advisory_unlock(${lockId}) AS ok`;
-          results = (await client.query(`${unlock}${next?.sql ?? ''}`)) as unknown as pg.QueryResult[];
+          const unlock = !this.#prepared.has(client)
+            ? `SELECT pg_advisory_unlock(${lockId}) AS ok`
+            : next
+              ? `EXECUTE pso_pass(${lit(key)}, ${next.key}); ${next.read}`
+              : `EXECUTE pso_unlock(${lit(key)})`;
+          const answer = (await client.query(unlock)) as unknown as pg.QueryResult | pg.QueryResult[];
+          results = Array.isArray(answer) ? answer : [answer];
         } catch (e) {
           // The connection is closed, which frees whatever the batch took; the waiter waits on.
           if (next) this.#queue.unshift(next.waiter);
           throw e;
         }
-        const first = Array.isArray(results) ? results[0] : (results as pg.QueryResult);
-        if (next) handover = { waiter: next.waiter, pre: pretaken(results, 1) };
-        return first?.rows[0]?.ok === true;
+        if (next) handover = { waiter: next.waiter, pre: pretaken(results) };
+        return results[0]?.rows[0]?.ok === true;
       },
       closed: () => this.#closed,
     });
@@ -395,21 +402,21 @@ export class PostgresStore implements SessionStore {
         // transaction-level hold on the same lock, taken before the session-level one is given up
         // (the subquery runs first), lasts until the commit. The next holder reads this write.
         const [k, data, expires] = [lit(key), lit(serializeRecord(record)), Number(record.expires)];
-        const save = this.#prepared.has(client)
-          ? `EXECUTE pso_save(${k}, ${data}, ${expires})`
-          : `INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${k}, ${data}, to_timestamp(${expires}::float8 / 1000)) ${UPSERT}; ` +
-            `SELECT pg_advisory_unlock(${lockId}) AS ok FROM (SELECT pg_advisory_xact_lock(${lockId})) AS held`;
         // The next lock request waiting for a connection gets its try-lock and read in the same batch,
         // after the unlock: the same session's next request reads this write.
         const next = this.#pretake(client, key);
-        const batch = `${save}${next?.sql ?? ''}`;
+        const batch = !this.#prepared.has(client)
+          ? `INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${k}, ${data}, to_timestamp(${expires}::float8 / 1000)) ${UPSERT}; ` +
+            `SELECT pg_advisory_unlock(${lockId}) AS ok FROM (SELECT pg_advisory_xact_lock(${lockId})) AS held`
+          : next
+            ? `EXECUTE pso_save_pass(${k}, ${data}, ${expires}, ${next.key}); ${next.read}`
+            : `EXECUTE pso_save(${k}, ${data}, ${expires})`;
         try {
-          const answer = (await client.query(batch)) as unknown as pg.QueryResult<{ ok: boolean }> | pg.QueryResult<{ ok: boolean }>[];
+          const answer = (await client.query(batch)) as unknown as pg.QueryResult | pg.QueryResult[];
           const results = Array.isArray(answer) ? answer : [answer];
-          // The unlock's answer is the last before the next request's (only pretaken on a prepared connection, so at 0).
-          const at = next ? 0 : results.length - 1;
-          unlocked = results[at]?.rows[0]?.ok === true;
-          if (next) handover = { waiter: next.waiter, pre: pretaken(results, 1) };
+          // The unlock answers first, but after the INSERT when nothing is prepared.
+          unlocked = results[next ? 0 : results.length - 1]?.rows[0]?.ok === true;
+          if (next) handover = { waiter: next.waiter, pre: pretaken(results) };
         } catch (e) {
           // A refused write rolls the batch back and leaves the lock held, for release() to free;
           // after any other failure, or when the batch also tried the next request's lock (which a
@@ -431,7 +438,7 @@ export class PostgresStore implements SessionStore {
    * own, in its last batch. None when nobody waits, when the pool has callers
    * of its own, or on a connection without the prepared read.
    */
-  #pretake(client: pg.PoolClient, held: string): { waiter: LockWaiter<pg.PoolClient, Pretaken>; sql: string } | undefined {
+  #pretake(client: pg.PoolClient, held: string): { waiter: LockWaiter<pg.PoolClient, Pretaken>; key: string; read: string } | undefined {
     if (this.#closed || !this.#prepared.has(client)) return undefined;
     // A request for the same session waits for the lock on the server, behind other processes' requests.
     const waiter = this.#queue.length ? this.#queue.next() : undefined;
@@ -441,7 +448,8 @@ export class PostgresStore implements SessionStore {
       return undefined;
     }
     const k = client.escapeLiteral(waiter.key);
-    return { waiter, sql: `; EXECUTE pso_try(${k}); EXECUTE pso_read(${k}, ${Date.now()})` };
+    // The read is a statement of its own, after the one that took the lock: it sees every write committed before.
+    return { waiter, key: k, read: `EXECUTE pso_read(${k}, ${Date.now()})` };
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
@@ -458,9 +466,9 @@ export class PostgresStore implements SessionStore {
 const EXPIRES_MS = 'round(extract(epoch FROM expires) * 1000)::float8 AS expires_ms';
 const UPSERT = 'ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, expires = EXCLUDED.expires';
 
-/** The try-lock and read a handover batch ran for the next request, from its results at `at` and `at + 1`. */
-function pretaken(results: pg.QueryResult[], at: number): Pretaken {
-  return { got: results[at]?.rows[0]?.got === true, row: results[at + 1]?.rows[0] as StoredRow | undefined };
+/** The try-lock and read a handover batch ran for the next request: its first answer's `got`, and its second's row. */
+function pretaken(results: pg.QueryResult[]): Pretaken {
+  return { got: results[0]?.rows[0]?.got === true, row: results[1]?.rows[0] as StoredRow | undefined };
 }
 
 function toRecord(row: StoredRow | undefined): SessionRecord | undefined {
