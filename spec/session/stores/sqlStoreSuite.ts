@@ -492,6 +492,14 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         assert.equal(c.record()?.data.n, 42);
         await c.release();
         assert.equal((await other.get('svc:a'))!.data.n, 1);
+        // An expired row read by a handover batch is no record.
+        await store.set('svc:old', record({ data: { n: 9 }, expires: Date.now() - 1000 }));
+        const a2 = await store.lockAndGet('svc:a2', 2000);
+        const old = store.lockAndGet('svc:old', 5000);
+        await a2.setAndRelease!(record());
+        const expired = await old;
+        assert.equal(expired.record(), undefined);
+        await expired.release();
         await sleep(20);
         for (const s of [store, other]) idleAgain(s, 'after a handover');
       });

@@ -109,6 +109,10 @@ export class MysqlStore implements SessionStore {
   readonly #queue: LockQueue<Connection, Pretaken>;
   /** Reads a row: `(k, now)`. */
   readonly #read: string;
+  /** {@link #upsert} that also tries a lock without waiting: `(k, data, expires, lock name)`. */
+  readonly #upsertTrying: string;
+  /** Frees a lock, tells whether another is held, and reads that one's row: `(name, other name, k, now)`. */
+  readonly #releaseReading: string;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -147,6 +151,13 @@ export class MysqlStore implements SessionStore {
     // A later error on a connection the server closed (a restart) must not crash the process.
     this.#pool.pool.on('connection', (conn: NodeJS.EventEmitter) => conn.on('error', () => undefined));
     this.#read = `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
+    // GET_LOCK's answer is multiplied by 0: the stored expiry is the one given (a NULL answer counts as 0).
+    this.#upsertTrying =
+      `INSERT INTO ${this.#quoted} (k, data, expires) VALUES (?, ?, ? + 0 * IFNULL(GET_LOCK(?, 0), 0)) ` +
+      'ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires)';
+    this.#releaseReading =
+      'SELECT RELEASE_LOCK(?) AS ok, IS_USED_LOCK(?) = CONNECTION_ID() AS got, r.data, r.expires ' +
+      `FROM (SELECT 1) AS one LEFT JOIN ${this.#quoted} AS r ON r.k = ? AND r.expires > ?`;
     const core = this.#pool.pool as unknown as PoolCore;
     this.#queue = new LockQueue({
       available: () => core._freeConnections.length + Math.max(0, core.config.connectionLimit - core._allConnections.length),
@@ -395,15 +406,32 @@ export class MysqlStore implements SessionStore {
         const next = this.#pretake(key);
         try {
           // Autocommit commits the write before RELEASE_LOCK runs.
-          const results = await this.#on<[unknown, Row[], ...Row[][]]>(conn, `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok${next?.sql ?? ''}`, [
-            key,
-            serializeRecord(record),
-            Math.round(record.expires),
-            name,
-            ...(next?.values ?? []),
-          ], false);
-          unlocked = Number(results[1][0]?.ok) === 1;
-          if (next) handover = { waiter: next.waiter, pre: pretaken(results as unknown as Row[][], 1) };
+          if (next) {
+            // Two statements: the write also tries the next request's lock (without waiting), and the
+            // statement after it, which frees this lock, reads that request's row: its snapshot is
+            // taken after the try. A lock not granted leaves the read unused.
+            const [, [answer]] = await this.#on<[unknown, Row[]]>(conn, `${this.#upsertTrying}; ${this.#releaseReading}`, [
+              key,
+              serializeRecord(record),
+              Math.round(record.expires),
+              next.lockName,
+              name,
+              next.lockName,
+              next.waiter.key,
+              Date.now(),
+            ], false);
+            unlocked = Number(answer?.ok) === 1;
+            const got = Number(answer?.got) === 1;
+            handover = { waiter: next.waiter, pre: { got, row: answer?.data === null || answer?.data === undefined ? undefined : answer } };
+          } else {
+            const results = await this.#on<[unknown, Row[]]>(conn, `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok`, [
+              key,
+              serializeRecord(record),
+              Math.round(record.expires),
+              name,
+            ], false);
+            unlocked = Number(results[1][0]?.ok) === 1;
+          }
         } catch (e) {
           // The lock (and the next request's) may still be held: closing the connection frees them.
           if (next) this.#queue.unshift(next.waiter);
@@ -421,7 +449,7 @@ export class MysqlStore implements SessionStore {
    * sent after a holder's own, in its last batch. None when nobody waits, or
    * when the pool has callers of its own.
    */
-  #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; sql: string; values: unknown[] } | undefined {
+  #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; lockName: string; sql: string; values: unknown[] } | undefined {
     if (this.#closed) return undefined;
     const waiter = this.#queue.length ? this.#queue.next() : undefined;
     if (!waiter) return undefined;
@@ -432,7 +460,8 @@ export class MysqlStore implements SessionStore {
     }
     // Its GET_LOCK goes with the holder's RELEASE_LOCK (other names: the order does not matter); the read
     // is a statement of its own, after the one that took the lock: it sees every write committed before.
-    return { waiter, sql: `, GET_LOCK(?, 0) AS got; ${this.#read}`, values: [this.lockName(waiter.key), waiter.key, Date.now()] };
+    const lockName = this.lockName(waiter.key);
+    return { waiter, lockName, sql: `, GET_LOCK(?, 0) AS got; ${this.#read}`, values: [lockName, waiter.key, Date.now()] };
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
