@@ -451,13 +451,8 @@ export class MysqlStore implements SessionStore {
    */
   #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; lockName: string; sql: string; values: unknown[] } | undefined {
     if (this.#closed) return undefined;
-    const waiter = this.#queue.length ? this.#queue.next() : undefined;
+    const waiter = this.#queue.nextOther(held);
     if (!waiter) return undefined;
-    // A request for the same session waits for the lock on the server, behind other connections' requests.
-    if (waiter.key === held) {
-      this.#queue.unshift(waiter);
-      return undefined;
-    }
     // Its GET_LOCK goes with the holder's RELEASE_LOCK (other names: the order does not matter); the read
     // is a statement of its own, after the one that took the lock: it sees every write committed before.
     const lockName = this.lockName(waiter.key);

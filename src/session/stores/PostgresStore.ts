@@ -440,13 +440,8 @@ export class PostgresStore implements SessionStore {
    */
   #pretake(client: pg.PoolClient, held: string): { waiter: LockWaiter<pg.PoolClient, Pretaken>; key: string; read: string } | undefined {
     if (this.#closed || !this.#prepared.has(client)) return undefined;
-    // A request for the same session waits for the lock on the server, behind other processes' requests.
-    const waiter = this.#queue.length ? this.#queue.next() : undefined;
+    const waiter = this.#queue.nextOther(held);
     if (!waiter) return undefined;
-    if (waiter.key === held) {
-      this.#queue.unshift(waiter);
-      return undefined;
-    }
     const k = client.escapeLiteral(waiter.key);
     // The read is a statement of its own, after the one that took the lock: it sees every write committed before.
     return { waiter, key: k, read: `EXECUTE pso_read(${k}, ${Date.now()})` };

@@ -290,6 +290,19 @@ export class LockQueue<C, P> {
     return undefined;
   }
 
+  /**
+   * {@link next} for a handover batch of a holder of `held`: none when the
+   * first waiter wants that same session, which then waits for the lock on
+   * the server, behind other processes' requests, and stays first here.
+   */
+  nextOther(held: string): LockWaiter<C, P> | undefined {
+    if (!this.#waiters.length) return undefined;
+    const w = this.next();
+    if (w?.key !== held) return w;
+    this.unshift(w);
+    return undefined;
+  }
+
   /** Puts back at the head a waiter that {@link next} gave out but that could not be served. */
   unshift(waiter: LockWaiter<C, P>): void {
     if (waiter.done) return;
