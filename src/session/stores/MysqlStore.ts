@@ -16,6 +16,7 @@ import {
   toUrl,
   within,
   type ConnectionHold,
+  type Handover,
   type LockWaiter,
   type SqlStoreOptions,
   type SqlStoreSettings,
@@ -109,10 +110,15 @@ export class MysqlStore implements SessionStore {
   readonly #queue: LockQueue<Connection, Pretaken>;
   /** Reads a row: `(k, now)`. */
   readonly #read: string;
-  /** {@link #upsert} that also tries a lock without waiting: `(k, data, expires, lock name)`. */
-  readonly #upsertTrying: string;
-  /** Frees a lock, tells whether another is held, and reads that one's row: `(name, other name, k, now)`. */
-  readonly #releaseReading: string;
+  /** Writes a row, then frees its lock: `(k, data, expires, name)`. */
+  readonly #save: string;
+  /**
+   * {@link #save}, and the next request's try-lock and read: `(k, data,
+   * expires, other name, name, other name, other k, now)`.
+   */
+  readonly #savePassing: string;
+  /** Frees a lock and tries another without waiting, then reads that one's row: `(name, other name, k, now)`. */
+  readonly #releaseTrying: string;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -151,19 +157,26 @@ export class MysqlStore implements SessionStore {
     // A later error on a connection the server closed (a restart) must not crash the process.
     this.#pool.pool.on('connection', (conn: NodeJS.EventEmitter) => conn.on('error', () => undefined));
     this.#read = `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
-    // GET_LOCK's answer is multiplied by 0: the stored expiry is the one given (a NULL answer counts as 0).
-    this.#upsertTrying =
+    this.#save = `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok`;
+    // Two statements: the write also tries the next request's lock, without waiting (its answer is
+    // multiplied by 0, a NULL counted as 0: the stored expiry is the one given); the statement after
+    // it frees this lock and reads that request's row, its snapshot taken after the try. A lock not
+    // granted leaves the read unused.
+    this.#savePassing =
       `INSERT INTO ${this.#quoted} (k, data, expires) VALUES (?, ?, ? + 0 * IFNULL(GET_LOCK(?, 0), 0)) ` +
-      'ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires)';
-    this.#releaseReading =
+      'ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires); ' +
       'SELECT RELEASE_LOCK(?) AS ok, IS_USED_LOCK(?) = CONNECTION_ID() AS got, r.data, r.expires ' +
       `FROM (SELECT 1) AS one LEFT JOIN ${this.#quoted} AS r ON r.k = ? AND r.expires > ?`;
+    // The other lock goes with the release (another name: the order does not matter); the read is a
+    // statement of its own, after the one that took the lock: it sees every write committed before.
+    this.#releaseTrying = `SELECT RELEASE_LOCK(?) AS ok, GET_LOCK(?, 0) AS got; ${this.#read}`;
     const core = this.#pool.pool as unknown as PoolCore;
     this.#queue = new LockQueue({
       available: () => core._freeConnections.length + Math.max(0, core.config.connectionLimit - core._allConnections.length),
       waiting: () => core._connectionQueue.length,
       connect: () => this.#pool.getConnection(),
       release: (c) => c.release(),
+      destroy: (c) => c.destroy(),
     });
     // A connection back in the pool may serve a waiting lock request.
     this.#pool.pool.on('release', () => queueMicrotask(() => this.#queue.pump()));
@@ -171,7 +184,7 @@ export class MysqlStore implements SessionStore {
 
   /** The underlying pool's counts, to watch for leaks. */
   poolStats(): MysqlPoolStats {
-    const core = this.#pool.pool as unknown as { _allConnections: { length: number }; _freeConnections: { length: number }; _connectionQueue: { length: number } };
+    const core = this.#pool.pool as unknown as PoolCore;
     return { total: core._allConnections.length, idle: core._freeConnections.length, waiting: core._connectionQueue.length, locks: this.#held.size };
   }
 
@@ -334,22 +347,13 @@ export class MysqlStore implements SessionStore {
     let row: Row | undefined;
     let unlocked = false;
     /** The waiter this connection goes to next, with what the last batch did for it. */
-    let handover: { waiter: LockWaiter<Connection, Pretaken>; pre: Pretaken } | undefined;
+    let handover: Handover<Connection, Pretaken> | undefined;
     const release = await holdLock({
       key,
       conn,
       events: conn.connection as unknown as NodeJS.EventEmitter,
       held: this.#held,
-      putBack: (c, destroy) => {
-        const next = handover;
-        handover = undefined;
-        if (destroy || this.#closed) {
-          c.destroy();
-          if (next) this.#queue.unshift(next.waiter);
-          else this.#queue.pump();
-        } else if (next) next.waiter.serve(c, next.pre);
-        else this.#queue.handOn(c);
-      },
+      putBack: (c, destroy) => this.#queue.giveBack(c, destroy || this.#closed, handover),
       lock: async () => {
         // The holder that handed this connection over took the lock for this request in its last batch.
         if (pre?.got) {
@@ -385,13 +389,13 @@ export class MysqlStore implements SessionStore {
         if (!next) return Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1;
         let results: Row[][];
         try {
-          results = await this.#on<Row[][]>(conn, `SELECT RELEASE_LOCK(?) AS ok${next.sql}`, [name, ...next.values], false);
+          results = await this.#on<Row[][]>(conn, this.#releaseTrying, [name, next.lockName, next.waiter.key, Date.now()], false);
         } catch (e) {
           // The connection is closed, which frees whatever the batch took; the waiter waits on.
           this.#queue.unshift(next.waiter);
           throw e;
         }
-        handover = { waiter: next.waiter, pre: pretaken(results, 0) };
+        handover = { waiter: next.waiter, pre: pretaken(results) };
         return Number(results[0]?.[0]?.ok) === 1;
       },
       closed: () => this.#closed,
@@ -404,33 +408,18 @@ export class MysqlStore implements SessionStore {
         // The next lock request waiting for a connection gets its try-lock and read in the same batch,
         // after the unlock: autocommit has committed the write by then.
         const next = this.#pretake(key);
+        const written = [key, serializeRecord(record), Math.round(record.expires)];
         try {
           // Autocommit commits the write before RELEASE_LOCK runs.
           if (next) {
-            // Two statements: the write also tries the next request's lock (without waiting), and the
-            // statement after it, which frees this lock, reads that request's row: its snapshot is
-            // taken after the try. A lock not granted leaves the read unused.
-            const [, [answer]] = await this.#on<[unknown, Row[]]>(conn, `${this.#upsertTrying}; ${this.#releaseReading}`, [
-              key,
-              serializeRecord(record),
-              Math.round(record.expires),
-              next.lockName,
-              name,
-              next.lockName,
-              next.waiter.key,
-              Date.now(),
-            ], false);
+            const values = [...written, next.lockName, name, next.lockName, next.waiter.key, Date.now()];
+            const [, [answer]] = await this.#on<[unknown, Row[]]>(conn, this.#savePassing, values, false);
             unlocked = Number(answer?.ok) === 1;
             const got = Number(answer?.got) === 1;
             handover = { waiter: next.waiter, pre: { got, row: answer?.data === null || answer?.data === undefined ? undefined : answer } };
           } else {
-            const results = await this.#on<[unknown, Row[]]>(conn, `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok`, [
-              key,
-              serializeRecord(record),
-              Math.round(record.expires),
-              name,
-            ], false);
-            unlocked = Number(results[1][0]?.ok) === 1;
+            const [, freed] = await this.#on<[unknown, Row[]]>(conn, this.#save, [...written, name], false);
+            unlocked = Number(freed[0]?.ok) === 1;
           }
         } catch (e) {
           // The lock (and the next request's) may still be held: closing the connection frees them.
@@ -444,19 +433,14 @@ export class MysqlStore implements SessionStore {
   }
 
   /**
-   * The next lock request waiting for a connection, taken off the queue, and
-   * the statements (with their values) that try its lock and read its row:
-   * sent after a holder's own, in its last batch. None when nobody waits, or
-   * when the pool has callers of its own.
+   * The next lock request waiting for a connection, taken off the queue, with
+   * its lock name: its try-lock and read go in a holder's last batch. None
+   * when nobody waits, or when the pool has callers of its own.
    */
-  #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; lockName: string; sql: string; values: unknown[] } | undefined {
+  #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; lockName: string } | undefined {
     if (this.#closed) return undefined;
     const waiter = this.#queue.nextOther(held);
-    if (!waiter) return undefined;
-    // Its GET_LOCK goes with the holder's RELEASE_LOCK (other names: the order does not matter); the read
-    // is a statement of its own, after the one that took the lock: it sees every write committed before.
-    const lockName = this.lockName(waiter.key);
-    return { waiter, lockName, sql: `, GET_LOCK(?, 0) AS got; ${this.#read}`, values: [lockName, waiter.key, Date.now()] };
+    return waiter && { waiter, lockName: this.lockName(waiter.key) };
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
@@ -469,9 +453,9 @@ export class MysqlStore implements SessionStore {
   }
 }
 
-/** The try-lock and read a handover batch ran for the next request: `got` in its results at `at`, the row at `at + 1`. */
-function pretaken(results: Row[][], at: number): Pretaken {
-  return { got: Number(results[at]?.[0]?.got) === 1, row: results[at + 1]?.[0] };
+/** The try-lock and read a handover batch ran for the next request: `got` in its first answer, the row in its second. */
+function pretaken(results: Row[][]): Pretaken {
+  return { got: Number(results[0]?.[0]?.got) === 1, row: results[1]?.[0] };
 }
 
 function toRecord(row: Row | undefined): SessionRecord | undefined {

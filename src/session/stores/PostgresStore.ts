@@ -13,6 +13,7 @@ import {
   toUrl,
   within,
   type ConnectionHold,
+  type Handover,
   type LockWaiter,
   type SqlStoreOptions,
   type SqlStoreSettings,
@@ -98,7 +99,7 @@ export class PostgresStore implements SessionStore {
   readonly #held = new Map<string, Hold>();
   /** Pooled connections on which the `pso_*` statements are prepared (statements live as long as their connection). */
   readonly #prepared = new WeakSet<pg.PoolClient>();
-  /** Prepares the read and the write of {@link lockAndGet} on a connection. */
+  /** Prepares the statements of {@link lockAndGet} and of its handovers on a connection. */
   readonly #prepare: string;
   /** Lock requests waiting for a connection, served by the pool or by a finishing holder. */
   readonly #queue: LockQueue<pg.PoolClient, Pretaken>;
@@ -114,17 +115,18 @@ export class PostgresStore implements SessionStore {
     this.#quoted = `"${this.table}"`;
     const t = this.#quoted;
     const hash = 'hashtextextended($1, 0)';
+    // The write, then the unlock: a transaction-level hold on the same lock, taken before the
+    // session-level one is given up (the subquery runs first), lasts until the commit.
+    const saving = (more: string) =>
+      `WITH w AS (INSERT INTO ${t} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT} RETURNING 1) ` +
+      `SELECT pg_advisory_unlock(${hash}) AS ok${more} FROM (SELECT pg_advisory_xact_lock(${hash})) AS held, w`;
     // Prepared by the first lock batch a connection runs; they outlive a rolled-back transaction.
     // The table's statements come first: when the table is missing nothing gets prepared.
     this.#prepare =
       `PREPARE pso_read(text, float8) AS SELECT data, ${EXPIRES_MS} FROM ${t} WHERE key = $1 AND expires > to_timestamp($2 / 1000); ` +
-      // The write, then the unlock: a transaction-level hold on the same lock, taken before the
-      // session-level one is given up (the subquery runs first), lasts until the commit.
-      `PREPARE pso_save(text, text, float8) AS WITH w AS (INSERT INTO ${t} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT} RETURNING 1) ` +
-      `SELECT pg_advisory_unlock(${hash}) AS ok FROM (SELECT pg_advisory_xact_lock(${hash})) AS held, w; ` +
+      `PREPARE pso_save(text, text, float8) AS ${saving('')}; ` +
       // The same, and a try for the next request's lock ($4, another session's: the order does not matter).
-      `PREPARE pso_save_pass(text, text, float8, text) AS WITH w AS (INSERT INTO ${t} (key, data, expires) VALUES ($1, $2, to_timestamp($3 / 1000)) ${UPSERT} RETURNING 1) ` +
-      `SELECT pg_advisory_unlock(${hash}) AS ok, pg_try_advisory_lock(hashtextextended($4, 0)) AS got FROM (SELECT pg_advisory_xact_lock(${hash})) AS held, w; ` +
+      `PREPARE pso_save_pass(text, text, float8, text) AS ${saving(', pg_try_advisory_lock(hashtextextended($4, 0)) AS got')}; ` +
       `PREPARE pso_limits(text, text) AS SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true); ` +
       `PREPARE pso_lock(text) AS SELECT pg_advisory_lock(${hash}); ` +
       `PREPARE pso_pass(text, text) AS SELECT pg_advisory_unlock(${hash}) AS ok, pg_try_advisory_lock(hashtextextended($2, 0)) AS got; ` +
@@ -157,6 +159,7 @@ export class PostgresStore implements SessionStore {
       waiting: () => pool.waitingCount,
       connect: () => pool.connect(),
       release: (c) => c.release(),
+      destroy: (c) => c.release(true),
     });
     // A connection back in the pool, or one fewer open, may serve a waiting lock request (once the pool has taken it back).
     const pump = () => queueMicrotask(() => this.#queue.pump());
@@ -313,21 +316,13 @@ export class PostgresStore implements SessionStore {
     let row: StoredRow | undefined;
     let unlocked = false;
     /** The waiter this connection goes to next, with what the last batch did for it. */
-    let handover: { waiter: LockWaiter<pg.PoolClient, Pretaken>; pre: Pretaken } | undefined;
+    let handover: Handover<pg.PoolClient, Pretaken> | undefined;
     const release = await holdLock({
       key,
       conn: client,
       events: client,
       held: this.#held,
-      putBack: (c, destroy) => {
-        const next = handover;
-        handover = undefined;
-        if (destroy || this.#closed) {
-          c.release(true);
-          if (next) this.#queue.unshift(next.waiter);
-        } else if (next) next.waiter.serve(c, next.pre);
-        else this.#queue.handOn(c);
-      },
+      putBack: (c, destroy) => this.#queue.giveBack(c, destroy || this.#closed, handover),
       lock: async () => {
         // The holder that handed this connection over took the lock for this request in its last batch.
         if (pre?.got) {

@@ -196,24 +196,36 @@ export interface LockQueuePool<C> {
   connect(): Promise<C>;
   /** Gives a connection back to the pool. */
   release(conn: C): void;
+  /** Closes a pooled connection, which frees every lock taken on it. */
+  destroy(conn: C): void;
 }
 
 /** A lock request waiting for a connection. */
 export interface LockWaiter<C, P> {
   readonly key: string;
+  /** When it stops waiting (ms since the epoch). */
+  readonly deadline: number;
   /** Served, failed or timed out: nothing more reaches it. */
   done: boolean;
-  /** Taken off the queue by a finishing holder, which will serve it or put it back: its deadline no longer applies here. */
+  /** Taken off the queue by a finishing holder, which will serve it or put it back: its deadline waits until then. */
   picked: boolean;
   /** Gives it a connection, with what a handover batch already learnt for it (`pre`). */
   serve(conn: C, pre?: P): void;
   fail(e: unknown): void;
+  /** Fails it with its timeout error. */
+  expire(): void;
 }
 
 /** A connection for a lock, and what a handover batch did for it before it arrived. */
 export interface LockConnection<C, P> {
   conn: C;
   pre?: P;
+}
+
+/** A waiter a holder took with {@link LockQueue.nextOther}, and what the holder's last batch did for it. */
+export interface Handover<C, P> {
+  waiter: LockWaiter<C, P>;
+  pre: P;
 }
 
 /**
@@ -237,38 +249,37 @@ export class LockQueue<C, P> {
     this.#pool = pool;
   }
 
-  /** Lock requests waiting for a connection. */
-  get length(): number {
-    return this.#waiters.length;
-  }
-
   /**
    * A connection for a lock on `key`, within `ms`; at the deadline
-   * `onTimeout()` is thrown and a connection that arrives later goes back.
+   * `onTimeout()` is thrown and a connection that arrives later goes on.
    */
   acquire(key: string, ms: number, onTimeout: () => Error): Promise<LockConnection<C, P>> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (waiter.done || waiter.picked) return;
+      const settle = () => {
+        clearTimeout(timer);
         waiter.done = true;
-        this.#remove(waiter);
-        reject(onTimeout());
-      }, Math.max(0, ms));
+      };
       const waiter: LockWaiter<C, P> = {
         key,
+        deadline: Date.now() + Math.max(0, ms),
         done: false,
         picked: false,
         serve: (conn, pre) => {
-          clearTimeout(timer);
-          waiter.done = true;
+          settle();
           resolve(pre === undefined ? { conn } : { conn, pre });
         },
         fail: (e) => {
-          clearTimeout(timer);
-          waiter.done = true;
+          settle();
           reject(e);
         },
+        expire: () => {
+          settle();
+          this.#remove(waiter);
+          reject(onTimeout());
+        },
       };
+      // A picked waiter is served or put back by its holder; put back late, it expires then (unshift).
+      const timer = setTimeout(() => waiter.done || waiter.picked || waiter.expire(), Math.max(0, ms));
       this.#waiters.push(waiter);
       this.pump();
     });
@@ -303,10 +314,14 @@ export class LockQueue<C, P> {
     return undefined;
   }
 
-  /** Puts back at the head a waiter that {@link next} gave out but that could not be served. */
+  /**
+   * Puts back at the head a waiter that {@link next} gave out but that could
+   * not be served; one whose deadline passed meanwhile fails now instead.
+   */
   unshift(waiter: LockWaiter<C, P>): void {
     if (waiter.done) return;
     waiter.picked = false;
+    if (Date.now() >= waiter.deadline) return waiter.expire();
     this.#waiters.unshift(waiter);
     this.pump();
   }
@@ -319,6 +334,21 @@ export class LockQueue<C, P> {
       this.#pool.release(conn);
       this.pump();
     }
+  }
+
+  /**
+   * Where a holder's connection goes when the holder is done: closed when
+   * `destroy` (which frees every lock on it), the waiter it had taken put
+   * back first in line; else to that waiter, with what the last batch did
+   * for it; else to the next waiter, or to the pool.
+   */
+  giveBack(conn: C, destroy: boolean, handover?: Handover<C, P>): void {
+    if (destroy) {
+      this.#pool.destroy(conn);
+      if (handover) this.unshift(handover.waiter);
+      else this.pump();
+    } else if (handover) handover.waiter.serve(conn, handover.pre);
+    else this.handOn(conn);
   }
 
   /** Asks the pool for connections for as many waiters as it can serve now (call when the pool frees one). */
