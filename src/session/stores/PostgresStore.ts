@@ -312,7 +312,9 @@ export class PostgresStore implements SessionStore {
     if (this.#closed) throw new Error('the store is closed');
     const { conn: client, pre } = await this.#queue.acquire(key, deadline - Date.now(), busy);
     const lit = (text: string) => client.escapeLiteral(text);
-    const lockId = `hashtextextended(${lit(key)}, 0)`;
+    /** The key as an SQL literal, escaped once for every statement of this request. */
+    const k = lit(key);
+    const lockId = `hashtextextended(${k}, 0)`;
     let row: StoredRow | undefined;
     let unlocked = false;
     /** The waiter this connection goes to next, with what the last batch did for it. */
@@ -332,12 +334,12 @@ export class PostgresStore implements SessionStore {
         for (let retried = false; ; retried = true) {
           const left = Math.max(1, Math.ceil(deadline - Date.now()));
           const fresh = !this.#prepared.has(client);
-          const read = `EXECUTE pso_read(${lit(key)}, ${Date.now()})`;
+          const read = `EXECUTE pso_read(${k}, ${Date.now()})`;
           // One implicit transaction: the session-level lock outlives it, and a lock timeout rolls it back.
           // The statements are prepared with the first batch a connection runs, so later ones skip parsing and planning.
           const batch =
             `${fresh ? this.#prepare : ''}EXECUTE pso_limits('${left}', '${left + this.#settings.statementTimeoutMs}'); ` +
-            `EXECUTE pso_lock(${lit(key)}); ${read}`;
+            `EXECUTE pso_lock(${k}); ${read}`;
           let results: pg.QueryResult<StoredRow>[];
           try {
             // pg reads query_timeout per query too (its types do not say so).
@@ -374,8 +376,8 @@ export class PostgresStore implements SessionStore {
           const unlock = !this.#prepared.has(client)
             ? `SELECT pg_advisory_unlock(${lockId}) AS ok`
             : next
-              ? `EXECUTE pso_pass(${lit(key)}, ${next.key}); ${next.read}`
-              : `EXECUTE pso_unlock(${lit(key)})`;
+              ? `EXECUTE pso_pass(${k}, ${next.key}); ${next.read}`
+              : `EXECUTE pso_unlock(${k})`;
           const answer = (await client.query(unlock)) as unknown as pg.QueryResult | pg.QueryResult[];
           results = Array.isArray(answer) ? answer : [answer];
         } catch (e) {
@@ -396,7 +398,7 @@ export class PostgresStore implements SessionStore {
         // Committed before the lock is free, in one round trip: the batch is one transaction, and a
         // transaction-level hold on the same lock, taken before the session-level one is given up
         // (the subquery runs first), lasts until the commit. The next holder reads this write.
-        const [k, data, expires] = [lit(key), lit(serializeRecord(record)), Number(record.expires)];
+        const [data, expires] = [lit(serializeRecord(record)), Number(record.expires)];
         // The next lock request waiting for a connection gets its try-lock and read in the same batch,
         // after the unlock: the same session's next request reads this write.
         const next = this.#pretake(client, key);
