@@ -499,7 +499,25 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         await a2.setAndRelease!(record());
         const expired = await old;
         assert.equal(expired.record(), undefined);
+        // The handover to a request without a row freed the holder's lock and holds the waiter's.
+        await (await other.lockAndGet('svc:a2', 500)).release();
+        await assert.rejects(other.lockAndGet('svc:old', 200), SessionBusyError);
         await expired.release();
+        // And to a request whose session was never written.
+        const a3 = await store.lockAndGet('svc:a3', 2000);
+        const fresh = store.lockAndGet('svc:never', 5000);
+        assert.equal(await pendingAfter(fresh, 50), true);
+        await a3.setAndRelease!(record({ data: { n: 3 } }));
+        const never = await fresh;
+        assert.equal(never.record(), undefined);
+        const a3again = await other.lockAndGet('svc:a3', 500);
+        assert.equal(a3again.record()?.data.n, 3);
+        await a3again.release();
+        await assert.rejects(other.lockAndGet('svc:never', 200), SessionBusyError);
+        await never.setAndRelease!(record({ data: { n: 1 } }));
+        const neverAgain = await other.lockAndGet('svc:never', 500);
+        assert.equal(neverAgain.record()?.data.n, 1, 'written, and its lock free');
+        await neverAgain.release();
         await sleep(20);
         for (const s of [store, other]) idleAgain(s, 'after a handover');
       });

@@ -117,6 +117,8 @@ export class MysqlStore implements SessionStore {
    * expires, other name, name, other name, other k, now)`.
    */
   readonly #savePassing: string;
+  /** What {@link #savePassing} answers when the next request has no row: `(name, other name)`. */
+  readonly #releaseChecking: string;
   /** Frees a lock and tries another without waiting, then reads that one's row: `(name, other name, k, now)`. */
   readonly #releaseTrying: string;
   #ready: Promise<void> | undefined;
@@ -161,12 +163,15 @@ export class MysqlStore implements SessionStore {
     // Two statements: the write also tries the next request's lock, without waiting (its answer is
     // multiplied by 0, a NULL counted as 0: the stored expiry is the one given); the statement after
     // it frees this lock and reads that request's row, its snapshot taken after the try. A lock not
-    // granted leaves the read unused.
+    // granted leaves the read unused. The read is a plain primary-key lookup (a join that always
+    // answers a row costs the server a fifth more): when that request has no row, the select list,
+    // and with it the unlock, is not evaluated, and #releaseChecking follows.
     this.#savePassing =
       `INSERT INTO ${this.#quoted} (k, data, expires) VALUES (?, ?, ? + 0 * IFNULL(GET_LOCK(?, 0), 0)) ` +
       'ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires); ' +
-      'SELECT RELEASE_LOCK(?) AS ok, IS_USED_LOCK(?) = CONNECTION_ID() AS got, r.data, r.expires ' +
-      `FROM (SELECT 1) AS one LEFT JOIN ${this.#quoted} AS r ON r.k = ? AND r.expires > ?`;
+      'SELECT RELEASE_LOCK(?) AS ok, IS_USED_LOCK(?) = CONNECTION_ID() AS got, data, expires ' +
+      `FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
+    this.#releaseChecking = 'SELECT RELEASE_LOCK(?) AS ok, IS_USED_LOCK(?) = CONNECTION_ID() AS got';
     // The other lock goes with the release (another name: the order does not matter); the read is a
     // statement of its own, after the one that took the lock: it sees every write committed before.
     this.#releaseTrying = `SELECT RELEASE_LOCK(?) AS ok, GET_LOCK(?, 0) AS got; ${this.#read}`;
@@ -413,10 +418,11 @@ export class MysqlStore implements SessionStore {
           // Autocommit commits the write before RELEASE_LOCK runs.
           if (next) {
             const values = [...written, next.lockName, name, next.lockName, next.waiter.key, Date.now()];
-            const [, [answer]] = await this.#on<[unknown, Row[]]>(conn, this.#savePassing, values, false);
+            const [, [found]] = await this.#on<[unknown, Row[]]>(conn, this.#savePassing, values, false);
+            // No row: nothing in the select list ran, this lock is still held.
+            const answer = found ?? (await this.#on<Row[]>(conn, this.#releaseChecking, [name, next.lockName], true))[0];
             unlocked = Number(answer?.ok) === 1;
-            const got = Number(answer?.got) === 1;
-            handover = { waiter: next.waiter, pre: { got, row: answer?.data === null || answer?.data === undefined ? undefined : answer } };
+            handover = { waiter: next.waiter, pre: { got: Number(answer?.got) === 1, row: found } };
           } else {
             const [, freed] = await this.#on<[unknown, Row[]]>(conn, this.#save, [...written, name], false);
             unlocked = Number(freed[0]?.ok) === 1;
