@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import type { Release } from '../locks/KeyedMutex.js';
 import { SessionBusyError } from '../locks/SessionBusyError.js';
@@ -198,7 +198,7 @@ export class MysqlStore implements SessionStore {
    * characters, of the database, the table and the key (names are server-wide).
    */
   lockName(key: string): string {
-    return `pso:${createHash('sha256').update(`${this.#database}\0${this.table}\0${key}`).digest('base64url')}`;
+    return `pso:${hash('sha256', `${this.#database}\0${this.table}\0${key}`, 'base64url')}`;
   }
 
   /** Creates the table if it is missing (`pso store init <url>`). */
