@@ -277,9 +277,11 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     return mine.flatMap((r) => theirs.filter((a) => a.round === r.round).map((a) => r.reqPerSec / a.reqPerSec));
   };
   const by = (k: Kind | undefined) => results.find((r) => r.kind === k);
+  /** Server and database CPU time per measured request. */
+  const cpuWithDb = (r: ThroughputResult) => (r.serverCpuMsPerRequest ?? 0) + (r.dbCpuMsPerRequest ?? 0);
   const bare = by('bare');
   const checks: Check[] = [];
-  const rows = [['target', 'req/s', 'runs', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x anchor', 'goal', 'x bare', 'cpu ms/req', 'cpu x', 'db ms/req', 'busy %', 'acked', 'applied', 'not-incr', 'load']];
+  const rows = [['target', 'req/s', 'runs', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'x anchor', 'goal', 'x bare', 'cpu ms/req', 'cpu x', 'db ms/req', 'cpu+db x', 'busy %', 'acked', 'applied', 'not-incr', 'load']];
   for (const r of results) {
     const t = TARGETS.find((t) => t.kind === r.kind)!;
     const anchor = by(t.anchor);
@@ -310,6 +312,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       fmt(r.serverCpuMsPerRequest, 3),
       anchor?.serverCpuMsPerRequest && r.serverCpuMsPerRequest ? fmt(anchor.serverCpuMsPerRequest / r.serverCpuMsPerRequest, 2) : '-',
       fmt(r.dbCpuMsPerRequest, 3),
+      anchor && r.dbCpuMsPerRequest && anchor.dbCpuMsPerRequest ? fmt(cpuWithDb(anchor) / cpuWithDb(r), 2) : '-',
       r.machineBusy === undefined ? '-' : fmt(r.machineBusy * 100),
       String(r.check.acked),
       r.check.applied === undefined ? '-' : String(r.check.applied),
@@ -325,7 +328,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       '  cpu ms/req: CPU time of the server process per measured request (its own work only, so less skewed by the rest of\n' +
       '  the machine than req/s; the database and the client are not in it); cpu x: the anchor\'s over pso\'s;\n' +
       '  db ms/req: CPU time of the database server processes (postgres, mariadbd, redis-server) per measured request,\n' +
-      '  shared with whatever else uses them; busy %: how busy the machine\'s CPUs were while measured;\n' +
+      '  shared with whatever else uses them; cpu+db x: the anchor\'s server and database CPU per request over pso\'s;\n' +
+      '  busy %: how busy the machine\'s CPUs were while measured;\n' +
       '  acked: 200 responses seen; applied: increments found in the store afterwards (may exceed acked by requests\n' +
       '  in flight when a run stops); not-incr: responses whose count did not grow; load: 1-minute load average at the\n' +
       `  start of the target (${env.cpus} CPUs shared by client, server and database).`,
