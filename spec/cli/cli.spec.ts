@@ -94,6 +94,18 @@ process.stdout.write(String(s.cachedDataRejected));`;
       assert.match(bad.stderr, /unknown store "oracle"/);
     });
 
+    it('carries the JavaScript drivers of the stores named, and leaves the native one to node_modules', async function () {
+      this.timeout(60_000);
+      const out = join(dir, 'all-stores.cgi');
+      const r = await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', out, '--no-code-cache', '--store', 'redis,postgres,mysql,sqlite']);
+      assert.equal(r.code, 0, r.stderr);
+      const text = readFileSync(out, 'utf8');
+      // The bundle is embedded in the script as a string literal: its quotes are escaped.
+      const requires = (m: string) => text.includes(`require(${JSON.stringify(JSON.stringify(m)).slice(1, -1)})`);
+      assert.ok(requires('better-sqlite3'), 'better-sqlite3 is required from node_modules');
+      for (const driver of ['redis', '@redis/client', 'pg', 'mysql2', 'mysql2/promise']) assert.ok(!requires(driver), `${driver} is bundled, not required at run time`);
+    });
+
     it('without -o exits 2 with the usage', async () => {
       const r = await pso(['bundle', 'samples/quick.ts']);
       assert.equal(r.code, 2);

@@ -33,8 +33,12 @@ export interface BundleOptions {
   codeCache?: boolean;
 }
 
-/** Drivers of pso's stores: required at run time from the project, never bundled. */
-const DRIVERS = ['better-sqlite3', 'redis', '@redis/*', 'pg', 'pg-native', 'mysql2'];
+/**
+ * Native drivers: required at run time from the project's node_modules, never
+ * bundled. The JavaScript ones (redis, pg, mysql2) of the stores asked for are
+ * bundled, and compiled into the code cache with the rest.
+ */
+const DRIVERS = ['better-sqlite3', 'pg-native'];
 
 /** pso's store modules, by the name `--store` takes. */
 const STORE_MODULES: Readonly<Record<string, string>> = {
@@ -102,7 +106,7 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
     logLevel: 'silent',
     // `isMain(import.meta.url)` must see the executable's own path.
     define: { 'import.meta.url': '__pso_import_meta_url' },
-    // Database drivers stay outside (one is native); they are found in the project's node_modules.
+    // Native drivers stay outside; they are found in the project's node_modules.
     external: DRIVERS,
     plugins: [leaveOutStores(options.stores ?? [])],
     banner: {

@@ -217,6 +217,59 @@ describe('RedisStore', function () {
       assert.equal(await raw.exists(`${PREFIX}lock:svc:k`), 0);
     });
 
+    it('has a waiter block until the release wakes it (BLPOP on a connection of its own), not poll', async () => {
+      const evals = async () => {
+        const info = await raw.info('commandstats');
+        return [...info.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      };
+      const a = open();
+      const b = open();
+      await a.set('svc:w', record({ data: { n: 1 } }));
+      const held = await a.lockAndGet('svc:w', 1_000);
+      const before = await evals();
+      const waiting = b.lockAndGet('svc:w', 10_000);
+      await sleep(1_300);
+      const clients = String(await raw.sendCommand(['CLIENT', 'LIST']));
+      assert.match(clients, /flags=b\b.*cmd=blpop/, 'a client blocked in BLPOP');
+      await held.setAndRelease!(record({ data: { n: 2 } }));
+      const got = await waiting;
+      assert.equal(got.record()?.data.n, 2, 'read under the lock, after the write');
+      const tries = (await evals()) - before;
+      // Its first try, one more when its wait of at most a second ran out, one when woken; and the holder's write.
+      assert.ok(tries <= 5, `${tries} scripts run while one waiter waited 1.3 s (polling would run dozens)`);
+      await got.release();
+      assert.equal(await raw.exists(`${PREFIX}lock:svc:w`), 0);
+    });
+
+    it('wakes waiters one by one, each as the one before frees the lock, and lose no increment', async () => {
+      const stores = [open(), open(), open(), open()];
+      const increment = async (store: RedisStore) => {
+        const held = await store.lockAndGet('svc:seq', 20_000);
+        const n = (held.record()?.data.n as number | undefined) ?? 0;
+        await sleep(5);
+        await held.setAndRelease!(record({ data: { n: n + 1 } }));
+      };
+      await Promise.all(Array.from({ length: 40 }, (_, i) => increment(stores[i % 4]!)));
+      assert.equal((await stores[0]!.get('svc:seq'))!.data.n, 40);
+    });
+
+    it('close() ends a wait blocked on the wake list: the waiter fails, and its connections are closed', async () => {
+      const count = async () => String(await raw.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
+      const a = open();
+      const release = await a.lock('svc:c', 1_000);
+      const base = await count();
+      const b = new RedisStore(URL_);
+      const waiting = b.lock('svc:c', 30_000);
+      waiting.catch(() => undefined);
+      await sleep(200);
+      assert.ok((await count()) >= base + 2, 'the waiter has its connection and a blocking one');
+      await b.close();
+      await assert.rejects(waiting, /closed/);
+      for (let i = 0; i < 50 && (await count()) > base; i++) await sleep(20);
+      assert.equal(await count(), base, 'no connection of the closed store is left');
+      await release();
+    });
+
     it('takes over an expired lock, and the old holder\'s release does not free the new one', async () => {
       const a = open();
       const b = open();

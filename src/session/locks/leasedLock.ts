@@ -16,12 +16,19 @@ export interface LeaseSteps {
   free(): Promise<unknown> | unknown;
   /** The store's renewal timers, so that closing the store stops them. */
   renewals: Set<NodeJS.Timeout>;
+  /**
+   * Waits at most `ms` for the holder to free the lock, instead of a backoff
+   * sleep between tries (a store that can be told of the release). It may
+   * come back early, even when the lock is still held: the next try tells.
+   */
+  wait?(ms: number): Promise<void>;
 }
 
 /**
  * A lock kept in a shared store with an expiry (a Redis key, a SQLite row):
- * tried with backoff until `timeoutMs`, renewed while held (so a slow
- * handler keeps it and a dead holder's lapses), freed only by its owner.
+ * tried until `timeoutMs` (between tries, `wait` or a backoff sleep), renewed
+ * while held (so a slow handler keeps it and a dead holder's lapses), freed
+ * only by its owner.
  *
  * @throws SessionBusyError after `timeoutMs`.
  */
@@ -39,8 +46,12 @@ export async function takeLease(steps: LeaseSteps): Promise<Release> {
     }
     const waited = Date.now() - started;
     if (waited >= steps.timeoutMs) throw new SessionBusyError(steps.what, waited);
-    await new Promise((r) => setTimeout(r, Math.min(delay, steps.timeoutMs - waited)));
-    delay = Math.min(delay * 2, 25);
+    if (steps.wait) {
+      await steps.wait(steps.timeoutMs - waited);
+    } else {
+      await new Promise((r) => setTimeout(r, Math.min(delay, steps.timeoutMs - waited)));
+      delay = Math.min(delay * 2, 25);
+    }
   }
 }
 

@@ -37,6 +37,17 @@ interface Connection {
   commands: Commands;
   /** One client per master (one for a single server), for SCAN. */
   scanners(): Promise<Scanner[]>;
+  /** A new connection like this one (a single server only), for blocking commands. */
+  duplicate?(): Blocker;
+}
+
+/** A connection of its own for BLPOP. */
+interface Blocker {
+  connect(): Promise<unknown>;
+  blPop(key: string, timeoutSeconds: number): Promise<unknown>;
+  on(event: 'error', listener: (e: unknown) => void): unknown;
+  close(): Promise<void>;
+  destroy(): void;
 }
 
 interface Scanner {
@@ -44,15 +55,32 @@ interface Scanner {
 }
 
 // Compare-and-delete and compare-and-extend: only the holder's token releases or renews a lock.
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+// KEYS: lock[, wait, wake]. ARGV: token[, wake lifetime]. A release wakes one waiter when a try
+// marked the lock as waited for (see WAIT_MARK): one token in the wake list, popped by BLPOP.
+const WAKE =
+  "if #KEYS >= {w} + 1 and redis.call('exists', KEYS[{w}]) == 1 then " +
+  "redis.call('del', KEYS[{w} + 1]) redis.call('rpush', KEYS[{w} + 1], '1') redis.call('pexpire', KEYS[{w} + 1], ARGV[{t}]) end ";
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) ${WAKE.replaceAll('{w}', '2').replaceAll('{t}', '2')}return 1 else return 0 end`;
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-// KEYS: lock, session. Takes the lock and, only if taken, reads the session: one round trip, atomic.
-const LOCK_AND_GET = "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, redis.call('get', KEYS[2])} end return {0}";
-// KEYS: session, lock. Writes (or deletes, ARGV[3] = '0') the session and frees the lock, only while the holder still owns it.
+// KEYS: lock[, wait]. ARGV: token, lifetime[, wait mark lifetime]. A try that fails marks the lock as waited for.
+const WAIT_MARK = "if #KEYS >= {w} then redis.call('set', KEYS[{w}], '1', 'PX', ARGV[3]) end ";
+const TRY_LOCK = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end ${WAIT_MARK.replaceAll('{w}', '2')}return 0`;
+// KEYS: lock, session[, wait]. Takes the lock and, only if taken, reads the session: one round trip, atomic.
+const LOCK_AND_GET =
+  `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, redis.call('get', KEYS[2])} end ${WAIT_MARK.replaceAll('{w}', '3')}return {0}`;
+// KEYS: session, lock[, wait, wake]. ARGV: record, expiry, keep, token[, wake lifetime]. Writes (or
+// deletes, keep = '0') the session and frees the lock, only while the holder still owns it.
 const SET_AND_RELEASE =
   "if redis.call('get', KEYS[2]) ~= ARGV[4] then return 0 end " +
   "if ARGV[3] == '1' then redis.call('set', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) else redis.call('del', KEYS[1]) end " +
-  "redis.call('del', KEYS[2]) return 1";
+  `redis.call('del', KEYS[2]) ${WAKE.replaceAll('{w}', '3').replaceAll('{t}', '5')}return 1`;
+
+/** The longest a waiter blocks on the wake list before it tries the lock again (a holder that died frees nothing). */
+const WAKE_WAIT_MS = 1_000;
+/** How long a failed try's mark lasts: longer than one wait, so that it outlives every waiter still blocked. */
+const WAIT_MARK_MS = 3 * WAKE_WAIT_MS;
+/** Idle blocking connections kept for the next waits. */
+const IDLE_BLOCKERS = 4;
 
 const QUERY_KEYS = new Set(['cluster', 'prefix', 'node', 'connectTimeout', 'lockTtl']);
 
@@ -85,6 +113,10 @@ export class RedisStore implements SessionStore {
   readonly #renewals = new Set<NodeJS.Timeout>();
   #connection: Promise<Connection> | undefined;
   #lastError: string | undefined;
+  /** Connections for BLPOP (it blocks the connection it runs on): idle ones, and every one open. */
+  readonly #idleBlockers: Blocker[] = [];
+  readonly #blockers = new Set<Blocker>();
+  #closed = false;
 
   /** @throws ConfigurationError for a URL or option it cannot use. */
   constructor(location: string | URL, options: RedisStoreOptions = {}) {
@@ -161,12 +193,14 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * `SET <prefix>lock:<key> <token> NX PX <ttl>`, polled until `timeoutMs`.
-   * The holder renews it while it holds it; releasing deletes it only if the
-   * token is still its own.
+   * `SET <prefix>lock:<key> <token> NX PX <ttl>`, tried until `timeoutMs`:
+   * on a single server a waiter blocks (`BLPOP`) until a release wakes it, in
+   * a cluster it tries again after a short sleep. The holder renews it while
+   * it holds it; releasing deletes it only if the token is still its own.
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
     const lockKey = this.#lockKey(key) ?? `${this.prefix}lock:${key}`;
+    const wake = this.#wakeKeys(key);
     const token = randomUUID();
     return takeLease({
       what: `${this.name} ${key}`,
@@ -174,16 +208,19 @@ export class RedisStore implements SessionStore {
       ttlMs: this.#lockTtlMs,
       renewals: this.#renewals,
       tryTake: async () =>
-        (await this.#run((c) => c.set(lockKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#lockTtlMs } }))) !== null,
+        wake
+          ? (await this.#run((c) => c.eval(TRY_LOCK, { keys: [lockKey, wake.wait], arguments: [token, String(this.#lockTtlMs), String(WAIT_MARK_MS)] }))) === 1
+          : (await this.#run((c) => c.set(lockKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#lockTtlMs } }))) !== null,
       renew: () => this.#run((c) => c.eval(RENEW, { keys: [lockKey], arguments: [token, String(this.#lockTtlMs)] })),
-      free: () => this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] })),
+      free: () => this.#run((c) => c.eval(RELEASE, this.#releasing(lockKey, wake, token))),
+      ...(wake ? { wait: (ms: number) => this.#awaitWake(wake.wake, ms) } : {}),
     });
   }
 
   /**
    * {@link lock} and {@link get} in one round trip: a script that takes the
-   * lock (`SET NX PX`) and, only then, reads the session, polled until
-   * `timeoutMs`. `setAndRelease` writes and frees the lock in one more
+   * lock (`SET NX PX`) and, only then, reads the session, tried until
+   * `timeoutMs` as {@link lock} is. `setAndRelease` writes and frees the lock in one more
    * script, and writes nothing if the lock has lapsed and passed to another
    * holder meanwhile. In a cluster the lock key is in the session's slot, so
    * one node runs each script; a key whose slot the lock key cannot share (a
@@ -206,6 +243,11 @@ export class RedisStore implements SessionStore {
       return { record: () => (text === null ? undefined : parseRecord(text)), release };
     }
     const token = randomUUID();
+    const wake = this.#wakeKeys(key);
+    const trying = {
+      keys: wake ? [lockKey, dataKey, wake.wait] : [lockKey, dataKey],
+      arguments: wake ? [token, String(this.#lockTtlMs), String(WAIT_MARK_MS)] : [token, String(this.#lockTtlMs)],
+    };
     let freed = false;
     const release = await takeLease({
       what: `${this.name} ${key}`,
@@ -213,13 +255,14 @@ export class RedisStore implements SessionStore {
       ttlMs: this.#lockTtlMs,
       renewals: this.#renewals,
       tryTake: async () => {
-        const answer = (await this.#run((c) => c.eval(LOCK_AND_GET, { keys: [lockKey, dataKey], arguments: [token, String(this.#lockTtlMs)] }))) as [number, string | null];
+        const answer = (await this.#run((c) => c.eval(LOCK_AND_GET, trying))) as [number, string | null];
         if (answer[0] !== 1) return false;
         text = answer[1] ?? null;
         return true;
       },
       renew: () => this.#run((c) => c.eval(RENEW, { keys: [lockKey], arguments: [token, String(this.#lockTtlMs)] })),
-      free: () => (freed ? undefined : this.#run((c) => c.eval(RELEASE, { keys: [lockKey], arguments: [token] }))),
+      free: () => (freed ? undefined : this.#run((c) => c.eval(RELEASE, this.#releasing(lockKey, wake, token)))),
+      ...(wake ? { wait: (ms: number) => this.#awaitWake(wake.wake, ms) } : {}),
     });
     return {
       record: () => (text === null ? undefined : parseRecord(text)),
@@ -228,7 +271,12 @@ export class RedisStore implements SessionStore {
         const value = serializeRecord(record);
         const keep = record.expires > Date.now() ? '1' : '0';
         const args = [value, String(Math.round(record.expires)), keep, token];
-        const done = await this.#run((c) => c.eval(SET_AND_RELEASE, { keys: [dataKey, lockKey], arguments: args }));
+        const keys = [dataKey, lockKey];
+        if (wake) {
+          keys.push(wake.wait, wake.wake);
+          args.push(String(WAIT_MARK_MS));
+        }
+        const done = await this.#run((c) => c.eval(SET_AND_RELEASE, { keys, arguments: args }));
         if (done !== 1) throw new Error(`the lock of ${key} lapsed and was taken over before the write: the session was not saved`);
         freed = true;
         await release();
@@ -238,8 +286,13 @@ export class RedisStore implements SessionStore {
 
   /** Quits the connection (at once if Redis does not answer). */
   async close(): Promise<void> {
+    this.#closed = true;
     for (const timer of this.#renewals) clearInterval(timer);
     this.#renewals.clear();
+    // A waiter blocked in BLPOP gets an error, and its next try finds the store closed.
+    for (const blocker of this.#blockers) quietly(() => blocker.destroy());
+    this.#blockers.clear();
+    this.#idleBlockers.length = 0;
     const pending = this.#connection;
     this.#connection = undefined;
     const connection = await pending?.catch(() => undefined);
@@ -269,8 +322,84 @@ export class RedisStore implements SessionStore {
     return `${this.prefix}lock:{${tag}}`;
   }
 
+  /**
+   * The keys by which a lock's release wakes a waiter, on a single server:
+   * `<prefix>wait:<key>`, set by a try that failed, and `<prefix>wake:<key>`,
+   * the list a release pushes one token to while the first is there. A
+   * cluster has none: its waiters try again after a backoff sleep.
+   */
+  #wakeKeys(key: string): { wait: string; wake: string } | undefined {
+    if (this.cluster) return undefined;
+    return { wait: `${this.prefix}wait:${key}`, wake: `${this.prefix}wake:${key}` };
+  }
+
+  /** The RELEASE script's keys and arguments. */
+  #releasing(lockKey: string, wake: { wait: string; wake: string } | undefined, token: string) {
+    return wake ? { keys: [lockKey, wake.wait, wake.wake], arguments: [token, String(WAIT_MARK_MS)] } : { keys: [lockKey], arguments: [token] };
+  }
+
+  /**
+   * Blocks on the wake list until a release pushes to it, for at most `ms`
+   * (and {@link WAKE_WAIT_MS}), on a connection of its own. Without one (Redis
+   * unreachable, the store closed) it sleeps a little instead: the next try
+   * says what is wrong.
+   */
+  async #awaitWake(wakeKey: string, ms: number): Promise<void> {
+    const wait = Math.max(1, Math.min(ms, WAKE_WAIT_MS));
+    let blocker: Blocker | undefined;
+    try {
+      blocker = await this.#blocker();
+    } catch {
+      blocker = undefined;
+    }
+    if (!blocker) {
+      await new Promise((r) => setTimeout(r, Math.min(wait, 25)));
+      return;
+    }
+    try {
+      await blocker.blPop(wakeKey, wait / 1000);
+    } catch {
+      this.#dropBlocker(blocker);
+      await new Promise((r) => setTimeout(r, Math.min(wait, 25)));
+      return;
+    }
+    if (this.#closed || this.#idleBlockers.length >= IDLE_BLOCKERS) this.#dropBlocker(blocker);
+    else this.#idleBlockers.push(blocker);
+  }
+
+  /** An idle blocking connection, or a new one. */
+  async #blocker(): Promise<Blocker | undefined> {
+    const idle = this.#idleBlockers.pop();
+    if (idle) return idle;
+    if (this.#closed) return undefined;
+    const connection = await this.#connect();
+    if (!connection.duplicate) return undefined;
+    const blocker = connection.duplicate();
+    blocker.on('error', () => undefined);
+    this.#blockers.add(blocker);
+    try {
+      await blocker.connect();
+    } catch (e) {
+      this.#dropBlocker(blocker);
+      throw e;
+    }
+    if (this.#closed) {
+      this.#dropBlocker(blocker);
+      return undefined;
+    }
+    return blocker;
+  }
+
+  #dropBlocker(blocker: Blocker): void {
+    this.#blockers.delete(blocker);
+    const at = this.#idleBlockers.indexOf(blocker);
+    if (at >= 0) this.#idleBlockers.splice(at, 1);
+    quietly(() => blocker.destroy());
+  }
+
   /** Runs commands on the connection, connecting first if needed; errors say why Redis is unreachable. */
   async #run<T>(op: (c: Commands, connection: Connection) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error('the store is closed');
     let connection: Connection;
     try {
       connection = await this.#connect();
@@ -334,7 +463,9 @@ export class RedisStore implements SessionStore {
       connected = true;
       this.#lastError = undefined;
       const commands = client as unknown as Commands;
-      return { commands, scanners: async () => [client as unknown as Scanner] };
+      // Blocking connections give up at once when they lose the server: the waiter tries the lock again.
+      const duplicate = () => client.duplicate({ socket: { connectTimeout: this.#connectTimeoutMs, reconnectStrategy: false } }) as unknown as Blocker;
+      return { commands, scanners: async () => [client as unknown as Scanner], duplicate };
     }
     const tls = url.protocol === 'rediss:';
     const cluster = createCluster({
