@@ -27,23 +27,33 @@ interface Pending {
 
 /**
  * Store operations in flight, checked by one timer for the process rather
- * than a timer each (every request makes two or more); the timer stops when
- * none is left, and keeps the process alive while one waits.
+ * than a timer each (every request makes two or more). The timer keeps the
+ * process alive only while an operation waits (unref'd when none does, so a
+ * CGI process can exit at once), and stops at its first tick with none left:
+ * a busy server does not make and clear a timer for every operation.
  */
 const pending = new Set<Pending>();
 let ticker: NodeJS.Timeout | undefined;
+/** Whether the ticker is ref'd (some operation waits). */
+let holding = false;
 
 function watch(entry: Pending): void {
   pending.add(entry);
-  ticker ??= setInterval(expireLate, DEADLINE_TICK_MS);
+  if (ticker === undefined) {
+    ticker = setInterval(expireLate, DEADLINE_TICK_MS);
+    holding = true;
+  } else if (!holding) {
+    ticker.ref();
+    holding = true;
+  }
 }
 
-/** An operation answered: the timer stops with the last one, so a CGI process can exit at once. */
+/** An operation answered: with none left, the timer no longer keeps the process alive. */
 function unwatch(entry: Pending): void {
   pending.delete(entry);
-  if (pending.size === 0 && ticker !== undefined) {
-    clearInterval(ticker);
-    ticker = undefined;
+  if (pending.size === 0 && holding) {
+    ticker!.unref();
+    holding = false;
   }
 }
 
@@ -58,6 +68,7 @@ function expireLate(): void {
   if (pending.size === 0) {
     clearInterval(ticker);
     ticker = undefined;
+    holding = false;
   }
 }
 
