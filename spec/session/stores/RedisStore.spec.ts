@@ -253,6 +253,29 @@ describe('RedisStore', function () {
       assert.equal((await stores[0]!.get('svc:seq'))!.data.n, 40);
     });
 
+    it('falls back to sleeping between tries when the server refuses BLPOP (an ACL), without reconnecting each time', async () => {
+      const user = `pso-spec-${process.pid}`;
+      await raw.sendCommand(['ACL', 'SETUSER', user, 'reset', 'on', '>pw', '~*', '&*', '+@all', '-blpop']);
+      try {
+        const url = `redis://${encodeURIComponent(user)}:pw@127.0.0.1:6379/0?prefix=${encodeURIComponent(PREFIX)}`;
+        const a = open();
+        const b = open(url);
+        const held = await a.lockAndGet('svc:acl', 1_000);
+        const connections = async () => Number(/total_connections_received:(\d+)/.exec(await raw.info('stats'))![1]);
+        const before = await connections();
+        const waiting = b.lockAndGet('svc:acl', 10_000);
+        await sleep(1_000);
+        await held.setAndRelease!(record({ data: { n: 7 } }));
+        const got = await waiting;
+        assert.equal(got.record()?.data.n, 7);
+        await got.release();
+        const made = (await connections()) - before;
+        assert.ok(made <= 3, `${made} connections made during a 1 s wait`);
+      } finally {
+        await raw.sendCommand(['ACL', 'DELUSER', user]);
+      }
+    });
+
     it('close() ends a wait blocked on the wake list: the waiter fails, and its connections are closed', async () => {
       const count = async () => String(await raw.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
       const a = open();

@@ -117,6 +117,8 @@ export class RedisStore implements SessionStore {
   readonly #idleBlockers: Blocker[] = [];
   readonly #blockers = new Set<Blocker>();
   #closed = false;
+  /** The server refused BLPOP (an ACL): waiters sleep between tries instead. */
+  #blockingRefused = false;
 
   /** @throws ConfigurationError for a URL or option it cannot use. */
   constructor(location: string | URL, options: RedisStoreOptions = {}) {
@@ -358,7 +360,9 @@ export class RedisStore implements SessionStore {
     }
     try {
       await blocker.blPop(wakeKey, wait / 1000);
-    } catch {
+    } catch (e) {
+      // A user the server does not let run BLPOP: sleep between tries from now on.
+      if (/NOPERM|unknown command/i.test(describe(e))) this.#blockingRefused = true;
       this.#dropBlocker(blocker);
       await new Promise((r) => setTimeout(r, Math.min(wait, 25)));
       return;
@@ -371,7 +375,7 @@ export class RedisStore implements SessionStore {
   async #blocker(): Promise<Blocker | undefined> {
     const idle = this.#idleBlockers.pop();
     if (idle) return idle;
-    if (this.#closed) return undefined;
+    if (this.#closed || this.#blockingRefused) return undefined;
     const connection = await this.#connect();
     if (!connection.duplicate) return undefined;
     const blocker = connection.duplicate();
