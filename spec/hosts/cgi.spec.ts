@@ -10,6 +10,7 @@ import { MemoryLogger } from '../support/memoryLogger.js';
 
 /** The compiled fixture that echoes its form fields as JSON. */
 const FORM_HANDLER = fileURLToPath(new URL('../support/formHandler.js', import.meta.url));
+const STORE_DEADLINE_HANDLER = fileURLToPath(new URL('../support/storeDeadlineHandler.js', import.meta.url));
 
 function capture() {
   const out = new PassThrough();
@@ -129,6 +130,26 @@ describe('CgiRequest', () => {
       await new ServiceHandler().handle(req, async (r: ServiceRequest) => { await r.form(); r.write('not reached'); });
       assert.match(text(), /^Status: 413 Payload Too Large\r\n[^]*\r\n\r\n413 Payload Too Large\nrequest body of 10 bytes is larger than the limit of 4 bytes \(PSOMaxBodySize\)\n$/);
       assert.ok(logger.lines.some((l) => l.level === 'info' && /413: request body of 10 bytes/.test(l.message)), logger.text());
+    });
+  });
+
+  describe('store operation deadlines (real CGI processes)', () => {
+    it('once the store has answered, nothing of pso keeps the process alive: it exits with its answer', async () => {
+      const res = await runCgi(STORE_DEADLINE_HANDLER, { PSOSessionStore: 'answers://test' });
+      assert.equal(res.status, 200, res.stderr);
+      assert.equal(res.body, '1');
+      const alive = /^alive after the write: (.*)$/m.exec(res.stderr)?.[1];
+      assert.ok(alive, res.stderr);
+      assert.ok(!JSON.parse(alive).includes('Timeout'), `no timer holds the process: ${alive}`);
+    });
+
+    it('while a store operation waits, its deadline keeps the process alive: a store that never answers gets a 503', async () => {
+      const first = await runCgi(STORE_DEADLINE_HANDLER, { PSOSessionStore: 'answers://test' });
+      const cookie = first.headers.find(([name]) => name.toLowerCase() === 'set-cookie')?.[1].split(';')[0];
+      assert.ok(cookie, first.stderr);
+      const res = await runCgi(STORE_DEADLINE_HANDLER, { PSOSessionStore: 'hang://test', PSOSessionStoreTimeout: '1', HTTP_COOKIE: cookie });
+      assert.equal(res.status, 503, res.stderr);
+      assert.match(res.stderr, /session store hang:\/\/test unavailable: no answer to get within 1000 ms/);
     });
   });
 

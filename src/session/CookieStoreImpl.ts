@@ -34,27 +34,17 @@ interface Pending {
  */
 const pending = new Set<Pending>();
 let ticker: NodeJS.Timeout | undefined;
-/** Whether the ticker is ref'd (some operation waits). */
-let holding = false;
 
 function watch(entry: Pending): void {
   pending.add(entry);
-  if (ticker === undefined) {
-    ticker = setInterval(expireLate, DEADLINE_TICK_MS);
-    holding = true;
-  } else if (!holding) {
-    ticker.ref();
-    holding = true;
-  }
+  if (ticker === undefined) ticker = setInterval(expireLate, DEADLINE_TICK_MS);
+  else ticker.ref();
 }
 
 /** An operation answered: with none left, the timer no longer keeps the process alive. */
 function unwatch(entry: Pending): void {
   pending.delete(entry);
-  if (pending.size === 0 && holding) {
-    ticker!.unref();
-    holding = false;
-  }
+  if (pending.size === 0) ticker?.unref();
 }
 
 function expireLate(): void {
@@ -68,7 +58,6 @@ function expireLate(): void {
   if (pending.size === 0) {
     clearInterval(ticker);
     ticker = undefined;
-    holding = false;
   }
 }
 
