@@ -55,25 +55,26 @@ interface Scanner {
 }
 
 // Compare-and-delete and compare-and-extend: only the holder's token releases or renews a lock.
-// KEYS: lock[, wait, wake]. ARGV: token[, wake lifetime]. A release wakes one waiter when a try
-// marked the lock as waited for (see WAIT_MARK): one token in the wake list, popped by BLPOP.
-const WAKE =
-  "if #KEYS >= {w} + 1 and redis.call('exists', KEYS[{w}]) == 1 then " +
-  "redis.call('del', KEYS[{w} + 1]) redis.call('rpush', KEYS[{w} + 1], '1') redis.call('pexpire', KEYS[{w} + 1], ARGV[{t}]) end ";
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) ${WAKE.replaceAll('{w}', '2').replaceAll('{t}', '2')}return 1 else return 0 end`;
+// A release wakes one waiter when a try marked the lock as waited for (KEYS[wait], see markWaited):
+// one token in the wake list (KEYS[wait + 1]), popped by BLPOP, that lasts ARGV[life] ms.
+const wakeOne = (wait: number, life: number) =>
+  `if #KEYS > ${wait} and redis.call('exists', KEYS[${wait}]) == 1 then ` +
+  `redis.call('del', KEYS[${wait + 1}]) redis.call('rpush', KEYS[${wait + 1}], '1') redis.call('pexpire', KEYS[${wait + 1}], ARGV[${life}]) end `;
+// KEYS: lock[, wait, wake]. ARGV: token[, wake lifetime].
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) ${wakeOne(2, 2)}return 1 else return 0 end`;
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-// KEYS: lock[, wait]. ARGV: token, lifetime[, wait mark lifetime]. A try that fails marks the lock as waited for.
-const WAIT_MARK = "if #KEYS >= {w} then redis.call('set', KEYS[{w}], '1', 'PX', ARGV[3]) end ";
-const TRY_LOCK = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end ${WAIT_MARK.replaceAll('{w}', '2')}return 0`;
+// A try that fails marks the lock as waited for (KEYS[wait], for ARGV[3] ms), when that key is given.
+const markWaited = (wait: number) => `if #KEYS >= ${wait} then redis.call('set', KEYS[${wait}], '1', 'PX', ARGV[3]) end `;
+// KEYS: lock[, wait]. ARGV: token, lifetime[, wait mark lifetime].
+const TRY_LOCK = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end ${markWaited(2)}return 0`;
 // KEYS: lock, session[, wait]. Takes the lock and, only if taken, reads the session: one round trip, atomic.
-const LOCK_AND_GET =
-  `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, redis.call('get', KEYS[2])} end ${WAIT_MARK.replaceAll('{w}', '3')}return {0}`;
+const LOCK_AND_GET = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, redis.call('get', KEYS[2])} end ${markWaited(3)}return {0}`;
 // KEYS: session, lock[, wait, wake]. ARGV: record, expiry, keep, token[, wake lifetime]. Writes (or
 // deletes, keep = '0') the session and frees the lock, only while the holder still owns it.
 const SET_AND_RELEASE =
   "if redis.call('get', KEYS[2]) ~= ARGV[4] then return 0 end " +
   "if ARGV[3] == '1' then redis.call('set', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) else redis.call('del', KEYS[1]) end " +
-  `redis.call('del', KEYS[2]) ${WAKE.replaceAll('{w}', '3').replaceAll('{t}', '5')}return 1`;
+  `redis.call('del', KEYS[2]) ${wakeOne(3, 5)}return 1`;
 
 /** The longest a waiter blocks on the wake list before it tries the lock again (a holder that died frees nothing). */
 const WAKE_WAIT_MS = 1_000;
@@ -348,27 +349,20 @@ export class RedisStore implements SessionStore {
    */
   async #awaitWake(wakeKey: string, ms: number): Promise<void> {
     const wait = Math.max(1, Math.min(ms, WAKE_WAIT_MS));
-    let blocker: Blocker | undefined;
-    try {
-      blocker = await this.#blocker();
-    } catch {
-      blocker = undefined;
+    const blocker = await this.#blocker().catch(() => undefined);
+    if (blocker) {
+      try {
+        await blocker.blPop(wakeKey, wait / 1000);
+        if (this.#closed || this.#idleBlockers.length >= IDLE_BLOCKERS) this.#dropBlocker(blocker);
+        else this.#idleBlockers.push(blocker);
+        return;
+      } catch (e) {
+        // A user the server does not let run BLPOP: sleep between tries from now on.
+        if (/NOPERM|unknown command/i.test(describe(e))) this.#blockingRefused = true;
+        this.#dropBlocker(blocker);
+      }
     }
-    if (!blocker) {
-      await new Promise((r) => setTimeout(r, Math.min(wait, 25)));
-      return;
-    }
-    try {
-      await blocker.blPop(wakeKey, wait / 1000);
-    } catch (e) {
-      // A user the server does not let run BLPOP: sleep between tries from now on.
-      if (/NOPERM|unknown command/i.test(describe(e))) this.#blockingRefused = true;
-      this.#dropBlocker(blocker);
-      await new Promise((r) => setTimeout(r, Math.min(wait, 25)));
-      return;
-    }
-    if (this.#closed || this.#idleBlockers.length >= IDLE_BLOCKERS) this.#dropBlocker(blocker);
-    else this.#idleBlockers.push(blocker);
+    await new Promise((r) => setTimeout(r, Math.min(wait, 25)));
   }
 
   /** An idle blocking connection, or a new one. */
