@@ -58,11 +58,12 @@ describe('LockQueue (the SQL stores\' queue of lock requests)', () => {
     const queue = new LockQueue<number, string>(pool);
     const first = await queue.acquire('a', 1000, busy);
     assert.deepEqual(first, { conn: 1 });
-    const second = queue.acquire('b', 1000, busy);
+    const second = queue.acquire('b', 1000, busy, 'lock name of b');
     const third = queue.acquire('c', 1000, busy);
     assert.equal(await pending(second), true, 'no room in the pool: it waits');
     const taken = queue.nextOther('a')!;
     assert.equal(taken.key, 'b');
+    assert.equal(taken.name, 'lock name of b', 'the holder\'s batch uses the name the waiter worked out');
     queue.giveBack(first.conn, false, { waiter: taken, pre: 'b locked and read' });
     assert.deepEqual(await second, { conn: 1, pre: 'b locked and read' });
     // No handover batch: the connection goes on plainly; then back to the pool once nobody waits.

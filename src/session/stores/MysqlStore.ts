@@ -348,7 +348,7 @@ export class MysqlStore implements SessionStore {
 
   async #acquireWithRecord(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
     const name = this.lockName(key);
-    const { conn, pre } = await this.#queue.acquire(key, Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy);
+    const { conn, pre } = await this.#queue.acquire(key, Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy, name);
     let row: Row | undefined;
     let unlocked = false;
     /** The waiter this connection goes to next, with what the last batch did for it. */
@@ -446,7 +446,7 @@ export class MysqlStore implements SessionStore {
   #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; lockName: string } | undefined {
     if (this.#closed) return undefined;
     const waiter = this.#queue.nextOther(held);
-    return waiter && { waiter, lockName: this.lockName(waiter.key) };
+    return waiter && { waiter, lockName: waiter.name };
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */

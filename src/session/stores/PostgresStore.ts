@@ -310,10 +310,9 @@ export class PostgresStore implements SessionStore {
 
   async #acquireWithRecord(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
     if (this.#closed) throw new Error('the store is closed');
-    const { conn: client, pre } = await this.#queue.acquire(key, deadline - Date.now(), busy);
-    const lit = (text: string) => client.escapeLiteral(text);
-    /** The key as an SQL literal, escaped once for every statement of this request. */
-    const k = lit(key);
+    /** The key as an SQL literal, escaped once for every statement of this request (and a handover's). */
+    const k = pg.escapeLiteral(key);
+    const { conn: client, pre } = await this.#queue.acquire(key, deadline - Date.now(), busy, k);
     const lockId = `hashtextextended(${k}, 0)`;
     let row: StoredRow | undefined;
     let unlocked = false;
@@ -398,7 +397,7 @@ export class PostgresStore implements SessionStore {
         // Committed before the lock is free, in one round trip: the batch is one transaction, and a
         // transaction-level hold on the same lock, taken before the session-level one is given up
         // (the subquery runs first), lasts until the commit. The next holder reads this write.
-        const [data, expires] = [lit(serializeRecord(record)), Number(record.expires)];
+        const [data, expires] = [pg.escapeLiteral(serializeRecord(record)), Number(record.expires)];
         // The next lock request waiting for a connection gets its try-lock and read in the same batch,
         // after the unlock: the same session's next request reads this write.
         const next = this.#pretake(client, key);
@@ -439,7 +438,7 @@ export class PostgresStore implements SessionStore {
     if (this.#closed || !this.#prepared.has(client)) return undefined;
     const waiter = this.#queue.nextOther(held);
     if (!waiter) return undefined;
-    const k = client.escapeLiteral(waiter.key);
+    const k = waiter.name;
     // The read is a statement of its own, after the one that took the lock: it sees every write committed before.
     return { waiter, key: k, read: `EXECUTE pso_read(${k}, ${Date.now()})` };
   }

@@ -203,6 +203,8 @@ export interface LockQueuePool<C> {
 /** A lock request waiting for a connection. */
 export interface LockWaiter<C, P> {
   readonly key: string;
+  /** What the store calls the lock in its statements, worked out once for the request (the key by default). */
+  readonly name: string;
   /** When it stops waiting (ms since the epoch). */
   readonly deadline: number;
   /** Served, failed or timed out: nothing more reaches it. */
@@ -250,10 +252,11 @@ export class LockQueue<C, P> {
   }
 
   /**
-   * A connection for a lock on `key`, within `ms`; at the deadline
-   * `onTimeout()` is thrown and a connection that arrives later goes on.
+   * A connection for a lock on `key` (which the store's statements call
+   * `name`), within `ms`; at the deadline `onTimeout()` is thrown and a
+   * connection that arrives later goes on.
    */
-  acquire(key: string, ms: number, onTimeout: () => Error): Promise<LockConnection<C, P>> {
+  acquire(key: string, ms: number, onTimeout: () => Error, name = key): Promise<LockConnection<C, P>> {
     return new Promise((resolve, reject) => {
       const settle = () => {
         clearTimeout(timer);
@@ -261,6 +264,7 @@ export class LockQueue<C, P> {
       };
       const waiter: LockWaiter<C, P> = {
         key,
+        name,
         deadline: Date.now() + Math.max(0, ms),
         done: false,
         picked: false,
