@@ -394,13 +394,13 @@ export class MysqlStore implements SessionStore {
         if (!next) return Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1;
         let results: Row[][];
         try {
-          results = await this.#on<Row[][]>(conn, this.#releaseTrying, [name, next.lockName, next.waiter.key, Date.now()], false);
+          results = await this.#on<Row[][]>(conn, this.#releaseTrying, [name, next.name, next.key, Date.now()], false);
         } catch (e) {
           // The connection is closed, which frees whatever the batch took; the waiter waits on.
-          this.#queue.unshift(next.waiter);
+          this.#queue.unshift(next);
           throw e;
         }
-        handover = { waiter: next.waiter, pre: pretaken(results) };
+        handover = { waiter: next, pre: pretaken(results) };
         return Number(results[0]?.[0]?.ok) === 1;
       },
       closed: () => this.#closed,
@@ -417,19 +417,19 @@ export class MysqlStore implements SessionStore {
         try {
           // Autocommit commits the write before RELEASE_LOCK runs.
           if (next) {
-            const values = [...written, next.lockName, name, next.lockName, next.waiter.key, Date.now()];
+            const values = [...written, next.name, name, next.name, next.key, Date.now()];
             const [, [found]] = await this.#on<[unknown, Row[]]>(conn, this.#savePassing, values, false);
             // No row: nothing in the select list ran, this lock is still held.
-            const answer = found ?? (await this.#on<Row[]>(conn, this.#releaseChecking, [name, next.lockName], true))[0];
+            const answer = found ?? (await this.#on<Row[]>(conn, this.#releaseChecking, [name, next.name], true))[0];
             unlocked = Number(answer?.ok) === 1;
-            handover = { waiter: next.waiter, pre: { got: Number(answer?.got) === 1, row: found } };
+            handover = { waiter: next, pre: { got: Number(answer?.got) === 1, row: found } };
           } else {
             const [, freed] = await this.#on<[unknown, Row[]]>(conn, this.#save, [...written, name], false);
             unlocked = Number(freed[0]?.ok) === 1;
           }
         } catch (e) {
           // The lock (and the next request's) may still be held: closing the connection frees them.
-          if (next) this.#queue.unshift(next.waiter);
+          if (next) this.#queue.unshift(next);
           hold.broken ??= e;
           throw e;
         }
@@ -439,14 +439,12 @@ export class MysqlStore implements SessionStore {
   }
 
   /**
-   * The next lock request waiting for a connection, taken off the queue, with
-   * its lock name: its try-lock and read go in a holder's last batch. None
-   * when nobody waits, or when the pool has callers of its own.
+   * The next lock request waiting for a connection, taken off the queue: its
+   * try-lock (of its `name`) and read go in a holder's last batch. None when
+   * nobody waits, or when the pool has callers of its own.
    */
-  #pretake(held: string): { waiter: LockWaiter<Connection, Pretaken>; lockName: string } | undefined {
-    if (this.#closed) return undefined;
-    const waiter = this.#queue.nextOther(held);
-    return waiter && { waiter, lockName: waiter.name };
+  #pretake(held: string): LockWaiter<Connection, Pretaken> | undefined {
+    return this.#closed ? undefined : this.#queue.nextOther(held);
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */

@@ -375,7 +375,7 @@ export class PostgresStore implements SessionStore {
           const unlock = !this.#prepared.has(client)
             ? `SELECT pg_advisory_unlock(${lockId}) AS ok`
             : next
-              ? `EXECUTE pso_pass(${k}, ${next.key}); ${next.read}`
+              ? `EXECUTE pso_pass(${k}, ${next.waiter.name}); ${next.read}`
               : `EXECUTE pso_unlock(${k})`;
           const answer = (await client.query(unlock)) as unknown as pg.QueryResult | pg.QueryResult[];
           results = Array.isArray(answer) ? answer : [answer];
@@ -405,7 +405,7 @@ export class PostgresStore implements SessionStore {
           ? `INSERT INTO ${this.#quoted} (key, data, expires) VALUES (${k}, ${data}, to_timestamp(${expires}::float8 / 1000)) ${UPSERT}; ` +
             `SELECT pg_advisory_unlock(${lockId}) AS ok FROM (SELECT pg_advisory_xact_lock(${lockId})) AS held`
           : next
-            ? `EXECUTE pso_save_pass(${k}, ${data}, ${expires}, ${next.key}); ${next.read}`
+            ? `EXECUTE pso_save_pass(${k}, ${data}, ${expires}, ${next.waiter.name}); ${next.read}`
             : `EXECUTE pso_save(${k}, ${data}, ${expires})`;
         try {
           const answer = (await client.query(batch)) as unknown as pg.QueryResult | pg.QueryResult[];
@@ -434,13 +434,12 @@ export class PostgresStore implements SessionStore {
    * own, in its last batch. None when nobody waits, when the pool has callers
    * of its own, or on a connection without the prepared read.
    */
-  #pretake(client: pg.PoolClient, held: string): { waiter: LockWaiter<pg.PoolClient, Pretaken>; key: string; read: string } | undefined {
+  #pretake(client: pg.PoolClient, held: string): { waiter: LockWaiter<pg.PoolClient, Pretaken>; read: string } | undefined {
     if (this.#closed || !this.#prepared.has(client)) return undefined;
     const waiter = this.#queue.nextOther(held);
     if (!waiter) return undefined;
-    const k = waiter.name;
     // The read is a statement of its own, after the one that took the lock: it sees every write committed before.
-    return { waiter, key: k, read: `EXECUTE pso_read(${k}, ${Date.now()})` };
+    return { waiter, read: `EXECUTE pso_read(${waiter.name}, ${Date.now()})` };
   }
 
   /** Closes the pool; connections still held for locks are closed, which frees their locks. */
