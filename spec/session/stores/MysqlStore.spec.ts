@@ -62,6 +62,7 @@ describeSqlStore({
     await conn.query(`LOCK TABLES ${table} WRITE`);
     return admin(conn, (c) => c.query('UNLOCK TABLES'));
   },
+  sharedConnections: true,
   stopCommand: 'mariadb-admin -u root shutdown',
   downMessage: /ECONNREFUSED|PROTOCOL_CONNECTION_LOST|closed the connection/,
 });

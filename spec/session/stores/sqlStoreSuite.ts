@@ -49,6 +49,12 @@ export interface SqlStoreKit {
   stopCommand: string;
   /** A message of the driver when the server is down. */
   downMessage: RegExp;
+  /**
+   * The store's connections each hold the locks of many sessions and batch
+   * the requests' statements (MySQL), instead of one connection per lock
+   * handed from holder to waiter (PostgreSQL).
+   */
+  sharedConnections?: boolean;
   /** URL parameters (after `&`) that make the server's default isolation stricter than READ COMMITTED, where the engine lets a URL do so. */
   strictIsolationParams?: string;
 }
@@ -327,6 +333,8 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         for (let i = 0; i < 50; i++) await (await store.lock(`svc:c${i % 5}`, 1000))();
         await Promise.all(Array.from({ length: 30 }, async (_, i) => (await store.lock(`svc:p${i}`, 10_000))()));
         assert.ok(store.poolStats().total <= 3, JSON.stringify(store.poolStats()));
+        // A connection asked of the pool may come after the work it was for was done elsewhere: it goes straight back.
+        await sleep(50);
         idleAgain(store, 'after 80 lock cycles');
 
         const held = await other.lock('svc:busy', 1000);
@@ -334,13 +342,24 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         await held();
         idleAgain(store, 'after a lock timeout');
 
-        // Three locks fill the pool: a fourth waits for a connection, times out, and leaves nothing behind.
-        const three = await Promise.all([1, 2, 3].map((i) => store.lock(`svc:f${i}`, 1000)));
-        await assert.rejects(store.lock('svc:f4', 200), SessionBusyError);
-        // The session's statements run on its lock connection, so a full pool does not block them.
-        await store.set('svc:f1', record());
-        assert.ok(await store.get('svc:f1'));
-        await Promise.all(three.map((r) => r()));
+        if (kit.sharedConnections) {
+          // Locks share connections: a full pool takes more locks, and the session's statements run beside them.
+          const four = await Promise.all([1, 2, 3, 4].map((i) => store.lock(`svc:f${i}`, 1000)));
+          assert.ok(store.poolStats().total <= 3, JSON.stringify(store.poolStats()));
+          assert.equal(store.poolStats().locks, 4);
+          await assert.rejects(other.lock('svc:f4', 200), SessionBusyError, 'the fourth lock is really held');
+          await store.set('svc:f1', record());
+          assert.ok(await store.get('svc:f1'));
+          await Promise.all(four.map((r) => r()));
+        } else {
+          // Three locks fill the pool: a fourth waits for a connection, times out, and leaves nothing behind.
+          const three = await Promise.all([1, 2, 3].map((i) => store.lock(`svc:f${i}`, 1000)));
+          await assert.rejects(store.lock('svc:f4', 200), SessionBusyError);
+          // The session's statements run on its lock connection, so a full pool does not block them.
+          await store.set('svc:f1', record());
+          assert.ok(await store.get('svc:f1'));
+          await Promise.all(three.map((r) => r()));
+        }
         await sleep(50);
         idleAgain(store, 'after an exhausted pool');
         assert.ok(store.poolStats().total <= 3);
@@ -463,9 +482,55 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         await sleep(20);
         idleAgain(store, 'after a failed write');
       });
+
+      it('loses no update among 3 store instances, 2 connections each, incrementing 6 sessions 240 times', async () => {
+        const table = tableName('_ho4');
+        const stores = [open(table, '&pool=2'), open(table, '&pool=2'), open(table, '&pool=2')];
+        const increment = async (i: number) => {
+          const store = stores[i % 3]!;
+          const key = `svc:many${i % 6}`;
+          const held = await store.lockAndGet(key, 30_000);
+          try {
+            const n = (held.record()?.data.n as number | undefined) ?? 0;
+            // Some release without writing first, then take the lock again.
+            if (i % 5 === 0) {
+              await held.release();
+              const again = await store.lockAndGet(key, 30_000);
+              const m = (again.record()?.data.n as number | undefined) ?? 0;
+              await again.setAndRelease!(record({ data: { n: m + 1 } }));
+              return;
+            }
+            await held.setAndRelease!(record({ data: { n: n + 1 } }));
+          } finally {
+            await held.release();
+          }
+        };
+        await Promise.all(Array.from({ length: 240 }, (_, i) => increment(i)));
+        for (let k = 0; k < 6; k++) assert.equal((await stores[0]!.get(`svc:many${k}`))!.data.n, 40, `session ${k}`);
+        await sleep(20);
+        for (const s of stores) idleAgain(s, 'after the increments');
+      });
+
+      if (kit.strictIsolationParams) {
+        it('loses no update when the server\'s default isolation is stricter than READ COMMITTED', async () => {
+          const table = tableName('_iso');
+          const stores = [open(table, `&pool=2&${kit.strictIsolationParams}`), open(table, `&pool=2&${kit.strictIsolationParams}`)];
+          const increment = async (i: number) => {
+            const held = await stores[i % 2]!.lockAndGet('svc:iso', 30_000);
+            try {
+              const n = (held.record()?.data.n as number | undefined) ?? 0;
+              await held.setAndRelease!(record({ data: { n: n + 1 } }));
+            } finally {
+              await held.release();
+            }
+          };
+          await Promise.all(Array.from({ length: 80 }, (_, i) => increment(i)));
+          assert.equal((await stores[0]!.get('svc:iso'))!.data.n, 80);
+        });
+      }
     });
 
-    describe('handing a connection over', () => {
+    if (kit.sharedConnections) describeBatches(); else describe('handing a connection over', () => {
       /** Resolves once `p` settles, telling whether it is still pending after `ms`. */
       const pendingAfter = async (p: Promise<unknown>, ms: number) => {
         let settled = false;
@@ -553,52 +618,145 @@ export function describeSqlStore(kit: SqlStoreKit): void {
         idleAgain(store, 'after a queued request timed out');
       });
 
-      it('loses no update among 3 store instances, 2 connections each, incrementing 6 sessions 240 times', async () => {
-        const table = tableName('_ho4');
-        const stores = [open(table, '&pool=2'), open(table, '&pool=2'), open(table, '&pool=2')];
-        const increment = async (i: number) => {
-          const store = stores[i % 3]!;
-          const key = `svc:many${i % 6}`;
-          const held = await store.lockAndGet(key, 30_000);
-          try {
-            const n = (held.record()?.data.n as number | undefined) ?? 0;
-            // Some release without writing first, then take the lock again.
-            if (i % 5 === 0) {
-              await held.release();
-              const again = await store.lockAndGet(key, 30_000);
-              const m = (again.record()?.data.n as number | undefined) ?? 0;
-              await again.setAndRelease!(record({ data: { n: m + 1 } }));
-              return;
-            }
-            await held.setAndRelease!(record({ data: { n: n + 1 } }));
-          } finally {
-            await held.release();
-          }
-        };
-        await Promise.all(Array.from({ length: 240 }, (_, i) => increment(i)));
-        for (let k = 0; k < 6; k++) assert.equal((await stores[0]!.get(`svc:many${k}`))!.data.n, 40, `session ${k}`);
-        await sleep(20);
-        for (const s of stores) idleAgain(s, 'after the increments');
-      });
-
-      if (kit.strictIsolationParams) {
-        it('loses no update when the server\'s default isolation is stricter than READ COMMITTED', async () => {
-          const table = tableName('_iso');
-          const stores = [open(table, `&pool=2&${kit.strictIsolationParams}`), open(table, `&pool=2&${kit.strictIsolationParams}`)];
-          const increment = async (i: number) => {
-            const held = await stores[i % 2]!.lockAndGet('svc:iso', 30_000);
-            try {
-              const n = (held.record()?.data.n as number | undefined) ?? 0;
-              await held.setAndRelease!(record({ data: { n: n + 1 } }));
-            } finally {
-              await held.release();
-            }
-          };
-          await Promise.all(Array.from({ length: 80 }, (_, i) => increment(i)));
-          assert.equal((await stores[0]!.get('svc:iso'))!.data.n, 80);
-        });
-      }
     });
+
+    /** The server's count of statements run, all connections together. */
+    const statements = async () => Number((await admin.query("SHOW GLOBAL STATUS LIKE 'Questions'"))[0]!.Value);
+    /** Connections of the server waiting in `GET_LOCK` right now. */
+    const lockWaits = async () => Number((await admin.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT GET_LOCK(%'"))[0]!.n);
+
+    function describeBatches(): void {
+      describe('batching requests on shared connections', () => {
+        it('takes the locks and records of concurrent requests in one exchange, each lock really held', async () => {
+          const table = tableName('_b1');
+          const store = open(table, '&pool=1');
+          const other = open(table);
+          const keys = Array.from({ length: 8 }, (_, i) => `svc:b${i}`);
+          for (const [i, k] of keys.entries()) await other.set(k, record({ data: { n: i } }));
+          const before = await statements();
+          const held = await Promise.all(keys.map((k) => store.lockAndGet(k, 2000)));
+          // The first request goes alone, the 7 that came while it was on the wire together: 2 statements each time.
+          const ran = (await statements()) - before;
+          assert.ok(ran <= 6, `8 lock requests cost ${ran} statements (1 of them this count)`);
+          keys.forEach((k, i) => assert.equal(held[i]!.record()?.data.n, i, k));
+          assert.deepEqual([store.poolStats().total, store.poolStats().locks], [1, 8]);
+          for (const k of keys) await assert.rejects(other.lockAndGet(k, 50), SessionBusyError, `${k} is locked`);
+          await Promise.all(held.map((h, i) => h.setAndRelease!(record({ data: { n: i + 100 } }))));
+          for (const [i, k] of keys.entries()) {
+            const next = await other.lockAndGet(k, 500);
+            assert.equal(next.record()?.data.n, i + 100, `${k} was written before its lock was freed`);
+            await next.release();
+          }
+          await sleep(20);
+          idleAgain(store, 'after batches');
+        });
+
+        it('fails a write the server refuses alone: its lock stays held, the others of its batch are written and unlocked', async () => {
+          const mode = String((await admin.query('SELECT @@GLOBAL.sql_mode AS m'))[0]!.m);
+          assert.match(mode, /STRICT_TRANS_TABLES|STRICT_ALL_TABLES/, 'the server refuses an out-of-range value');
+          const table = tableName('_b2');
+          const store = open(table, '&pool=1');
+          const other = open(table);
+          const keys = Array.from({ length: 5 }, (_, i) => `svc:w${i}`);
+          for (const k of keys) await other.set(k, record({ data: { n: 1 } }));
+          const held = await Promise.all(keys.map((k) => store.lockAndGet(k, 2000)));
+          // The first write goes alone; the other four share a batch, and the third of them is out of BIGINT's range.
+          const results = await Promise.allSettled(held.map((h, i) => h.setAndRelease!(record({ data: { n: 2 }, ...(i === 2 ? { expires: 1e30 } : {}) }))));
+          assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+          assert.match(String((results[2] as PromiseRejectedResult).reason), /out of range/i);
+          await assert.rejects(other.lockAndGet('svc:w2', 100), SessionBusyError, 'the refused write left its lock held');
+          for (const k of keys.filter((_, i) => i !== 2)) {
+            const next = await other.lockAndGet(k, 500);
+            assert.equal(next.record()?.data.n, 2, k);
+            await next.release();
+          }
+          await held[2]!.release();
+          const kept = await other.lockAndGet('svc:w2', 500);
+          assert.equal(kept.record()?.data.n, 1, 'nothing of the refused write was kept');
+          await kept.release();
+          await sleep(20);
+          idleAgain(store, 'after a refused write');
+        });
+
+        it('waits for a lock another process holds on the server, on a connection of its own, while other requests go on', async () => {
+          const table = tableName('_b3');
+          const store = open(table, '&pool=2');
+          const other = open(table);
+          const theirs = await other.lockAndGet('svc:x', 1000);
+          const waiting = store.lockAndGet('svc:x', 5000);
+          await sleep(100);
+          assert.equal(await lockWaits(), 1, 'one connection waits in GET_LOCK');
+          const started = Date.now();
+          for (let i = 0; i < 5; i++) await (await store.lockAndGet(`svc:y${i}`, 1000)).setAndRelease!(record());
+          assert.ok(Date.now() - started < 1000, `other sessions went on (${Date.now() - started} ms)`);
+          assert.equal(store.poolStats().total, 2);
+          await theirs.setAndRelease!(record({ data: { n: 5 } }));
+          const mine = await waiting;
+          assert.equal(mine.record()?.data.n, 5, 'read after the lock came');
+          await mine.release();
+          await sleep(20);
+          idleAgain(store, 'after a wait');
+        });
+
+        it('polls for a busy lock when every connection holds locks, and takes it once it is free', async () => {
+          const table = tableName('_b4');
+          const store = open(table, '&pool=1');
+          const other = open(table);
+          const mine = await store.lockAndGet('svc:h', 1000);
+          const theirs = await other.lockAndGet('svc:x', 1000);
+          const waiting = store.lockAndGet('svc:x', 3000);
+          await sleep(200);
+          assert.equal(await lockWaits(), 0, 'no connection holding a lock waits on the server');
+          await mine.setAndRelease!(record({ data: { n: 1 } }));
+          await theirs.setAndRelease!(record({ data: { n: 7 } }));
+          const got = await waiting;
+          assert.equal(got.record()?.data.n, 7);
+          await got.release();
+          await sleep(20);
+          idleAgain(store, 'after polling');
+        });
+
+        it('breaks the locks of a connection that dies, and only those; the store goes on', async () => {
+          const table = tableName('_b5');
+          const store = open(table, '&pool=2');
+          const other = open(table);
+          const a = await store.lockAndGet('svc:a', 1000);
+          // Taken by waiting on the server, so on the other connection.
+          const theirs = await other.lockAndGet('svc:x', 1000);
+          const waiting = store.lockAndGet('svc:x', 5000);
+          await sleep(100);
+          await theirs.release();
+          const x = await waiting;
+          await kit.killLockHolder(admin, store, 'svc:a');
+          await sleep(200);
+          await assert.rejects(a.setAndRelease!(record()), /lock failed/);
+          await a.release();
+          await x.setAndRelease!(record({ data: { n: 3 } }));
+          assert.equal((await other.get('svc:x'))!.data.n, 3);
+          assert.equal(await other.get('svc:a'), undefined, 'nothing written without the lock');
+          await (await other.lockAndGet('svc:a', 500)).release();
+          const again = await store.lockAndGet('svc:a', 1000);
+          await again.setAndRelease!(record({ data: { n: 1 } }));
+          assert.equal((await other.get('svc:a'))!.data.n, 1);
+          await sleep(20);
+          idleAgain(store, 'after a dead connection');
+        });
+
+        it('creates its table when a batch finds it missing, with the locks held', async () => {
+          const table = tableName('_b6');
+          const store = open(table, '&pool=1');
+          const other = open(table);
+          const keys = Array.from({ length: 6 }, (_, i) => `svc:t${i}`);
+          const held = await Promise.all(keys.map((k) => store.lockAndGet(k, 3000)));
+          for (const h of held) assert.equal(h.record(), undefined);
+          await assert.rejects(other.lockAndGet('svc:t3', 50), SessionBusyError);
+          await Promise.all(held.map((h, i) => h.setAndRelease!(record({ data: { n: i } }))));
+          for (const [i, k] of keys.entries()) assert.equal((await other.get(k))!.data.n, i);
+          await sleep(20);
+          idleAgain(store, 'after creating the table');
+        });
+      });
+    }
 
     describe('through node:http with PSOSessionStore', () => {
       let server: PsoServer | undefined;

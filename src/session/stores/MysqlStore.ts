@@ -1,26 +1,13 @@
 import { hash } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import type { Release } from '../locks/KeyedMutex.js';
+import { KeyedMutex, type Release } from '../locks/KeyedMutex.js';
 import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { redact, registerStore } from './registry.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import {
-  LockQueue,
-  assertHeld,
-  backoff,
-  holdLock,
-  readSqlSettings,
-  sleep,
-  toUrl,
-  within,
-  type ConnectionHold,
-  type Handover,
-  type LockWaiter,
-  type SqlStoreOptions,
-  type SqlStoreSettings,
-} from './sqlStoreSupport.js';
+import { ER_NO_SUCH_TABLE, Lines, lockLost, type Line, type Row, type Taken } from './mysqlLines.js';
+import { backoff, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
 export interface MysqlStoreOptions extends SqlStoreOptions {
@@ -34,35 +21,22 @@ export interface MysqlPoolStats {
   total: number;
   /** Connections open and unused. */
   idle: number;
-  /** Callers waiting for a connection. */
+  /** Operations waiting for a connection. */
   waiting: number;
-  /** Connections held for session locks. */
+  /** Session locks held. */
   locks: number;
 }
 
-/** The server's "table doesn't exist". */
-const ER_NO_SUCH_TABLE = 1146;
 /** `k` is a VARCHAR(255): longer keys must be refused, not truncated into another session's. */
 const MAX_KEY = 255;
+/** Connections shared by lock requests, at most: fewer, fuller batches cost the server less per request. */
+const SHARED_LINES = 2;
 
-type Connection = mysql.PoolConnection;
-type Row = mysql.RowDataPacket;
-
-/** A named lock held on a connection. */
-type Hold = ConnectionHold<Connection>;
-
-/** What a handover batch did for the next lock request: its try-lock, and its read (valid when granted). */
-interface Pretaken {
-  got: boolean;
-  row: Row | undefined;
-}
-
-/** The parts of mysql2's pool the lock queue reads (not in its types). */
+/** The parts of mysql2's pool the stats read (not in its types). */
 interface PoolCore {
   _allConnections: { length: number };
   _freeConnections: { length: number };
   _connectionQueue: { length: number };
-  config: { connectionLimit: number };
 }
 
 /**
@@ -75,15 +49,18 @@ interface PoolCore {
  *
  * The table `(k VARCHAR(255) PRIMARY KEY, data MEDIUMTEXT, expires BIGINT,
  * INDEX(expires))` is created on first use (or by `pso store init <url>`).
- * Every statement is a server-side prepared statement. A session is locked
- * across processes with `GET_LOCK` on one pooled connection, held from load
- * to save; that connection also serves the session's reads and writes, so a
- * full pool cannot deadlock. With {@link lockAndGet} a request costs two round
- * trips: `GET_LOCK` with the read, then the write with `RELEASE_LOCK`. Under
- * load, a lock request that finds the pool taken waits for the next holder to
- * finish, which hands its connection over and runs the waiting request's
- * `GET_LOCK(name, 0)` and read in its own last batch: one round trip per
- * request while the lock is free.
+ * A session is locked across processes with `GET_LOCK`, held from load to
+ * save by a pooled connection that may hold the locks of many sessions at
+ * once. The requests of a process share two such connections (one with a
+ * pool of one) and what they ask of the server goes in
+ * batches: while one exchange is on the wire, the next requests' writes,
+ * unlocks, try-locks and reads queue, and go together as the next, in three
+ * statements whatever their number (one multi-row upsert; one `SELECT` of
+ * every `RELEASE_LOCK` and `GET_LOCK(name, 0)`; one read of the rows of the
+ * locks granted). A lock another process holds is waited for on the server
+ * (`GET_LOCK(name, s)`) by a connection that holds no lock, so that no
+ * holder's write waits behind it; when every connection is in use the
+ * request tries again after a short sleep instead.
  *
  * @example
  * ```ts
@@ -104,24 +81,11 @@ export class MysqlStore implements SessionStore {
   /** Writes a row, `(k, data, expires)`. */
   readonly #upsert: string;
   readonly #database: string;
-  /** Keys whose named lock this store holds, with the connection holding it. */
-  readonly #held = new Map<string, Hold>();
-  /** Lock requests waiting for a connection, served by the pool or by a finishing holder. */
-  readonly #queue: LockQueue<Connection, Pretaken>;
-  /** Reads a row: `(k, now)`. */
-  readonly #read: string;
-  /** Writes a row, then frees its lock: `(k, data, expires, name)`. */
-  readonly #save: string;
-  /**
-   * {@link #save}, and the next request's try-lock and read: `(k, data,
-   * expires, other name, name, other name, other k, now)`.
-   */
-  readonly #savePassing: string;
-  /** What {@link #savePassing} answers when the next request has no row: `(name, other name)`. */
-  readonly #releaseChecking: string;
-  /** Frees a lock and tries another without waiting, then reads that one's row: `(name, other name, k, now)`. */
-  readonly #releaseTrying: string;
-  #ready: Promise<void> | undefined;
+  readonly #lines: Lines;
+  /** Keys whose named lock this store holds, with the line holding it. */
+  readonly #held = new Map<string, Line>();
+  /** One lock request per session at a time inside the store: a line's locks count per call. */
+  readonly #keys = new KeyedMutex();
   #closed = false;
 
   constructor(url: string | URL, options: MysqlStoreOptions = {}) {
@@ -153,44 +117,35 @@ export class MysqlStore implements SessionStore {
       // No stack captured on every query for error messages.
       trace: false,
       ...options.poolConfig,
-      // The lock and the read, the write and the unlock, each go as one batch (values always escaped).
+      // The batches go as several statements in one query (values always escaped).
       multipleStatements: true,
     });
     // A later error on a connection the server closed (a restart) must not crash the process.
     this.#pool.pool.on('connection', (conn: NodeJS.EventEmitter) => conn.on('error', () => undefined));
-    this.#read = `SELECT data, expires FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
-    this.#save = `${this.#upsert}; SELECT RELEASE_LOCK(?) AS ok`;
-    // Two statements: the write also tries the next request's lock, without waiting (its answer is
-    // multiplied by 0, a NULL counted as 0: the stored expiry is the one given); the statement after
-    // it frees this lock and reads that request's row, its snapshot taken after the try. A lock not
-    // granted leaves the read unused. The read is a plain primary-key lookup (a join that always
-    // answers a row costs the server a fifth more): when that request has no row, the select list,
-    // and with it the unlock, is not evaluated, and #releaseChecking follows.
-    this.#savePassing =
-      `INSERT INTO ${this.#quoted} (k, data, expires) VALUES (?, ?, ? + 0 * IFNULL(GET_LOCK(?, 0), 0)) ` +
-      'ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires); ' +
-      'SELECT RELEASE_LOCK(?) AS ok, IS_USED_LOCK(?) = CONNECTION_ID() AS got, data, expires ' +
-      `FROM ${this.#quoted} WHERE k = ? AND expires > ?`;
-    this.#releaseChecking = 'SELECT RELEASE_LOCK(?) AS ok, IS_USED_LOCK(?) = CONNECTION_ID() AS got';
-    // The other lock goes with the release (another name: the order does not matter); the read is a
-    // statement of its own, after the one that took the lock: it sees every write committed before.
-    this.#releaseTrying = `SELECT RELEASE_LOCK(?) AS ok, GET_LOCK(?, 0) AS got; ${this.#read}`;
-    const core = this.#pool.pool as unknown as PoolCore;
-    this.#queue = new LockQueue({
-      available: () => core._freeConnections.length + Math.max(0, core.config.connectionLimit - core._allConnections.length),
-      waiting: () => core._connectionQueue.length,
-      connect: () => this.#pool.getConnection(),
-      release: (c) => c.release(),
-      destroy: (c) => c.destroy(),
+    // A binary collation for k: session ids differing only in case are different sessions.
+    const createTable =
+      `CREATE TABLE IF NOT EXISTS ${this.#quoted} (k VARCHAR(${MAX_KEY}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, ` +
+      'data MEDIUMTEXT NOT NULL, expires BIGINT NOT NULL, INDEX (expires)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4';
+    this.#lines = new Lines({
+      pool: this.#pool,
+      size: this.#settings.pool,
+      shared: Math.min(this.#settings.pool, SHARED_LINES),
+      statementTimeoutMs: this.#settings.statementTimeoutMs,
+      connectTimeoutMs: this.#settings.connectTimeoutMs,
+      table: this.#quoted,
+      createTable,
     });
-    // A connection back in the pool may serve a waiting lock request.
-    this.#pool.pool.on('release', () => queueMicrotask(() => this.#queue.pump()));
   }
 
   /** The underlying pool's counts, to watch for leaks. */
   poolStats(): MysqlPoolStats {
     const core = this.#pool.pool as unknown as PoolCore;
-    return { total: core._allConnections.length, idle: core._freeConnections.length, waiting: core._connectionQueue.length, locks: this.#held.size };
+    return {
+      total: core._allConnections.length,
+      idle: core._freeConnections.length,
+      waiting: core._connectionQueue.length + this.#lines.stats().queued,
+      locks: this.#held.size,
+    };
   }
 
   /**
@@ -203,68 +158,18 @@ export class MysqlStore implements SessionStore {
 
   /** Creates the table if it is missing (`pso store init <url>`). */
   init(): Promise<void> {
-    return this.#init();
+    return this.#lines.init();
   }
 
   /**
-   * {@link init}, on `held` when given: a connection this store already
-   * holds, so that creating the table never waits for another from a full pool.
+   * Runs a statement on the line holding the session's lock when this store
+   * holds it (so that a full pool never blocks a holder), else on any line.
    */
-  #init(held?: Connection): Promise<void> {
-    // A binary collation for k: session ids differing only in case are different sessions.
-    const sql =
-      `CREATE TABLE IF NOT EXISTS ${this.#quoted} (k VARCHAR(${MAX_KEY}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, ` +
-      'data MEDIUMTEXT NOT NULL, expires BIGINT NOT NULL, INDEX (expires)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4';
-    this.#ready ??= (held ? this.#on(held, sql, [], false) : this.#statement(undefined, sql, [], false)).then(
-      () => undefined,
-      (e: unknown) => {
-        this.#ready = undefined;
-        throw e;
-      },
-    );
-    return this.#ready;
-  }
-
-  /** A pooled connection within the connect timeout; one that comes later goes straight back. */
-  #connection(ms = this.#settings.connectTimeoutMs, onTimeout?: () => Error): Promise<Connection> {
+  #statement<T>(key: string | undefined, sql: string, values: unknown[]): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
-    return within(this.#pool.getConnection(), ms, (c) => c.release(), onTimeout ?? (() => new Error(`no connection from the pool within ${ms} ms`)));
-  }
-
-  /** Runs one statement on `conn` within the statement timeout. */
-  async #on<T>(conn: Connection, sql: string, values: unknown[], prepared: boolean, extraMs = 0): Promise<T> {
-    const ms = this.#settings.statementTimeoutMs + extraMs;
-    const work = prepared ? conn.execute(sql, values as any) : conn.query(sql, values as any);
-    const [result] = await within(work, ms, () => undefined, () => Object.assign(new Error(`no answer within ${ms} ms`), { fatal: true }));
-    return result as T;
-  }
-
-  /**
-   * Runs a statement on the session's lock connection when this store holds
-   * it, else on a pooled one; a connection that failed other than with an
-   * SQL error is closed rather than reused.
-   */
-  async #statement<T>(key: string | undefined, sql: string, values: unknown[], prepared = true): Promise<T> {
-    const held = key === undefined ? undefined : this.#held.get(key);
-    if (held) {
-      if (held.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(held.broken as Error)?.message ?? held.broken}`);
-      try {
-        return await this.#on<T>(held.conn, sql, values, prepared);
-      } catch (e) {
-        if (!isSqlError(e)) held.broken ??= e;
-        throw e;
-      }
-    }
-    const conn = await this.#connection();
-    try {
-      const result = await this.#on<T>(conn, sql, values, prepared);
-      conn.release();
-      return result;
-    } catch (e) {
-      if (isSqlError(e)) conn.release();
-      else conn.destroy();
-      throw e;
-    }
+    const line = key === undefined ? undefined : this.#held.get(key);
+    if (line?.failure !== undefined) return Promise.reject(lockLost(line.failure));
+    return this.#lines.statement<T>(sql, values, true, line);
   }
 
   /** {@link #statement}, creating the table the first time it is missing. */
@@ -274,8 +179,7 @@ export class MysqlStore implements SessionStore {
       return await this.#statement<T>(key, sql, values);
     } catch (e) {
       if ((e as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw e;
-      const held = key === undefined ? undefined : this.#held.get(key);
-      await this.#init(held?.conn);
+      await this.#lines.init();
       return this.#statement<T>(key, sql, values);
     }
   }
@@ -288,7 +192,6 @@ export class MysqlStore implements SessionStore {
   async set(key: string, record: SessionRecord): Promise<void> {
     await this.#run(key, this.#upsert, [key, serializeRecord(record), Math.round(record.expires)]);
   }
-
 
   async touch(key: string, record: SessionRecord): Promise<void> {
     const result = await this.#run<mysql.ResultSetHeader>(key, `UPDATE ${this.#quoted} SET expires = ? WHERE k = ?`, [Math.round(record.expires), key]);
@@ -318,11 +221,9 @@ export class MysqlStore implements SessionStore {
   }
 
   /**
-   * Locks `key` for every process using this server: `GET_LOCK` on a
-   * connection held until the release, which runs `RELEASE_LOCK` and gives
-   * the connection back. It is {@link lockAndGet} without its record: one
-   * way to take the lock. Whatever happens (a timeout, a broken connection)
-   * the connection goes back to the pool or is closed, which frees the lock.
+   * Locks `key` for every process using this server: {@link lockAndGet}
+   * without its record. Whatever happens (a timeout, a broken connection)
+   * the lock is freed: by `RELEASE_LOCK`, or by closing its connection.
    *
    * @throws SessionBusyError after `timeoutMs`.
    */
@@ -331,135 +232,100 @@ export class MysqlStore implements SessionStore {
   }
 
   /**
-   * {@link lock} and {@link get} in one round trip: `GET_LOCK` (waited for
-   * by the server) and the read go as one batch, and the read runs after the
-   * lock is granted, in a transaction of its own (autocommit), so it sees
-   * every write committed before. `setAndRelease` writes (committed by
-   * autocommit) and runs `RELEASE_LOCK` in one more round trip.
+   * {@link lock} and {@link get} in one exchange: `GET_LOCK(name, 0)` and
+   * then the read, in the next batch of a line; the read is a statement
+   * after the lock, in a transaction of its own (autocommit), so it sees
+   * every write committed before. When another process holds the lock it is
+   * waited for on the server. `setAndRelease` writes (committed by
+   * autocommit) and runs `RELEASE_LOCK` in one more exchange.
    *
    * @throws SessionBusyError after `timeoutMs`.
    */
   async lockAndGet(key: string, timeoutMs: number): Promise<LockedRecord> {
     if (key.length > MAX_KEY) throw new RangeError(`session key longer than ${MAX_KEY} characters`);
+    if (this.#closed) throw new Error('the store is closed');
     const started = Date.now();
     const busy = () => new SessionBusyError(key, Date.now() - started);
-    return within(this.#acquireWithRecord(key, started + timeoutMs, busy), timeoutMs + 50, (held) => held.release(), busy);
+    return within(this.#acquire(key, started + timeoutMs, busy), timeoutMs + 50, (held) => held.release(), busy);
   }
 
-  async #acquireWithRecord(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
+  async #acquire(key: string, deadline: number, busy: () => Error): Promise<LockedRecord> {
+    let local: Release;
+    try {
+      local = await this.#keys.acquire(key, Math.max(1, deadline - Date.now()));
+    } catch {
+      throw busy();
+    }
+    let taken: Taken;
+    try {
+      const name = this.lockName(key);
+      taken = await this.#lines.take(key, name);
+      for (let attempt = 0; !taken.got; attempt++) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw busy();
+        // Waited for on the server by a line of its own; when every connection is in use, tried again after a sleep.
+        const waiting = this.#lines.wait(key, name, left);
+        if (waiting) taken = await waiting;
+        else {
+          await sleep(backoff(attempt, left));
+          taken = await this.#lines.take(key, name);
+        }
+      }
+      if (this.#closed) {
+        await this.#lines.free(taken.line, name).catch(() => undefined);
+        throw new Error('the store is closed');
+      }
+    } catch (e) {
+      await local();
+      throw e;
+    }
+    return this.#holding(key, taken, local);
+  }
+
+  /** The lock of `key`, granted on `taken.line`, with its record and the ways to give it back. */
+  #holding(key: string, taken: Taken, local: Release): LockedRecord {
+    const { line, row } = taken;
     const name = this.lockName(key);
-    const { conn, pre } = await this.#queue.acquire(key, Math.min(this.#settings.connectTimeoutMs, deadline - Date.now()), busy, name);
-    let row: Row | undefined;
-    let unlocked = false;
-    /** The waiter this connection goes to next, with what the last batch did for it. */
-    let handover: Handover<Connection, Pretaken> | undefined;
-    const release = await holdLock({
-      key,
-      conn,
-      events: conn.connection as unknown as NodeJS.EventEmitter,
-      held: this.#held,
-      putBack: (c, destroy) => this.#queue.giveBack(c, destroy || this.#closed, handover),
-      lock: async () => {
-        // The holder that handed this connection over took the lock for this request in its last batch.
-        if (pre?.got) {
-          row = pre.row;
-          return;
-        }
-        for (let attempt = 0; ; attempt++) {
-          const left = Math.max(0, deadline - Date.now());
-          let ok: unknown;
-          try {
-            const [granted, rows] = await this.#on<[Row[], Row[]]>(conn, `SELECT GET_LOCK(?, ?) AS ok; ${this.#read}`, [name, left / 1000, key, Date.now()], false, left);
-            ok = granted[0]?.ok;
-            row = rows[0];
-          } catch (e) {
-            if ((e as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw e;
-            // GET_LOCK ran before the read failed; it may have been granted (and counts once per call).
-            await this.#init(conn);
-            const [mine] = await this.#on<Row[]>(conn, 'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS ok', [name], false);
-            ok = mine?.ok;
-            row = undefined;
-          }
-          if (ok === 1 || ok === 1n || ok === '1') return;
-          if (ok === null || ok === undefined) throw new Error(`GET_LOCK(${name}) failed`);
-          const after = deadline - Date.now();
-          if (after <= 0) throw busy();
-          // A server that rounds the wait down answers early: wait out the rest.
-          await sleep(backoff(attempt, after));
-        }
-      },
-      unlock: async () => {
-        if (unlocked) return true;
-        const next = this.#pretake(key);
-        if (!next) return Number((await this.#on<Row[]>(conn, 'SELECT RELEASE_LOCK(?) AS ok', [name], true))[0]?.ok) === 1;
-        let results: Row[][];
-        try {
-          results = await this.#on<Row[][]>(conn, this.#releaseTrying, [name, next.name, next.key, Date.now()], false);
-        } catch (e) {
-          // The connection is closed, which frees whatever the batch took; the waiter waits on.
-          this.#queue.unshift(next);
-          throw e;
-        }
-        handover = { waiter: next, pre: pretaken(results) };
-        return Number(results[0]?.[0]?.ok) === 1;
-      },
-      closed: () => this.#closed,
-    });
+    this.#held.set(key, line);
+    let released = false;
+    const done = () => {
+      released = true;
+      if (this.#held.get(key) === line) this.#held.delete(key);
+    };
+    const release = async () => {
+      if (released) return;
+      done();
+      try {
+        // A failed unlock closes nothing else: the lock goes at the latest with its connection.
+        await this.#lines.free(line, name).catch(() => undefined);
+      } finally {
+        await local();
+      }
+    };
     return {
       record: () => toRecord(row),
       release,
       setAndRelease: async (record) => {
-        const hold = assertHeld(this.#held, key, conn);
-        // The next lock request waiting for a connection gets its try-lock and read in the same batch,
-        // after the unlock: autocommit has committed the write by then.
-        const next = this.#pretake(key);
-        const written = [key, serializeRecord(record), Math.round(record.expires)];
-        try {
-          // Autocommit commits the write before RELEASE_LOCK runs.
-          if (next) {
-            const values = [...written, next.name, name, next.name, next.key, Date.now()];
-            const [, [found]] = await this.#on<[unknown, Row[]]>(conn, this.#savePassing, values, false);
-            // No row: nothing in the select list ran, this lock is still held.
-            const answer = found ?? (await this.#on<Row[]>(conn, this.#releaseChecking, [name, next.name], true))[0];
-            unlocked = Number(answer?.ok) === 1;
-            handover = { waiter: next, pre: { got: Number(answer?.got) === 1, row: found } };
-          } else {
-            const [, freed] = await this.#on<[unknown, Row[]]>(conn, this.#save, [...written, name], false);
-            unlocked = Number(freed[0]?.ok) === 1;
-          }
-        } catch (e) {
-          // The lock (and the next request's) may still be held: closing the connection frees them.
-          if (next) this.#queue.unshift(next);
-          hold.broken ??= e;
-          throw e;
-        }
-        await release();
+        if (released) throw new Error('the session lock is no longer held');
+        if (line.failure !== undefined) throw lockLost(line.failure);
+        // A record that cannot be written fails here, the lock still held.
+        const data = serializeRecord(record);
+        // Autocommit commits the write before RELEASE_LOCK runs; a failure leaves the lock held until release().
+        await this.#lines.save(line, key, name, data, Math.round(record.expires));
+        done();
+        await local();
       },
     };
   }
 
-  /**
-   * The next lock request waiting for a connection, taken off the queue: its
-   * try-lock (of its `name`) and read go in a holder's last batch. None when
-   * nobody waits, or when the pool has callers of its own.
-   */
-  #pretake(held: string): LockWaiter<Connection, Pretaken> | undefined {
-    return this.#closed ? undefined : this.#queue.nextOther(held);
-  }
-
-  /** Closes the pool; connections still held for locks are closed, which frees their locks. */
+  /** Closes the pool; connections still holding locks are closed, which frees their locks. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#queue.failAll(new Error('the store is closed'));
-    for (const hold of [...this.#held.values()]) hold.giveBack(true);
+    this.#lines.close(new Error('the store is closed'));
+    this.#held.clear();
     await this.#pool.end();
   }
-}
-
-/** The try-lock and read a handover batch ran for the next request: `got` in its first answer, the row in its second. */
-function pretaken(results: Row[][]): Pretaken {
-  return { got: Number(results[0]?.[0]?.got) === 1, row: results[1]?.[0] };
 }
 
 function toRecord(row: Row | undefined): SessionRecord | undefined {
@@ -468,12 +334,6 @@ function toRecord(row: Row | undefined): SessionRecord | undefined {
   // touch() moves only the column.
   record.expires = Number(row.expires);
   return record;
-}
-
-/** An error the server answered (the connection is fine), not a broken or lost connection. */
-function isSqlError(e: unknown): boolean {
-  const err = e as { sqlState?: string; fatal?: boolean };
-  return typeof err?.sqlState === 'string' && !err.fatal;
 }
 
 /**
