@@ -683,7 +683,11 @@ export function describeSqlStore(kit: SqlStoreKit): void {
           const store = open(table, '&pool=2');
           const other = open(table);
           const theirs = await other.lockAndGet('svc:x', 1000);
+          const theirs2 = await other.lockAndGet('svc:x2', 1000);
           const waiting = store.lockAndGet('svc:x', 5000);
+          await sleep(100);
+          // A second wait would take the last connection: it polls instead.
+          const waiting2 = store.lockAndGet('svc:x2', 5000);
           await sleep(100);
           assert.equal(await lockWaits(), 1, 'one connection waits in GET_LOCK');
           const started = Date.now();
@@ -694,6 +698,10 @@ export function describeSqlStore(kit: SqlStoreKit): void {
           const mine = await waiting;
           assert.equal(mine.record()?.data.n, 5, 'read after the lock came');
           await mine.release();
+          await theirs2.setAndRelease!(record({ data: { n: 6 } }));
+          const mine2 = await waiting2;
+          assert.equal(mine2.record()?.data.n, 6);
+          await mine2.release();
           await sleep(20);
           idleAgain(store, 'after a wait');
         });

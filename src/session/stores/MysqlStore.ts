@@ -143,7 +143,7 @@ export class MysqlStore implements SessionStore {
     return {
       total: core._allConnections.length,
       idle: core._freeConnections.length,
-      waiting: core._connectionQueue.length + this.#lines.stats().queued,
+      waiting: core._connectionQueue.length + this.#lines.queued(),
       locks: this.#held.size,
     };
   }

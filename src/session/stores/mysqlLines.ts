@@ -141,6 +141,8 @@ export class Lines {
   #opening = 0;
   /** Operations of no line waiting for one to open or to free. */
   readonly #stalled: Op[] = [];
+  /** Lock waits given a line (or a line being opened for them) and not yet answered. */
+  #waits = 0;
   #closed = false;
   #ready: Promise<void> | undefined;
   readonly #read: string;
@@ -152,11 +154,6 @@ export class Lines {
     this.#read = `SELECT data, expires FROM ${config.table} WHERE k = ? AND expires > ?`;
     this.#upsertHead = `INSERT INTO ${config.table} (k, data, expires) VALUES `;
     this.#upsertTail = ' ON DUPLICATE KEY UPDATE data = VALUES(data), expires = VALUES(expires)';
-  }
-
-  /** Operations waiting for a line. */
-  get waiting(): number {
-    return this.#stalled.length;
   }
 
   /** Tries `name`'s lock without waiting, in the next batch of a line; reads `key`'s row after it. */
@@ -172,16 +169,17 @@ export class Lines {
   wait(key: string, name: string, ms: number): Promise<Taken> | undefined {
     // With more than one connection, waits leave one to the batches of the requests that need no wait.
     const size = this.#config.size;
-    if (size > 1 && this.#lines.filter((l) => l.blocking).length + 1 >= size) return undefined;
+    if (size > 1 && this.#waits + 1 >= size) return undefined;
     const line = this.#lines.find((l) => l.failure === undefined && !l.busy && !l.blocking && l.holds === 0 && l.queue.length === 0);
     if (!line && this.#lines.length + this.#opening >= size) return undefined;
-    return new Promise((resolve, reject) => {
+    this.#waits++;
+    return new Promise<Taken>((resolve, reject) => {
       const op: WaitOp = { kind: 'wait', key, name, ms, resolve, reject };
       if (line) {
         line.blocking = true;
         this.#enqueue(line, op);
       } else this.#open(op);
-    });
+    }).finally(() => this.#waits--);
   }
 
   /** Writes a locked session and frees its lock, on the line holding it; true when the server confirms the unlock. */
@@ -225,13 +223,9 @@ export class Lines {
     for (const line of [...this.#lines]) this.#fail(line, e);
   }
 
-  /** The counts of the lines, for tests and leak checks. */
-  stats(): { lines: number; holds: number; queued: number } {
-    return {
-      lines: this.#lines.length,
-      holds: this.#lines.reduce((n, l) => n + l.holds, 0),
-      queued: this.#stalled.length + this.#lines.reduce((n, l) => n + l.queue.length, 0),
-    };
+  /** Operations waiting for a line or queued on one. */
+  queued(): number {
+    return this.#stalled.length + this.#lines.reduce((n, l) => n + l.queue.length, 0);
   }
 
   #submit(op: Op, line?: Line): void {
