@@ -750,6 +750,39 @@ export function describeSqlStore(kit: SqlStoreKit): void {
           idleAgain(store, 'after a dead connection');
         });
 
+        it('tries a lock again on another connection when the one it was tried on dies before answering', async () => {
+          const table = tableName('_b7');
+          const store = open(table, '&pool=2&statement_timeout=4000');
+          await store.set('svc:k', record({ data: { n: 4 } }));
+          const blocker = await kit.blockTable(table);
+          let unblocked = false;
+          try {
+            // The try is granted, then its read waits for the table; the connection is killed meanwhile.
+            const taking = store.lockAndGet('svc:k', 10_000);
+            let id: number | undefined;
+            for (let i = 0; i < 50 && id === undefined; i++) {
+              await sleep(20);
+              const rows = await admin.query("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT k, data, expires%'");
+              if (rows.length) id = Number(rows[0]!.id);
+            }
+            assert.ok(id, 'the batch waits for the table');
+            await admin.query(`KILL ${id}`);
+            await sleep(200);
+            await blocker.close();
+            unblocked = true;
+            const started = Date.now();
+            const held = await taking;
+            assert.ok(Date.now() - started < 2000, `the dead connection was noticed at once, not after statement_timeout (${Date.now() - started} ms)`);
+            assert.equal(held.record()?.data.n, 4, 'read under a lock taken on another connection');
+            await held.setAndRelease!(record({ data: { n: 5 } }));
+          } finally {
+            if (!unblocked) await blocker.close();
+          }
+          assert.equal((await store.get('svc:k'))!.data.n, 5);
+          await sleep(20);
+          idleAgain(store, 'after a connection died under a batch');
+        });
+
         it('creates its table when a batch finds it missing, with the locks held', async () => {
           const table = tableName('_b6');
           const store = open(table, '&pool=1');

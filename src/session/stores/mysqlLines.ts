@@ -87,6 +87,8 @@ export class Line {
   holds = 0;
   /** Why the connection failed: every lock it held is gone. */
   failure: unknown;
+  /** Fails the query on the wire (a connection closed under it may never answer). */
+  abort: ((e: unknown) => void) | undefined;
   /** Called when the connection reports a failure of its own. */
   readonly onFailure: (e: unknown) => void;
 
@@ -348,7 +350,8 @@ export class Lines {
   /** The batch is answered: the line sends what queued meanwhile, serves stalled operations, or goes back to the pool. */
   #idle(line: Line): void {
     line.busy = false;
-    if (line.failure !== undefined) return;
+    // What was put back on a line that failed meanwhile goes elsewhere, or fails.
+    if (line.failure !== undefined) return this.#fail(line, line.failure);
     if (line.queue.length === 0 && !line.blocking && this.#stalled.length) line.queue.push(...this.#stalled.splice(0));
     if (line.queue.length) return this.#flush(line);
     if (line.holds === 0 && !line.blocking) {
@@ -370,10 +373,12 @@ export class Lines {
    * goes to other lines.
    */
   #fail(line: Line, e: unknown): void {
-    if (line.failure !== undefined) return;
-    line.failure = e ?? new Error('the connection closed');
-    this.#forget(line);
-    line.conn.destroy();
+    if (line.failure === undefined) {
+      line.failure = e ?? Object.assign(new Error('the connection closed'), { fatal: true });
+      this.#forget(line);
+      line.conn.destroy();
+      line.abort?.(line.failure);
+    }
     for (const op of line.queue.splice(0)) {
       if (op.kind === 'wait') op.reject(e);
       else if (op.kind === 'take' || (op.kind === 'sql' && !op.bound)) this.#submit(op);
@@ -382,12 +387,27 @@ export class Lines {
     }
   }
 
-  /** One query on `line`, bounded by the statement timeout (plus `extraMs`); a timeout fails the line. */
-  async #query<T>(line: Line, sql: string, values: unknown[], prepared: boolean, extraMs = 0): Promise<T> {
+  /**
+   * One query on `line`, bounded by the statement timeout (plus `extraMs`);
+   * it fails at once when the line fails under it. A timeout fails the line.
+   */
+  #query<T>(line: Line, sql: string, values: unknown[], prepared: boolean, extraMs = 0): Promise<T> {
     const ms = this.#config.statementTimeoutMs + extraMs;
     const work = prepared ? line.conn.execute(sql, values as any) : line.conn.query({ sql, values, rowsAsArray: true });
-    const [result] = await within(work, ms, () => undefined, () => Object.assign(new Error(`no answer within ${ms} ms`), { fatal: true }));
-    return result as T;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const settle = (answer: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (line.abort === fail) line.abort = undefined;
+        answer();
+      };
+      const fail = (e: unknown) => settle(() => reject(e));
+      const timer = setTimeout(() => fail(Object.assign(new Error(`no answer within ${ms} ms`), { fatal: true })), ms);
+      line.abort = fail;
+      work.then(([result]) => settle(() => resolve(result as T)), fail);
+    });
   }
 
   async #runStatement(line: Line, op: SqlOp): Promise<void> {
@@ -471,12 +491,7 @@ export class Lines {
       const answer = await this.#query<unknown>(line, sql.join('; '), values, false);
       results = sql.length === 1 ? [answer] : (answer as unknown[]);
     } catch (e) {
-      if (!isSqlError(e)) {
-        this.#fail(line, e);
-        this.#idle(line);
-        for (const op of batch) op.reject(e);
-        return;
-      }
+      if (!isSqlError(e)) return this.#lost(line, batch, e);
       return this.#recover(line, batch, e);
     }
     const flags = (results[saves.length ? 1 : 0] as unknown[][])[0]!;
@@ -497,6 +512,19 @@ export class Lines {
   }
 
   /**
+   * A batch whose connection broke, or whose outcome cannot be known: the
+   * connection is closed, which frees every lock it held. A lock tried there
+   * went with it, so the try goes again on another line (twice at most);
+   * the writes and unlocks fail (a write may or may not have been made).
+   */
+  #lost(line: Line, batch: Batched[], e: unknown): void {
+    line.queue.unshift(...batch.filter((op) => op.kind === 'take' && ++op.tries <= 2));
+    this.#fail(line, e);
+    this.#idle(line);
+    for (const op of batch) if (op.kind !== 'take' || op.tries > 2) op.reject(e);
+  }
+
+  /**
    * A batch the server refused part of: it runs the statements of a batch in
    * order and stops at the first that fails, so which locks the connection
    * still holds tells what ran. A write whose lock is still held did not
@@ -511,10 +539,7 @@ export class Lines {
       held = rows[0]!;
     } catch (e) {
       // Nothing more can be learnt: closing the connection frees every lock it held.
-      this.#fail(line, isSqlError(e) ? e : error);
-      this.#idle(line);
-      for (const op of batch) op.reject(error);
-      return;
+      return this.#lost(line, batch, isSqlError(e) ? error : e);
     }
     const again: Batched[] = [];
     const granted: TakeOp[] = [];
@@ -538,22 +563,23 @@ export class Lines {
         again.push(op);
       }
     });
+    let found: Map<string, Row> | undefined;
+    let unread: unknown;
     if (granted.length) {
       try {
         const rows = await this.#query<unknown[][]>(
           line, `SELECT k, data, expires FROM ${this.#config.table} WHERE k IN (${granted.map(() => '?').join(', ')}) AND expires > ?`,
           [...granted.map((t) => t.key), Date.now()], false,
         );
-        const found = byKey(rows);
-        for (const t of granted) outcomes.push(() => t.resolve({ got: true, line, row: found.get(t.key) }));
+        found = byKey(rows);
       } catch (e) {
-        this.#fail(line, isSqlError(e) ? e : error);
-        this.#idle(line);
-        for (const op of batch) op.reject(e);
-        return;
+        unread = e;
       }
     }
     line.queue.unshift(...again);
+    // A lock granted but not read is freed by closing the connection, which also settles what was to go again.
+    if (unread !== undefined) this.#fail(line, unread);
+    for (const t of granted) outcomes.push(unread === undefined ? () => t.resolve({ got: true, line, row: found!.get(t.key) }) : () => t.reject(unread));
     this.#idle(line);
     for (const settle of outcomes) settle();
   }
