@@ -51,16 +51,17 @@ interface PoolCore {
  * INDEX(expires))` is created on first use (or by `pso store init <url>`).
  * A session is locked across processes with `GET_LOCK`, held from load to
  * save by a pooled connection that may hold the locks of many sessions at
- * once. The requests of a process share two such connections (one with a
- * pool of one) and what they ask of the server goes in
- * batches: while one exchange is on the wire, the next requests' writes,
- * unlocks, try-locks and reads queue, and go together as the next, in three
- * statements whatever their number (one multi-row upsert; one `SELECT` of
- * every `RELEASE_LOCK` and `GET_LOCK(name, 0)`; one read of the rows of the
- * locks granted). A lock another process holds is waited for on the server
- * (`GET_LOCK(name, s)`) by a connection that holds no lock, so that no
- * holder's write waits behind it; when every connection is in use the
- * request tries again after a short sleep instead.
+ * once. The requests of a process share two such connections (one with
+ * `pool=1`), and what they ask of the server goes in batches: while one
+ * exchange is on the wire, the next requests' writes, unlocks, try-locks and
+ * reads queue, and go together as the next, in three statements whatever
+ * their number (one multi-row upsert; one `SELECT` of every `RELEASE_LOCK`
+ * and `GET_LOCK(name, 0)`; one read of the rows of the locks granted). A
+ * lock another process holds is waited for on the server (`GET_LOCK(name,
+ * s)`) by a connection that holds no lock, so that no holder's write waits
+ * behind it; when no connection is left for that, the request tries again
+ * after a short sleep. The rest of the pool serves those waits and the
+ * statements of no lock (`gc`, `count`, a store used without locking).
  *
  * @example
  * ```ts
