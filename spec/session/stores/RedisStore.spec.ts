@@ -10,7 +10,7 @@ import { createClient } from 'redis';
 import {
   ConfigurationError, CorruptSessionError, SessionBusyError, closeStores, openStore, type PsoServer, type SessionRecord,
 } from '../../../src/index.js';
-import { RedisStore } from '../../../src/session/stores/RedisStore.js';
+import { RedisStore, keySlot } from '../../../src/session/stores/RedisStore.js';
 import { CookieJar, ROOT } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
 import { assertNoLostIncrements, startCounterServer } from '../../support/counterServer.js';
@@ -499,6 +499,45 @@ describe('RedisStore', function () {
         assert.equal((await store.get(key))!.data.done, true);
         await store.destroy(key);
       }
+    });
+
+    it('hashes keys to the slots the cluster does', () => {
+      for (const key of ['svc:a', `${PREFIX}wake:{${PREFIX}sess:svc:b7}`, 'svc:{x}y', '{}z', 'a{}b{c}', 'é:日本', '']) {
+        const theirs = spawnSync(REDIS_CLI, ['-p', String(ports[0]), 'cluster', 'keyslot', key], { encoding: 'utf8' }).stdout.trim();
+        assert.equal(String(keySlot(key)), theirs, JSON.stringify(key));
+      }
+    });
+
+    it('has a waiter block on the master of the lock\'s slot until the release wakes it, not poll', async () => {
+      const key = 'svc:w';
+      const slot = keySlot(`${PREFIX}sess:${key}`);
+      // CLUSTER NODES: id, ip:port@bus, flags, ..., then the node's slot ranges from the ninth field.
+      const nodes = spawnSync(REDIS_CLI, ['-p', String(ports[0]), 'cluster', 'nodes'], { encoding: 'utf8' }).stdout;
+      const owner = nodes.split('\n').map((line) => line.split(' ')).find((f) => f.slice(8).some((range) => {
+        const [lo, hi = lo] = range.split('-').map(Number);
+        return lo! <= slot && slot <= hi!;
+      }))?.[1]?.split(/[:@]/)[1];
+      assert.ok(owner, `a master serves slot ${slot}`);
+      const evals = () => {
+        const info = spawnSync(REDIS_CLI, ['-p', String(owner), 'info', 'commandstats'], { encoding: 'utf8' }).stdout;
+        return [...info.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      };
+      const a = open(clusterUrl);
+      const b = open(clusterUrl);
+      await a.set(key, record({ data: { n: 1 } }));
+      const held = await a.lockAndGet(key, 1_000);
+      const before = evals();
+      const waiting = b.lockAndGet(key, 10_000);
+      await sleep(1_300);
+      const clients = spawnSync(REDIS_CLI, ['-p', String(owner), 'client', 'list'], { encoding: 'utf8' }).stdout;
+      assert.match(clients, /flags=b\b.*cmd=blpop/, 'a client blocked in BLPOP on the slot\'s master');
+      await held.setAndRelease!(record({ data: { n: 2 } }));
+      const got = await waiting;
+      assert.equal(got.record()?.data.n, 2, 'read under the lock, after the write');
+      const tries = evals() - before;
+      assert.ok(tries <= 5, `${tries} scripts run while one waiter waited 1.3 s (polling would run dozens)`);
+      await got.release();
+      await a.destroy(key);
     });
 
     it('locks across processes (4 × 25 increments, none lost)', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ClientClosedError, ClientOfflineError, createClient, createCluster } from 'redis';
+import { ClientClosedError, ClientOfflineError, createClient, createCluster, type RedisClientType } from 'redis';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { takeLease } from '../locks/leasedLock.js';
@@ -37,8 +37,12 @@ interface Connection {
   commands: Commands;
   /** One client per master (one for a single server), for SCAN. */
   scanners(): Promise<Scanner[]>;
-  /** A new connection like this one (a single server only), for blocking commands. */
-  duplicate?(): Blocker;
+  /**
+   * Where a blocking command on `key` must run (a node's address, in a
+   * cluster the master of the key's slot) and a new connection there, not
+   * yet connected; `undefined` when the key's node is not known.
+   */
+  blocking(key: string): { node: string; create(): Promise<Blocker> } | undefined;
 }
 
 /** A connection of its own for BLPOP. */
@@ -114,8 +118,8 @@ export class RedisStore implements SessionStore {
   readonly #renewals = new Set<NodeJS.Timeout>();
   #connection: Promise<Connection> | undefined;
   #lastError: string | undefined;
-  /** Connections for BLPOP (it blocks the connection it runs on): idle ones, and every one open. */
-  readonly #idleBlockers: Blocker[] = [];
+  /** Connections for BLPOP (it blocks the connection it runs on): idle ones by node, and every one open. */
+  readonly #idleBlockers = new Map<string, Blocker[]>();
   readonly #blockers = new Set<Blocker>();
   #closed = false;
   /** The server refused BLPOP (an ACL): waiters sleep between tries instead. */
@@ -197,9 +201,9 @@ export class RedisStore implements SessionStore {
 
   /**
    * `SET <prefix>lock:<key> <token> NX PX <ttl>`, tried until `timeoutMs`:
-   * on a single server a waiter blocks (`BLPOP`) until a release wakes it, in
-   * a cluster it tries again after a short sleep. The holder renews it while
-   * it holds it; releasing deletes it only if the token is still its own.
+   * a waiter blocks (`BLPOP`, in a cluster on the master of the lock's slot)
+   * until a release wakes it. The holder renews it while it holds it;
+   * releasing deletes it only if the token is still its own.
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
     const lockKey = this.#lockKey(key) ?? `${this.prefix}lock:${key}`;
@@ -295,7 +299,7 @@ export class RedisStore implements SessionStore {
     // A waiter blocked in BLPOP gets an error, and its next try finds the store closed.
     for (const blocker of this.#blockers) quietly(() => blocker.destroy());
     this.#blockers.clear();
-    this.#idleBlockers.length = 0;
+    this.#idleBlockers.clear();
     const pending = this.#connection;
     this.#connection = undefined;
     const connection = await pending?.catch(() => undefined);
@@ -326,14 +330,18 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * The keys by which a lock's release wakes a waiter, on a single server:
-   * `<prefix>wait:<key>`, set by a try that failed, and `<prefix>wake:<key>`,
-   * the list a release pushes one token to while the first is there. A
-   * cluster has none: its waiters try again after a backoff sleep.
+   * The keys by which a lock's release wakes a waiter: `<prefix>wait:<key>`,
+   * set by a try that failed, and `<prefix>wake:<key>`, the list a release
+   * pushes one token to while the first is there. In a cluster they are in
+   * the lock's slot (`<prefix>wait:{<hash tag>}`), so the lock's scripts can
+   * use them; a session whose lock has no such name has none, and its
+   * waiters try again after a backoff sleep.
    */
   #wakeKeys(key: string): { wait: string; wake: string } | undefined {
-    if (this.cluster) return undefined;
-    return { wait: `${this.prefix}wait:${key}`, wake: `${this.prefix}wake:${key}` };
+    if (!this.cluster) return { wait: `${this.prefix}wait:${key}`, wake: `${this.prefix}wake:${key}` };
+    if (this.#lockKey(key) === undefined) return undefined;
+    const tag = hashTag(this.#dataKey(key));
+    return { wait: `${this.prefix}wait:{${tag}}`, wake: `${this.prefix}wake:{${tag}}` };
   }
 
   /** The RELEASE script's keys and arguments. */
@@ -349,15 +357,18 @@ export class RedisStore implements SessionStore {
    */
   async #awaitWake(wakeKey: string, ms: number): Promise<void> {
     const wait = Math.max(1, Math.min(ms, WAKE_WAIT_MS));
-    const blocker = await this.#blocker().catch(() => undefined);
-    if (blocker) {
+    const found = await this.#blocker(wakeKey).catch(() => undefined);
+    if (found) {
+      const { node, blocker } = found;
       try {
         await blocker.blPop(wakeKey, wait / 1000);
-        if (this.#closed || this.#idleBlockers.length >= IDLE_BLOCKERS) this.#dropBlocker(blocker);
-        else this.#idleBlockers.push(blocker);
+        const idle = this.#idleBlockers.get(node) ?? [];
+        if (this.#closed || idle.length >= IDLE_BLOCKERS) this.#dropBlocker(blocker);
+        else this.#idleBlockers.set(node, [...idle, blocker]);
         return;
       } catch (e) {
-        // A user the server does not let run BLPOP: sleep between tries from now on.
+        // A user the server does not let run BLPOP: sleep between tries from now on. (A slot that
+        // moved to another node answers MOVED: the next wait asks the cluster where it is now.)
         if (/NOPERM|unknown command/i.test(describe(e))) this.#blockingRefused = true;
         this.#dropBlocker(blocker);
       }
@@ -365,14 +376,15 @@ export class RedisStore implements SessionStore {
     await new Promise((r) => setTimeout(r, Math.min(wait, 25)));
   }
 
-  /** An idle blocking connection, or a new one. */
-  async #blocker(): Promise<Blocker | undefined> {
-    const idle = this.#idleBlockers.pop();
-    if (idle) return idle;
+  /** An idle blocking connection to the node of `key`, or a new one. */
+  async #blocker(key: string): Promise<{ node: string; blocker: Blocker } | undefined> {
     if (this.#closed || this.#blockingRefused) return undefined;
-    const connection = await this.#connect();
-    if (!connection.duplicate) return undefined;
-    const blocker = connection.duplicate();
+    const where = (await this.#connect()).blocking(key);
+    if (!where) return undefined;
+    const { node } = where;
+    const idle = this.#idleBlockers.get(node)?.pop();
+    if (idle) return { node, blocker: idle };
+    const blocker = await where.create();
     blocker.on('error', () => undefined);
     this.#blockers.add(blocker);
     try {
@@ -385,13 +397,15 @@ export class RedisStore implements SessionStore {
       this.#dropBlocker(blocker);
       return undefined;
     }
-    return blocker;
+    return { node, blocker };
   }
 
   #dropBlocker(blocker: Blocker): void {
     this.#blockers.delete(blocker);
-    const at = this.#idleBlockers.indexOf(blocker);
-    if (at >= 0) this.#idleBlockers.splice(at, 1);
+    for (const idle of this.#idleBlockers.values()) {
+      const at = idle.indexOf(blocker);
+      if (at >= 0) idle.splice(at, 1);
+    }
     quietly(() => blocker.destroy());
   }
 
@@ -446,6 +460,10 @@ export class RedisStore implements SessionStore {
     const onError = (e: unknown) => {
       this.#lastError = describe(e);
     };
+    // Blocking connections give up at once when they lose the server: the waiter tries the lock again.
+    // (A duplicate takes the options given whole: the node's address in a cluster's socket options stays.)
+    const duplicateForBlocking = (client: RedisClientType) =>
+      client.duplicate({ socket: { ...client.options?.socket, connectTimeout: this.#connectTimeoutMs, reconnectStrategy: false } } as object) as unknown as Blocker;
     const url = new URL(this.#url.href);
     url.search = '';
     url.hash = '';
@@ -461,9 +479,11 @@ export class RedisStore implements SessionStore {
       connected = true;
       this.#lastError = undefined;
       const commands = client as unknown as Commands;
-      // Blocking connections give up at once when they lose the server: the waiter tries the lock again.
-      const duplicate = () => client.duplicate({ socket: { connectTimeout: this.#connectTimeoutMs, reconnectStrategy: false } }) as unknown as Blocker;
-      return { commands, scanners: async () => [client as unknown as Scanner], duplicate };
+      return {
+        commands,
+        scanners: async () => [client as unknown as Scanner],
+        blocking: () => ({ node: '', create: async () => duplicateForBlocking(client as unknown as RedisClientType) }),
+      };
     }
     const tls = url.protocol === 'rediss:';
     const cluster = createCluster({
@@ -487,6 +507,11 @@ export class RedisStore implements SessionStore {
     return {
       commands: cluster as unknown as Commands,
       scanners: () => Promise.all(cluster.masters.map((m) => cluster.nodeClient(m) as Promise<unknown> as Promise<Scanner>)),
+      blocking: (key) => {
+        const master = cluster.slots[keySlot(key)]?.master;
+        if (!master) return undefined;
+        return { node: master.address, create: async () => duplicateForBlocking((await cluster.nodeClient(master)) as unknown as RedisClientType) };
+      },
     };
   }
 }
@@ -499,6 +524,24 @@ function hashTag(key: string): string {
     if (close > open + 1) return key.slice(open + 1, close);
   }
   return key;
+}
+
+/** CRC16-CCITT (XMODEM), by which Redis Cluster hashes keys, one table entry per byte value. */
+const CRC16 = Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte << 8;
+  for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  return crc;
+});
+
+/**
+ * The cluster slot of a key: CRC16 of its hash tag (as UTF-8), modulo 16384.
+ *
+ * @internal
+ */
+export function keySlot(key: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(hashTag(key), 'utf8')) crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ byte) & 0xff]!;
+  return crc % 16384;
 }
 
 const EXPECTED = 'expected redis://[user:password@]host:port/db[?cluster=1&prefix=...]';
