@@ -678,6 +678,29 @@ export function describeSqlStore(kit: SqlStoreKit): void {
           idleAgain(store, 'after a refused write');
         });
 
+        it('writes a session too big for the server apart: it fails alone, and the sessions locked beside it go on', async () => {
+          const limit = Number((await admin.query('SELECT @@GLOBAL.max_allowed_packet AS n'))[0]!.n);
+          const table = tableName('_big');
+          const store = open(table, '&pool=2');
+          const other = open(table);
+          await other.set('svc:big', record({ data: { n: 1 } }));
+          // One after the other: the second lock goes to the idle connection holding the first.
+          const big = await store.lockAndGet('svc:big', 1000);
+          const small = await store.lockAndGet('svc:small', 1000);
+          assert.equal(store.poolStats().total, 1, 'both locks on one connection');
+          // The server refuses a packet over its limit and closes the connection that sent it.
+          await assert.rejects(big.setAndRelease!(record({ data: { s: 'x'.repeat(limit + 1024) } })));
+          await small.setAndRelease!(record({ data: { n: 2 } }));
+          assert.equal((await other.get('svc:small'))!.data.n, 2, 'the lock beside it was not lost');
+          await assert.rejects(other.lockAndGet('svc:big', 100), SessionBusyError, 'its own lock is still held');
+          await big.release();
+          const after = await other.lockAndGet('svc:big', 500);
+          assert.equal(after.record()?.data.n, 1, 'nothing of the refused write was kept');
+          await after.release();
+          await sleep(20);
+          idleAgain(store, 'after a write too big');
+        });
+
         it('waits for a lock another process holds on the server, on a connection of its own, while other requests go on', async () => {
           const table = tableName('_b3');
           const store = open(table, '&pool=2');

@@ -29,6 +29,13 @@ export interface MysqlPoolStats {
 
 /** `k` is a VARCHAR(255): longer keys must be refused, not truncated into another session's. */
 const MAX_KEY = 255;
+/**
+ * Session data (characters) above which a write goes on a connection that
+ * holds no lock, if there is one: a write too big for the server's
+ * `max_allowed_packet` makes it close the connection, and with it the locks
+ * of other sessions.
+ */
+const LARGE = 1 << 20;
 /** Connections shared by lock requests, at most: fewer, fuller batches cost the server less per request. */
 const SHARED_LINES = 2;
 
@@ -164,24 +171,25 @@ export class MysqlStore implements SessionStore {
 
   /**
    * Runs a statement on the line holding the session's lock when this store
-   * holds it (so that a full pool never blocks a holder), else on any line.
+   * holds it (so that a full pool never blocks a holder), else (or when
+   * `apart`) on any line, one holding no lock when it can.
    */
-  #statement<T>(key: string | undefined, sql: string, values: unknown[]): Promise<T> {
+  #statement<T>(key: string | undefined, sql: string, values: unknown[], apart = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
-    const line = key === undefined ? undefined : this.#held.get(key);
+    const line = key === undefined || apart ? undefined : this.#held.get(key);
     if (line?.failure !== undefined) return Promise.reject(lockLost(line.failure));
     return this.#lines.statement<T>(sql, values, true, line);
   }
 
   /** {@link #statement}, creating the table the first time it is missing. */
-  async #run<T>(key: string | undefined, sql: string, values: unknown[]): Promise<T> {
+  async #run<T>(key: string | undefined, sql: string, values: unknown[], apart = false): Promise<T> {
     if (key !== undefined && key.length > MAX_KEY) throw new RangeError(`session key longer than ${MAX_KEY} characters`);
     try {
-      return await this.#statement<T>(key, sql, values);
+      return await this.#statement<T>(key, sql, values, apart);
     } catch (e) {
       if ((e as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw e;
       await this.#lines.init();
-      return this.#statement<T>(key, sql, values);
+      return this.#statement<T>(key, sql, values, apart);
     }
   }
 
@@ -191,7 +199,8 @@ export class MysqlStore implements SessionStore {
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
-    await this.#run(key, this.#upsert, [key, serializeRecord(record), Math.round(record.expires)]);
+    const data = serializeRecord(record);
+    await this.#run(key, this.#upsert, [key, data, Math.round(record.expires)], data.length > LARGE);
   }
 
   async touch(key: string, record: SessionRecord): Promise<void> {
@@ -311,6 +320,11 @@ export class MysqlStore implements SessionStore {
         if (line.failure !== undefined) throw lockLost(line.failure);
         // A record that cannot be written fails here, the lock still held.
         const data = serializeRecord(record);
+        if (data.length > LARGE) {
+          // Written apart (committed when it answers), then unlocked: a failure leaves the lock held until release().
+          await this.#run(key, this.#upsert, [key, data, Math.round(record.expires)], true);
+          return release();
+        }
         // Autocommit commits the write before RELEASE_LOCK runs; a failure leaves the lock held until release().
         await this.#lines.save(line, key, name, data, Math.round(record.expires));
         done();
