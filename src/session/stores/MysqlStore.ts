@@ -6,8 +6,8 @@ import { parseRecord, serializeRecord, type SessionRecord } from '../SessionReco
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { redact, registerStore } from './registry.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { ER_NO_SUCH_TABLE, Lines, lockLost, type Line, type Row, type Taken } from './mysqlLines.js';
-import { backoff, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import { ER_NO_SUCH_TABLE, Lines, type Line, type Row, type Taken } from './mysqlLines.js';
+import { backoff, lockLost, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
 /** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
 export interface MysqlStoreOptions extends SqlStoreOptions {
@@ -266,9 +266,9 @@ export class MysqlStore implements SessionStore {
     } catch {
       throw busy();
     }
+    const name = this.lockName(key);
     let taken: Taken;
     try {
-      const name = this.lockName(key);
       taken = await this.#lines.take(key, name);
       for (let attempt = 0; !taken.got; attempt++) {
         const left = deadline - Date.now();
@@ -289,13 +289,12 @@ export class MysqlStore implements SessionStore {
       await local();
       throw e;
     }
-    return this.#holding(key, taken, local);
+    return this.#holding(key, name, taken, local);
   }
 
   /** The lock of `key`, granted on `taken.line`, with its record and the ways to give it back. */
-  #holding(key: string, taken: Taken, local: Release): LockedRecord {
+  #holding(key: string, name: string, taken: Taken, local: Release): LockedRecord {
     const { line, row } = taken;
-    const name = this.lockName(key);
     this.#held.set(key, line);
     let released = false;
     const done = () => {

@@ -9,6 +9,7 @@ import {
   OWN_PARAMS,
   assertHeld,
   holdLock,
+  lockLost,
   readSqlSettings,
   toUrl,
   within,
@@ -217,7 +218,7 @@ export class PostgresStore implements SessionStore {
     const run = async () => {
       const held = key === undefined ? undefined : this.#held.get(key);
       if (!held) return this.#pool.query<R>(text, values);
-      if (held.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(held.broken as Error)?.message ?? held.broken}`);
+      if (held.broken !== undefined) throw lockLost(held.broken);
       try {
         return await held.conn.query<R>(text, values);
       } catch (e) {

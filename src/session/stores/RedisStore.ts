@@ -206,8 +206,9 @@ export class RedisStore implements SessionStore {
    * releasing deletes it only if the token is still its own.
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
-    const lockKey = this.#lockKey(key) ?? `${this.prefix}lock:${key}`;
-    const wake = this.#wakeKeys(key);
+    const named = this.#lockKey(key);
+    const lockKey = named ?? `${this.prefix}lock:${key}`;
+    const wake = this.#wakeKeys(named);
     const token = randomUUID();
     return takeLease({
       what: `${this.name} ${key}`,
@@ -250,7 +251,7 @@ export class RedisStore implements SessionStore {
       return { record: () => (text === null ? undefined : parseRecord(text)), release };
     }
     const token = randomUUID();
-    const wake = this.#wakeKeys(key);
+    const wake = this.#wakeKeys(lockKey);
     const trying = {
       keys: wake ? [lockKey, dataKey, wake.wait] : [lockKey, dataKey],
       arguments: wake ? [token, String(this.#lockTtlMs), String(WAIT_MARK_MS)] : [token, String(this.#lockTtlMs)],
@@ -330,18 +331,18 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * The keys by which a lock's release wakes a waiter: `<prefix>wait:<key>`,
-   * set by a try that failed, and `<prefix>wake:<key>`, the list a release
-   * pushes one token to while the first is there. In a cluster they are in
-   * the lock's slot (`<prefix>wait:{<hash tag>}`), so the lock's scripts can
-   * use them; a session whose lock has no such name has none, and its
-   * waiters try again after a backoff sleep.
+   * The keys by which the release of `lockKey` (from {@link #lockKey}) wakes
+   * a waiter, named as the lock is, `lock:` becoming `wait:` and `wake:`:
+   * `<prefix>wait:<key>`, set by a try that failed, and `<prefix>wake:<key>`,
+   * the list a release pushes one token to while the first is there. In a
+   * cluster they are so in the lock's slot (`<prefix>wait:{<hash tag>}`), and
+   * the lock's scripts can use them; a session whose lock has no such name has
+   * none, and its waiters try again after a backoff sleep.
    */
-  #wakeKeys(key: string): { wait: string; wake: string } | undefined {
-    if (!this.cluster) return { wait: `${this.prefix}wait:${key}`, wake: `${this.prefix}wake:${key}` };
-    if (this.#lockKey(key) === undefined) return undefined;
-    const tag = hashTag(this.#dataKey(key));
-    return { wait: `${this.prefix}wait:{${tag}}`, wake: `${this.prefix}wake:{${tag}}` };
+  #wakeKeys(lockKey: string | undefined): { wait: string; wake: string } | undefined {
+    if (lockKey === undefined) return undefined;
+    const rest = lockKey.slice(this.prefix.length + 'lock:'.length);
+    return { wait: `${this.prefix}wait:${rest}`, wake: `${this.prefix}wake:${rest}` };
   }
 
   /** The RELEASE script's keys and arguments. */
@@ -362,9 +363,10 @@ export class RedisStore implements SessionStore {
       const { node, blocker } = found;
       try {
         await blocker.blPop(wakeKey, wait / 1000);
-        const idle = this.#idleBlockers.get(node) ?? [];
-        if (this.#closed || idle.length >= IDLE_BLOCKERS) this.#dropBlocker(blocker);
-        else this.#idleBlockers.set(node, [...idle, blocker]);
+        const idle = this.#idleBlockers.get(node);
+        if (this.#closed || (idle?.length ?? 0) >= IDLE_BLOCKERS) this.#dropBlocker(blocker);
+        else if (idle) idle.push(blocker);
+        else this.#idleBlockers.set(node, [blocker]);
         return;
       } catch (e) {
         // A user the server does not let run BLPOP: sleep between tries from now on. (A slot that

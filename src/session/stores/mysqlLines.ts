@@ -1,5 +1,5 @@
 import type mysql from 'mysql2/promise';
-import { within } from './sqlStoreSupport.js';
+import { lockLost, within } from './sqlStoreSupport.js';
 
 type Connection = mysql.PoolConnection;
 export type Row = mysql.RowDataPacket;
@@ -8,7 +8,7 @@ export type Row = mysql.RowDataPacket;
 export const ER_NO_SUCH_TABLE = 1146;
 /** Most operations in one batch. */
 const MAX_OPS = 64;
-/** Most session data in one batch, in characters (a larger write goes alone). */
+/** Most session data in one batch, in characters. */
 const MAX_DATA = 1 << 20;
 
 /** A try for a lock: whether it was granted, on which line, and the session's row read after it. */
@@ -106,7 +106,7 @@ export interface LinesConfig {
   pool: mysql.Pool;
   /** Connections at most (the pool's size). */
   size: number;
-  /** Lines shared by lock requests at most; more connections serve only lock waits. */
+  /** Lines shared by lock requests at most; the other connections serve lock waits, statements of no lock and large writes. */
   shared: number;
   statementTimeoutMs: number;
   connectTimeoutMs: number;
@@ -116,13 +116,8 @@ export interface LinesConfig {
   createTable: string;
 }
 
-/** An error saying that the connection holding a session's lock failed. */
-export function lockLost(failure: unknown): Error {
-  return new Error(`the connection holding the session lock failed: ${(failure as Error)?.message ?? failure}`);
-}
-
 /** An error the server answered (the connection is fine), not a broken or lost connection. */
-export function isSqlError(e: unknown): boolean {
+function isSqlError(e: unknown): boolean {
   const err = e as { sqlState?: string; fatal?: boolean };
   return typeof err?.sqlState === 'string' && !err.fatal;
 }
@@ -186,7 +181,7 @@ export class Lines {
 
   /** Writes a locked session and frees its lock, on the line holding it; true when the server confirms the unlock. */
   save(line: Line, key: string, name: string, data: string, expires: number): Promise<boolean> {
-    return new Promise((resolve, reject) => this.#submit({ kind: 'save', key, name, data, expires, solo: data.length > MAX_DATA, resolve, reject }, line));
+    return new Promise((resolve, reject) => this.#submit({ kind: 'save', key, name, data, expires, solo: false, resolve, reject }, line));
   }
 
   /** Frees a lock held on `line`; false when it was not held there (or the line failed, which freed it). */

@@ -97,6 +97,11 @@ export function within<T>(work: Promise<T>, ms: number, late: (value: T) => unkn
   });
 }
 
+/** The error of a session statement whose lock connection failed: the lock went with it. */
+export function lockLost(failure: unknown): Error {
+  return new Error(`the connection holding the session lock failed: ${(failure as Error)?.message ?? failure}`);
+}
+
 /** A pooled connection held for one session's lock; that session's statements run on it. */
 export interface ConnectionHold<C> {
   readonly conn: C;
@@ -182,7 +187,7 @@ export async function holdLock<C>(steps: HoldLockSteps<C>): Promise<Release> {
 export function assertHeld<C>(held: ReadonlyMap<string, ConnectionHold<C>>, key: string, conn: C): ConnectionHold<C> {
   const hold = held.get(key);
   if (!hold || hold.conn !== conn) throw new Error('the session lock is no longer held');
-  if (hold.broken !== undefined) throw new Error(`the connection holding the session lock failed: ${(hold.broken as Error)?.message ?? hold.broken}`);
+  if (hold.broken !== undefined) throw lockLost(hold.broken);
   return hold;
 }
 
