@@ -761,6 +761,9 @@ export function describeSqlStore(kit: SqlStoreKit): void {
           await kit.killLockHolder(admin, store, 'svc:a');
           await sleep(200);
           await assert.rejects(a.setAndRelease!(record()), /lock failed/);
+          // A write large enough to go on another connection is refused all the same.
+          await assert.rejects(store.set('svc:a', record({ data: { s: 'x'.repeat(1 << 20) } })), /lock failed/);
+          await assert.rejects(a.setAndRelease!(record({ data: { s: 'x'.repeat(1 << 20) } })), /lock failed/);
           await a.release();
           await x.setAndRelease!(record({ data: { n: 3 } }));
           assert.equal((await other.get('svc:x'))!.data.n, 3);

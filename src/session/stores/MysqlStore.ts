@@ -176,9 +176,10 @@ export class MysqlStore implements SessionStore {
    */
   #statement<T>(key: string | undefined, sql: string, values: unknown[], apart = false): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
-    const line = key === undefined || apart ? undefined : this.#held.get(key);
+    const line = key === undefined ? undefined : this.#held.get(key);
+    // Written apart or not, nothing is written for a session whose lock is gone.
     if (line?.failure !== undefined) return Promise.reject(lockLost(line.failure));
-    return this.#lines.statement<T>(sql, values, true, line);
+    return this.#lines.statement<T>(sql, values, true, apart ? undefined : line);
   }
 
   /** {@link #statement}, creating the table the first time it is missing. */
