@@ -148,6 +148,24 @@ for (const definition of HOSTS) {
       assert.equal(followed.body, 'count: 2\n', 'the session survived the redirects');
     });
 
+    it('cannot be made to split its response: a redirect target is percent-encoded, a header value HTTP cannot carry is refused', async () => {
+      const attack = '/x\u010d\u010aSet-Cookie: admin=1\u010d\u010a\u010d\u010a<script>';
+      const encoded = '/x%C4%8D%C4%8ASet-Cookie:%20admin=1%C4%8D%C4%8A%C4%8D%C4%8A%3Cscript%3E';
+      const res = await host.request(`/redirect?to=${encodeURIComponent(attack)}`);
+      assert.equal(res.status, 302, res.body);
+      assert.equal(res.headers.get('location'), encoded);
+      assert.equal(res.body, `Redirecting to ${encoded}\n`);
+      assert.deepEqual(res.headers.getSetCookie().filter((c) => !c.startsWith(`${SERVICE}=`)), []);
+      note('splitRedirect', res);
+
+      const header = await host.request(`/header?value=${encodeURIComponent('a\u010d\u010aSet-Cookie: admin=1')}`);
+      assert.equal(header.status, 200, header.body);
+      assert.equal(header.headers.get('x-out'), null);
+      assert.match(header.body, /^refused: InvalidHeaderError: header X-Out has the character U\+010D at position 1 of its value/);
+      assert.deepEqual(header.headers.getSetCookie().filter((c) => !c.startsWith(`${SERVICE}=`)), []);
+      note('splitHeader', header);
+    });
+
     it('answers sendStatus(418) with that status and its reason', async () => {
       const res = await host.request('/status?code=418');
       assert.equal(res.status, 418);

@@ -34,6 +34,17 @@ export async function handler(request: ServiceRequest<ContractSession>): Promise
       request.write(JSON.stringify({ xTest: seen ?? null }));
       return;
     }
+    case '/header': {
+      // A header value as the client gave it: refused when HTTP cannot carry it.
+      request.sendHttpHeaders('text/plain');
+      try {
+        request.setHeader('X-Out', query.get('value') ?? '');
+        request.write('set\n');
+      } catch (e) {
+        request.write(`refused: ${(e as Error).name}: ${(e as Error).message}\n`);
+      }
+      return;
+    }
     case '/redirect': {
       const status = query.get('status');
       return request.redirect(query.get('to') ?? '/', status ? (Number(status) as 301 | 302 | 303 | 307 | 308) : false);

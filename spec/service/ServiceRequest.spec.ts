@@ -115,6 +115,71 @@ describe('ServiceRequest', () => {
       assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('evil')), false);
     });
 
+    it('refuses every character a header value cannot carry as one byte, not only CR and LF (no splitting through latin1)', async () => {
+      const messages: string[] = [];
+      const refused = ['a\u010d\u010aSet-Cookie: evil=1', 'x\u0100', 'snow \u2603', '\ud83d\ude00', 'tab\x0bvt', 'del\x7f', 'bell\x07'];
+      await start((req) => {
+        for (const value of refused) {
+          try { req.setHeader('X-A', value); } catch (e) { messages.push(`${(e as Error).name}: ${(e as Error).message}`); }
+        }
+        // What HTTP allows: tab, space, visible ASCII and U+0080-U+00FF (one byte each).
+        req.setHeader('X-Ok', 'caf\u00e9\tand \u00ff!');
+        req.write('ok');
+      });
+      const res = await fetch(base);
+      assert.equal(messages.length, refused.length, messages.join('\n'));
+      for (const m of messages) assert.match(m, /^InvalidHeaderError: header X-A has .* U\+[0-9A-F]{4} at position \d+ of its value/);
+      assert.match(messages[0]!, /the character U\+010D at position 1 /);
+      assert.equal(res.headers.get('x-a'), null);
+      // One byte each on the wire (0xE9, 0xFF), which fetch reads back as latin1.
+      assert.equal(res.headers.get('x-ok'), 'caf\u00e9\tand \u00ff!');
+      assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('evil')), false);
+    });
+
+    it('leaves out of an error response a header of a thrown HttpError that HTTP cannot carry, and logs it', async () => {
+      await start(() => {
+        throw new HttpError(409, 'conflict', true, { 'X-Why': 'a\u010d\u010aSet-Cookie: evil=1', 'X-Fine': 'yes' });
+      });
+      const res = await fetch(base);
+      assert.equal(res.status, 409);
+      assert.equal(res.headers.get('x-fine'), 'yes');
+      assert.equal(res.headers.get('x-why'), null);
+      assert.ok(logger.has('error', /left out of the error response: header X-Why has the character U\+010D/));
+    });
+
+    it('answers 500 when the host refuses the head, instead of an empty response with the status meant', async () => {
+      const { createServer } = await import('node:http');
+      const { psoMiddleware } = await import('../../src/index.js');
+      const dir = mkdtempSync(join(tmpdir(), 'pso-request-'));
+      const container = createContainer();
+      logger = new MemoryLogger();
+      container.rebind(TOKENS.Logger).toConstantValue(logger);
+      const pso = psoMiddleware((req) => req.redirect('/next'), {
+        moduleName: 'req', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: dir },
+      });
+      const server = createServer((req, res) => {
+        // Node refuses a head it cannot send (ERR_INVALID_CHAR and the like) by throwing from writeHead.
+        const writeHead = res.writeHead;
+        let refusals = 1;
+        res.writeHead = function (this: typeof res, ...args: Parameters<typeof res.writeHead>) {
+          if (refusals-- > 0) throw Object.assign(new TypeError('Invalid character in header content ["Location"]'), { code: 'ERR_INVALID_CHAR' });
+          return writeHead.apply(this, args);
+        } as typeof res.writeHead;
+        pso(req, res, () => res.end());
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      try {
+        const res = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/`, { redirect: 'manual' });
+        assert.equal(res.status, 500);
+        assert.equal(res.headers.get('location'), null);
+        assert.equal(await res.text(), '500 Internal Server Error\n');
+        assert.ok(logger.has('error', /Invalid character in header content/));
+      } finally {
+        await new Promise((r) => server.close(r));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('refuses changes once the response has started', async () => {
       let error: unknown;
       await start(async (req) => {
@@ -186,6 +251,37 @@ describe('ServiceRequest', () => {
       assert.doesNotMatch(await res.text(), /discarded/);
       // The very next request sees the saved session: the redirect did not outrun the save.
       assert.equal(await (await jar.fetch(new URL('/next', base).href)).text(), 'n=7');
+    });
+
+    it('percent-encodes a target that is not ASCII as UTF-8, whole, keeping %XX already there; refuses control characters', async () => {
+      await start((req) => {
+        const to = req.getInput('to', '');
+        try {
+          req.redirect(to);
+        } catch (e) {
+          if ((e as Error).name !== 'InvalidHeaderError') throw e;
+          req.write(`refused: ${(e as Error).message}`);
+        }
+      });
+      const cases: [string, string | RegExp][] = [
+        ['/x\u010d\u010aSet-Cookie: admin=1\u010d\u010a\u010d\u010a<script>', '/x%C4%8D%C4%8ASet-Cookie:%20admin=1%C4%8D%C4%8A%C4%8D%C4%8A%3Cscript%3E'],
+        ['/caf\u00e9/\u2603?q=a b&r=%41', '/caf%C3%A9/%E2%98%83?q=a%20b&r=%41'],
+        ['https://example.org/\ud83d\ude00#top', 'https://example.org/%F0%9F%98%80#top'],
+        ['/x\r\nSet-Cookie: evil=1', /^refused: redirect URL has a CR U\+000D at position 2$/],
+        ['/x\u0000', /^refused: redirect URL has a NUL U\+0000/],
+      ];
+      for (const [to, expected] of cases) {
+        const res = await fetch(`${base}?to=${encodeURIComponent(to)}`, { redirect: 'manual' });
+        if (typeof expected === 'string') {
+          assert.equal(res.status, 302, to);
+          assert.equal(res.headers.get('location'), expected);
+          assert.equal(await res.text(), `Redirecting to ${expected}\n`);
+        } else {
+          assert.equal(res.status, 200, to);
+          assert.match(await res.text(), expected);
+        }
+        assert.equal(res.headers.getSetCookie().some((c) => /^(admin|evil)=/.test(c)), false);
+      }
     });
 
     it('sends 301 when permanent', async () => {

@@ -10,13 +10,10 @@ import { FORM_DEFAULTS, readFormLimits, type FormLimits } from './forms/limits.j
 import { kDiscard, type UploadedFile } from './forms/UploadedFile.js';
 import { charsetOf, decodeFields, splitUrlencoded, type RawField } from './forms/urlencoded.js';
 import { reasonPhrase } from './status.js';
+import { checkField, locationOf } from './fieldValue.js';
 import { readFlag, readBytes } from '../config/directives.js';
 import { directiveKey } from '../config/ServerDirectives.js';
 
-/** RFC 7230 §3.2.6: `token = 1*tchar`. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Header values may hold any visible character, space and tab, but never CR, LF or NUL. */
-const BAD_VALUE = /[\r\n\0]/;
 /** Output is held back until the handler ends, up to this size, so that a failed save can still answer 500. */
 const BUFFER_LIMIT = 64 * 1024;
 
@@ -478,7 +475,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   /**
    * Sets a response header, replacing earlier values.
    *
-   * @throws InvalidHeaderError when the name is not a token or the value holds CR, LF or NUL.
+   * @throws InvalidHeaderError when the name is not a token or the value holds a character HTTP does not allow (RFC 9110: tab, space, visible ASCII and U+0080-U+00FF only).
    * @example
    * ```ts
    * request.setHeader('Cache-Control', 'no-store');
@@ -492,12 +489,11 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   /**
    * Adds a response header, keeping earlier values (as needed for `Set-Cookie`).
    *
-   * @throws InvalidHeaderError when the name is not a token or the value holds CR, LF or NUL.
+   * @throws InvalidHeaderError when the name is not a token or the value holds a character HTTP does not allow (RFC 9110: tab, space, visible ASCII and U+0080-U+00FF only).
    */
   addHeader(name: string, value: string | number): void {
     const text = String(value);
-    if (!TOKEN.test(name)) throw new InvalidHeaderError(`invalid header name ${JSON.stringify(name)}`);
-    if (BAD_VALUE.test(text)) throw new InvalidHeaderError(`header ${name} has a CR, LF or NUL in its value`);
+    checkField(name, text);
     if (name.toLowerCase() === 'status') throw new InvalidHeaderError('set the status with setStatus(), not a Status header');
     this.#assertHeadOpen(`header ${name}`);
     this.#headers.push([name, text]);
@@ -581,7 +577,9 @@ export abstract class ServiceRequest<D extends object = SessionData> {
    * @param status - the status: 302 (Found) by default; `true` for 301, the
    *   original's `permanent`; or 301, 302, 303 (See Other: after a POST, the
    *   browser GETs `url`), 307 or 308 (the method and body are repeated).
-   * @throws InvalidHeaderError when `url` holds CR, LF or NUL.
+   * @throws InvalidHeaderError when `url` holds a control character (CR, LF,
+   *   NUL, ...). Characters a URL cannot carry as they are (non-ASCII text,
+   *   spaces) are percent-encoded as UTF-8.
    * @throws RangeError for another status.
    * @example
    * ```ts
@@ -590,17 +588,17 @@ export abstract class ServiceRequest<D extends object = SessionData> {
    * ```
    */
   redirect(url: string, status: boolean | RedirectStatus = false): never {
-    if (BAD_VALUE.test(url)) throw new InvalidHeaderError('redirect URL has a CR, LF or NUL in it');
+    const location = locationOf(url);
     const code = status === true ? 301 : status === false ? 302 : status;
     if (!REDIRECT_STATUSES.includes(code)) {
       throw new RangeError(`redirect status must be one of ${REDIRECT_STATUSES.join(', ')} (or true for 301); got ${String(status)}`);
     }
     this.#discardBody();
     this.setStatus(code);
-    this.setHeader('Location', url);
+    this.setHeader('Location', location);
     this.setHeader('Content-Type', 'text/plain; charset=utf-8');
     this.#headersSent = true;
-    this.#append(Buffer.from(`Redirecting to ${url}\n`));
+    this.#append(Buffer.from(`Redirecting to ${location}\n`));
     throw new ServiceReturn();
   }
 
@@ -759,7 +757,15 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     this.#headers = [];
     this.#discardBody();
     this.#status = status;
-    for (const [name, value] of Object.entries(headers)) this.#headers.push([name, value]);
+    for (const [name, value] of Object.entries(headers)) {
+      // An HttpError thrown by a handler brings its own headers: they pass the same check as any other.
+      try {
+        checkField(name, value);
+        this.#headers.push([name, value]);
+      } catch (e) {
+        this.logWith('error', `left out of the error response: ${(e as Error).message}`);
+      }
+    }
     this.#headers.push(['Content-Type', 'text/plain; charset=utf-8'], ['Cache-Control', 'no-store']);
     this.#headersSent = true;
     this.#append(Buffer.from(body));
@@ -877,8 +883,10 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     const before = this.#beforeHead;
     this.#beforeHead = undefined;
     before?.();
-    this.#headCommitted = true;
+    // Committed only once the host took the head: a head it refuses (a header Node will not
+    // send, say) can still be replaced by an error response.
     this.emitHead(this.#status, reasonPhrase(this.#status), this.#headers);
+    this.#headCommitted = true;
   }
 }
 

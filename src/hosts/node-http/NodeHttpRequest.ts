@@ -5,6 +5,9 @@ import { HttpError } from '../../service/errors.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
 import type { SessionData } from '../../session/json.js';
 
+/** A character that is one byte of 0x80-0xFF on the wire (checked header values hold nothing higher). */
+const EIGHT_BIT = /[\x80-\xff]/;
+
 /** What a node:http request is made of. */
 export interface NodeHttpRequestInit extends ServiceRequestInit {
   req: IncomingMessage;
@@ -25,6 +28,8 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   readonly #directives: ServerDirectives;
   readonly #url: string;
   readonly #queryAt: number;
+  /** Whether a header value holds a byte 0x80-0xFF. */
+  #eightBitHead = false;
 
   constructor(init: NodeHttpRequestInit) {
     super(init);
@@ -119,6 +124,17 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   }
 
   protected override emitHead(status: number, reason: string, headers: readonly [string, string][]): void {
+    try {
+      this.#writeHead(status, reason, headers);
+    } catch (e) {
+      // Refused (Node checks the head too): leave nothing of it behind for the error response.
+      if (!this.res.headersSent) for (const [name] of headers) this.res.removeHeader(name);
+      throw e;
+    }
+  }
+
+  #writeHead(status: number, reason: string, headers: readonly [string, string][]): void {
+    this.#eightBitHead = headers.some(([, value]) => EIGHT_BIT.test(value));
     if (this.res.getHeaderNames().length === 0) {
       // writeHead takes names and values in one list.
       const flat: string[] = new Array(headers.length * 2);
@@ -160,7 +176,9 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
 
   /** The head, the body and the end in one write (text joins the head in one buffer). */
   protected override emitLast(chunk: Uint8Array | string): Promise<void> {
-    if (!this.res.destroyed) this.res.end(chunk);
+    // Node writes a head joined with text in the text's encoding: UTF-8 would turn a header's
+    // byte 0xE9 into two. Such a head goes as latin1, before the body's bytes.
+    if (!this.res.destroyed) this.res.end(typeof chunk === 'string' && this.#eightBitHead ? Buffer.from(chunk, 'utf8') : chunk);
     else this.res.end();
     return Promise.resolve();
   }
