@@ -215,7 +215,7 @@ describe('CookieFileImpl', () => {
       chmodSync(sessions, 0o777);
       const s = await impl.open(req());
       await assert.rejects(impl.close(s, true), (e: unknown) =>
-        e instanceof SessionStoreError && e.message.includes(sessions) && /writable by every user/.test(e.message));
+        e instanceof ConfigurationError && e.message.includes(sessions) && /writable by every user/.test(e.message));
       assert.deepEqual(readdirSync(sessions), []);
     });
 
@@ -223,7 +223,7 @@ describe('CookieFileImpl', () => {
       mkdirSync(join(dir, 'real'), { mode: 0o700 });
       symlinkSync(join(dir, 'real'), sessions);
       const s = await impl.open(req());
-      await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof SessionStoreError && /symbolic link/.test(e.message));
+      await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof ConfigurationError && /symbolic link/.test(e.message));
       assert.deepEqual(readdirSync(join(dir, 'real')), []);
     });
 

@@ -126,6 +126,13 @@ export async function ensureSystem() {
     const r = spawnSync(chromium, ['--version'], { encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) skipped.push(`Browser suite: ${chromium} --version failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
   }
+  // setfacl for the test that a session directory writable through an ACL is refused.
+  if (!have('setfacl')) {
+    if (isRoot && have('apt-get') && !process.env.PSO_TEST_NO_INSTALL) {
+      process.stderr.write('npm test: installing acl (setfacl) for the directory ACL test...\n');
+      if (!aptInstall(['acl'])) skipped.push('Directory ACL test: apt-get install acl failed');
+    } else skipped.push('Directory ACL test: setfacl is not installed (apt-get install acl)');
+  }
   for (const service of SERVICES) {
     const problem = await ensureService(service);
     if (problem) skipped.push(`${service.suite}: ${problem}`);
@@ -134,6 +141,7 @@ export async function ensureSystem() {
   process.env.PSO_APACHE_SKIP = skipped.filter((s) => s.startsWith('Apache')).join('; ');
   process.env.PSO_NGINX_SKIP = skipped.filter((s) => s.startsWith('nginx')).join('; ');
   process.env.PSO_BROWSER_SKIP = skipped.filter((s) => s.startsWith('Browser')).join('; ');
+  process.env.PSO_ACL_SKIP = skipped.filter((s) => s.startsWith('Directory ACL')).join('; ');
   for (const s of skipped) process.stderr.write(`npm test: SKIPPING ${s}\n`);
   return skipped;
 }

@@ -35,7 +35,7 @@ export const DIRECTIVES = {
   PSOMaxFiles: 'Most files in one request. Default 20.',
   PSOMaxFields: 'Most form fields in one request, query string included. Default 1000.',
   PSOMaxFieldSize: 'Largest form field value. Default 1m.',
-  PSOUploadDir: 'Absolute path of the directory uploads are written to while the request lasts. Default: the system temporary directory.',
+  PSOUploadDir: 'Absolute path of the directory uploads are written to while the request lasts. Default: pso-uploads-<uid> in the system temporary directory (0700). A directory another user owns or can write is refused.',
   PSOFormParse: 'off: a form body is read only when the handler awaits request.form(). Default on (read before the handler runs).',
   PSOSessionUrl:
     'Sessions without cookies: "off" (default), "on" (cookie and URL: ids in mkurl() links when no cookie came back), "only" (URL only).',

@@ -11,10 +11,13 @@ import { CookieStoreImpl } from './CookieStoreImpl.js';
 import { DEFAULT_IDLE_SECONDS, SessionStoreError, type SaveHints } from './SessionImpl.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from './SessionRecord.js';
 import { acquireFileLock, lockIsStale, type FileLock } from './locks/FileLock.js';
+import { ensurePrivateDirectory } from '../util/privateDirectory.js';
 import { SessionBusyError } from './locks/SessionBusyError.js';
 import type { Release } from './locks/KeyedMutex.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+/** The default session directory, made without its parents so that one made first by another user is found and refused. */
+const DEFAULT_PATH = join(tmpdir(), `pso-sessions${uid === undefined ? '' : `-${uid}`}`);
 const PREFIX = 'pso_';
 const SUFFIX = '.json';
 /** Temporary files older than this are leftovers of a crash. */
@@ -75,7 +78,7 @@ async function keepAlive(ops: FsOps, file: string, hold: string): Promise<boolea
 @injectFromBase({ extendConstructorArguments: true, extendProperties: true })
 export class CookieFileImpl extends CookieStoreImpl {
   /** The default session directory: `pso-sessions-<uid>` under the OS temporary directory. */
-  static PATH: string = join(tmpdir(), `pso-sessions${uid === undefined ? '' : `-${uid}`}`);
+  static PATH: string = DEFAULT_PATH;
 
   #checkedDirs = new Set<string>();
   /** File locks held by requests of this process, by lock path. */
@@ -121,6 +124,8 @@ export class CookieFileImpl extends CookieStoreImpl {
     const usesStore = this.#usesStore(request);
     if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.load(request, id);
     const file = this.sessionFile(request, id);
+    // Nothing is read from a directory another user could have planted files in.
+    await this.#ensureDirectory(request, fsFor(request), this.sessionDirectory(request));
     let text: string;
     try {
       text = await this.#read(request, file);
@@ -151,13 +156,13 @@ export class CookieFileImpl extends CookieStoreImpl {
         this.#held.delete(this.#lockPath(file));
         await held.commit(file, text, sync);
       } else {
-        await this.#ensureDirectory(ops, dir);
+        await this.#ensureDirectory(request, ops, dir);
         await this.#replace(request, ops, file, text, sync);
       }
       // The rename itself must reach the disk too.
       if (sync) await syncDirectory(ops, dir);
     } catch (e) {
-      if (e instanceof SessionStoreError) throw e;
+      if (e instanceof SessionStoreError || e instanceof ConfigurationError) throw e;
       throw new SessionStoreError(`cannot write session file in ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
     }
   }
@@ -249,7 +254,7 @@ export class CookieFileImpl extends CookieStoreImpl {
     const dir = this.sessionDirectory(request);
     const lockPath = this.#lockPath(this.sessionFile(request, id));
     try {
-      await this.#ensureDirectory(ops, dir);
+      await this.#ensureDirectory(request, ops, dir);
       const fileLock = await acquireFileLock(lockPath, Math.max(1, timeout - (Date.now() - started)), ops);
       this.#held.set(lockPath, fileLock);
       return async () => {
@@ -282,31 +287,26 @@ export class CookieFileImpl extends CookieStoreImpl {
     const usesStore = this.#usesStore(request);
     if (typeof usesStore === 'boolean' ? usesStore : await usesStore) return super.collectGarbage(request);
     const idle = readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS);
+    await this.#ensureDirectory(request, fsFor(request), this.sessionDirectory(request));
     return collectSessionFiles(this.sessionDirectory(request), { corruptAfterMs: idle * 1000, budgetMs: request.persistent ? Infinity : 200, fs: fsFor(request) });
   }
 
-  async #ensureDirectory(ops: FsOps, dir: string): Promise<void> {
+  async #ensureDirectory(request: ServiceRequest<any>, ops: FsOps, dir: string): Promise<void> {
     if (this.#checkedDirs.has(dir)) return;
-    // Usually it exists: one lstat; mkdir only when it does not.
-    let info = await ops.lstat(dir).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') throw e;
-      return undefined;
-    });
-    if (!info) {
-      try {
-        await ops.mkdir(dir, { recursive: true, mode: 0o700 });
-      } catch (e) {
-        throw new SessionStoreError(`cannot create session directory ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
-      }
-      info = await ops.lstat(dir);
-    }
-    if (!info.isDirectory()) {
-      throw new SessionStoreError(`session directory ${dir} is not a directory (a symbolic link is not accepted)`);
-    }
-    if ((info.mode & 0o002) !== 0) {
-      throw new SessionStoreError(`session directory ${dir} is writable by every user; use a directory of its own (mode 0700 or 0770)`);
+    try {
+      await ensurePrivateDirectory(ops, dir, { what: 'session directory', source: this.#directorySource(request), parents: dir !== DEFAULT_PATH });
+    } catch (e) {
+      if (e instanceof ConfigurationError) throw e;
+      throw new SessionStoreError(`cannot create session directory ${dir}: ${(e as Error).message}${hint(e)}`, { cause: e });
     }
     this.#checkedDirs.add(dir);
+  }
+
+  /** What chose this request's directory, for messages. */
+  #directorySource(request: ServiceRequest<any>): string {
+    if (request.getEnviron('PSOSessionFileLoader_Path')?.trim()) return 'PSOSessionFileLoader_Path';
+    if (request.getEnviron('PSOSessionStore')?.trim().startsWith('file:')) return 'PSOSessionStore';
+    return `${this.constructor.name}.getPath()`;
   }
 }
 

@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isAbsolute } from 'node:path';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { readBytes, type DirectiveSource } from '../../config/directives.js';
@@ -31,6 +32,14 @@ export const FORM_DEFAULTS = {
   maxFieldSize: 1024 * 1024,
 } as const;
 
+const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+/**
+ * Where uploads go unless `PSOUploadDir` says otherwise: a directory of this
+ * user's own under the system's temporary directory (0700), never the shared
+ * directory itself.
+ */
+export const DEFAULT_UPLOAD_DIR = join(tmpdir(), `pso-uploads${uid === undefined ? '' : `-${uid}`}`);
+
 /**
  * The form limits of one request, from its directives.
  *
@@ -41,7 +50,7 @@ export const FORM_DEFAULTS = {
  * ```
  */
 export function readFormLimits(source: DirectiveSource): FormLimits {
-  const uploadDir = source.getEnviron('PSOUploadDir')?.trim() || tmpdir();
+  const uploadDir = source.getEnviron('PSOUploadDir')?.trim() || DEFAULT_UPLOAD_DIR;
   if (!isAbsolute(uploadDir)) throw new ConfigurationError('PSOUploadDir', uploadDir, 'expected an absolute path');
   return {
     maxBodySize: readBytes(source, 'PSOMaxBodySize', FORM_DEFAULTS.maxBodySize),

@@ -4,9 +4,30 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HttpError } from '../errors.js';
-import type { FormLimits } from './limits.js';
+import { DEFAULT_UPLOAD_DIR, type FormLimits } from './limits.js';
+import { ConfigurationError } from '../../config/ConfigurationError.js';
+import { asyncFs } from '../../util/fs.js';
+import { ensurePrivateDirectory } from '../../util/privateDirectory.js';
 import { UploadedFile } from './UploadedFile.js';
 import type { RawField } from './urlencoded.js';
+
+/** Upload directories checked by this process. */
+const checkedDirs = new Set<string>();
+
+/**
+ * The upload directory, made 0700 when missing and refused when another user
+ * controls it (they could read or swap the files while the request lasts).
+ */
+async function ensureUploadDir(dir: string): Promise<void> {
+  if (checkedDirs.has(dir)) return;
+  try {
+    await ensurePrivateDirectory(asyncFs, dir, { what: 'upload directory', source: dir === DEFAULT_UPLOAD_DIR ? 'the default PSOUploadDir' : 'PSOUploadDir', parents: dir !== DEFAULT_UPLOAD_DIR });
+  } catch (e) {
+    if (e instanceof ConfigurationError) throw e;
+    throw new HttpError(500, `could not create the upload directory ${dir}: ${(e as Error).message}`, false);
+  }
+  checkedDirs.add(dir);
+}
 
 const unlink = (path: string) => new Promise<void>((resolve, reject) => unlinkCb(path, (e) => (e ? reject(e) : resolve())));
 
@@ -48,6 +69,7 @@ function paramText(text: string): string {
  * @throws HttpError 413 naming the limit's directive; 400 for a malformed body.
  */
 export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentType: string, limits: FormLimits): Promise<ParsedMultipart> {
+  await ensureUploadDir(limits.uploadDir);
   // Loaded on the first multipart request only: a CGI process that never sees one never pays for it.
   const { default: busboy } = await import('busboy');
   let parser: ReturnType<typeof busboy>;
