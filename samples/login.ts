@@ -17,9 +17,13 @@ export function handler(request: ServiceRequest) {
     const user = request.getInput('user', '');
     if (Object.hasOwn(USERS, user) && USERS[user] === request.getInput('password')) {
       session.regenerate().set('user', user);
+      session.delete('failures');
       request.redirect(request.mkurl('./'), false);
     }
     request.setStatus(401);
+    // Kept in the session (a site would slow down or lock out after a few), so a
+    // failed login leaves a session behind: the one that must not survive a login.
+    session.increment('failures');
     session.set('error', 'wrong user or password');
   } else if (request.method === 'POST' && request.path.endsWith('/logout')) {
     session.destroy();

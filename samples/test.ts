@@ -1,7 +1,8 @@
-// The How-To's installation example: no session code at all, yet the visitor
-// gets a session (see the Set-Cookie header when run from the command line):
+// The How-To's installation example: no session code at all. In 2002 every
+// visitor still got a session; pso stores one only when it holds data, so
+// this page sends no cookie unless PSOSessionLazy is off:
 //
-//   $ node dist/samples/test.js
+//   $ PSOSessionLazy=off node dist/samples/test.js
 //   Content-Type: text/html; charset=utf-8
 //   Set-Cookie: test=...; Path=/; HttpOnly; SameSite=Lax
 //

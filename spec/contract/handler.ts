@@ -7,6 +7,7 @@ import { ServiceHandler, isMain, type ServiceRequest } from '../../src/index.js'
 /** Counts per session, so that a host that loses or mixes sessions shows. */
 interface ContractSession {
   count?: number;
+  lastHeader?: string | null;
 }
 
 /**
@@ -28,6 +29,8 @@ export async function handler(request: ServiceRequest<ContractSession>): Promise
     }
     case '/headers': {
       const seen = request.getRequestHeader('X-Test');
+      // Kept in the session, so the response carries the session cookie beside the handler's own.
+      request.session.set('lastHeader', seen ?? null);
       request.setHeader('X-Out', `seen ${seen ?? 'nothing'}`);
       request.setCookie('flavour', 'oat', { path: '/', sameSite: 'lax' });
       request.sendHttpHeaders('application/json');

@@ -53,14 +53,14 @@ describe('CgiRequest', () => {
 
   it('answers with a Status header, CRLF-terminated header lines, a blank line and the body', async () => {
     const { req, text } = request({ REQUEST_METHOD: 'GET' });
-    await new ServiceHandler().handle(req, (r: ServiceRequest) => { r.setStatus(201); r.setHeader('X-A', 'b'); r.write('made'); });
+    await new ServiceHandler().handle(req, (r: ServiceRequest) => { r.session.set('made', true); r.setStatus(201); r.setHeader('X-A', 'b'); r.write('made'); });
     const out = text();
     assert.match(out, /^Status: 201 Created\r\nX-A: b\r\nContent-Type: text\/html; charset=utf-8\r\nContent-Length: 4\r\nSet-Cookie: cgi=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; SameSite=Lax\r\n\r\nmade$/);
   });
 
   it('marks the session cookie Secure on HTTPS', async () => {
     const { req, text } = request({ REQUEST_METHOD: 'GET', HTTPS: 'on' });
-    await new ServiceHandler().handle(req, (r: ServiceRequest) => r.write('x'));
+    await new ServiceHandler().handle(req, (r: ServiceRequest) => { r.session.set('x', 1); r.write('x'); });
     assert.match(text(), /Set-Cookie: cgi=[^\r]*; Secure/);
   });
 

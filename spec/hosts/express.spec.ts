@@ -24,6 +24,7 @@ describe('psoMiddleware()', () => {
     const app = express();
     app.get('/plain', (_req, res) => { res.send('express'); });
     app.use('/cookies', psoMiddleware((r) => {
+      r.session.set('seen', true);
       r.setCookie('a', '1');
       r.setCookie('b', '2');
       r.setHeader('X-Powered-By', 'pso');

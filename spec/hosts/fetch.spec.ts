@@ -76,7 +76,7 @@ describe('createFetchHandler()', () => {
   });
 
   it('marks the cookie Secure for https URLs', async () => {
-    const res = await make((r) => r.write('x'))(new Request('https://x.test/'));
+    const res = await make((r) => { r.session.set('x', 1); r.write('x'); })(new Request('https://x.test/'));
     assert.match(res.headers.getSetCookie()[0]!, /; Secure/);
   });
 });

@@ -442,8 +442,12 @@ describe('recipes', () => {
       const page = await runCgi(sample(S), env);
       assert.equal(page.status, 200, page.stderr);
       assert.match(page.body, /<form method="post" action="\/cgi-bin\/test\.cgi\/login">/);
-      const before = newId(page, S);
+      assert.deepEqual(setCookies(page), [], 'a visit that stores nothing gets no session');
 
+      // A failed login stores its error: the visitor's session before logging in.
+      const first = await post('/login', '', form({ user: 'ada', password: 'babbage' }));
+      assert.equal(first.status, 401);
+      const before = newId(first, S);
       const wrong = await post('/login', `${S}=${before}`, form({ user: 'ada', password: 'babbage' }));
       assert.equal(wrong.status, 401);
       assert.match(wrong.body, /<p id="error">wrong user or password<\/p>/);
@@ -461,7 +465,8 @@ describe('recipes', () => {
 
       const old = await runCgi(sample(S), { ...env, HTTP_COOKIE: `${S}=${before}` });
       assert.doesNotMatch(old.body, /Logged in/);
-      assert.notEqual(newId(old, S), before, 'the old id gets a fresh session');
+      // The old id is dead: the client is told to forget it.
+      assertCleared(cookie(old, S));
       const me = await runCgi(sample(S), { ...env, HTTP_COOKIE: `${S}=${after}` });
       assert.match(me.body, /<p id="who">Logged in as ada<\/p>/);
       assert.match(me.body, /action="\/cgi-bin\/test\.cgi\/logout"/);
@@ -475,7 +480,7 @@ describe('recipes', () => {
     });
 
     it('as a script: -X POST --path /login with the fields as words', async () => {
-      const before = newId(await runScript(sample(S), [], env), S);
+      const before = newId(await runScript(sample(S), ['-X', 'POST', '--path', '/login', 'user=ada', 'password=no'], env), S);
       const r = await runScript(sample(S), ['-X', 'POST', '--path', '/login', '--cookie', `${S}=${before}`, 'user=ada', 'password=lovelace'], env);
       assert.equal(r.status, 302, r.stderr);
       assert.notEqual(newId(r, S), before);
@@ -490,13 +495,14 @@ describe('recipes', () => {
         const jar = new CookieJar();
         const page = await jar.fetch(server.url);
         assert.match(await page.text(), /action="\/login"/);
-        const before = jar.cookies.get(S)!;
         const postForm = (path: string, fields: Record<string, string>) => jar.fetch(new URL(path, server.url).href, {
           method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(fields),
         });
         const wrong = await postForm('/login', { user: 'ada', password: 'nope' });
         assert.equal(wrong.status, 401);
         assert.match(await wrong.text(), /wrong user or password/);
+        const before = jar.cookies.get(S)!;
+        assert.match(before, ID, 'the failed login stored its error in a session');
         const right = await postForm('/login', { user: 'ada', password: 'lovelace' });
         assert.equal(right.status, 302);
         await right.text();
@@ -598,7 +604,7 @@ describe('recipes', () => {
     });
 
     it('an unchanged session is not rewritten', async () => {
-      const id = newId(await runCgi(sample('test'), env), 'test');
+      const id = newId(await runCgi(sample('test'), { ...env, PSOSessionLazy: 'off' }), 'test');
       const before = readFileSync(file('test', id), 'utf8');
       await runCgi(sample('test'), { ...env, HTTP_COOKIE: `test=${id}` });
       assert.equal(readFileSync(file('test', id), 'utf8'), before);

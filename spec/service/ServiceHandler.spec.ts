@@ -120,7 +120,7 @@ describe('ServiceHandler', () => {
       const blocker = join(tmpdir(), `pso-blocker-${process.pid}`);
       writeFileSync(blocker, 'a file where a directory should be');
       try {
-        ctx = await start((req) => req.write('x'), { PSOSessionFileLoader_Path: join(blocker, 'sessions') });
+        ctx = await start((req) => { req.session.set('x', 1); req.write('x'); }, { PSOSessionFileLoader_Path: join(blocker, 'sessions') });
         const res = await fetch(url());
         assert.equal(res.status, 500);
         assert.equal(await res.text(), '500 Internal Server Error\n');

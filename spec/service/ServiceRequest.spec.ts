@@ -56,7 +56,7 @@ describe('ServiceRequest', () => {
 
   describe('sendHttpHeaders()', () => {
     it('defaults to text/html with UTF-8 and carries the session cookie', async () => {
-      await start((req) => { req.sendHttpHeaders(); req.write('é'); });
+      await start((req) => { req.session.set('seen', true); req.sendHttpHeaders(); req.write('é'); });
       const res = await fetch(base);
       assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
       assert.match(res.headers.getSetCookie()[0]!, /^req=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; SameSite=Lax$/);

@@ -79,6 +79,7 @@ describe('CookieFileImpl', () => {
       assert.throws(() => impl.sessionDirectory(r), (e: unknown) =>
         e instanceof ConfigurationError && e.directive === 'PSOSessionFileLoader_Path' && e.value === 'sessions' && /absolute/.test(e.reason));
       const s = await impl.open(r);
+      s.set('n', 1);
       await assert.rejects(impl.close(s, true), ConfigurationError);
     });
 
@@ -116,6 +117,7 @@ describe('CookieFileImpl', () => {
       }
       const sub = new ServiceHandler(createContainer()).sessionImplFor({ sessionImpl: Path2Impl });
       const s = await sub.open(new FakeRequest({ env: { TENANT: 'acme', PSOSessionGCProbability: '0' } }));
+      s.set('n', 1);
       await sub.close(s, true);
       assert.deepEqual(readdirSync(join(dir, 'path2-acme')), [`pso_spec_${s.id}.json`]);
     });
@@ -128,6 +130,7 @@ describe('CookieFileImpl', () => {
       }
       const sub = new ServiceHandler(createContainer()).sessionImplFor({ sessionImpl: Path2Impl });
       const s = await sub.open(req());
+      s.set('n', 1);
       await sub.close(s, true);
       assert.equal(existsSync(join(dir, 'never')), false);
       assert.ok(existsSync(fileOf(s.id)));
@@ -189,6 +192,7 @@ describe('CookieFileImpl', () => {
 
       it('when invalid, is refused', async () => {
         const s = await impl.open(req({ env: { PSOSessionFileLoader_Fsync: 'sometimes' } }));
+        s.set('n', 1);
         await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof ConfigurationError && e.directive === 'PSOSessionFileLoader_Fsync');
       });
     });
@@ -197,6 +201,7 @@ describe('CookieFileImpl', () => {
       writeFileSync(join(dir, 'afile'), 'x');
       sessions = join(dir, 'afile', 'sessions');
       const s = await impl.open(req());
+      s.set('n', 1);
       await assert.rejects(impl.close(s, true), (e: unknown) => {
         assert.ok(e instanceof SessionStoreError, String(e));
         assert.ok(e.message.includes(`cannot create session directory ${sessions}`), e.message);
@@ -214,6 +219,7 @@ describe('CookieFileImpl', () => {
       mkdirSync(sessions);
       chmodSync(sessions, 0o777);
       const s = await impl.open(req());
+      s.set('n', 1);
       await assert.rejects(impl.close(s, true), (e: unknown) =>
         e instanceof ConfigurationError && e.message.includes(sessions) && /writable by every user/.test(e.message));
       assert.deepEqual(readdirSync(sessions), []);
@@ -223,12 +229,14 @@ describe('CookieFileImpl', () => {
       mkdirSync(join(dir, 'real'), { mode: 0o700 });
       symlinkSync(join(dir, 'real'), sessions);
       const s = await impl.open(req());
+      s.set('n', 1);
       await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof ConfigurationError && /symbolic link/.test(e.message));
       assert.deepEqual(readdirSync(join(dir, 'real')), []);
     });
 
     it('when the file cannot be renamed into place, fails with SessionStoreError and leaves only the session\'s spare (0600)', async () => {
       const s = await impl.open(req());
+      s.set('n', 1);
       mkdirSync(join(fileOf(s.id), 'blocker'), { recursive: true, mode: 0o700 });
       await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof SessionStoreError && e.message.includes(`cannot write session file in ${sessions}`));
       assert.deepEqual(readdirSync(sessions).sort(), [`pso_spec_${s.id}.json`, `pso_spec_${s.id}.spare`]);

@@ -37,7 +37,8 @@ describe('CookieSession', () => {
   function req(init: FakeRequestInit = {}): FakeRequest {
     return new FakeRequest({ ...init, env: { PSOSessionFileLoader_Path: sessions, PSOSessionGCProbability: '0', ...init.env } });
   }
-  async function handle(init: FakeRequestInit = {}, fn: (r: FakeRequest) => unknown = () => {}): Promise<FakeRequest> {
+  /** By default a handler that uses its session, so that it is kept and its cookie sent. */
+  async function handle(init: FakeRequestInit = {}, fn: (r: FakeRequest) => unknown = (x) => { x.session.set('used', 1); }): Promise<FakeRequest> {
     const r = req(init);
     await handler.handle(r, (request) => fn(request as FakeRequest));
     assert.ok(r.ended);
@@ -67,7 +68,8 @@ describe('CookieSession', () => {
   /** Runs a request and returns what the handler saw of its session. */
   async function sessionOf(init: FakeRequestInit): Promise<{ r: FakeRequest; s: Session }> {
     let s: Session | undefined;
-    const r = await handle(init, (x) => { s = x.session; });
+    // The handler uses the session (under its own key), so a new one is kept and sent.
+    const r = await handle(init, (x) => { s = x.session; x.session.set('used', 1); });
     return { r, s: s! };
   }
 
@@ -184,7 +186,7 @@ describe('CookieSession', () => {
         const container = createContainer();
         const logger = new MemoryLogger();
         container.rebind(TOKENS.Logger).toConstantValue(logger);
-        const server = await serve((r) => r.write('ok'), { port: 0, moduleName: 'web', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: sdir, PSOSessionGCProbability: '0', ...directives } });
+        const server = await serve((r) => { r.session.set('used', 1); r.write('ok'); }, { port: 0, moduleName: 'web', serviceHandler: new ServiceHandler(container), directives: { PSOSessionFileLoader_Path: sdir, PSOSessionGCProbability: '0', ...directives } });
         stop = async () => { await server.close(); rmSync(sdir, { recursive: true, force: true }); };
         return { url: server.url, logger };
       }
@@ -363,7 +365,11 @@ describe('CookieSession', () => {
 
   describe('sessions in URLs (PSOSessionUrl)', () => {
     const on = { PSOSessionUrl: 'on' };
-    const link = (x: FakeRequest) => x.write(x.mkurl('/next', { page: 2 }));
+    /** A page that uses its session and links on. */
+    const link = (x: FakeRequest) => {
+      x.session.set('used', 1);
+      x.write(x.mkurl('/next', { page: 2 }));
+    };
 
     it('urlSessionMode reads off, on and only in their spellings, and refuses anything else', () => {
       const mode = (v: string | undefined) => impl.urlSessionMode(req({ env: { PSOSessionUrl: v } }));
@@ -449,12 +455,13 @@ describe('CookieSession', () => {
     });
 
     it('on: mkurl replaces an id already in the path with the session\'s own', async () => {
-      const r = await handle({ env: on }, (x) => x.write(x.mkurl(`/x?spec=${'P'.repeat(27)}&a=1`)));
+      const r = await handle({ env: on }, (x) => { x.session.set('used', 1); x.write(x.mkurl(`/x?spec=${'P'.repeat(27)}&a=1`)); });
       assert.equal(r.sentBody, `/x?spec=${valueOf(cookieOf(r))}&a=1`);
     });
 
     it('on: the Referrer-Policy header is there even when the head went out before mkurl was called', async () => {
       const r = await handle({ env: on }, async (x) => {
+        x.session.set('used', 1);
         x.write('<p>');
         await x.flush();
         x.write(x.mkurl('/next'));
@@ -544,7 +551,7 @@ describe('CookieSession', () => {
 
     it('when a tampered signed cookie comes with PSOSessionLazy on, clears it', async () => {
       const env = { PSOSessionSecret: S1, PSOSessionLazy: 'on' };
-      const r = await handle({ env, headers: { cookie: `spec=${'A'.repeat(27)}.${'x'.repeat(43)}` } });
+      const r = await handle({ env, headers: { cookie: `spec=${'A'.repeat(27)}.${'x'.repeat(43)}` } }, () => {});
       assert.match(cookieOf(r)!, /^spec=; Max-Age=0;/);
       assert.deepEqual(sessionFiles(), []);
     });

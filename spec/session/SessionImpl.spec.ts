@@ -121,6 +121,7 @@ describe('SessionImpl', () => {
       assert.notEqual(s.id, unknown);
       assert.match(s.id, ID);
       assert.equal(s.isNew, true);
+      s.set('n', 1);
       await impl.close(s, true);
       assert.equal(existsSync(fileOf(unknown)), false);
       assert.ok(existsSync(fileOf(s.id)));
@@ -369,6 +370,7 @@ describe('SessionImpl', () => {
       plant('F'.repeat(27), { data: {}, created: 1, expires: Date.now() - 1 });
       const r = req({ env: { PSOSessionGCProbability: '1' } });
       const s = await impl.open(r);
+      s.set('n', 1);
       await impl.close(s, true);
       assert.equal(existsSync(fileOf('F'.repeat(27))), false);
       assert.ok(existsSync(fileOf(s.id)));
@@ -388,6 +390,7 @@ describe('SessionImpl', () => {
     it('when PSOSessionGCProbability is invalid, logs an error but still saves', async () => {
       const r = req({ env: { PSOSessionGCProbability: '2' } });
       const s = await impl.open(r);
+      s.set('n', 1);
       await impl.close(s, true);
       assert.ok(existsSync(fileOf(s.id)));
       assert.ok(r.memoryLogger!.has('error', /PSOSessionGCProbability/));
@@ -421,7 +424,7 @@ describe('SessionImpl', () => {
     });
 
     it('when the request is secure, adds Secure', async () => {
-      const r = await handle(req({ secure: true }));
+      const r = await handle(req({ secure: true }), (x) => x.session.set('a', 1));
       assert.match(cookieOf(r)!, /; Secure/);
     });
 
@@ -434,7 +437,7 @@ describe('SessionImpl', () => {
     });
 
     it('when PSOSessionExpire is set, the cookie carries Max-Age and Expires', async () => {
-      const r = await handle(req({ env: { PSOSessionExpire: '15*60' } }));
+      const r = await handle(req({ env: { PSOSessionExpire: '15*60' } }), (x) => x.session.set('a', 1));
       const c = cookieOf(r)!;
       assert.match(c, /; Max-Age=900;/);
       assert.match(c, /; Expires=\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT/);
@@ -533,7 +536,9 @@ describe('SessionImpl', () => {
         assert.notEqual(seen!.id, id);
         assert.equal(seen!.isNew, true);
         assert.deepEqual(seen!.keys(), []);
-        assert.equal(idOf(cookieOf(next)), seen!.id);
+        // The new session holds nothing, so nothing is stored: the client is told to forget the dead id.
+        assert.equal(idOf(cookieOf(next)), '');
+        assert.deepEqual(sessionFiles(), []);
       });
 
       it('expire(0) on a brand-new session stores nothing and sends no cookie', async () => {
@@ -841,22 +846,52 @@ describe('SessionImpl', () => {
     });
 
     describe('PSOSessionLazy', () => {
-      it('when on, a new session without data is neither stored nor sent a cookie', async () => {
+      it('by default, a new session without data is neither stored nor sent a cookie: 200 anonymous requests store nothing', async () => {
+        for (let i = 0; i < 200; i++) {
+          const r = await handle(req(), (x) => x.write(x.session.id));
+          assert.match(r.sentBody, ID);
+          assert.deepEqual(r.setCookies(), []);
+        }
+        assert.deepEqual(sessionFiles(), []);
+      });
+
+      it('when on, the same', async () => {
         const r = await handle(req({ env: { PSOSessionLazy: 'on' } }), (x) => x.write(x.session.id));
-        assert.match(r.sentBody, ID);
         assert.deepEqual(r.setCookies(), []);
         assert.deepEqual(sessionFiles(), []);
       });
 
-      it('when on, a session that gets data is stored and sent a cookie', async () => {
-        const r = await handle(req({ env: { PSOSessionLazy: 'on' } }), (x) => { x.session.set('cart', 1); });
+      it('a session that gets data is stored and sent a cookie', async () => {
+        const r = await handle(req(), (x) => { x.session.set('cart', 1); });
         const id = idOf(cookieOf(r));
         assert.deepEqual({ ...stored(id).data }, { cart: 1 });
       });
 
-      it('when off (the default), an empty new session is stored and sent a cookie', async () => {
-        const r = await handle(req());
+      for (const [what, fn] of [
+        ['save()', (x: FakeRequest) => x.session.save()],
+        ['regenerate()', (x: FakeRequest) => { x.session.regenerate(); }],
+        ['expire(seconds)', (x: FakeRequest) => { x.session.expire(600); }],
+        ['expire()', (x: FakeRequest) => { x.session.expire(); }],
+      ] as const) {
+        it(`an empty new session that the handler asks for with ${what} is stored and sent a cookie`, async () => {
+          const r = await handle(req(), fn);
+          assert.equal(r.head!.status, 200, r.sentBody);
+          const id = idOf(cookieOf(r));
+          assert.match(id, ID);
+          assert.deepEqual({ ...stored(id).data }, {});
+        });
+      }
+
+      it('when off (the old behaviour), an empty new session is stored and sent a cookie', async () => {
+        const r = await handle(req({ env: { PSOSessionLazy: 'off' } }));
         assert.ok(existsSync(fileOf(idOf(cookieOf(r)))));
+      });
+
+      it('a returning session that is emptied stays stored', async () => {
+        const id = await seed({ a: 1 });
+        const r = await handle(withCookie(id), (x) => { x.session.clear(); });
+        assert.equal(r.head!.status, 200);
+        assert.deepEqual({ ...stored(id).data }, {});
       });
 
       it('when invalid, answers 500 naming the directive', async () => {

@@ -16,7 +16,8 @@ export const DIRECTIVES = {
   PSOSessionIdleTimeout:
     'Seconds a session is kept on the server after its last request. Default: 86400 (one day) for browser-lifetime sessions, none for the others.',
   PSOSessionAbsoluteTimeout: 'Seconds a session lasts at most from its creation, however active. Default: none.',
-  PSOSessionLazy: 'on: a new session is stored (and its cookie sent) only once it holds data. Default off.',
+  PSOSessionLazy:
+    'on (default): a new session is stored, and its cookie sent, only once it holds data (or save(), regenerate() or expire() asks for it); off: every visitor gets a stored session and a cookie.',
   PSOSessionFileLoader_Path: 'Directory of the session files. Default: CookieFileImpl.PATH.',
   PSOSessionStore:
     'Where sessions are kept, as a URL: file:///dir, memory:, sqlite:///path.db, redis://host:6379/0, postgres://..., mysql://... Default: files.',

@@ -12,6 +12,7 @@ import { DEFAULT_IDLE_SECONDS, SessionStoreError, type SaveHints } from './Sessi
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from './SessionRecord.js';
 import { acquireFileLock, lockIsStale, type FileLock } from './locks/FileLock.js';
 import { ensurePrivateDirectory } from '../util/privateDirectory.js';
+import { redactText } from './stores/redact.js';
 import { SessionBusyError } from './locks/SessionBusyError.js';
 import type { Release } from './locks/KeyedMutex.js';
 
@@ -103,7 +104,7 @@ export class CookieFileImpl extends CookieStoreImpl {
       try {
         configured = fileURLToPath(store);
       } catch (e) {
-        throw new ConfigurationError('PSOSessionStore', store, (e as Error).message);
+        throw new ConfigurationError('PSOSessionStore', redactText(store), (e as Error).message);
       }
     }
     const dir = configured !== undefined && configured.trim() !== '' ? configured.trim() : this.getPath(request);

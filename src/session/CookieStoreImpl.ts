@@ -10,6 +10,7 @@ import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
 import type { SessionIdGenerator } from './SessionIdGenerator.js';
 import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
 import { openStore, openedStore } from './stores/registry.js';
+import { redactText } from './stores/redact.js';
 import { StoreUnavailableError, type LockedRecord, type SessionStore } from './stores/SessionStore.js';
 import type { SaveHints } from './SessionImpl.js';
 
@@ -222,7 +223,8 @@ export class CookieStoreImpl extends CookieSession {
 
   #check(request: ServiceRequest<any>, store: SessionStore | undefined): SessionStore {
     if (!store) {
-      throw new ConfigurationError('PSOSessionStore', request.getEnviron('PSOSessionStore'), `${this.constructor.name} needs a store: bind TOKENS.SessionStore or set PSOSessionStore to a store URL`);
+      const url = request.getEnviron('PSOSessionStore');
+      throw new ConfigurationError('PSOSessionStore', url === undefined ? undefined : redactText(url), `${this.constructor.name} needs a store: bind TOKENS.SessionStore or set PSOSessionStore to a store URL`);
     }
     return store;
   }

@@ -45,6 +45,7 @@ export class Session<D extends object = SessionData> {
   #storedTimeouts: SessionTimeouts | undefined;
   #retired: string[] = [];
   #destroyed = false;
+  #keepAsked = false;
   /** @internal */
   created: number;
   /** @internal What the policy that opened the session keeps about it while it is open. */
@@ -175,6 +176,7 @@ export class Session<D extends object = SessionData> {
   expire(when: Date | { date: number }): this;
   expire(text: string, format?: string): this;
   expire(when?: number | Date | { date: number } | string, format?: string): this {
+    this.#keepAsked = true;
     if (when === undefined) {
       this.#expiry = { kind: 'browser' };
     } else if (typeof when === 'number') {
@@ -240,6 +242,7 @@ export class Session<D extends object = SessionData> {
    */
   regenerate(): this {
     const next = this.#host.renewSessionId(this);
+    this.#keepAsked = true;
     this.#retired.push(this.#id);
     this.#id = next;
     return this;
@@ -276,6 +279,15 @@ export class Session<D extends object = SessionData> {
     return this.#destroyed;
   }
 
+  /**
+   * @internal Whether the handler asked for this session to be kept even while
+   * it holds nothing (`save()`, `regenerate()`, `expire()`): a new, empty
+   * session is otherwise neither stored nor sent.
+   */
+  get keepAsked(): boolean {
+    return this.#keepAsked;
+  }
+
   /** @internal Forgets the retired ids once deleted. */
   clearRetired(): void {
     this.#retired = [];
@@ -310,6 +322,7 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   async save(): Promise<void> {
+    this.#keepAsked = true;
     await this.#host.saveSession(this);
   }
 

@@ -428,9 +428,14 @@ export abstract class SessionImpl implements SessionHost {
     return false;
   }
 
-  /** A new session that holds no data is not stored (and gets no cookie) when `PSOSessionLazy` is on. */
+  /**
+   * A new session that holds no data is neither stored nor sent a cookie,
+   * unless the handler asked for it (`save()`, `regenerate()`, `expire()`) or
+   * `PSOSessionLazy off` says every visitor gets one: an anonymous flood
+   * stores nothing.
+   */
   #keepsNothing(session: Session<any>, request: ServiceRequest<any>): boolean {
-    return session.isNew && session.isEmpty && readFlag(request, 'PSOSessionLazy');
+    return session.isNew && session.isEmpty && !session.keepAsked && readFlag(request, 'PSOSessionLazy', true);
   }
 
   #expiryOf(session: Session<any>, request: ServiceRequest<any>): Expiry {

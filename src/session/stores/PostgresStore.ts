@@ -2,7 +2,8 @@ import pg from 'pg';
 import type { Release } from '../locks/KeyedMutex.js';
 import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
-import { redact, registerStore } from './registry.js';
+import { registerStore } from './registry.js';
+import { redact } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
 import {
   LockQueue,

@@ -4,7 +4,8 @@ import { ConfigurationError } from '../../config/ConfigurationError.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
-import { redact, registerStore } from './registry.js';
+import { registerStore } from './registry.js';
+import { redact, redactText } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
 
 /** Options of {@link RedisStore}; each can also be given in the URL's query (`?cluster=1&prefix=app:`). */
@@ -552,7 +553,7 @@ function parseUrl(text: string): URL {
   try {
     return new URL(text);
   } catch {
-    throw new ConfigurationError('PSOSessionStore', text.replace(/\/\/([^/:@]*):[^@/]*@/, '//$1:***@'), `not a URL: ${EXPECTED}`);
+    throw new ConfigurationError('PSOSessionStore', redactText(text), `not a URL: ${EXPECTED}`);
   }
 }
 

@@ -9,7 +9,8 @@ import { isAlive } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
-import { redact, registerStore } from './registry.js';
+import { registerStore } from './registry.js';
+import { redact, redactText } from './redact.js';
 import type { SessionStore } from './SessionStore.js';
 
 const HOST = hostname();
@@ -86,7 +87,7 @@ export class SqliteStore implements SessionStore {
   static pathOf(location: string | URL): string {
     const text = String(location);
     const fail = (why: string): never => {
-      throw new ConfigurationError('PSOSessionStore', text, `${why}: expected sqlite:///absolute/path/sessions.db`);
+      throw new ConfigurationError('PSOSessionStore', redactText(text), `${why}: expected sqlite:///absolute/path/sessions.db`);
     };
     if (typeof location === 'string' && !hasScheme(location)) {
       return isAbsolute(location) ? location : fail('the database path must be absolute');

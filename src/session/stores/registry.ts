@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { MemoryStore } from './MemoryStore.js';
 import type { SessionStore } from './SessionStore.js';
+import { redact, redactText } from './redact.js';
 
 /** Makes a store from its URL (the `PSOSessionStore` directive). */
 export type StoreFactory = (url: URL) => SessionStore | Promise<SessionStore>;
@@ -54,7 +55,7 @@ export async function openStore(text: string): Promise<SessionStore | undefined>
   try {
     url = new URL(text);
   } catch {
-    throw new ConfigurationError('PSOSessionStore', text, 'expected a URL such as redis://127.0.0.1:6379/0 or sqlite:///var/lib/pso/sessions.db');
+    throw new ConfigurationError('PSOSessionStore', redactText(text), 'expected a URL such as redis://127.0.0.1:6379/0 or sqlite:///var/lib/pso/sessions.db (the value is not shown: it may hold a password)');
   }
   if (url.protocol === 'file:') return undefined;
   let store = open.get(text);
@@ -109,10 +110,4 @@ export async function closeStores(): Promise<void> {
   await Promise.all(stores.map(async (p) => (await p.catch(() => undefined))?.close?.()));
 }
 
-/** A URL without its password, for messages and logs. */
-export function redact(url: URL): string {
-  if (!url.password) return url.href;
-  const copy = new URL(url.href);
-  copy.password = '***';
-  return copy.href;
-}
+export { redact } from './redact.js';

@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { SessionBusyError } from '../locks/SessionBusyError.js';
-import { redact } from './registry.js';
+import { redact } from './redact.js';
 
 /** What the SQL stores read from their URL and options. */
 export interface SqlStoreSettings {
