@@ -80,6 +80,27 @@ describe('CookieStoreImpl', () => {
     await store.close();
   });
 
+  it('with memory:, an anonymous flood stores nothing and cannot push a user\'s session out', async () => {
+    const store = new MemoryStore({ sweepIntervalMs: 0, maxEntries: 10 });
+    const container = createContainer();
+    container.bind(TOKENS.SessionStore).toConstantValue(store);
+    container.rebind(TOKENS.SessionImpl).to(CookieStoreImpl).inSingletonScope();
+    // Only a signed-in user's requests put something in the session; anonymous pages only read it.
+    server = await serve((r) => r.write(String(r.query.has('user') ? r.session.increment('n') : r.session.get('n', 0))), {
+      port: 0, moduleName: 'st', serviceHandler: new ServiceHandler(container),
+    });
+    const user = new CookieJar();
+    assert.equal(await (await user.fetch(`${server.url}?user=1`)).text(), '1');
+    for (let i = 0; i < 200; i++) {
+      const res = await fetch(server.url);
+      assert.equal(await res.text(), '0');
+      assert.deepEqual(res.headers.getSetCookie(), []);
+    }
+    assert.equal(await store.count(), 1);
+    assert.equal(await (await user.fetch(`${server.url}?user=1`)).text(), '2');
+    await store.close();
+  });
+
   it('without a bound store, uses the one PSOSessionStore names (memory:)', async () => {
     const url = await start(undefined, { PSOSessionStore: 'memory:' });
     const jar = new CookieJar();
