@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sinon from 'sinon';
 import {
-  ConfigurationError, CookieFileImpl, ServiceHandler, TOKENS, createContainer, parseRecord, serve, type Session, type SessionRecord,
+  ConfigurationError, CookieFileImpl, ServiceHandler, TOKENS, createContainer, parseRecord, serve, type ServiceRequest, type Session, type SessionRecord,
 } from '../../src/index.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
@@ -260,6 +260,89 @@ describe('CookieSession', () => {
         assert.equal(r.head!.status, 500, JSON.stringify(env));
         assert.ok(r.memoryLogger!.has('error', line), JSON.stringify(r.logLines));
       }
+    });
+  });
+
+  describe('cookie name prefixes (__Secure-, __Host-)', () => {
+    const over = (secure: boolean, env: Record<string, string>, host = 'shop.example') => handle({ secure, env, headers: { host } });
+    const sessionCookie = (r: FakeRequest, name: string) => r.setCookies().find((c) => c.startsWith(`${name}=`));
+
+    it('a __Host- session cookie over HTTPS is Secure, Path=/, without Domain, whatever Secure auto says', async () => {
+      const r = await over(true, { PSOServiceId: '__Host-sid' });
+      assert.equal(r.head!.status, 200, r.sentBody);
+      assert.match(sessionCookie(r, '__Host-sid')!, /^__Host-sid=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    });
+
+    it('a __Secure- session cookie is Secure and may keep its Domain and Path', async () => {
+      const r = await over(true, { PSOServiceId: '__Secure-sid', PSOCookieSession_Domain: 'example.org', PSOCookieSession_Path: '/shop' });
+      assert.match(sessionCookie(r, '__Secure-sid')!, /^__Secure-sid=[^;]+; Domain=example\.org; Path=\/shop; HttpOnly; Secure; SameSite=Lax$/);
+    });
+
+    it('is matched without case, as browsers do', async () => {
+      const r = await over(true, { PSOServiceId: '__HOST-sid' });
+      assert.match(sessionCookie(r, '__HOST-sid')!, /; Path=\/; HttpOnly; Secure; /);
+    });
+
+    for (const [what, env, pattern] of [
+      ['PSOCookieSession_Secure off', { PSOServiceId: '__Host-sid', PSOCookieSession_Secure: 'off' }, /PSOCookieSession_Secure="off" is invalid: a cookie named __Host-sid must be Secure/],
+      ['a Domain for __Host-', { PSOServiceId: '__Host-sid', PSOCookieSession_Domain: 'example.org' }, /PSOCookieSession_Domain="example.org" is invalid: a cookie named __Host-sid may not have a Domain/],
+      ['a Path other than / for __Host-', { PSOServiceId: '__Host-sid', PSOCookieSession_Path: '/app' }, /PSOCookieSession_Path="\/app" is invalid: a cookie named __Host-sid must have Path=\//],
+      ['__Secure- with Secure off', { PSOServiceId: '__Secure-sid', PSOCookieSession_Secure: 'no' }, /PSOCookieSession_Secure="no" is invalid: a cookie named __Secure-sid must be Secure/],
+    ] as const) {
+      it(`refuses ${what} with a 500 naming the directive, storing nothing`, async () => {
+        const r = await over(true, env);
+        assert.equal(r.head!.status, 500);
+        assert.ok(r.memoryLogger!.has('error', pattern), JSON.stringify(r.logLines));
+        assert.deepEqual(r.setCookies(), []);
+        assert.deepEqual(sessionFiles(), []);
+      });
+    }
+
+    it('refuses a prefixed session cookie over plain HTTP, which browsers would drop, saying why', async () => {
+      const r = await over(false, { PSOServiceId: '__Host-sid' });
+      assert.equal(r.head!.status, 500);
+      assert.ok(r.memoryLogger!.has('error', /PSOServiceId="__Host-sid" is invalid: a cookie named __Host-… needs HTTPS, and this request came over plain HTTP.*PSOTrustProxy on/), JSON.stringify(r.logLines));
+      assert.deepEqual(sessionFiles(), []);
+    });
+
+    it('takes plain HTTP on a loopback host, where browsers accept Secure cookies', async () => {
+      for (const host of ['localhost:8080', '127.0.0.1:3000', '[::1]:80', 'app.localhost']) {
+        const r = await over(false, { PSOServiceId: '__Host-sid' }, host);
+        assert.equal(r.head!.status, 200, host);
+        assert.match(sessionCookie(r, '__Host-sid')!, /; Secure;/);
+      }
+    });
+
+    it('holds for a cookieOptions() override too', async () => {
+      class Loose extends CookieFileImpl {
+        override cookieOptions(request: ServiceRequest, session: Session, expires: number | undefined) {
+          return { ...super.cookieOptions(request, session, expires), domain: 'example.org' };
+        }
+      }
+      const container = createContainer();
+      const sh = new ServiceHandler(container);
+      const r = req({ secure: true, env: { PSOServiceId: '__Host-sid' } });
+      await sh.handle(r, (x) => { x.session.set('a', 1); }, { sessionImpl: Loose });
+      assert.equal(r.head!.status, 500);
+      assert.ok(r.memoryLogger!.has('error', /Loose\.cookieOptions\(\)="Domain" is invalid: a cookie named __Host-sid may not have a Domain/), JSON.stringify(r.logLines));
+    });
+
+    it('request.setCookie() adds Secure (and Path=/ for __Host-) and refuses what the prefix forbids', async () => {
+      const errors: string[] = [];
+      const r = await handle({ secure: true }, (x) => {
+        x.setCookie('__Host-pref', 'a', { httpOnly: true });
+        x.setCookie('__Secure-pref', 'b', { path: '/x' });
+        for (const attrs of [{ secure: false }, { domain: 'example.org' }, { path: '/app' }]) {
+          try { x.setCookie('__Host-bad', 'c', attrs); } catch (e) { errors.push((e as Error).message); }
+        }
+      });
+      assert.ok(r.setCookies().includes('__Host-pref=a; Path=/; HttpOnly; Secure'), JSON.stringify(r.setCookies()));
+      assert.ok(r.setCookies().includes('__Secure-pref=b; Path=/x; Secure'), JSON.stringify(r.setCookies()));
+      assert.deepEqual(errors, [
+        'setCookie("__Host-bad"): a cookie named __Host-bad must be Secure: browsers drop a __Host- cookie without it',
+        'setCookie("__Host-bad"): a cookie named __Host-bad may not have a Domain: browsers drop a __Host- cookie with one',
+        'setCookie("__Host-bad"): a cookie named __Host-bad must have Path=/: browsers drop a __Host- cookie with another path',
+      ]);
     });
   });
 

@@ -11,6 +11,7 @@ import { kDiscard, type UploadedFile } from './forms/UploadedFile.js';
 import { charsetOf, decodeFields, splitUrlencoded, type RawField } from './forms/urlencoded.js';
 import { reasonPhrase } from './status.js';
 import { checkField, locationOf } from './fieldValue.js';
+import { prefixRules } from '../util/cookiePrefix.js';
 import { readFlag, readBytes } from '../config/directives.js';
 import { directiveKey } from '../config/ServerDirectives.js';
 
@@ -427,14 +428,21 @@ export abstract class ServiceRequest<D extends object = SessionData> {
    * Adds a `Set-Cookie` header. Attributes are those of the `cookie` package
    * (`path`, `domain`, `expires`, `maxAge`, `httpOnly`, `secure`, `sameSite`, ...).
    *
-   * @throws TypeError for an invalid name, value or attribute.
+   * A name starting with `__Secure-` or `__Host-` gets what browsers require
+   * of it: `Secure` (and, for `__Host-`, `Path=/`), added when not given.
+   *
+   * @throws TypeError for an invalid name, value or attribute, or attributes
+   *   the name's prefix forbids (`secure: false`; a `domain` or another path for `__Host-`).
    * @example
    * ```ts
    * request.setCookie('theme', 'dark', { path: '/', maxAge: 3600, sameSite: 'lax' });
+   * request.setCookie('__Host-csrf', token, { httpOnly: true }); // Secure; Path=/
    * ```
    */
   setCookie(name: string, value: string, attrs: SerializeOptions = {}): void {
-    this.addHeader('Set-Cookie', serializeCookie(name, value, attrs));
+    const ruled = prefixRules(name, attrs);
+    if (ruled.problem) throw new TypeError(`setCookie(${JSON.stringify(name)}): ${ruled.problem.reason}`);
+    this.addHeader('Set-Cookie', serializeCookie(name, value, ruled.options));
   }
 
   /** The status code that will be sent (200 unless changed). */

@@ -4,6 +4,7 @@ import { ConfigurationError } from '../config/ConfigurationError.js';
 import { parseFlag } from '../config/directives.js';
 import type { ServiceRequest } from '../service/ServiceRequest.js';
 import { lazyCrypto } from '../util/lazyCrypto.js';
+import { cookiePrefixOf, isLoopbackHost, prefixRules } from '../util/cookiePrefix.js';
 import type { Session } from './Session.js';
 import { SessionImpl } from './SessionImpl.js';
 
@@ -128,9 +129,12 @@ export abstract class CookieSession extends SessionImpl {
       ? { ...this.cookieOptions(request, session, undefined), expires: new Date(0), maxAge: 0 }
       : this.cookieOptions(request, session, expires);
     const value = clear ? '' : this.encodeId(request, session.id);
+    // Also what a cookieOptions() override returns.
+    const ruled = prefixRules(name, attributes);
+    if (ruled.problem) throw new ConfigurationError(`${this.constructor.name}.cookieOptions()`, ruled.problem.attribute, ruled.problem.reason);
     let header: string;
     try {
-      header = serialize(name, value, attributes);
+      header = serialize(name, value, ruled.options);
     } catch (e) {
       throw new ConfigurationError('PSOCookieSession_*', JSON.stringify(attributes), (e as Error).message);
     }
@@ -187,8 +191,10 @@ export abstract class CookieSession extends SessionImpl {
   /** The directives' attributes for this request, checked for consistency. */
   #baseOptions(request: ServiceRequest<any>): SerializeOptions {
     const policy = this.#policy(request);
-    const options: SerializeOptions = { ...policy.options };
+    let options: SerializeOptions = { ...policy.options };
     if (policy.secure === true || (policy.secure === 'auto' && request.isSecure())) options.secure = true;
+    const name = this.getServiceId(request);
+    if (cookiePrefixOf(name)) options = this.#prefixed(request, name, policy, options);
     if (options.sameSite === 'none' && !options.secure) {
       throw new ConfigurationError('PSOCookieSession_SameSite', 'None', 'SameSite=None needs a Secure cookie (HTTPS, or PSOCookieSession_Secure on)');
     }
@@ -196,6 +202,29 @@ export abstract class CookieSession extends SessionImpl {
       throw new ConfigurationError('PSOCookieSession_Partitioned', 'on', 'a Partitioned cookie must be Secure (HTTPS, or PSOCookieSession_Secure on)');
     }
     return options;
+  }
+
+  /**
+   * The attributes of a session cookie named `__Secure-…` or `__Host-…`: what
+   * browsers require of such a name, or a ConfigurationError naming the
+   * directive that contradicts it. A browser drops such a cookie silently, and
+   * every request would start a new session.
+   */
+  #prefixed(request: ServiceRequest<any>, name: string, policy: CookiePolicy, options: SerializeOptions): SerializeOptions {
+    const ruled = prefixRules(name, { ...options, secure: policy.secure === false ? false : true });
+    if (ruled.problem) {
+      const directive = `PSOCookieSession_${ruled.problem.attribute}`;
+      throw new ConfigurationError(directive, request.getDirective(directive) ?? 'off', `${ruled.problem.reason} (the name comes from PSOServiceId)`);
+    }
+    // Over plain HTTP a Secure cookie is dropped too, except on a loopback host (a secure context).
+    if (!request.isSecure() && !isLoopbackHost(request.getRequestHeader('host'))) {
+      throw new ConfigurationError(
+        'PSOServiceId', name,
+        `a cookie named ${cookiePrefixOf(name)}… needs HTTPS, and this request came over plain HTTP: browsers drop a Secure cookie set over HTTP, ` +
+          'so every request would start a new session. Serve over HTTPS (behind a TLS proxy: PSOTrustProxy on), or choose a service id without the prefix',
+      );
+    }
+    return ruled.options;
   }
 
   /** What the cookie or URL carries for `id`: the id, signed when secrets are configured. */
