@@ -106,6 +106,28 @@ process.stdout.write(String(s.cachedDataRejected));`;
       for (const driver of ['redis', '@redis/client', 'pg', 'mysql2', 'mysql2/promise']) assert.ok(!requires(driver), `${driver} is bundled, not required at run time`);
     });
 
+    it('looks for native drivers in no path of the build machine unless --node-modules names one', async function () {
+      this.timeout(90_000);
+      const plain = join(dir, 'plain', 'quick.cgi');
+      const r = await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', plain, '--no-code-cache', '--store', 'sqlite']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /loads better-sqlite3 at run time from a node_modules beside or above .*--node-modules DIR/);
+      assert.ok(!readFileSync(plain, 'utf8').includes(ROOT), 'the build path is not in the bundle');
+      const db = join(dir, 'db', 'sessions.db');
+      // Run where no node_modules is beside or above it: the driver is not found, and the log says so.
+      const missing = await runCgi(plain, { PSOSessionStore: `sqlite://${db}` });
+      assert.equal(missing.status, 500);
+      assert.match(missing.stderr, /the sqlite store needs its database driver, which cannot be loaded/);
+
+      const named = join(dir, 'named', 'quick.cgi');
+      const n = await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', named, '--no-code-cache', '--store', 'sqlite', '--node-modules', join(ROOT, 'node_modules')]);
+      assert.equal(n.code, 0, n.stderr);
+      const found = await runCgi(named, { PSOSessionStore: `sqlite://${db}` });
+      assert.equal(found.status, 200, found.stderr);
+      assert.match(found.body, /reloaded: 1 times/);
+      assert.equal((await pso(['bundle', join(ROOT, 'samples/quick.ts'), '-o', named, '--node-modules', join(dir, 'nowhere')])).code, 2);
+    });
+
     it('without -o exits 2 with the usage', async () => {
       const r = await pso(['bundle', 'samples/quick.ts']);
       assert.equal(r.code, 2);

@@ -93,7 +93,7 @@ describe('SQLite sessions for CGI under a real Apache httpd (PSOSessionStore sql
     chownSync(storeDir, wwwUid, wwwGid);
     db = join(storeDir, 'sessions.db');
 
-    await bundleHandler({ entry: join(ROOT, 'samples', 'quick.ts'), outfile: join(sqlite, 'quick.cgi'), stores: ['sqlite'] });
+    await bundleHandler({ entry: join(ROOT, 'samples', 'quick.ts'), outfile: join(sqlite, 'quick.cgi'), stores: ['sqlite'], nodeModules: join(ROOT, 'node_modules') });
     writeFileSync(join(docroot, '.htaccess'), [
       'Options +ExecCGI',
       'AddHandler cgi-script .cgi',
@@ -235,7 +235,7 @@ function describeCgiStore(store: CgiStore): void {
       writeFileSync(join(docroot, store.dir, '.htaccess'), `SetEnv PSOSessionStore "${store.url}"\nSetEnv PSOSessionLockTimeout 30\n`, { mode: 0o644 });
       mkdirSync(join(docroot, `${store.dir}-down`), { mode: 0o755 });
       writeFileSync(join(docroot, `${store.dir}-down`, '.htaccess'), `SetEnv PSOSessionStore "${store.downUrl}"\n`, { mode: 0o644 });
-      await bundleHandler({ entry: join(ROOT, 'samples', 'quick.ts'), outfile: join(docroot, store.dir, 'quick.cgi'), stores: [store.dir] });
+      await bundleHandler({ entry: join(ROOT, 'samples', 'quick.ts'), outfile: join(docroot, store.dir, 'quick.cgi'), stores: [store.dir], nodeModules: join(ROOT, 'node_modules') });
       copyFileSync(join(docroot, store.dir, 'quick.cgi'), join(docroot, `${store.dir}-down`, 'quick.cgi'));
       chmodSync(join(docroot, `${store.dir}-down`, 'quick.cgi'), 0o755);
       writeFileSync(join(docroot, '.htaccess'), [

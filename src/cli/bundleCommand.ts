@@ -31,6 +31,14 @@ export interface BundleOptions {
    * Node ignores a cache made by another node version.
    */
   codeCache?: boolean;
+  /**
+   * A `node_modules` directory the bundle also looks in for native drivers
+   * (`better-sqlite3`, `pg-native`) at run time, after the usual places (the
+   * `node_modules` beside and above the bundle, `NODE_PATH`). Nothing is looked
+   * up anywhere else unless you name it: a path of the build machine, writable
+   * by another user on the server, would let them plant a driver.
+   */
+  nodeModules?: string;
 }
 
 /**
@@ -65,15 +73,6 @@ function leaveOutStores(wanted: readonly string[]): import('esbuild').Plugin {
   };
 }
 
-/** The nearest node_modules above `dir`, where a bundled CGI script finds the drivers. */
-function findNodeModules(dir: string): string | undefined {
-  for (let d = dir; ; d = dirname(d)) {
-    const candidate = join(d, 'node_modules');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(d) === d) return undefined;
-  }
-}
-
 /** The bundle runs as the body of this function, as CommonJS modules do. */
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 const WRAP_TAIL = '\n})';
@@ -92,7 +91,8 @@ const WRAP_TAIL = '\n})';
 export async function bundleHandler(options: BundleOptions): Promise<{ bytes: number; cacheBytes: number }> {
   const esbuild = await import('esbuild');
   const outfile = resolve(options.outfile);
-  const nodeModules = findNodeModules(dirname(resolve(options.entry)));
+  const nodeModules = options.nodeModules === undefined ? undefined : resolve(options.nodeModules);
+  if (nodeModules !== undefined && !existsSync(nodeModules)) throw new UsageError(`--node-modules ${nodeModules}: no such directory`);
   const result = await esbuild.build({
     entryPoints: [resolve(options.entry)],
     bundle: true,
@@ -193,6 +193,7 @@ export async function bundleCommand(args: string[]): Promise<void> {
   let shebang: string | undefined;
   let minify = true;
   let codeCache = true;
+  let nodeModules: string | undefined;
   const stores: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -204,11 +205,18 @@ export async function bundleCommand(args: string[]): Promise<void> {
     else if (a === '--shebang') shebang = args[++i];
     else if (a === '--no-minify') minify = false;
     else if (a === '--no-code-cache') codeCache = false;
+    else if (a === '--node-modules') {
+      nodeModules = args[++i];
+      if (!nodeModules) throw new UsageError('--node-modules needs a directory');
+    }
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else if (entry === undefined) entry = a;
     else throw new UsageError(`unexpected argument ${a}`);
   }
   if (!entry || !outfile) throw new UsageError('usage: pso bundle <handler.ts> -o <file.cgi>');
-  const { bytes, cacheBytes } = await bundleHandler({ entry, outfile, minify, codeCache, stores, ...(shebang ? { shebang } : {}) });
+  const { bytes, cacheBytes } = await bundleHandler({ entry, outfile, minify, codeCache, stores, ...(shebang ? { shebang } : {}), ...(nodeModules ? { nodeModules } : {}) });
   process.stdout.write(`pso: wrote ${outfile} (${bytes} bytes${cacheBytes ? `, with a ${cacheBytes}-byte code cache` : ''})\n`);
+  if (stores.includes('sqlite') && !nodeModules) {
+    process.stdout.write(`pso: the sqlite store loads better-sqlite3 at run time from a node_modules beside or above ${outfile}, or NODE_PATH; name another with --node-modules DIR\n`);
+  }
 }

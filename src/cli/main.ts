@@ -5,7 +5,7 @@ const HELP = `usage: pso <command> [options]
 
   serve <module> [--port N] [--host H] [-D NAME=VALUE ...]
         serve a handler module with node:http (default port: env PORT, else 8080)
-  bundle <handler.ts> -o <file.cgi> [--store sqlite,redis,postgres,mysql] [--shebang LINE] [--no-minify] [--no-code-cache]
+  bundle <handler.ts> -o <file.cgi> [--store sqlite,redis,postgres,mysql] [--node-modules DIR] [--shebang LINE] [--no-minify] [--no-code-cache]
         write a one-file executable CGI script (with the database stores named)
   gc [--path DIR]
         delete expired session files (default: PSOSessionFileLoader_Path, else the default directory)
