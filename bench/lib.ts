@@ -187,8 +187,8 @@ export interface CounterPage {
 export const PLAIN_COUNTER: CounterPage = { path: '/', count: (body) => Number.parseInt(body, 10), peekPath: '/peek' };
 
 /** Reads a session's count through `page` (see {@link CounterPage.peekPath}). */
-export async function peekCount(port: number, page: CounterPage, cookie: string, agent: Agent): Promise<number> {
-  const r = await get(port, page.peekPath ?? page.path, cookie, agent);
+export async function peekCount(port: number, page: CounterPage, cookie: string, agent: Agent, timeoutMs = 15_000): Promise<number> {
+  const r = await get(port, page.peekPath ?? page.path, cookie, agent, timeoutMs);
   if (r.status !== 200) throw new Error(`reading the count: status ${r.status}: ${r.body.trim().slice(0, 200)}`);
   const count = page.count!(r.body);
   if (!Number.isFinite(count)) throw new Error(`reading the count: no count in ${JSON.stringify(r.body.slice(0, 200))}`);
@@ -565,8 +565,11 @@ export interface Increments {
   elapsedMs: number;
 }
 
-/** Creates one session, sends `concurrent` increments of it at once (one connection each), reads the count. */
-export async function concurrentIncrements(port: number, concurrent: number, page: CounterPage = PLAIN_COUNTER): Promise<Increments> {
+/**
+ * Creates one session, sends `concurrent` increments of it at once (one
+ * connection each, each given up after `timeoutMs`), reads the count.
+ */
+export async function concurrentIncrements(port: number, concurrent: number, page: CounterPage = PLAIN_COUNTER, timeoutMs = 30_000): Promise<Increments> {
   if (!page.count) throw new Error(`${page.path} keeps no count`);
   const agent = new Agent({ keepAlive: false, maxSockets: concurrent });
   try {
@@ -578,14 +581,14 @@ export async function concurrentIncrements(port: number, concurrent: number, pag
     const started = performance.now();
     await Promise.all(
       Array.from({ length: concurrent }, () =>
-        get(port, page.path, first.cookie, agent, 30_000).then(
+        get(port, page.path, first.cookie, agent, timeoutMs).then(
           (r) => void (statuses[r.status] = (statuses[r.status] ?? 0) + 1),
           () => void failures++,
         ),
       ),
     );
     const elapsedMs = performance.now() - started;
-    const final = await peekCount(port, page, first.cookie, agent);
+    const final = await peekCount(port, page, first.cookie, agent, timeoutMs);
     return { requests: concurrent, initial, final, kept: final - initial, ok200: statuses['200'] ?? 0, statuses, failures, elapsedMs };
   } finally {
     agent.destroy();
