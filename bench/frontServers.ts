@@ -203,7 +203,8 @@ export function apachePhpFcgid(ipcDir: string, maxProcesses: number): ApacheApp 
  * ```
  */
 export async function startApacheFront(docroot: string, app: ApacheApp): Promise<Front> {
-  const extraConfig = `${app.global}\n<Directory "${docroot}">\n${app.directory}</Directory>\n`;
+  // Debian's apache2.conf has Timeout 300; the test harness's 60 s would cut off CGIs queued on one session.
+  const extraConfig = `Timeout 300\n${app.global}\n<Directory "${docroot}">\n${app.directory}</Directory>\n`;
   const apache = await startApache({ docroot, extraConfig });
   return { port: apache.port, pid: () => pidIn(join(apache.stateDir, 'httpd.pid')), errorLog: () => apache.errorLog(), stop: () => apache.stop() };
 }
