@@ -4,11 +4,14 @@
 // what pso adds on top of it.
 //
 //   node dist/bench/cgi-latency.js [--n 200] [--warmup 20]
+//
+// Its CGI scripts and statistics are shared with promotion.ts.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { isMain } from 'pso-ts';
 import { bundleHandler } from '../src/cli/bundleCommand.js';
 import { startApache, type ApacheServer } from '../spec/support/apache.js';
 
@@ -22,13 +25,36 @@ function option(name: string, fallback: number): number {
   return v;
 }
 
-interface Stats { median: number; p90: number; mean: number; min: number; max: number }
+/** Latency statistics of a series of requests (ms). */
+export interface Stats { median: number; p90: number; p99: number; mean: number; min: number; max: number }
 
-function stats(samples: number[]): Stats {
+/**
+ * The statistics of `samples` (a percentile is the smallest sample with at
+ * least that share of the samples at or below it).
+ *
+ * @example
+ * ```ts
+ * latencyStats([3, 1, 2]).median; // 2
+ * ```
+ */
+export function latencyStats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
   const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { median, p90: at(0.9), mean: s.reduce((a, b) => a + b, 0) / s.length, min: s[0]!, max: s[s.length - 1]! };
+  return { median, p90: at(0.9), p99: at(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length, min: s[0]!, max: s[s.length - 1]! };
+}
+
+/** The baseline CGI: node's start and nothing else. */
+export const HELLO_CGI = "#!/usr/bin/env node\nprocess.stdout.write('Content-Type: text/plain\\n\\nhello');\n";
+
+/** The directives the bundled quick sample gets from Apache (`SetEnv`), its sessions in `sessions`. */
+export function quickDirectives(sessions: string): Record<string, string> {
+  return { PSOServiceId: 'MyPSOTest', PSOSessionFileLoader_Path: sessions, PSOSessionExpire: '15*60' };
+}
+
+/** `SetEnv` lines for `directives` (values quoted). */
+export function setEnvLines(directives: Record<string, string>): string {
+  return Object.entries(directives).map(([k, v]) => `SetEnv ${k} "${v}"\n`).join('');
 }
 
 const ms = (x: number) => `${x.toFixed(2).padStart(7)} ms`;
@@ -51,12 +77,8 @@ async function main(): Promise<void> {
   let apache: ApacheServer | undefined;
   try {
     const { bytes } = await bundleHandler({ entry: join(ROOT, 'samples/quick.ts'), outfile: join(docroot, 'quick.cgi') });
-    // The baseline: node's start and nothing else.
-    writeFileSync(join(docroot, 'hello.cgi'), "#!/usr/bin/env node\nprocess.stdout.write('Content-Type: text/plain\\n\\nhello');\n", { mode: 0o755 });
-    writeFileSync(
-      join(docroot, '.htaccess'),
-      `Options +ExecCGI\nAddHandler cgi-script .cgi\nSetEnv PSOServiceId MyPSOTest\nSetEnv PSOSessionFileLoader_Path ${sessions}\nSetEnv PSOSessionExpire "15*60"\n`,
-    );
+    writeFileSync(join(docroot, 'hello.cgi'), HELLO_CGI, { mode: 0o755 });
+    writeFileSync(join(docroot, '.htaccess'), `Options +ExecCGI\nAddHandler cgi-script .cgi\n${setEnvLines(quickDirectives(sessions))}`);
     apache = await startApache({ docroot });
 
     let cookie = '';
@@ -92,8 +114,8 @@ async function main(): Promise<void> {
     }
 
     const files = readdirSync(sessions);
-    const sq = stats(a);
-    const sh = stats(b);
+    const sq = latencyStats(a);
+    const sh = latencyStats(b);
     const ratio = sq.median / sh.median;
     console.log(`CGI latency through Apache ${apache.url} (event MPM, mod_cgid), node ${process.version} (${process.execPath})`);
     console.log(`${n} sequential requests each, interleaved, after ${warmup} warm-up requests each; time = fetch() until the body is read, keep-alive`);
@@ -113,7 +135,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  console.error(`cgi-latency: ${(e as Error).message}`);
-  process.exitCode = 1;
-});
+if (isMain(import.meta.url)) {
+  main().catch((e) => {
+    console.error(`cgi-latency: ${(e as Error).message}`);
+    process.exitCode = 1;
+  });
+}

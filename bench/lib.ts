@@ -86,7 +86,8 @@ export const children = new Set<ChildProcess>();
 /** What a server process has used, as {@link RunningServer.usage} reports it. */
 export interface ServerUsage {
   cpuMs: number;
-  requests: number;
+  /** Requests the server has had; undefined: it does not count them, so the client's measured requests are used. */
+  requests?: number;
 }
 
 /** Forks `script args…`, which answers `{ port }` over IPC once it listens (see {@link serveChild}). */
@@ -169,6 +170,31 @@ export function listen(server: Server): Promise<number> {
   });
 }
 
+/**
+ * How the client reads a benchmark's counter page: where it is, the count in
+ * its body, and how to read the count without changing it.
+ */
+export interface CounterPage {
+  /** The path that increments the session's counter (GET). */
+  path: string;
+  /** The count in a body (NaN when it holds none); undefined for a page that keeps no count (a hello-world baseline). */
+  count?: (body: string) => number;
+  /** A path that answers the count without changing it; undefined: one more increment is read, less one. */
+  peekPath?: string;
+}
+
+/** The page of the node:http benchmark servers: `/` answers the incremented count, `/peek` the count. */
+export const PLAIN_COUNTER: CounterPage = { path: '/', count: (body) => Number.parseInt(body, 10), peekPath: '/peek' };
+
+/** Reads a session's count through `page` (see {@link CounterPage.peekPath}). */
+export async function peekCount(port: number, page: CounterPage, cookie: string, agent: Agent, timeoutMs = 15_000): Promise<number> {
+  const r = await get(port, page.peekPath ?? page.path, cookie, agent, timeoutMs);
+  if (r.status !== 200) throw new Error(`reading the count: status ${r.status}: ${r.body.trim().slice(0, 200)}`);
+  const count = page.count!(r.body);
+  if (!Number.isFinite(count)) throw new Error(`reading the count: no count in ${JSON.stringify(r.body.slice(0, 200))}`);
+  return page.peekPath ? count : count - 1;
+}
+
 /** The pso handler of every benchmark: `/` increments `count`, `/peek` reads it. */
 export function psoCounter(request: ServiceRequest) {
   request.sendHttpHeaders('text/plain');
@@ -213,12 +239,12 @@ export async function pool(n: number, limit: number, fn: (i: number) => Promise<
 }
 
 /** Creates `n` sessions, one request each; `fake`: the server sets no cookie, send one of the same size anyway. */
-export async function createSessions(port: number, n: number, limit: number, fake = false): Promise<string[]> {
+export async function createSessions(port: number, n: number, limit: number, fake = false, path = '/'): Promise<string[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: limit });
   const cookies = new Array<string>(n);
   try {
     await pool(n, limit, async (i) => {
-      const r = await get(port, '/', undefined, agent);
+      const r = await get(port, path, undefined, agent);
       if (r.status !== 200) throw new Error(`creating session ${i}: status ${r.status}: ${r.body.trim()}`);
       const cookie = fake ? `sid=${String(i).padStart(27, '0')}` : r.cookie;
       if (!cookie) throw new Error(`creating session ${i}: no Set-Cookie`);
@@ -300,7 +326,8 @@ export interface LoadResult {
   timeouts: number;
 }
 
-export async function load(port: number, cookies: string[], seconds: number, connections: number, tally: Tally): Promise<LoadResult> {
+export async function load(port: number, cookies: string[], seconds: number, connections: number, tally: Tally, page: CounterPage = PLAIN_COUNTER): Promise<LoadResult> {
+  const countOf = page.count;
   const autocannon = require('autocannon');
   const n = cookies.length;
   const r = await autocannon({
@@ -311,7 +338,7 @@ export async function load(port: number, cookies: string[], seconds: number, con
     requests: [
       {
         method: 'GET',
-        path: '/',
+        path: page.path,
         setupRequest(req: any, ctx: any) {
           const i = tally.next++ % n;
           ctx.i = i;
@@ -324,7 +351,8 @@ export async function load(port: number, cookies: string[], seconds: number, con
             return;
           }
           tally.ok++;
-          const count = Number.parseInt(body, 10);
+          if (!countOf) return;
+          const count = countOf(body);
           if (!(count > tally.last[ctx.i]!)) tally.notIncreasing++;
           else tally.last[ctx.i] = count;
         },
@@ -376,18 +404,20 @@ export interface Measured extends LoadResult {
 /**
  * Creates the sessions, warms up, measures, then reads every session back
  * (`/peek`) unless `bare` (no sessions: fake cookies, nothing to read).
+ * `page`: how to read the counter of a server other than the node:http ones.
  */
-export async function measure(port: number, o: Options, bare = false, usage?: () => Promise<ServerUsage>): Promise<Measured> {
-  const cookies = await createSessions(port, o.sessions, o.connections, bare);
+export async function measure(port: number, o: Options, bare = false, usage?: () => Promise<ServerUsage>, page: CounterPage = PLAIN_COUNTER): Promise<Measured> {
+  const cookies = await createSessions(port, o.sessions, o.connections, bare, page.path);
   const tally: Tally = { next: 0, last: new Float64Array(cookies.length).fill(1), ok: 0, other: 0, notIncreasing: 0 };
   if (bare) tally.last.fill(0);
-  const warmup = await load(port, cookies, o.warmup, o.connections, tally);
+  const warmup = await load(port, cookies, o.warmup, o.connections, tally, page);
   const before = await usage?.();
   const [dbBefore, machineBefore] = await Promise.all([databaseCpuMs(), machineCpu()]);
-  const measured = await load(port, cookies, o.duration, o.connections, tally);
+  const measured = await load(port, cookies, o.duration, o.connections, tally, page);
   const [dbAfter, machineAfter] = await Promise.all([databaseCpuMs(), machineCpu()]);
   const after = await usage?.();
-  const serverCpuMsPerRequest = before && after && after.requests > before.requests ? (after.cpuMs - before.cpuMs) / (after.requests - before.requests) : undefined;
+  const served = before && after ? (after.requests ?? measured.requests) - (before.requests ?? 0) : 0;
+  const serverCpuMsPerRequest = before && after && served > 0 ? (after.cpuMs - before.cpuMs) / served : undefined;
   const dbCpuMsPerRequest = dbBefore !== undefined && dbAfter !== undefined && measured.requests > 0 ? (dbAfter - dbBefore) / measured.requests : undefined;
   const machineBusy =
     machineBefore && machineAfter && machineAfter.total > machineBefore.total
@@ -395,15 +425,15 @@ export async function measure(port: number, o: Options, bare = false, usage?: ()
       : undefined;
   let applied: number | undefined;
   let regressed: number | undefined;
-  if (!bare) {
+  if (!bare && page.count) {
     applied = 0;
     regressed = 0;
     const agent = new Agent({ keepAlive: true, maxSockets: o.connections });
     try {
       await pool(cookies.length, o.connections, async (i) => {
-        const r = await get(port, '/peek', cookies[i], agent);
-        if (r.status !== 200) throw new Error(`reading session ${i}: status ${r.status}`);
-        const count = Number.parseInt(r.body, 10);
+        const count = await peekCount(port, page, cookies[i]!, agent).catch((e: Error) => {
+          throw new Error(`session ${i}: ${e.message}`);
+        });
         applied! += count - 1;
         if (count < tally.last[i]!) regressed!++;
       });
@@ -419,15 +449,26 @@ const DATABASE_PROCESSES = new Set(['postgres', 'mariadbd', 'mysqld', 'redis-ser
 /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
-/** CPU time (user + system, ms) of every database server process so far; undefined without /proc. */
-export async function databaseCpuMs(): Promise<number | undefined> {
+/** One process as /proc/<pid>/stat gives it: CPU times in clock ticks. */
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** utime + stime: the process's own CPU time. */
+  ticks: number;
+  /** cutime + cstime: its children's, once it has waited for them. */
+  childTicks: number;
+}
+
+/** Every process's /proc stat; undefined without /proc. */
+async function processStats(): Promise<ProcStat[] | undefined> {
   let pids: string[];
   try {
     pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d));
   } catch {
     return undefined;
   }
-  let ticks = 0;
+  const stats: ProcStat[] = [];
   await Promise.all(
     pids.map(async (pid) => {
       try {
@@ -435,15 +476,63 @@ export async function databaseCpuMs(): Promise<number | undefined> {
         // "pid (comm) state ppid ...": comm may hold spaces, so split after its closing parenthesis.
         const open = stat.indexOf('(');
         const close = stat.lastIndexOf(')');
-        if (!DATABASE_PROCESSES.has(stat.slice(open + 1, close))) return;
         const fields = stat.slice(close + 2).split(' ');
-        // Fields 14 and 15 of the whole line (utime, stime) are 12 and 13 after comm.
-        ticks += Number(fields[11]) + Number(fields[12]);
+        // Fields 4 (ppid) and 14 to 17 (utime, stime, cutime, cstime) of the whole line are 1 and 11 to 14 after comm.
+        stats.push({
+          pid: Number(pid),
+          ppid: Number(fields[1]),
+          comm: stat.slice(open + 1, close),
+          ticks: Number(fields[11]) + Number(fields[12]),
+          childTicks: Number(fields[13]) + Number(fields[14]),
+        });
       } catch {
         // The process ended meanwhile.
       }
     }),
   );
+  return stats;
+}
+
+/** CPU time (user + system, ms) of every database server process so far; undefined without /proc. */
+export async function databaseCpuMs(): Promise<number | undefined> {
+  const stats = await processStats();
+  if (!stats) return undefined;
+  const ticks = stats.filter((p) => DATABASE_PROCESSES.has(p.comm)).reduce((n, p) => n + p.ticks, 0);
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU time (user + system, ms) so far of the processes under `roots` (the
+ * roots and all their descendants), with that of the descendants they have
+ * already waited for: a CGI's time is counted once it has exited, in its
+ * parent's. The difference of two readings is what the tree used between
+ * them (a process present at the first and gone at the second moves its
+ * time into its parent's child time). Undefined without /proc.
+ *
+ * @example
+ * ```ts
+ * const before = await processTreeCpuMs([nginxPid, phpFpmPid]);
+ * // ... load ...
+ * const used = (await processTreeCpuMs([nginxPid, phpFpmPid]))! - before!;
+ * ```
+ */
+export async function processTreeCpuMs(roots: readonly number[]): Promise<number | undefined> {
+  const stats = await processStats();
+  if (!stats) return undefined;
+  const children = new Map<number, ProcStat[]>();
+  for (const p of stats) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  let ticks = 0;
+  const seen = new Set<number>();
+  const visit = (p: ProcStat) => {
+    if (seen.has(p.pid)) return;
+    seen.add(p.pid);
+    ticks += p.ticks + p.childTicks;
+    for (const c of children.get(p.pid) ?? []) visit(c);
+  };
+  for (const root of roots) {
+    const p = stats.find((s) => s.pid === root);
+    if (p) visit(p);
+  }
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
@@ -476,28 +565,30 @@ export interface Increments {
   elapsedMs: number;
 }
 
-/** Creates one session, sends `concurrent` increments of it at once (one connection each), reads the count. */
-export async function concurrentIncrements(port: number, concurrent: number): Promise<Increments> {
+/**
+ * Creates one session, sends `concurrent` increments of it at once (one
+ * connection each, each given up after `timeoutMs`), reads the count.
+ */
+export async function concurrentIncrements(port: number, concurrent: number, page: CounterPage = PLAIN_COUNTER, timeoutMs = 30_000): Promise<Increments> {
+  if (!page.count) throw new Error(`${page.path} keeps no count`);
   const agent = new Agent({ keepAlive: false, maxSockets: concurrent });
   try {
-    const first = await get(port, '/', undefined, agent);
+    const first = await get(port, page.path, undefined, agent);
     if (first.status !== 200 || !first.cookie) throw new Error(`creating the session: status ${first.status}, cookie ${first.cookie}`);
-    const initial = Number.parseInt(first.body, 10);
+    const initial = page.count(first.body);
     const statuses: Record<string, number> = {};
     let failures = 0;
     const started = performance.now();
     await Promise.all(
       Array.from({ length: concurrent }, () =>
-        get(port, '/', first.cookie, agent, 30_000).then(
+        get(port, page.path, first.cookie, agent, timeoutMs).then(
           (r) => void (statuses[r.status] = (statuses[r.status] ?? 0) + 1),
           () => void failures++,
         ),
       ),
     );
     const elapsedMs = performance.now() - started;
-    const last = await get(port, '/peek', first.cookie, agent);
-    if (last.status !== 200) throw new Error(`reading the counter: status ${last.status}`);
-    const final = Number.parseInt(last.body, 10);
+    const final = await peekCount(port, page, first.cookie, agent, timeoutMs);
     return { requests: concurrent, initial, final, kept: final - initial, ok200: statuses['200'] ?? 0, statuses, failures, elapsedMs };
   } finally {
     agent.destroy();

@@ -29,10 +29,14 @@ export interface NginxOptions {
   group?: string;
   /** The CGI locations, checked in this order (default: every `*.cgi`, no directives). */
   locations?: readonly CgiLocation[];
-  /** fcgiwrap processes: each runs one CGI at a time (default 16). */
+  /** fcgiwrap processes: each runs one CGI at a time (default 16; 0: none, for a server without CGI locations). */
   workers?: number;
+  /** nginx's `worker_processes` (default 1; `auto`: one per CPU, as Debian's nginx.conf has it). */
+  workerProcesses?: number | 'auto';
   /** More directives inside `server { }`. */
   extraConfig?: string;
+  /** More directives inside `http { }`, outside the server (upstreams). */
+  httpConfig?: string;
 }
 
 /** A running private nginx and its fcgiwrap. */
@@ -94,7 +98,7 @@ function quote(value: string): string {
 }
 
 /** The generated nginx.conf. */
-export function nginxConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; sockets: readonly string[]; locations: readonly CgiLocation[]; extra: string }): string {
+export function nginxConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; sockets: readonly string[]; locations: readonly CgiLocation[]; extra: string; http?: string; workerProcesses?: number | 'auto' }): string {
   const st = o.stateDir;
   const locations = o.locations.map((l) => {
     const params = [...cgiParams(o.path), ...Object.entries(l.params ?? {}).map(([k, v]) => `${k} ${quote(v)}`)];
@@ -109,7 +113,7 @@ ${params.map((p) => `            fastcgi_param ${p};`).join('\n')}
 ${isRoot ? `user ${o.user} ${o.group};` : ''}
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${o.workerProcesses ?? 1};
 pid ${st}/nginx.pid;
 error_log ${st}/logs/error.log warn;
 
@@ -130,13 +134,14 @@ http {
     # A literal dollar sign for values that hold one.
     geo $dollar { default "$"; }
 
-    # One fcgiwrap process per socket, each running one CGI at a time: the
+${o.sockets.length ? `    # One fcgiwrap process per socket, each running one CGI at a time: the
     # least busy gets the request. (fcgiwrap -c N would share one socket, but
     # its parent leaves its children behind when it is stopped.)
     upstream fcgiwrap {
         least_conn;
 ${o.sockets.map((s) => `        server unix:${s} max_fails=0;`).join('\n')}
     }
+` : ''}${o.http ?? ''}
 
     server {
         listen 127.0.0.1:${o.port};
@@ -206,7 +211,9 @@ async function stopGroup(p: { child: ChildProcess; exited: Promise<number | null
  * ```
  */
 export async function startNginx(options: NginxOptions): Promise<NginxServer> {
-  for (const bin of [NGINX_BIN, FCGIWRAP_BIN]) if (!existsSync(bin)) throw new Error(`${bin} is not installed`);
+  const locations = options.locations ?? [{}];
+  if (options.workers === 0 && locations.length) throw new Error('startNginx: CGI locations need fcgiwrap workers (workers > 0, or locations: [])');
+  for (const bin of options.workers === 0 ? [NGINX_BIN] : [NGINX_BIN, FCGIWRAP_BIN]) if (!existsSync(bin)) throw new Error(`${bin} is not installed`);
   const docroot = realpathSync(resolve(options.docroot));
   const user = options.user ?? 'www-data';
   const group = options.group ?? user;
@@ -249,7 +256,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
   // The free port may be taken between probing and binding: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, sockets, locations: options.locations ?? [{}], extra: options.extraConfig ?? '' }));
+    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, sockets, locations, extra: options.extraConfig ?? '', http: options.httpConfig ?? '', workerProcesses: options.workerProcesses ?? 1 }));
     // -e: the log for what goes wrong before the config is read (not /var/log/nginx).
     const nginx = spawnGroup(NGINX_BIN, ['-p', `${stateDir}/`, '-c', conf, '-e', join(logs, 'error.log')], { env: { PATH: path }, log: join(logs, 'nginx.out') });
     const deadline = Date.now() + 10_000;
