@@ -275,8 +275,10 @@ export class Supervisor {
     this.#releaseUnused(slot.generation);
     if (this.#slots.size === 0) this.#allGone?.();
     if (this.#stopping || slot.retiring) return;
-    if (!slot.listening && this.#start?.generation === slot.generation) {
-      this.#start.failed(slot.failure ? fromSent(slot.failure) : new WorkerFailure(`a worker ${describeExit(code, signal)} before it listened`, 'see its error above'));
+    // New workers of a reload that fail leave the old ones serving. At the first start, a module
+    // that cannot load or an address that cannot be had ends it; a crash is retried, with backoff.
+    if (!slot.listening && this.#start?.generation === slot.generation && (this.#serving || slot.failure)) {
+      this.#start.failed(slot.failure ? fromSent(slot.failure) : new WorkerFailure(`a new worker ${describeExit(code, signal)} before it listened`, 'see its error above'));
       return;
     }
     if (slot.generation !== this.#active) return;
