@@ -12,8 +12,8 @@ export interface PsoServe {
   address: string;
   stdout(): string;
   stderr(): string;
-  /** Resolves once stdout has matched `pattern` (rejects after `ms`). */
-  waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /** Resolves once stdout (or stderr) has matched `pattern` (rejects after `ms`). */
+  waitFor(pattern: RegExp, ms?: number, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
   /** Resolves with the exit code and signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, then the exit (SIGKILL if it takes more than `ms`). */
@@ -32,12 +32,12 @@ export function psoServe(args: string[], env: Record<string, string | undefined>
   let err = '';
   const waiters = new Set<() => void>();
   child.stdout!.setEncoding('utf8').on('data', (d) => { out += d; for (const w of waiters) w(); });
-  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+  child.stderr!.setEncoding('utf8').on('data', (d) => { err += d; for (const w of waiters) w(); });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => { running.delete(child); resolve({ code, signal }); for (const w of waiters) w(); }));
-  const waitFor = (pattern: RegExp, ms = 20_000) => new Promise<RegExpMatchArray>((resolve, reject) => {
+  const waitFor = (pattern: RegExp, ms = 20_000, stream: 'stdout' | 'stderr' = 'stdout') => new Promise<RegExpMatchArray>((resolve, reject) => {
     const check = () => {
-      const m = pattern.exec(out);
+      const m = pattern.exec(stream === 'stdout' ? out : err);
       if (m) done(() => resolve(m));
       else if (child.exitCode !== null || child.signalCode !== null) done(() => reject(new Error(`pso serve exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${out}${err}`)));
     };

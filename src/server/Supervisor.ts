@@ -32,6 +32,8 @@ interface Slot {
   readonly worker: Worker;
   readonly generation: Generation;
   readonly forkedAt: number;
+  /** Whether it listens for the primary's messages (one sent before would be lost). */
+  ready: boolean;
   listening: boolean;
   retiring: boolean;
   url?: string;
@@ -238,7 +240,7 @@ export class Supervisor {
 
   #fork(generation: Generation): void {
     const worker = cluster.fork();
-    const slot: Slot = { worker, generation, forkedAt: Date.now(), listening: false, retiring: false };
+    const slot: Slot = { worker, generation, forkedAt: Date.now(), ready: false, listening: false, retiring: false };
     this.#slots.add(slot);
     worker.on('message', (message: FromWorker) => this.#onMessage(slot, message));
     worker.on('error', () => undefined);
@@ -255,8 +257,10 @@ export class Supervisor {
 
   #onMessage(slot: Slot, message: FromWorker): void {
     if (message?.pso === 'ready') {
+      slot.ready = true;
       const config = { ...this.#config, importPath: slot.generation.importPath, source: this.#source.file, moduleName: this.#source.moduleName };
-      if (!slot.retiring) slot.worker.send({ pso: 'start', config, umask: this.#umask } satisfies ToWorker, () => undefined);
+      if (slot.retiring) slot.worker.send({ pso: 'stop', graceMs: 0 } satisfies ToWorker, () => undefined);
+      else slot.worker.send({ pso: 'start', config, umask: this.#umask } satisfies ToWorker, () => undefined);
     } else if (message?.pso === 'listening') {
       slot.listening = true;
       slot.url = message.url;
@@ -307,8 +311,9 @@ export class Supervisor {
   #retire(slot: Slot, graceMs: number): void {
     if (slot.retiring) return;
     slot.retiring = true;
-    if (slot.worker.isConnected()) slot.worker.send({ pso: 'stop', graceMs } satisfies ToWorker, () => undefined);
-    else slot.worker.process.kill('SIGTERM');
+    // One not ready yet is told when it is (it serves nothing meanwhile).
+    if (slot.ready && slot.worker.isConnected()) slot.worker.send({ pso: 'stop', graceMs } satisfies ToWorker, () => undefined);
+    else if (!slot.worker.isConnected()) slot.worker.process.kill('SIGTERM');
     setTimeout(() => {
       if (this.#slots.has(slot)) slot.worker.process.kill('SIGKILL');
     }, graceMs + KILL_MARGIN_MS).unref();
