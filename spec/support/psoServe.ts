@@ -25,8 +25,8 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
 /** Runs `pso serve <args>` and resolves once it says where it serves (rejects with its output if it exits first). */
-export function psoServe(args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string; timeoutMs?: number } = {}): Promise<PsoServe> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: cleanEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function psoServe(args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string; timeoutMs?: number; gid?: number } = {}): Promise<PsoServe> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: cleanEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(options.gid !== undefined ? { gid: options.gid } : {}) });
   running.add(child);
   let out = '';
   let err = '';
