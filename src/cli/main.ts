@@ -7,7 +7,7 @@ import { WorkerFailure } from '../server/WorkerFailure.js';
 const HELP = `usage: pso <command> [options]
 
   serve <module> [--listen HOST:PORT|unix:/path.sock] [--workers N|auto] [--watch] [-D NAME=VALUE ...]
-        serve a handler module (.js, or .ts, compiled as it loads) with node:http
+        serve a handler module (.js, or .ts compiled with esbuild) with node:http
           --listen       where: HOST:PORT, PORT, or unix:/path/to.sock (also --port N, --host H;
                          default 127.0.0.1, port env PORT, else 8080)
           --socket-mode  permissions of the unix socket (default 0660)
