@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_SOCKET_MODE, parseListenAddress, parsePort, parseSocketMode, type ListenAddress } from '../server/ListenAddress.js';
+import type { ListenerName } from '../server/listeners.js';
 import type { ServeConfig } from '../server/ServeConfig.js';
 import { UsageError, takeDirective } from './args.js';
 
@@ -19,6 +20,8 @@ export function readServeArgs(args: string[]): ServeConfig {
   let port: number | undefined;
   let host: string | undefined;
   let listen: string | undefined;
+  // What each process serves with; another protocol sets it with its address (--fastcgi ADDRESS).
+  const listener: ListenerName = 'http';
   let socketMode: number | undefined;
   let workers = 1;
   let graceMs = DEFAULT_GRACE_SECONDS * 1000;
@@ -46,7 +49,7 @@ export function readServeArgs(args: string[]): ServeConfig {
   if (listen !== undefined) address = parseListenAddress(listen, socketMode ?? DEFAULT_SOCKET_MODE);
   else address = { kind: 'tcp', host: host ?? '127.0.0.1', port: port ?? parsePort(process.env.PORT ?? '8080', 'the PORT variable') };
   if (socketMode !== undefined && address.kind !== 'unix') throw new UsageError('--socket-mode is for a unix socket: use it with --listen unix:/path/to.sock');
-  return { module: file, address, listener: 'http', directives, workers, graceMs, watch };
+  return { module: file, address, listener, directives, workers, graceMs, watch };
 }
 
 function parseWorkers(text: string | undefined): number {

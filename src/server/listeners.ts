@@ -2,7 +2,11 @@ import type { Listen } from './Listen.js';
 
 /**
  * The servers `pso serve` can run in each worker, by name. A worker is a
- * separate process, so it is told a name, and loads the function here.
+ * separate process, so it is told a name, and loads the function here. A
+ * protocol is added with one line here (a {@link Listen} function, loaded
+ * only by the processes that use it) and the option that names it in
+ * `readServeArgs`; workers, reloads, draining and unix sockets come with it
+ * (its server draining in `close(graceMs)`, and listening through `listenOn`).
  *
  * @example
  * ```ts
