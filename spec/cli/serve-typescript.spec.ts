@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -34,7 +34,8 @@ export function handler(r: ServiceRequest): void {
   r.write(JSON.stringify(reply));
 }
 `);
-    server = await psoServe(['app.ts', '--port', '0', ...directives()], {}, { cwd: dir });
+    server = await psoServe(['app.ts', '--port', '0', ...directives()], { TMPDIR: dir }, { cwd: dir });
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('pso-serve-')), [], 'one process deletes its compilation once loaded');
     const r = await get(server.address);
     assert.equal(r.status, 200, r.body);
     assert.deepEqual(JSON.parse(r.body), { value: 42, where: pathToFileURL(join(dir, 'lib.ts')).href });
@@ -53,10 +54,11 @@ export function handler(r: ServiceRequest): void {
     write('a.mts', `export const handler = (r: { write(s: string): void }): void => r.write('mts');\n`);
     write('b.tsx', `const h = (r: { write(s: string): void }): void => r.write('tsx');\nexport default h;\n`);
     for (const [file, body, workers] of [['a.mts', 'mts', '1'], ['b.tsx', 'tsx', '1'], ['a.mts', 'mts', '2']] as const) {
-      server = await psoServe([file, '--port', '0', '--workers', workers, ...directives()], {}, { cwd: dir });
+      server = await psoServe([file, '--port', '0', '--workers', workers, ...directives()], { TMPDIR: dir }, { cwd: dir });
       assert.equal((await get(server.address)).body, body);
       await server.stop();
       server = undefined;
+      assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('pso-serve-')), [], 'the compilations are deleted on exit');
     }
   });
 
@@ -125,8 +127,10 @@ describe('pso serve of a module that cannot be loaded', function () {
   for (const workers of ['1', '2']) {
     for (const [module, message] of cases) {
       it(`${module}: one line, exit 2 (--workers ${workers})`, async () => {
-        const r = await psoServeFails([module, '--port', '0', '--workers', workers], {}, dir);
+        // TMPDIR: the compilations go under the test's directory, where none may be left.
+        const r = await psoServeFails([module, '--port', '0', '--workers', workers], { TMPDIR: dir }, dir);
         assert.equal(r.code, 2, r.stderr);
+        assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('pso-serve-')), []);
         assert.equal(r.stderr.split('\n').length, 2, `one line: ${r.stderr}`);
         assert.match(r.stderr.replace(/^pso: /, '').trimEnd(), message);
         assert.equal(r.stdout, '');

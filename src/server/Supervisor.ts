@@ -99,8 +99,8 @@ export class Supervisor {
     const { address } = this.#config;
     cluster.setupPrimary({ exec: WORKER_PROGRAM, args: [] });
     this.#handleSignals();
-    const importPath = await this.#source.prepare();
     process.once('exit', () => this.#source.dispose());
+    const importPath = await this.#source.prepare();
     if (address.kind === 'unix') {
       await prepareUnixSocket(address.path);
       // node:cluster binds the socket in this process: bound with this umask, it is never wider than asked.

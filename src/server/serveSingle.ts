@@ -14,9 +14,9 @@ import { startServing, stopServing } from './startServing.js';
  */
 export async function serveSingle(config: ServeConfig): Promise<void> {
   const source = new HandlerSource(config.module);
-  const importPath = await source.prepare();
   let server;
   try {
+    const importPath = await source.prepare();
     server = await startServing({ ...config, importPath, source: source.file, moduleName: source.moduleName });
   } finally {
     // Node has read the compiled module (and its source map): the file is not needed any more.
