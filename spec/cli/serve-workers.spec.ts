@@ -127,6 +127,23 @@ describe('pso serve --workers', function () {
     for (const pid of old) assert.throws(() => process.kill(pid, 0), /ESRCH/, `old worker ${pid} is gone`);
   });
 
+  it('keeps the old workers serving when the new ones cannot load the module or die before they listen', async () => {
+    server = await psoServe([pidModule, '--port', '0', '--workers', '2', ...directives()]);
+    const old = await pidsOf(server.address);
+    writeFileSync(pidModule, `${PID_HANDLER}throw new Error('misconfigured');\n`);
+    server.child.kill('SIGHUP');
+    await server.waitFor(/^pso: reload failed, the previous version goes on serving: cannot load \S+pid\.mjs: loading it threw Error: misconfigured \(at \S+pid\.mjs:7:7\); fix: /m, 20_000, 'stderr');
+    writeFileSync(pidModule, `${PID_HANDLER}process.exit(3);\n`);
+    server.child.kill('SIGHUP');
+    await server.waitFor(/^pso: reload failed, the previous version goes on serving: a new worker exited with code 3 before it listened; fix: /m, 20_000, 'stderr');
+    assert.deepEqual(await pidsOf(server.address), old, 'the old workers still answer');
+    // Fixed, the module is taken up by the next reload.
+    writeFileSync(pidModule, PID_HANDLER);
+    server.child.kill('SIGHUP');
+    await server.waitFor(/^pso: reloaded /m);
+    await eventually(async () => [...(await pidsOf(server!.address, 6))].every((pid) => !old.has(pid)), 10_000, 'new workers answering');
+  });
+
   it('gives up with one line and a non-zero exit when workers keep dying soon after they start', async () => {
     const crashing = join(dir, 'crashing.mjs');
     writeFileSync(crashing, `${PID_HANDLER}setTimeout(() => { throw new Error('crashed on purpose'); }, 100);\n`);

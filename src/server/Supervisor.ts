@@ -281,8 +281,9 @@ export class Supervisor {
     if (this.#stopping || slot.retiring) return;
     // New workers of a reload that fail leave the old ones serving. At the first start, a module
     // that cannot load or an address that cannot be had ends it; a crash is retried, with backoff.
-    if (!slot.listening && this.#start?.generation === slot.generation && (this.#serving || slot.failure)) {
-      this.#start.failed(slot.failure ? fromSent(slot.failure) : new WorkerFailure(`a new worker ${describeExit(code, signal)} before it listened`, 'see its error above'));
+    if (this.#start?.generation === slot.generation && (this.#serving || slot.failure)) {
+      const when = slot.listening ? 'before all the new workers listened' : 'before it listened';
+      this.#start.failed(slot.failure ? fromSent(slot.failure) : new WorkerFailure(`a new worker ${describeExit(code, signal)} ${when}`, 'see its error above'));
       return;
     }
     if (slot.generation !== this.#active) return;
