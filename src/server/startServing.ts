@@ -20,8 +20,8 @@ const STORE_CLOSE_MS = 2000;
  * ```
  */
 export async function startServing(config: ProcessConfig): Promise<ListeningServer> {
-  // Stack traces of a compiled TypeScript module point into its sources.
-  process.setSourceMapsEnabled(true);
+  // Stack traces of a compiled TypeScript module point into its sources (a JavaScript one is left as node runs it).
+  if (config.importPath !== config.source) process.setSourceMapsEnabled(true);
   const mod = await loadHandlerModule(config.importPath, config.module, config.source);
   const options: ServeOptions = {
     moduleName: config.moduleName,
