@@ -66,7 +66,14 @@ export class FileWatcher {
     }
   }
 
-  /** The files watched. */
+  /**
+   * The files watched.
+   *
+   * @example
+   * ```ts
+   * watcher.watch([...watcher.files, '/srv/app/extra.ts']);
+   * ```
+   */
   get files(): string[] {
     return [...this.#dirs].flatMap(([dir, { names }]) => [...names].map((name) => join(dir, name)));
   }

@@ -58,7 +58,14 @@ export class HttpDrain {
     });
   }
 
-  /** Whether a drain has started. */
+  /**
+   * Whether a drain has started.
+   *
+   * @example
+   * ```ts
+   * if (!drain.draining) await drain.drain(10_000);
+   * ```
+   */
   get draining(): boolean {
     return this.#draining !== undefined;
   }
