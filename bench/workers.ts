@@ -78,9 +78,17 @@ async function startServe(target: Target, dir: string): Promise<Server> {
   delete env.NODE_EXTRA_CA_CERTS;
   for (const k of Object.keys(env)) if (k.startsWith('PSO')) delete env[k];
   const args = [CLI, 'serve', HANDLER, '--port', '0', '--workers', String(target.workers), '-D', `PSOSessionFileLoader_Path=${dir}`, '-D', `PSOSessionLock=${target.lock}`];
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   servers.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { servers.delete(child); resolve(); }));
+  // Its log (the primary says when it stops) is shown only when something went wrong.
+  let log = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      servers.delete(child);
+      if (code !== 0 && log) process.stderr.write(`\n${target.kind} exited with code ${code}:\n${log}`);
+      resolve();
+    }));
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
@@ -90,7 +98,7 @@ async function startServe(target: Target, dir: string): Promise<Server> {
   };
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${target.kind} did not start within 20 s: ${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${target.kind} did not start within 20 s: ${out}${log}`)), 20_000);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       const m = /on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
@@ -99,7 +107,7 @@ async function startServe(target: Target, dir: string): Promise<Server> {
         resolve(Number(m[1]));
       }
     });
-    void exited.then(() => reject(new Error(`${target.kind} exited before listening: ${out}`)));
+    void exited.then(() => reject(new Error(`${target.kind} exited before listening: ${out}${log}`)));
   });
   return { port, pid: child.pid!, stop };
 }
