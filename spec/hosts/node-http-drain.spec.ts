@@ -81,3 +81,21 @@ describe('listenHttp() close(graceMs): the drain', function () {
     assert.ok(Date.now() - started < 500);
   });
 });
+
+describe('serve() on a port in use', () => {
+  it('rejects with a ListenError that says what to do, with the system error as its cause', async () => {
+    const { serve } = await import('../../src/index.js');
+    const first = await serve(() => undefined, { port: 0 });
+    try {
+      const second = serve(() => undefined, { port: first.port });
+      await assert.rejects(second, (e: Error & { cause?: NodeJS.ErrnoException }) => {
+        assert.equal(e.name, 'ListenError');
+        assert.match(e.message, new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${first.port}: the address is in use; fix: `));
+        assert.equal(e.cause?.code, 'EADDRINUSE');
+        return true;
+      });
+    } finally {
+      await first.close();
+    }
+  });
+});

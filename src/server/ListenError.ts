@@ -14,7 +14,9 @@ export class ListenError extends Error {
     readonly address: string,
     readonly reason: string,
     readonly fix: string,
+    /** The system's error (its `code`, e.g. EADDRINUSE), when there is one. */
+    cause?: unknown,
   ) {
-    super(`cannot listen on ${address}: ${reason}; fix: ${fix}`);
+    super(`cannot listen on ${address}: ${reason}; fix: ${fix}`, cause === undefined ? undefined : { cause });
   }
 }

@@ -54,15 +54,15 @@ function listenError(address: ListenAddress, e: NodeJS.ErrnoException): ListenEr
   const other = address.kind === 'tcp' ? 'choose another --port or --listen' : 'choose another path';
   switch (e.code) {
     case 'EADDRINUSE':
-      return new ListenError(where, 'the address is in use', `stop what listens there, or ${other}`);
+      return new ListenError(where, 'the address is in use', `stop what listens there, or ${other}`, e);
     case 'EACCES':
       return address.kind === 'tcp' && address.port < 1024
-        ? new ListenError(where, 'ports below 1024 need privileges', 'listen on a higher port behind a proxy, or grant CAP_NET_BIND_SERVICE')
-        : new ListenError(where, 'permission denied', `check the permissions of its directory, or ${other}`);
+        ? new ListenError(where, 'ports below 1024 need privileges', 'listen on a higher port behind a proxy, or grant CAP_NET_BIND_SERVICE', e)
+        : new ListenError(where, 'permission denied', `check the permissions of its directory, or ${other}`, e);
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
-      return new ListenError(where, 'this machine has no such address', 'use one of its addresses, 127.0.0.1 or 0.0.0.0');
+      return new ListenError(where, 'this machine has no such address', 'use one of its addresses, 127.0.0.1 or 0.0.0.0', e);
     default:
-      return new ListenError(where, e.message, other);
+      return new ListenError(where, e.message, other, e);
   }
 }
