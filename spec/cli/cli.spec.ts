@@ -141,7 +141,7 @@ process.stdout.write(String(s.cachedDataRejected));`;
       writeFileSync(mod, 'export const x = 1;\n');
       const r = await pso(['serve', mod, '--port', '0']);
       assert.equal(r.code, 2);
-      assert.match(r.stderr, /nohandler\.mjs exports no handler: export a function named "handler"/);
+      assert.match(r.stderr, /^pso: cannot load \S+nohandler\.mjs: it exports no handler; fix: export a function named "handler"/);
     });
 
     it('refuses a bad port', async () => {

@@ -1,10 +1,20 @@
 #!/usr/bin/env node
 import { UsageError } from './args.js';
+import { ListenError } from '../server/ListenError.js';
+import { ModuleLoadError } from '../server/ModuleLoadError.js';
+import { WorkerFailure } from '../server/WorkerFailure.js';
 
 const HELP = `usage: pso <command> [options]
 
-  serve <module> [--port N] [--host H] [-D NAME=VALUE ...]
-        serve a handler module with node:http (default port: env PORT, else 8080)
+  serve <module> [--listen HOST:PORT|unix:/path.sock] [--workers N|auto] [--watch] [-D NAME=VALUE ...]
+        serve a handler module (.js, or .ts compiled with esbuild) with node:http
+          --listen       where: HOST:PORT, PORT, or unix:/path/to.sock (also --port N, --host H;
+                         default 127.0.0.1, port env PORT, else 8080)
+          --socket-mode  permissions of the unix socket (default 0660)
+          --workers      processes sharing the address (default 1; auto = one per CPU); a worker
+                         that dies is replaced; SIGHUP reloads the module with new workers
+          --grace S      seconds requests in progress get on SIGTERM/SIGINT or a reload (default 10)
+          --watch        reload when the module or a file it imports changes
   bundle <handler.ts> -o <file.cgi> [--store sqlite,redis,postgres,mysql] [--node-modules DIR] [--shebang LINE] [--no-minify] [--no-code-cache]
         write a one-file executable CGI script (with the database stores named)
   gc [--path DIR]
@@ -40,6 +50,12 @@ main(process.argv.slice(2)).catch((e: unknown) => {
   if (e instanceof UsageError) {
     process.stderr.write(`pso: ${e.message}\n\n${HELP}`);
     process.exitCode = 2;
+  } else if (e instanceof ModuleLoadError) {
+    process.stderr.write(`pso: ${e.message}\n`);
+    process.exitCode = 2;
+  } else if (e instanceof ListenError || e instanceof WorkerFailure) {
+    process.stderr.write(`pso: ${e.message}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`pso: ${(e as Error)?.stack ?? e}\n`);
     process.exitCode = 1;

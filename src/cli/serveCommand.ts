@@ -1,62 +1,86 @@
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { serve } from '../hosts/node-http/serve.js';
-import { moduleNameOf } from '../service/moduleName.js';
-import type { Handler, SessionImplClass } from '../service/ServiceHandler.js';
-import { withDefaults } from '../config/directives.js';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_SOCKET_MODE, parseListenAddress, parsePort, parseSocketMode, type ListenAddress } from '../server/ListenAddress.js';
+import type { ListenerName } from '../server/listeners.js';
+import type { ServeConfig } from '../server/ServeConfig.js';
 import { UsageError, takeDirective } from './args.js';
 
-/**
- * Loads a handler module: its `handler` export, else its default export. The
- * module's own "run when main" part does not run (as with mod_python).
- */
-export async function loadHandlerModule(
-  file: string,
-): Promise<{ handler: Handler<any>; sessionImpl?: SessionImplClass; directives?: Record<string, string> }> {
-  const mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
-  const handler = (mod.handler ?? mod.default) as Handler<any> | undefined;
-  if (typeof handler !== 'function') {
-    throw new UsageError(`${file} exports no handler: export a function named "handler" (or a default export)`);
-  }
-  const loaded: { handler: Handler<any>; sessionImpl?: SessionImplClass; directives?: Record<string, string> } = { handler };
-  if (mod.sessionImpl !== undefined) loaded.sessionImpl = mod.sessionImpl as SessionImplClass;
-  if (mod.directives !== undefined) loaded.directives = mod.directives as Record<string, string>;
-  return loaded;
-}
+/** Seconds a stop or a reload gives requests in progress, unless `--grace` says otherwise. */
+const DEFAULT_GRACE_SECONDS = 10;
 
-/** `pso serve <module> [--port N] [--host H] [-D NAME=VALUE ...]` */
-export async function serveCommand(args: string[]): Promise<void> {
+/**
+ * Reads the command line of `pso serve`.
+ *
+ * @example
+ * ```ts
+ * readServeArgs(['app.ts', '--workers', 'auto', '--listen', 'unix:/run/pso/app.sock']);
+ * ```
+ */
+export function readServeArgs(args: string[]): ServeConfig {
   let file: string | undefined;
   let port: number | undefined;
   let host: string | undefined;
+  let listen: string | undefined;
+  // What each process serves with; another protocol sets it with its address (--fastcgi ADDRESS).
+  const listener: ListenerName = 'http';
+  let socketMode: number | undefined;
+  let workers = 1;
+  let graceMs = DEFAULT_GRACE_SECONDS * 1000;
+  let watch = false;
   const directives: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--port' || a === '-p') port = Number(args[++i]);
-    else if (a.startsWith('--port=')) port = Number(a.slice(7));
-    else if (a === '--host') host = args[++i];
-    else if (a === '-D' || a === '--directive') takeDirective(directives, args[++i]);
+    const [name, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => inline ?? args[++i];
+    if (name === '--port' || name === '-p') port = parsePort(value(), '--port');
+    else if (name === '--host') host = value();
+    else if (name === '--listen') listen = value();
+    else if (name === '--socket-mode') socketMode = parseSocketMode(value());
+    else if (name === '--workers' || name === '-w') workers = parseWorkers(value());
+    else if (name === '--grace') graceMs = parseGrace(value());
+    else if (name === '--watch') watch = true;
+    else if (name === '-D' || name === '--directive') takeDirective(directives, value());
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else if (file === undefined) file = a;
     else throw new UsageError(`unexpected argument ${a}`);
   }
   if (!file) throw new UsageError('pso serve needs a handler module, e.g. pso serve dist/samples/quick.js');
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port needs a number from 0 to 65535');
-  const { handler, sessionImpl, directives: moduleDirectives } = await loadHandlerModule(file);
-  const options = { moduleName: moduleNameOf(file), directives: withDefaults(moduleDirectives ?? {}, { ...psoEnvironment(), ...directives }), ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
-  const server = await serve(handler, options);
-  process.stdout.write(`pso: serving ${file} on ${server.url}\n`);
-  const stop = () => {
-    server.close().then(() => process.exit(0), () => process.exit(1));
-    setTimeout(() => process.exit(0), 3000).unref();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  if (listen !== undefined && (port !== undefined || host !== undefined)) throw new UsageError('give either --listen or --port/--host, not both');
+  let address: ListenAddress;
+  if (listen !== undefined) address = parseListenAddress(listen, socketMode ?? DEFAULT_SOCKET_MODE);
+  else address = { kind: 'tcp', host: host ?? '127.0.0.1', port: port ?? parsePort(process.env.PORT ?? '8080', 'the PORT variable') };
+  if (socketMode !== undefined && address.kind !== 'unix') throw new UsageError('--socket-mode is for a unix socket: use it with --listen unix:/path/to.sock');
+  return { module: file, address, listener, directives, workers, graceMs, watch };
 }
 
-/** The PSO* variables of this process's environment: like SetEnv, they override a module's defaults. */
-function psoEnvironment(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) out[k] = v;
-  return out;
+function parseWorkers(text: string | undefined): number {
+  if (text === 'auto') return availableParallelism();
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`--workers needs a number of processes (1 or more) or auto, got ${JSON.stringify(text ?? '')}`);
+  return n;
+}
+
+function parseGrace(text: string | undefined): number {
+  const seconds = Number(text);
+  if (text === undefined || text === '' || !Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--grace needs seconds (0 or more), got ${JSON.stringify(text ?? '')}`);
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * `pso serve <module> [--listen ADDRESS | --port N --host H] [--workers N|auto] [--grace S] [--watch] [-D NAME=VALUE ...]`:
+ * one process, or a primary and its workers when there are several (or
+ * `--watch`, where new workers take over from the old).
+ *
+ * @example
+ * ```ts
+ * await serveCommand(['dist/app.js', '--workers', '4']);
+ * ```
+ */
+export async function serveCommand(args: string[]): Promise<void> {
+  const config = readServeArgs(args);
+  if (config.workers > 1 || config.watch) {
+    const { Supervisor } = await import('../server/Supervisor.js');
+    return new Supervisor(config).run();
+  }
+  const { serveSingle } = await import('../server/serveSingle.js');
+  return serveSingle(config);
 }

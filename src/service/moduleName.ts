@@ -30,5 +30,5 @@ export function isMain(url: string): boolean {
  */
 export function moduleNameOf(file: string | undefined): string {
   if (!file) return 'pso';
-  return basename(file).replace(/(\.(c|m)?[jt]s|\.cgi|\.py)+$/i, '') || 'pso';
+  return basename(file).replace(/(\.(c|m)?[jt]sx?|\.cgi|\.py)+$/i, '') || 'pso';
 }

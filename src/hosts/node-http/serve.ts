@@ -1,10 +1,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { moduleNameOf } from '../../service/moduleName.js';
 import { ServiceHandler, type Handler, type HandlerOptions } from '../../service/ServiceHandler.js';
 import type { SessionData } from '../../session/json.js';
 import { NodeHttpRequest } from './NodeHttpRequest.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
+import type { HttpDrain } from './HttpDrain.js';
 
 /** Options of {@link serve} and {@link createRequestListener}. */
 export interface ServeOptions extends HandlerOptions {
@@ -28,12 +28,18 @@ export interface ServeOptions extends HandlerOptions {
 export interface PsoServer {
   /** The node:http server. */
   readonly server: Server;
-  /** Its address, e.g. `http://127.0.0.1:8080/`. */
+  /** Its address, e.g. `http://127.0.0.1:8080/` (`unix:/run/pso/app.sock` on a unix socket). */
   readonly url: string;
-  /** The port it listens on. */
+  /** The port it listens on (0 on a unix socket). */
   readonly port: number;
-  /** Stops accepting connections and waits for open requests to end. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and waits for open requests to end. Without
+   * `graceMs`, idle keep-alive connections are closed at once; with it, the
+   * server drains as for a reload (see {@link HttpDrain}): requests still on
+   * their way are answered, with `Connection: close`, and what is still
+   * running after `graceMs` is cut off.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -80,29 +86,8 @@ export function createRequestListener<D extends object = SessionData>(
  * ```
  */
 export async function serve<D extends object = SessionData>(handler: Handler<D>, options: ServeOptions = {}): Promise<PsoServer> {
-  // Loaded here, not at the top: CGI scripts bundle this module but never serve.
-  const { createServer } = await import('node:http');
-  const server = createServer(createRequestListener(handler, options));
   const port = options.port ?? (process.env.PORT ? Number(process.env.PORT) : 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`invalid port ${port}`);
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return {
-    server,
-    port: address.port,
-    url: `http://${shownHost}:${address.port}/`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((e) => (e ? reject(e) : resolve()));
-        server.closeIdleConnections();
-      }),
-  };
+  const { listenHttp } = await import('./listenHttp.js');
+  return listenHttp(handler, options, { kind: 'tcp', host: options.host ?? '127.0.0.1', port });
 }

@@ -1,0 +1,42 @@
+import { describeAddress, type ListenAddress } from '../../server/ListenAddress.js';
+import { listenOn } from '../../server/listenOn.js';
+import type { SessionData } from '../../session/json.js';
+import type { Handler } from '../../service/ServiceHandler.js';
+import { HttpDrain } from './HttpDrain.js';
+import { createRequestListener, type PsoServer, type ServeOptions } from './serve.js';
+
+/**
+ * Serves a handler with node:http on a TCP address or a unix socket: the
+ * server `pso serve` runs in each worker. {@link serve} is the same for a
+ * port.
+ *
+ * @example
+ * ```ts
+ * const server = await listenHttp(handler, {}, { kind: 'unix', path: '/run/pso/app.sock', mode: 0o660 });
+ * process.once('SIGTERM', () => server.close(10_000));
+ * ```
+ */
+export async function listenHttp<D extends object = SessionData>(
+  handler: Handler<D>,
+  options: ServeOptions,
+  address: ListenAddress,
+): Promise<PsoServer> {
+  // Loaded here, not at the top: CGI scripts bundle this module but never serve.
+  const { createServer } = await import('node:http');
+  const server = createServer(createRequestListener(handler, options));
+  const drain = new HttpDrain(server);
+  const bound = await listenOn(server, address);
+  const url = bound.kind === 'unix' ? describeAddress(bound) : `http://${describeAddress(bound)}/`;
+  return {
+    server,
+    url,
+    port: bound.kind === 'tcp' ? bound.port : 0,
+    close: (graceMs?: number) => {
+      if (graceMs !== undefined || drain.draining) return drain.drain(graceMs ?? Number.POSITIVE_INFINITY).then(() => undefined);
+      return new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
