@@ -1,11 +1,13 @@
-// How-To "Storing the session in a database": your own implementation class,
-// identification by cookie (CookieSession), storage in MySQL or MariaDB.
-// What the 2002 recipe did unsafely, this one does safely:
+// How-To "Storing the session in a database": the 2002 recipe wrote a loader
+// (load, save, newSessionId) and mixed it into the session class. Here the
+// loader is a SessionStore (get, set, destroy, and a lock), and the session
+// class names it in one line. What the 2002 recipe did unsafely, this does safely:
 //
 //   - queries are parameterised (the original pasted ids into SQL text);
 //   - sessions are JSON (parseRecord/serializeRecord), not pickle, so nothing
 //     stored can run code;
-//   - newSessionId returns 160 random bits (the original returned 0);
+//   - new ids are pso's 160 random bits (the original's newSessionId returned 0),
+//     and the table holds a hash of each id, never the id;
 //   - one upsert instead of UPDATE-then-INSERT, which raced;
 //   - a GET_LOCK per session, held from load to save, so CGI processes never
 //     lose each other's writes;
@@ -15,131 +17,115 @@
 // The database: PSOSessionMySQLLoader_Url (SetEnv, or -D with pso serve),
 // default mysql://root@127.0.0.1:3306/test.
 //
-// The same storage needs no subclass at all: SetEnv PSOSessionStore
+// The same storage needs no code at all: SetEnv PSOSessionStore
 // mysql://user:password@host:3306/db keeps sessions in MySQL with the
-// built-in store (connection pool, timeouts answered 503, GET_LOCK locking).
+// built-in store (shared connections, batches, timeouts answered 503).
 import { createHash } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import {
   CookieSession, ServiceHandler, SessionBusyError, isMain, parseRecord, serializeRecord,
-  type Release, type ServiceRequest, type SessionRecord,
+  type Release, type ServiceRequest, type SessionRecord, type SessionStore,
 } from 'pso-ts';
 
 const DEFAULT_URL = 'mysql://root@127.0.0.1:3306/test';
-const TABLE = 'pso_howto_session';
+const TABLE = 'pso_howto_sessions';
 
-export class MySQLImpl extends CookieSession {
-  /** One pool per database URL, shared by every request of the process. */
-  static readonly pools = new Map<string, { pool: mysql.Pool; ready: Promise<unknown> }>();
-  /** The connection holding a request's session lock: its queries go there, so a full pool cannot deadlock. */
-  readonly #locked = new WeakMap<ServiceRequest<any>, mysql.PoolConnection>();
+/** The How-To's loader: sessions in one table, by key. */
+export class MySQLLoader implements SessionStore {
+  /** One loader per database URL, shared by every request of the process. */
+  static readonly #loaders = new Map<string, MySQLLoader>();
+  readonly name: string;
+  readonly #pool: mysql.Pool;
+  #ready: Promise<unknown> | undefined;
+
+  static for(url: string): MySQLLoader {
+    let loader = MySQLLoader.#loaders.get(url);
+    if (!loader) MySQLLoader.#loaders.set(url, (loader = new MySQLLoader(url)));
+    return loader;
+  }
 
   /** Closes every pool: a CGI process calls it when its request is done. */
   static async end(): Promise<void> {
-    const pools = [...MySQLImpl.pools.values()];
-    MySQLImpl.pools.clear();
-    await Promise.all(pools.map(({ pool }) => pool.end().catch(() => undefined)));
+    const loaders = [...MySQLLoader.#loaders.values()];
+    MySQLLoader.#loaders.clear();
+    await Promise.all(loaders.map((l) => l.#pool.end().catch(() => undefined)));
   }
 
-  /** The pool for this request's database, with the table created when missing. */
-  async db(request: ServiceRequest<any>): Promise<mysql.Pool> {
-    const url = request.getEnviron('PSOSessionMySQLLoader_Url') || DEFAULT_URL;
-    let entry = MySQLImpl.pools.get(url);
-    if (!entry) {
-      const pool = mysql.createPool({ uri: url, connectionLimit: 10, connectTimeout: 5000, charset: 'utf8mb4' });
-      const ready = pool.query(
-        // Ids are ASCII and case matters: a binary collation keeps "abc" and "ABC" apart.
-        `CREATE TABLE IF NOT EXISTS ${TABLE} (serviceId VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, ` +
-          'sessionId VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, ' +
-          'sessionObj MEDIUMTEXT NOT NULL, expires BIGINT NOT NULL, PRIMARY KEY (serviceId, sessionId), INDEX (expires)) DEFAULT CHARSET=utf8mb4',
-      );
-      entry = { pool, ready };
-      MySQLImpl.pools.set(url, entry);
-      // A failed start (the database is down) is tried again by the next request.
-      ready.catch(() => {
-        if (MySQLImpl.pools.get(url) === entry) MySQLImpl.pools.delete(url);
-        void pool.end().catch(() => undefined);
-      });
-    }
-    await entry.ready;
-    return entry.pool;
+  constructor(url: string) {
+    this.name = `How-To MySQL loader ${new URL(url).host}`;
+    this.#pool = mysql.createPool({ uri: url, connectionLimit: 10, connectTimeout: 5000, charset: 'utf8mb4' });
   }
 
-  /** Where this request's statements run: its lock connection, else the pool. */
-  async #conn(request: ServiceRequest<any>): Promise<mysql.Pool | mysql.PoolConnection> {
-    return this.#locked.get(request) ?? this.db(request);
+  /** The pool, with the table created when missing (a failed start is tried again by the next request). */
+  async #db(): Promise<mysql.Pool> {
+    this.#ready ??= this.#pool.query(
+      `CREATE TABLE IF NOT EXISTS ${TABLE} (sessionKey VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin PRIMARY KEY, ` +
+        'sessionObj MEDIUMTEXT NOT NULL, expires BIGINT NOT NULL, INDEX (expires)) DEFAULT CHARSET=utf8mb4',
+    ).catch((e: unknown) => {
+      this.#ready = undefined;
+      throw e;
+    });
+    await this.#ready;
+    return this.#pool;
   }
 
-  /** The saved session, or undefined. */
-  override async load(request: ServiceRequest<any>, id: string): Promise<SessionRecord | undefined> {
-    const [rows] = await (await this.#conn(request)).execute<mysql.RowDataPacket[]>(
-      `SELECT sessionObj FROM ${TABLE} WHERE serviceId = ? AND sessionId = ?`,
-      [this.getServiceId(request), id],
-    );
-    // parseRecord throws CorruptSessionError for garbage: the visitor then gets a new session.
+  /** The saved session, or undefined (parseRecord throws CorruptSessionError for garbage: the visitor gets a new session). */
+  async get(key: string): Promise<SessionRecord | undefined> {
+    const [rows] = await (await this.#db()).execute<mysql.RowDataPacket[]>(`SELECT sessionObj FROM ${TABLE} WHERE sessionKey = ? AND expires > ?`, [key, Date.now()]);
     return rows[0] ? parseRecord(String(rows[0].sessionObj)) : undefined;
   }
 
-  override async save(request: ServiceRequest<any>, id: string, record: SessionRecord): Promise<void> {
-    await (await this.#conn(request)).execute(
-      `INSERT INTO ${TABLE} (serviceId, sessionId, sessionObj, expires) VALUES (?, ?, ?, ?) ` +
-        'ON DUPLICATE KEY UPDATE sessionObj = VALUES(sessionObj), expires = VALUES(expires)',
-      [this.getServiceId(request), id, serializeRecord(record), Math.round(record.expires)],
+  async set(key: string, record: SessionRecord): Promise<void> {
+    await (await this.#db()).execute(
+      `INSERT INTO ${TABLE} (sessionKey, sessionObj, expires) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE sessionObj = VALUES(sessionObj), expires = VALUES(expires)`,
+      [key, serializeRecord(record), Math.round(record.expires)],
     );
   }
 
-  override async remove(request: ServiceRequest<any>, id: string): Promise<void> {
-    await (await this.#conn(request)).execute(`DELETE FROM ${TABLE} WHERE serviceId = ? AND sessionId = ?`, [this.getServiceId(request), id]);
-  }
-
-  /** A new id: 160 random bits (the original counted rows and returned 0). */
-  override newSessionId(request: ServiceRequest<any>): string {
-    return super.newSessionId(request);
+  async destroy(key: string): Promise<void> {
+    await (await this.#db()).execute(`DELETE FROM ${TABLE} WHERE sessionKey = ?`, [key]);
   }
 
   /** Expired sessions are deleted now and then (PSOSessionGCProbability). */
-  override async collectGarbage(request: ServiceRequest<any>): Promise<number> {
-    const [result] = await (await this.db(request)).execute<mysql.ResultSetHeader>(`DELETE FROM ${TABLE} WHERE expires <= ?`, [Date.now()]);
+  async gc(): Promise<number> {
+    const [result] = await (await this.#db()).execute<mysql.ResultSetHeader>(`DELETE FROM ${TABLE} WHERE expires <= ?`, [Date.now()]);
     return result.affectedRows;
   }
 
   /**
-   * The lock inside this process, then GET_LOCK on a connection of its own,
-   * so that CGI processes take turns too. A connection that fails is closed,
+   * GET_LOCK on a connection of its own, so that CGI processes take turns too
+   * (pso locks inside the process first). A connection that fails is closed,
    * which frees its lock; it never goes back to the pool holding one.
    */
-  override async lock(request: ServiceRequest<any>, id: string): Promise<Release> {
+  async lock(key: string, timeoutMs: number): Promise<Release> {
     const started = Date.now();
-    const local = await super.lock(request, id);
-    let conn: mysql.PoolConnection | undefined;
+    const conn = await (await this.#db()).getConnection();
+    // Lock names hold at most 64 characters.
+    const name = `pso-howto:${createHash('sha1').update(key).digest('hex')}`;
     try {
-      conn = await (await this.db(request)).getConnection();
-      // Lock names hold at most 64 characters.
-      const name = `pso-howto:${createHash('sha1').update(`${this.getServiceId(request)}:${id}`).digest('hex')}`;
-      const wait = Math.max(0, this.lockTimeoutMs(request) - (Date.now() - started)) / 1000;
-      const [rows] = await conn.execute<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS ok', [name, wait]);
-      if (rows[0]?.ok !== 1) throw new SessionBusyError(id, Date.now() - started);
-      const held = conn;
-      this.#locked.set(request, held);
-      return async () => {
-        if (this.#locked.get(request) !== held) return;
-        this.#locked.delete(request);
-        try {
-          await held.execute('SELECT RELEASE_LOCK(?)', [name]);
-          held.release();
-        } catch {
-          held.destroy();
-        } finally {
-          await local();
-        }
-      };
+      const [rows] = await conn.execute<mysql.RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS ok', [name, timeoutMs / 1000]);
+      if (rows[0]?.ok !== 1) throw new SessionBusyError(`GET_LOCK ${name}`, Date.now() - started);
     } catch (e) {
       // GET_LOCK said no, or failed: a connection that may hold the lock is closed, not reused.
-      if (e instanceof SessionBusyError) conn?.release();
-      else conn?.destroy();
-      await local();
+      if (e instanceof SessionBusyError) conn.release();
+      else conn.destroy();
       throw e;
     }
+    return async () => {
+      try {
+        await conn.execute('SELECT RELEASE_LOCK(?)', [name]);
+        conn.release();
+      } catch {
+        conn.destroy();
+      }
+    };
+  }
+}
+
+/** The How-To's MySQLImpl: cookie sessions, kept by the loader. */
+export class MySQLImpl extends CookieSession {
+  override storeFor(request: ServiceRequest): SessionStore {
+    return MySQLLoader.for(request.getEnviron('PSOSessionMySQLLoader_Url') || DEFAULT_URL);
   }
 }
 
@@ -153,4 +139,4 @@ export function handler(serviceRequest: ServiceRequest) {
 }
 
 // The pool's connections would keep a CGI process alive: close them when the request is done.
-if (isMain(import.meta.url)) new ServiceHandler().run(handler, { sessionImpl: MySQLImpl }).then(() => MySQLImpl.end());
+if (isMain(import.meta.url)) new ServiceHandler().run(handler, { sessionImpl: MySQLImpl }).then(() => MySQLLoader.end());

@@ -30,6 +30,7 @@ interface Reply { value: number; where: string }
 export function handler(r: ServiceRequest): void {
   if (r.path === '/teapot') throw new HttpError(418, 'short and stout');
   const reply: Reply = { value: twice(21), where };
+  r.session.set('visited', true);
   r.sendHttpHeaders('application/json');
   r.write(JSON.stringify(reply));
 }

@@ -9,6 +9,7 @@ import {
 } from '../../src/index.js';
 import { parseCgiOutput } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 /** Runs `handler` once as a CGI request in this process; returns the parsed response. */
 async function runOnce(handler: (r: ServiceRequest) => unknown, serviceHandler: ServiceHandler, env: Record<string, string>, options: Parameters<ServiceHandler['run']>[1] = {}) {
@@ -98,7 +99,7 @@ describe('ServiceHandler options.sessionImpl', () => {
     const sh = new ServiceHandler();
     const first = await runOnce(counter, sh, {}, { sessionImpl: MyFileImpl });
     const id = /di=([^;]+)/.exec(first.header('set-cookie')!)![1];
-    assert.ok(existsSync(join(dir, 'path1', `pso_di_${id}.json`)));
+    assert.ok(existsSync(join(dir, 'path1', `${sessionFileName('di', id)}`)));
     const second = await runOnce(counter, sh, { HTTP_COOKIE: `di=${id}` }, { sessionImpl: MyFileImpl });
     assert.equal(second.body, '2');
   });

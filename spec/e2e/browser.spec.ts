@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Cookie, type Page, type Response } from 'playwright-core';
 import { sample, startServer, type ServerProcess } from '../support/http.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -189,7 +190,7 @@ describe('the samples in headless Chromium', function () {
   });
 
   describe('login', () => {
-    const sessionFile = (id: string) => join(sessions!, `pso_login_${id}.json`);
+    const sessionFile = (id: string) => join(sessions!, `${sessionFileName('login', id)}`);
 
     it('a wrong password is refused; login regenerates the session id; logout destroys the session and clears the cookie', async () => {
       await page.goto(url('login'));

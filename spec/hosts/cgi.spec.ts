@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CgiRequest, HttpError, ServiceHandler, type ServiceRequest } from '../../src/index.js';
+import { HttpError, ServiceHandler, type ServiceRequest } from '../../src/index.js';
+import { CgiRequest } from '../../src/hosts/index.js';
 import { runCgi } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScriptUsageError, parseScriptArgs } from '../../src/index.js';
+import { ScriptUsageError, parseScriptArgs } from '../../src/hosts/index.js';
 import { ROOT, cleanEnv, runProcess, runScript } from '../support/http.js';
 
 describe('parseScriptArgs()', () => {

@@ -12,6 +12,7 @@ import { bundleHandler } from '../../src/cli/bundleCommand.js';
 import { MysqlStore } from '../../src/session/stores/MysqlStore.js';
 import { startApache, type ApacheServer } from '../support/apache.js';
 import { CookieJar, ROOT } from '../support/http.js';
+import { sessionKey } from '../support/sessionFiles.js';
 
 const SERVICE = 'MyPSOTest';
 const idOf = (flag: '-u' | '-g', name: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
@@ -123,7 +124,7 @@ describe('SQLite sessions for CGI under a real Apache httpd (PSOSessionStore sql
     assert.equal(modeOf(db), '600');
     assert.equal(statSync(db).uid, wwwUid, 'created by the CGI as www-data');
     const stored = rows('SELECT key, data FROM pso_sessions') as { key: string; data: string }[];
-    assert.deepEqual(stored.map((r) => r.key), [`${SERVICE}:${id}`]);
+    assert.deepEqual(stored.map((r) => r.key), [sessionKey(SERVICE, id)]);
     assert.equal(JSON.parse(stored[0]!.data).data.reloads, 3);
     assert.deepEqual(readdirSync(storeDir).filter((n) => !n.startsWith('sessions.db')), [], 'nothing but the database (and its WAL files)');
   });
@@ -262,7 +263,7 @@ function describeCgiStore(store: CgiStore): void {
       assert.equal(counter(firstBody), 1);
       const id = jar.cookies.get(SERVICE);
       assert.ok(id);
-      const key = `${SERVICE}:${id}`;
+      const key = sessionKey(SERVICE, id);
       const cookie = jar.header();
 
       const seen = await limited(Array.from({ length: 200 }, (_, i) => i), 50, async () => {

@@ -8,14 +8,17 @@ import { bundleHandler } from '../../src/cli/bundleCommand.js';
 import { startApache, type ApacheServer } from '../support/apache.js';
 import { CookieJar, ROOT } from '../support/http.js';
 import { reloadCount, setCookieOf } from '../support/responses.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const SERVICE = 'MyPSOTest';
 const ID = /^[A-Za-z0-9_-]{27}$/;
-const SESSION_FILE = /^pso_MyPSOTest_[A-Za-z0-9_-]{27}\.json$/;
+const SESSION_FILE = /^pso_MyPSOTest_~[A-Za-z0-9_-]{43}\.json$/;
+/** A session file, or the older version it keeps as the spare its next version is written into. */
+const SESSION_FILE_OR_SPARE = /^pso_MyPSOTest_~[A-Za-z0-9_-]{43}\.(json|spare)$/;
 
 const idOf = (name: string) => Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
 const modeOf = (p: string) => statSync(p).mode & 0o777;
-const sessionFileName = (id: string) => `pso_${SERVICE}_${id}.json`;
+const fileNameOf = (id: string) => sessionFileName(SERVICE, id);
 
 const counter = reloadCount;
 
@@ -143,7 +146,7 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
     assert.notEqual(otherId, id);
 
     for (const sid of [id, otherId]) {
-      const file = join(sessions, sessionFileName(sid));
+      const file = join(sessions, fileNameOf(sid));
       assert.ok(existsSync(file), `${file} is missing; ${sessions} holds ${readdirSync(sessions).join(', ')}`);
       assert.equal(modeOf(file).toString(8), '600');
       assert.equal(statSync(file).uid, wwwUid, 'written by the CGI as www-data');
@@ -159,7 +162,7 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
     assert.equal(counter(await res.text()), 1);
     const { id } = sessionCookie(res);
     assert.equal(modeOf(dir).toString(8), '700');
-    assert.equal(modeOf(join(dir, sessionFileName(id))).toString(8), '600');
+    assert.equal(modeOf(join(dir, fileNameOf(id))).toString(8), '600');
   });
 
   it('test.cgi answers hello world; it never touches its session, so no cookie is sent and nothing stored', async () => {
@@ -180,8 +183,8 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
     }
     const id = jar.cookies.get(SERVICE)!;
     assert.match(id, ID);
-    assert.ok(existsSync(join(sessions, sessionFileName(id))), 'stored in the directive\'s directory');
-    assert.ok(!existsSync(join('/tmp/path0', sessionFileName(id))), 'not in the sample\'s default');
+    assert.ok(existsSync(join(sessions, fileNameOf(id))), 'stored in the directive\'s directory');
+    assert.ok(!existsSync(join('/tmp/path0', fileNameOf(id))), 'not in the sample\'s default');
   });
 
   for (const [name, dir] of [['path1', '/tmp/path1'], ['path2', '/tmp/path2']] as const) {
@@ -196,8 +199,8 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
         assert.equal(res.status, 200, await res.clone().text());
         assert.equal(counter(await res.text()), 1);
         const { id } = sessionCookie(res);
-        assert.ok(existsSync(join(dir, sessionFileName(id))), `no session file in ${dir}`);
-        assert.ok(!existsSync(join(sessions, sessionFileName(id))), 'the directive was unset');
+        assert.ok(existsSync(join(dir, fileNameOf(id))), `no session file in ${dir}`);
+        assert.ok(!existsSync(join(sessions, fileNameOf(id))), 'the directive was unset');
         const again = await jar.fetch(url(`/own/${name}.cgi`));
         assert.equal(counter(await again.text()), 2);
       });
@@ -223,7 +226,7 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
     const last = await jar.fetch(url('/quick.cgi'));
     assert.equal(counter(await last.text()), start + 51);
     // No lock or temporary file is left behind.
-    const leftovers = readdirSync(sessions).filter((n) => !SESSION_FILE.test(n));
+    const leftovers = readdirSync(sessions).filter((n) => !SESSION_FILE_OR_SPARE.test(n));
     assert.deepEqual(leftovers, []);
   });
 
@@ -237,11 +240,11 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
       const { id } = sessionCookie(res);
       assert.match(id, ID);
       assert.notEqual(id, value);
-      assert.ok(existsSync(join(sessions, sessionFileName(id))));
+      assert.ok(existsSync(join(sessions, fileNameOf(id))));
     }
     // Only session files, nothing built from the cookie (no subdirectories either).
     for (const name of readdirSync(sessions)) {
-      assert.match(name, SESSION_FILE);
+      assert.match(name, SESSION_FILE_OR_SPARE);
       assert.ok(lstatSync(join(sessions, name)).isFile());
     }
     assert.deepEqual(new Set(readdirSync(base)), before);
@@ -288,7 +291,7 @@ describe('the recipes under a real Apache httpd (mod_cgid)', function () {
   let base: string;
   let sessions: string;
   const url = (p: string) => `${apache!.url}${p}`;
-  const sessionFile = (service: string, id: string) => join(sessions, `pso_${service}_${id}.json`);
+  const sessionFile = (service: string, id: string) => join(sessions, `${sessionFileName(service, id)}`);
 
   /** The one Set-Cookie named `name`, split into value and attributes. */
   function cookieOf(res: Response, name: string): { value: string; attrs: Map<string, string> } {
@@ -466,15 +469,20 @@ describe('the recipes under a real Apache httpd (mod_cgid)', function () {
     const page = await jar.fetch(url('/recipes/login.cgi'));
     const pageBody = await page.text();
     assert.equal(page.status, 200, pageBody);
-    const before = jar.cookies.get('login')!;
-    assert.match(before, ID);
-    // Under the script's URL, with the id while no cookie has come back (PSOSessionUrl on).
-    assert.ok(pageBody.includes(`<form method="post" action="/recipes/login.cgi/login?login=${before}">`), pageBody);
-    assertPolicy(cookieOf(page, 'login').attrs);
+    // A page that stores nothing sends no cookie; its links carry an id while no cookie has come back (PSOSessionUrl on).
+    assert.equal(jar.cookies.get('login'), undefined);
+    assert.match(pageBody, /<form method="post" action="\/recipes\/login\.cgi\/login\?login=[A-Za-z0-9_-]{27}">/);
 
     const post = (path: string, fields: Record<string, string>) => jar.fetch(url(path), {
       method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString(),
     });
+    // A failed login stores its count: the session that must not survive the login.
+    const first = await post('/recipes/login.cgi/login', { user: 'ada', password: 'babbage' });
+    assert.equal(first.status, 401);
+    await first.text();
+    assertPolicy(cookieOf(first, 'login').attrs);
+    const before = jar.cookies.get('login')!;
+    assert.match(before, ID);
     const wrong = await post('/recipes/login.cgi/login', { user: 'ada', password: 'babbage' });
     assert.equal(wrong.status, 401);
     assert.match(await wrong.text(), /<p id="error">wrong user or password<\/p>/);

@@ -8,10 +8,12 @@ import { bundleHandler } from '../../src/cli/bundleCommand.js';
 import { startNginx, type NginxServer } from '../support/nginx.js';
 import { CookieJar, ROOT } from '../support/http.js';
 import { reloadCount, setCookieOf } from '../support/responses.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const SERVICE = 'MyPSOTest';
 const ID = /^[A-Za-z0-9_-]{27}$/;
-const SESSION_FILE = /^pso_MyPSOTest_[A-Za-z0-9_-]{27}\.json$/;
+/** A session file (named by a hash of its id), or the older version kept as the spare its next version is written into. */
+const SESSION_FILE = /^pso_MyPSOTest_~[A-Za-z0-9_-]{43}\.(json|spare)$/;
 
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 
@@ -97,7 +99,7 @@ describe('CGI under a real nginx with fcgiwrap', function () {
     assert.equal(counter(await other.text()), 1);
     assert.notEqual(sessionCookie(other).id, id);
 
-    const file = join(sessions, `pso_${SERVICE}_${id}.json`);
+    const file = join(sessions, `${sessionFileName(SERVICE, id)}`);
     assert.ok(existsSync(file), `${file} is missing; ${sessions} holds ${readdirSync(sessions).join(', ')}`);
     assert.equal(modeOf(file).toString(8), '600');
     assert.equal(statSync(file).uid, wwwUid, 'written by the CGI as www-data');

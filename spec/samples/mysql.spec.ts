@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import { CookieJar, cookiePair, runCgi, sample, startServer, type ParsedResponse } from '../support/http.js';
+import { sessionKey } from '../support/sessionFiles.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
 const line = (n: number) => `Hello World!  ~ You reloaded: ${n} times ~ Try Reload !\n`;
@@ -29,7 +30,7 @@ describe('samples/mysql.ts (the How-To database recipe, against MariaDB)', funct
   });
   after(async () => {
     if (!db) return;
-    await db.execute('DELETE FROM pso_howto_session WHERE serviceId = ?', [service]).catch(() => undefined);
+    await db.execute('DELETE FROM pso_howto_sessions WHERE sessionKey LIKE ?', [`${service}:%`]).catch(() => undefined);
     await db.end();
   });
 
@@ -47,7 +48,8 @@ describe('samples/mysql.ts (the How-To database recipe, against MariaDB)', funct
     }
     // Three processes that each exit on their own (no pool left open) take well under the test's timeout.
     assert.ok(Date.now() - started < 20_000);
-    const [rows] = await db!.execute<mysql.RowDataPacket[]>('SELECT sessionObj, expires FROM pso_howto_session WHERE serviceId = ? AND sessionId = ?', [service, id]);
+    // The table holds a hash of the id, never the id.
+    const [rows] = await db!.execute<mysql.RowDataPacket[]>('SELECT sessionObj, expires FROM pso_howto_sessions WHERE sessionKey = ?', [sessionKey(service, id)]);
     const stored = JSON.parse(String(rows[0]!.sessionObj));
     assert.equal(stored.data.reloads, 3);
     assert.equal(Number(rows[0]!.expires), stored.expires);
@@ -79,7 +81,8 @@ describe('samples/mysql.ts (the How-To database recipe, against MariaDB)', funct
 
   it('reads the database from PSOSessionMySQLLoader_Url', async () => {
     const r = await runCgi(sample('mysql'), { ...env, PSOSessionMySQLLoader_Url: 'mysql://root@127.0.0.1:1/test' });
-    assert.equal(r.status, 500);
+    // The loader is a store: a database that is down is a 503 (Retry-After), as for every store.
+    assert.equal(r.status, 503);
     assert.match(r.stderr, /ECONNREFUSED/);
     assert.equal(r.code, 0, 'and the process still exits');
     const ok = await runCgi(sample('mysql'), { ...env, PSOSessionMySQLLoader_Url: 'mysql://root@127.0.0.1:3306/test' });

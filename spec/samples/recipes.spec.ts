@@ -10,6 +10,7 @@ import {
   type ServiceRequest, type Session,
 } from '../../src/index.js';
 import { CookieJar, runCgi, runScript, sample, startServer, type ParsedResponse } from '../support/http.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
 
@@ -73,7 +74,7 @@ const directiveArgs = (d: Record<string, string>) => Object.entries(d).flatMap((
 describe('recipes', () => {
   let tmp: string;
   let env: Record<string, string>;
-  const file = (service: string, id: string) => join(tmp, `pso_${service}_${id}.json`);
+  const file = (service: string, id: string) => join(tmp, `${sessionFileName(service, id)}`);
 
   beforeEach(() => {
     tmp = mkdtempSync(join(tmpdir(), 'pso-recipes-'));

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, existsSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CookieJar, cookiePair, runCgi, runScript, sample, startServer, type ParsedResponse } from '../support/http.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
 const quickLine = (n: number) => `Hello World!  ~ You reloaded: ${n} times ~ Try Reload !\n`;
@@ -58,6 +59,11 @@ describe('samples', () => {
 
   for (const s of SAMPLES) {
     describe(`${s.name}.ts`, () => {
+      // A fixed directory that another suite ran as www-data (pso rightly refuses it) is made afresh.
+      beforeEach(() => {
+        const dir = s.dir(tmp);
+        if (existsSync(dir) && statSync(dir).uid !== process.getuid!()) rmSync(dir, { recursive: true, force: true });
+      });
       it('as a CGI process: sends a new session cookie, then counts with it', async () => {
         const env = s.env(tmp);
         const first = await runCgi(sample(s.name), env);
@@ -65,7 +71,7 @@ describe('samples', () => {
         assert.equal(first.body, s.body(1));
         assert.match(first.header('content-type')!, /^text\/html; charset=utf-8$/);
         const id = sessionIdOf(first, s.name);
-        const file = join(s.dir(tmp), `pso_${s.name}_${id}.json`);
+        const file = join(s.dir(tmp), `${sessionFileName(s.name, id)}`);
         created.push(file);
         assert.ok(existsSync(file), `session file ${file}`);
         assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -84,7 +90,7 @@ describe('samples', () => {
         assert.equal(first.code, 0, first.stderr);
         assert.equal(first.headers.some(([n]) => n.toLowerCase() === 'status'), false, 'no Status line for 200');
         const id = sessionIdOf(first, s.name);
-        created.push(join(s.dir(tmp), `pso_${s.name}_${id}.json`));
+        created.push(join(s.dir(tmp), `${sessionFileName(s.name, id)}`));
         assert.equal(first.body, s.body(1));
         const second = await runScript(sample(s.name), ['--cookie', `${s.name}=${id}`], env);
         assert.equal(second.body, s.body(2));
@@ -99,12 +105,12 @@ describe('samples', () => {
             const res = await jar.fetch(server.url);
             assert.equal(res.status, 200);
             assert.equal(await res.text(), s.body(n));
-            if (n === 1) created.push(join(s.dir(tmp), `pso_${s.name}_${sessionIdOf(res, s.name)}.json`));
+            if (n === 1) created.push(join(s.dir(tmp), `${sessionFileName(s.name, sessionIdOf(res, s.name))}`));
           }
           const other = new CookieJar();
           const res = await other.fetch(server.url);
           assert.equal(await res.text(), s.body(1));
-          created.push(join(s.dir(tmp), `pso_${s.name}_${sessionIdOf(res, s.name)}.json`));
+          created.push(join(s.dir(tmp), `${sessionFileName(s.name, sessionIdOf(res, s.name))}`));
           assert.notEqual(other.header(), jar.header());
         } finally {
           await server.stop();

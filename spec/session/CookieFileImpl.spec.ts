@@ -12,6 +12,7 @@ import {
   createContainer, parseRecord, serializeRecord, type ServiceRequest, type SessionRecord,
 } from '../../src/index.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const DAY = 24 * 3600_000;
 
@@ -48,7 +49,7 @@ describe('CookieFileImpl', () => {
     return new FakeRequest({ ...init, env: { PSOSessionFileLoader_Path: sessions, PSOSessionGCProbability: '0', ...init.env } });
   }
   const withCookie = (id: string, init: FakeRequestInit = {}): FakeRequest => req({ ...init, headers: { cookie: `spec=${id}` } });
-  const fileOf = (id: string) => join(sessions, `pso_spec_${id}.json`);
+  const fileOf = (id: string) => join(sessions, `${sessionFileName('spec', id)}`);
   const record = (patch: Partial<SessionRecord> = {}): SessionRecord => ({ data: { a: 1 }, created: Date.now(), expires: Date.now() + 3600_000, ...patch });
 
   async function newSession(init: FakeRequestInit = {}, data: Record<string, number> = { n: 1 }): Promise<string> {
@@ -105,7 +106,7 @@ describe('CookieFileImpl', () => {
       const s = await sub.open(new FakeRequest({ env: { PSOSessionGCProbability: '0' } }));
       s.set('x', 1);
       await sub.close(s, true);
-      assert.deepEqual(readdirSync(path1), [`pso_spec_${s.id}.json`]);
+      assert.deepEqual(readdirSync(path1), [`${sessionFileName('spec', s.id)}`]);
       assert.equal(existsSync(CookieFileImpl.PATH) && readdirSync(CookieFileImpl.PATH).some((n) => n.includes(s.id)), false);
     });
 
@@ -119,7 +120,7 @@ describe('CookieFileImpl', () => {
       const s = await sub.open(new FakeRequest({ env: { TENANT: 'acme', PSOSessionGCProbability: '0' } }));
       s.set('n', 1);
       await sub.close(s, true);
-      assert.deepEqual(readdirSync(join(dir, 'path2-acme')), [`pso_spec_${s.id}.json`]);
+      assert.deepEqual(readdirSync(join(dir, 'path2-acme')), [`${sessionFileName('spec', s.id)}`]);
     });
 
     it('when PSOSessionFileLoader_Path is set, it wins over getPath()', async () => {
@@ -143,7 +144,7 @@ describe('CookieFileImpl', () => {
       const id = await newSession();
       assert.equal(statSync(sessions).mode & 0o777, 0o700);
       assert.equal(statSync(fileOf(id)).mode & 0o777, 0o600);
-      assert.deepEqual(readdirSync(sessions), [`pso_spec_${id}.json`]);
+      assert.deepEqual(readdirSync(sessions), [`${sessionFileName('spec', id)}`]);
       assert.deepEqual({ ...parseRecord(readFileSync(fileOf(id), 'utf8')).data }, { n: 1 });
     });
 
@@ -155,12 +156,13 @@ describe('CookieFileImpl', () => {
       await impl.close(s, true);
       assert.notEqual(statSync(fileOf(id)).ino, before);
       assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 2);
-      assert.deepEqual(readdirSync(sessions), [`pso_spec_${id}.json`]);
+      // The old version's inode stays as the spare the next version is written into.
+      assert.deepEqual(readdirSync(sessions).sort(), [`${sessionFileName('spec', id)}`, `${sessionStem('spec', id)}.spare`]);
     });
 
     it('when saved many times concurrently, leaves no temporary files', async () => {
       const ids = await Promise.all(Array.from({ length: 20 }, () => newSession()));
-      assert.deepEqual(readdirSync(sessions).sort(), ids.map((id) => `pso_spec_${id}.json`).sort());
+      assert.deepEqual(readdirSync(sessions).sort(), ids.map((id) => `${sessionFileName('spec', id)}`).sort());
     });
 
     describe('PSOSessionFileLoader_Fsync', () => {
@@ -181,7 +183,7 @@ describe('CookieFileImpl', () => {
         const id = await newSession({ env: { PSOSessionFileLoader_Fsync: 'on' } }, { n: 7 });
         assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 7);
         assert.equal(statSync(fileOf(id)).mode & 0o777, 0o600);
-        assert.deepEqual(readdirSync(sessions), [`pso_spec_${id}.json`]);
+        assert.deepEqual(readdirSync(sessions), [`${sessionFileName('spec', id)}`]);
         assert.ok(fsync.callCount >= 2, `fsync called ${fsync.callCount} times`);
       });
 
@@ -239,8 +241,8 @@ describe('CookieFileImpl', () => {
       s.set('n', 1);
       mkdirSync(join(fileOf(s.id), 'blocker'), { recursive: true, mode: 0o700 });
       await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof SessionStoreError && e.message.includes(`cannot write session file in ${sessions}`));
-      assert.deepEqual(readdirSync(sessions).sort(), [`pso_spec_${s.id}.json`, `pso_spec_${s.id}.spare`]);
-      assert.equal(statSync(join(sessions, `pso_spec_${s.id}.spare`)).mode & 0o777, 0o600);
+      assert.deepEqual(readdirSync(sessions).sort(), [`${sessionFileName('spec', s.id)}`, `${sessionStem('spec', s.id)}.spare`]);
+      assert.equal(statSync(join(sessions, `${sessionStem('spec', s.id)}.spare`)).mode & 0o777, 0o600);
     });
 
     // A server (persistent host) saves through the spare; CGI's last save renames its lock file instead.
@@ -255,18 +257,18 @@ describe('CookieFileImpl', () => {
         seen.add(statSync(fileOf(id)).ino);
       }
       assert.equal(seen.size, 2, `inodes used: ${[...seen].join(', ')}`);
-      assert.deepEqual(readdirSync(sessions).sort(), [`pso_spec_${id}.json`, `pso_spec_${id}.spare`]);
+      assert.deepEqual(readdirSync(sessions).sort(), [`${sessionFileName('spec', id)}`, `${sessionStem('spec', id)}.spare`]);
     });
 
     it('when a crash left the spare and a second name behind, a server still saves', async () => {
       const id = await newSession({ persistent: true }, { n: 0 });
-      writeFileSync(join(sessions, `pso_spec_${id}.spare`), 'half-writ');
-      writeFileSync(join(sessions, `pso_spec_${id}.hold`), 'older');
+      writeFileSync(join(sessions, `${sessionStem('spec', id)}.spare`), 'half-writ');
+      writeFileSync(join(sessions, `${sessionStem('spec', id)}.hold`), 'older');
       const s = await impl.open(req({ persistent: true, headers: { cookie: `spec=${id}` } }));
       s.set('n', 9);
       await impl.close(s, true);
       assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 9);
-      assert.deepEqual(readdirSync(sessions).sort(), [`pso_spec_${id}.json`, `pso_spec_${id}.spare`]);
+      assert.deepEqual(readdirSync(sessions).sort(), [`${sessionFileName('spec', id)}`, `${sessionStem('spec', id)}.spare`]);
     });
   });
 
@@ -279,7 +281,7 @@ describe('CookieFileImpl', () => {
       mkdirSync(sessions, { mode: 0o700 });
       writeFileSync(fileOf('H'.repeat(27)), serializeRecord(record()).slice(0, 20));
       await assert.rejects(impl.load(req(), 'H'.repeat(27)), (e: unknown) =>
-        e instanceof CorruptSessionError && e.message.includes(fileOf('H'.repeat(27))));
+        e instanceof CorruptSessionError && e.message.includes(sessionFileName('spec', 'H'.repeat(27))));
     });
 
     it('when a directory is in the file\'s place, throws CorruptSessionError', async () => {
@@ -295,9 +297,9 @@ describe('CookieFileImpl', () => {
       }
     });
 
-    it('when the id is valid, names pso_<service>_<id>.json in the session directory', () => {
-      assert.equal(impl.sessionFile(req(), 'abc'), join(sessions, 'pso_spec_abc.json'));
-      assert.equal(impl.sessionFile(req({ env: { PSOServiceId: 'shop' } }), 'abc'), join(sessions, 'pso_shop_abc.json'));
+    it('when the id is valid, names pso_<service>_~<hash of the id>.json in the session directory', () => {
+      assert.equal(impl.sessionFile(req(), 'abc'), join(sessions, 'pso_spec_~ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0.json'));
+      assert.equal(impl.sessionFile(req({ env: { PSOServiceId: 'shop' } }), 'abc'), join(sessions, sessionFileName('shop', 'abc')));
     });
   });
 
@@ -355,7 +357,7 @@ describe('CookieFileImpl', () => {
       writeFileSync(fileOf('live'), serializeRecord(record()));
       const n = await impl.collectGarbage(req({ env: { PSOSessionIdleTimeout: '60' } }));
       assert.equal(n, 2);
-      assert.deepEqual(readdirSync(sessions), ['pso_spec_live.json']);
+      assert.deepEqual(readdirSync(sessions), [sessionFileName('spec', 'live')]);
     });
   });
 });

@@ -9,6 +9,7 @@ import {
 } from '../../src/index.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const ID = '[A-Za-z0-9_-]{27}';
 const S1 = 'first-secret-0123456789';
@@ -52,7 +53,7 @@ describe('CookieSession', () => {
   };
   const valueOf = (c: string | undefined): string => /^spec=([^;]*)/.exec(c ?? '')![1]!;
   const header = (r: FakeRequest, name: string) => r.head!.headers.find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
-  const fileOf = (id: string) => join(sessions, `pso_spec_${id}.json`);
+  const fileOf = (id: string) => join(sessions, `${sessionFileName('spec', id)}`);
   const stored = (id: string): SessionRecord => parseRecord(readFileSync(fileOf(id), 'utf8'));
   const sessionFiles = () => (existsSync(sessions) ? readdirSync(sessions).filter((n) => n.endsWith('.json')) : []);
 
@@ -378,7 +379,7 @@ describe('CookieSession', () => {
       const m = new RegExp(`^(${ID})\\.([A-Za-z0-9_-]{43})$`).exec(value);
       assert.ok(m, value);
       assert.equal(m[2], sig(m[1]!, S1));
-      assert.deepEqual(sessionFiles(), [`pso_spec_${m[1]}.json`]);
+      assert.deepEqual(sessionFiles(), [`${sessionFileName('spec', m[1])}`]);
     });
 
     it('a correctly signed cookie continues the session without a new cookie', async () => {

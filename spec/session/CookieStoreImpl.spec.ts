@@ -7,6 +7,7 @@ import {
 } from '../../src/index.js';
 import { CookieJar } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
+import { sessionKey } from '../support/sessionFiles.js';
 
 /** A store that can be made to fail or hang, to play a database going down and coming back. */
 class FlakyStore implements SessionStore {
@@ -76,7 +77,7 @@ describe('CookieStoreImpl', () => {
     const jar = new CookieJar();
     for (const n of [1, 2, 3]) assert.equal(await (await jar.fetch(url)).text(), String(n));
     const [key] = await store.list();
-    assert.equal(key, `st:${jar.cookies.get('st')}`);
+    assert.equal(key, sessionKey('st', jar.cookies.get('st')!));
     await store.close();
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { lstatSync } from 'node:fs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sinon from 'sinon';
@@ -6,7 +7,9 @@ import {
   ConfigurationError, CookieFileImpl, HeadersSentError, ServiceHandler, SessionBusyError, SessionDataError, TOKENS, createContainer,
   parseRecord, serializeRecord, type Session, type SessionRecord,
 } from '../../src/index.js';
+import { answerFor } from '../../src/service/errorAnswer.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,7 +34,7 @@ describe('SessionImpl', () => {
     return new FakeRequest({ ...init, env: { PSOSessionFileLoader_Path: sessions, PSOSessionGCProbability: '0', ...init.env } });
   }
   const withCookie = (id: string, init: FakeRequestInit = {}): FakeRequest => req({ ...init, headers: { cookie: `spec=${id}`, ...init.headers } });
-  const fileOf = (id: string, service = 'spec') => join(sessions, `pso_${service}_${id}.json`);
+  const fileOf = (id: string, service = 'spec') => join(sessions, `${sessionFileName(service, id)}`);
   const stored = (id: string): SessionRecord => parseRecord(readFileSync(fileOf(id), 'utf8'));
 
   /** Stores a session through the impl and returns its id. */
@@ -327,7 +330,7 @@ describe('SessionImpl', () => {
       const first = await impl.open(withCookie(id, { persistent: true }));
       const started = Date.now();
       await assert.rejects(impl.open(withCookie(id, { persistent: true, env: { PSOSessionLockTimeout: '1' } })), (e: unknown) =>
-        e instanceof SessionBusyError && e.status === 503);
+        e instanceof SessionBusyError && answerFor(e).status === 503);
       assert.ok(Date.now() - started >= 990);
       await impl.close(first, true);
       // The request that gave up does not hold the session.
@@ -335,17 +338,19 @@ describe('SessionImpl', () => {
       await impl.close(third, true);
     });
 
-    it('when file locking applies, holds a lock file beside the session while open', async () => {
+    it('holds a lock beside the session while open, in a server too (other processes may share the directory)', async () => {
       const id = await seed({ n: 0 });
-      const lockFile = join(sessions, `pso_spec_${id}.lock`);
-      const s = await impl.open(withCookie(id, { persistent: true, env: { PSOSessionLock: 'file' } }));
-      assert.ok(existsSync(lockFile));
-      await impl.close(s, true);
-      assert.equal(existsSync(lockFile), false);
-
-      // A server (persistent) uses only the process lock by default.
-      const t = await impl.open(withCookie(id, { persistent: true }));
-      assert.equal(existsSync(lockFile), false);
+      const lockFile = join(sessions, `${sessionStem('spec', id)}.lock`);
+      const locked = () => lstatSync(lockFile, { throwIfNoEntry: false }) !== undefined;
+      for (const init of [{ persistent: true, env: { PSOSessionLock: 'file' } }, { persistent: true }, { persistent: false }]) {
+        const s = await impl.open(withCookie(id, init));
+        assert.ok(locked(), JSON.stringify(init));
+        await impl.close(s, true);
+        assert.equal(locked(), false);
+      }
+      // PSOSessionLock process: the process's lock only, for a directory no other process uses.
+      const t = await impl.open(withCookie(id, { persistent: true, env: { PSOSessionLock: 'process' } }));
+      assert.equal(locked(), false);
       await impl.close(t, true);
     });
 
@@ -739,7 +744,7 @@ describe('SessionImpl', () => {
         assert.equal(seen, '{"user":"ada"}');
         assert.equal(existsSync(fileOf(old)), false);
         assert.deepEqual({ ...stored(id).data }, { user: 'ada', n: 1 });
-        assert.deepEqual(sessionFiles(), [`pso_spec_${id}.json`]);
+        assert.deepEqual(sessionFiles(), [`${sessionFileName('spec', id)}`]);
       });
 
       it('a request with the old id gets a fresh empty session; the new id still works', async () => {

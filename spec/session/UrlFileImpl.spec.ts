@@ -7,6 +7,7 @@ import {
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { CookieJar } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
+import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
 describe('UrlFileImpl', () => {
   let dir: string;
@@ -52,7 +53,7 @@ describe('UrlFileImpl', () => {
     const id = /^spec=([^;]+)/.exec(first.setCookies()[0]!)![1]!;
     assert.equal(first.sentBody, `/a?spec=${id}`);
     assert.equal(referrerPolicy(first), 'no-referrer');
-    assert.ok(existsSync(join(dir, `pso_spec_${id}.json`)));
+    assert.ok(existsSync(join(dir, `${sessionFileName('spec', id)}`)));
     const second = await handle({ query: `spec=${id}` }, (x) => x.write(String(x.session.increment('n'))));
     assert.equal(second.sentBody, '2');
     assert.deepEqual(second.setCookies(), []);

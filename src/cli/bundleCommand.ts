@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './args.js';
 import { moduleNameOf } from '../service/moduleName.js';
-import { cookieNameFrom } from '../session/SessionImpl.js';
+import { cookieNameFrom } from '../session/serviceIds.js';
+import { sha256 } from '../util/sha256.js';
 import { serializeRecord } from '../session/SessionRecord.js';
 
 /** Options of {@link bundleHandler}. */
@@ -158,7 +159,7 @@ async function makeCodeCache(code: string, outfile: string): Promise<string | un
     const service = cookieNameFrom(moduleNameOf(outfile));
     const id = 'W'.repeat(27);
     const now = Date.now();
-    await writeFile(join(sessions, `pso_${service}_${id}.json`), serializeRecord({ data: {}, created: now, expires: now + 3600_000 }), { mode: 0o600 });
+    await writeFile(join(sessions, `pso_${service}_~${sha256(id)}.json`), serializeRecord({ data: {}, created: now, expires: now + 3600_000 }), { mode: 0o600 });
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HTTP_COOKIE: `${service}=${id}`,

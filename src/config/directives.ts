@@ -1,6 +1,7 @@
 import { ConfigurationError } from './ConfigurationError.js';
 import { MAX_LIFETIME_SECONDS, parseExpiry, parseSeconds, type Expiry } from './expiry.js';
 import { parseHttpDate } from './httpDate.js';
+import { directiveKey } from './DirectiveIndex.js';
 
 /**
  * Every directive pso reads, with what it means. Under CGI they come from the
@@ -198,8 +199,7 @@ export function withDefaults<T extends string | undefined>(
   defaults: Readonly<Record<string, string>>,
   given: Readonly<Record<string, T>>,
 ): Record<string, string | T> {
-  const key = (n: string) => n.toLowerCase().replace(/-/g, '_');
-  const shadowed = new Set(Object.keys(given).filter((n) => /^psocookiesession_/i.test(n)).map(key));
-  const kept = Object.entries(defaults).filter(([n]) => !shadowed.has(key(n)));
+  const shadowed = new Set(Object.keys(given).filter((n) => /^psocookiesession_/i.test(n)).map(directiveKey));
+  const kept = Object.entries(defaults).filter(([n]) => !shadowed.has(directiveKey(n)));
   return { ...Object.fromEntries(kept), ...given };
 }

@@ -1,5 +1,5 @@
 import type { ServeOptions } from '../hosts/node-http/serve.js';
-import type { Handler } from '../service/ServiceHandler.js';
+import type { Handler } from '../service/ServiceCore.js';
 import type { ListenAddress } from './ListenAddress.js';
 
 /**

@@ -1,6 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Handler, SessionImplClass } from '../service/ServiceHandler.js';
+import type { Handler, SessionImplClass } from '../service/ServiceCore.js';
 import { buildFailure } from './buildTypeScript.js';
 import { findModuleFiles } from './findModuleFiles.js';
 import { ModuleLoadError } from './ModuleLoadError.js';

@@ -39,7 +39,4 @@ export class InvalidHeaderError extends TypeError {
   override name = 'InvalidHeaderError';
 }
 
-/** Raised when a header is changed after the response headers have gone out. */
-export class HeadersSentError extends Error {
-  override name = 'HeadersSentError';
-}
+export { HeadersSentError } from '../session/HeadersSentError.js';

@@ -2,12 +2,13 @@ import type { Expiry } from '../config/expiry.js';
 import { MAX_LIFETIME_SECONDS, parseExpiry } from '../config/expiry.js';
 import { parseDateWithFormat } from '../config/strptime.js';
 import { bareObject, stringifyJson, type JsonValue, type SessionData } from './json.js';
+import { sameExpiry, sameTimeouts } from './OpenSession.js';
 
 /** What a session needs from the policy that opened it (its {@link SessionImpl}). */
 export interface SessionHost {
-  saveSession(session: Session<any>): Promise<void>;
+  saveSession(session: Session<object>): Promise<void>;
   /** A fresh id for `session` (regenerate, destroy); throws if the client can no longer be told. */
-  renewSessionId(session: Session<any>): string;
+  renewSessionId(session: Session<object>): string;
 }
 
 /**
@@ -48,8 +49,6 @@ export class Session<D extends object = SessionData> {
   #keepAsked = false;
   /** @internal */
   created: number;
-  /** @internal What the policy that opened the session keeps about it while it is open. */
-  openState: unknown = undefined;
 
   /** @internal Sessions are made by {@link SessionImpl}. */
   constructor(init: {
@@ -326,13 +325,14 @@ export class Session<D extends object = SessionData> {
     await this.#host.saveSession(this);
   }
 
-  /** Whether the data differs from what was loaded or last saved. */
+  /** Whether the data, the expiry or the timeouts differ from what was loaded or last saved. */
   get isModified(): boolean {
-    return (
-      JSON.stringify(this.#data) !== this.#snapshot ||
-      JSON.stringify(this.#expiry) !== JSON.stringify(this.#storedExpiry) ||
-      JSON.stringify(this.#timeouts) !== JSON.stringify(this.#storedTimeouts)
-    );
+    return JSON.stringify(this.#data) !== this.#snapshot || this.lifeChanged;
+  }
+
+  /** @internal Whether the expiry or the timeouts set in code differ from what was loaded or last saved. */
+  get lifeChanged(): boolean {
+    return !sameExpiry(this.#expiry, this.#storedExpiry) || !sameTimeouts(this.#timeouts, this.#storedTimeouts);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Expiry } from '../config/expiry.js';
 import type { SessionTimeouts } from './Session.js';
 import { bareObject, stringifyJson, type JsonValue } from './json.js';
+import { SessionError } from './SessionError.js';
 
 /**
  * What a store keeps for one session. Times are milliseconds since the epoch.
@@ -18,9 +19,20 @@ export interface SessionRecord {
   timeouts?: SessionTimeouts | undefined;
 }
 
-/** A stored session that cannot be read back (truncated, garbage, wrong shape). */
-export class CorruptSessionError extends Error {
+/**
+ * A stored session that cannot be read back (truncated, garbage, wrong
+ * shape, too large): the visitor gets a new session and the log says why.
+ *
+ * @example
+ * ```ts
+ * throw new CorruptSessionError('not valid JSON');
+ * ```
+ */
+export class CorruptSessionError extends SessionError {
   override name = 'CorruptSessionError';
+  constructor(message: string) {
+    super('corrupt', message);
+  }
 }
 
 const FORMAT = 1;

@@ -1,5 +1,5 @@
 import { injectable, injectFromBase } from 'inversify';
-import type { ServiceRequest } from '../service/ServiceRequest.js';
+import type { SessionRequest } from './SessionRequest.js';
 import { CookieFileImpl } from './CookieFileImpl.js';
 import type { UrlSessionMode } from './CookieSession.js';
 
@@ -22,7 +22,7 @@ import type { UrlSessionMode } from './CookieSession.js';
 @injectFromBase({ extendConstructorArguments: true, extendProperties: true })
 export class UrlFileImpl extends CookieFileImpl {
   /** `on` unless `PSOSessionUrl` says otherwise (`only`, or `off` to switch URLs off again). */
-  override urlSessionMode(request: ServiceRequest<any>): UrlSessionMode {
+  override urlSessionMode(request: SessionRequest): UrlSessionMode {
     const raw = request.getEnviron('PSOSessionUrl');
     return raw === undefined || raw.trim() === '' ? 'on' : super.urlSessionMode(request);
   }

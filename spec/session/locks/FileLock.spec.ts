@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LockLostError, acquireFileLock, isAlive, lockIsStale } from '../../../src/session/locks/FileLock.js';
-import { asyncFs, syncFs } from '../../../src/util/fs.js';
+import { acquireFileLock, isAlive, lockIsStale, tryFileLock } from '../../../src/session/locks/FileLock.js';
 import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
+import { answerFor } from '../../../src/service/errorAnswer.js';
 import { tempDir } from '../../support/fakeRequest.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -35,6 +35,9 @@ function age(file: string, ms: number): void {
   utimesSync(file, t, t);
 }
 
+/** Who a lock names as its holder (a link's target). */
+const holderOf = (lock: string) => readlinkSync(lock);
+
 describe('acquireFileLock', () => {
   let dir: string;
   let cleanup: () => void;
@@ -45,16 +48,25 @@ describe('acquireFileLock', () => {
   });
   afterEach(() => cleanup());
 
-  it('when free, creates the lock file 0600 holding "pid host token"', async () => {
+  it('when free, creates the lock as a link whose target is "pid host token", made in one step', async () => {
     const release = await acquireFileLock(lock, 1000);
-    const [pid, host, token, ...rest] = readFileSync(lock, 'utf8').split(' ');
+    assert.ok(lstatSync(lock).isSymbolicLink());
+    const [pid, host, token, ...rest] = holderOf(lock).split(' ');
     assert.equal(Number(pid), process.pid);
     assert.equal(host, hostname());
     assert.ok(token, 'a token tells this holder from earlier ones');
     assert.deepEqual(rest, []);
-    assert.equal(statSync(lock).mode & 0o777, 0o600);
     await release();
     assert.equal(existsSync(lock), false);
+    assert.throws(() => lstatSync(lock), { code: 'ENOENT' });
+  });
+
+  it('when a lock file of an earlier version is there, waits for it like any other', async () => {
+    writeFileSync(lock, `${process.pid} ${hostname()} earlier`);
+    await assert.rejects(acquireFileLock(lock, 100), SessionBusyError);
+    unlinkSync(lock);
+    const release = await acquireFileLock(lock, 100);
+    await release();
   });
 
   it('when processes contend, lets only one in at a time (no lost increment)', async function () {
@@ -74,7 +86,7 @@ describe('acquireFileLock', () => {
     const started = Date.now();
     const release = await acquireFileLock(lock, 2000);
     assert.ok(Date.now() - started < 1000);
-    assert.ok(readFileSync(lock, 'utf8').startsWith(`${process.pid} ${hostname()} `));
+    assert.ok(holderOf(lock).startsWith(`${process.pid} ${hostname()} `));
     await release();
     assert.equal(existsSync(lock), false);
   });
@@ -84,8 +96,8 @@ describe('acquireFileLock', () => {
     const started = Date.now();
     await assert.rejects(acquireFileLock(lock, 150), (e: unknown) => {
       assert.ok(e instanceof SessionBusyError);
-      assert.equal(e.status, 503);
-      assert.ok(e.message.includes(lock));
+      assert.equal(answerFor(e).status, 503);
+      assert.ok(e.message.includes('pso_svc_id.lock'));
       return true;
     });
     const waited = Date.now() - started;
@@ -114,20 +126,22 @@ describe('acquireFileLock', () => {
   });
 
   describe('release', () => {
-    it('when the file now belongs to someone else, leaves it', async () => {
+    it('when the lock now belongs to someone else, leaves it', async () => {
       const release = await acquireFileLock(lock, 1000);
-      writeFileSync(lock, `${process.pid} ${hostname()} someone-else`);
+      unlinkSync(lock);
+      symlinkSync(`${process.pid} ${hostname()} someone-else`, lock);
+      assert.equal(release.stillHeld(), false);
       await release();
-      assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${hostname()} someone-else`);
+      assert.equal(holderOf(lock), `${process.pid} ${hostname()} someone-else`);
     });
 
     it('when called twice, the second call does not remove a newer owner\'s lock', async () => {
       const r1 = await acquireFileLock(lock, 1000);
       await r1();
       const r2 = await acquireFileLock(lock, 1000);
-      const content = readFileSync(lock, 'utf8');
+      const content = holderOf(lock);
       await r1();
-      assert.equal(readFileSync(lock, 'utf8'), content);
+      assert.equal(holderOf(lock), content);
       await r2();
       assert.equal(existsSync(lock), false);
     });
@@ -194,37 +208,31 @@ describe('isAlive', () => {
   });
 });
 
-describe('FileLock.commit()', () => {
+describe('tryFileLock()', () => {
   let dir: string;
   let cleanup: () => void;
-  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  let lock: string;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+    lock = join(dir, 'pso_svc_id.lock');
+  });
   afterEach(() => cleanup());
 
-  for (const [name, ops] of [['asynchronous', asyncFs], ['synchronous', syncFs]] as const) {
-    it(`when held (${name} fs), turns the lock file into the target in one rename and frees the lock`, async () => {
-      const lock = join(dir, 'pso_svc_id.lock');
-      const target = join(dir, 'pso_svc_id.json');
-      writeFileSync(target, 'old');
-      const held = await acquireFileLock(lock, 1000, ops);
-      await held.commit(target, '{"new":true}', true);
-      assert.equal(readFileSync(target, 'utf8'), '{"new":true}');
-      assert.equal(statSync(target).mode & 0o777, 0o600);
-      assert.equal(existsSync(lock), false);
-      await held(); // releasing after commit is harmless
-      const again = await acquireFileLock(lock, 100, ops);
-      await again();
-    });
-  }
+  it('takes a free lock, and gives undefined at once for a held one', async () => {
+    const held = tryFileLock(lock)!;
+    assert.ok(held.stillHeld());
+    assert.equal(tryFileLock(lock), undefined);
+    await held();
+    assert.equal(held.stillHeld(), false);
+    const again = tryFileLock(lock)!;
+    await again();
+  });
 
-  it('when the lock was broken meanwhile, refuses to write and leaves the target alone', async () => {
-    const lock = join(dir, 'pso_svc_id.lock');
-    const target = join(dir, 'pso_svc_id.json');
-    writeFileSync(target, 'old');
-    const held = await acquireFileLock(lock, 1000);
-    unlinkSync(lock);
-    writeFileSync(lock, 'someone else');
-    await assert.rejects(held.commit(target, 'new', false), LockLostError);
-    assert.equal(readFileSync(target, 'utf8'), 'old');
-    assert.equal(readFileSync(lock, 'utf8'), 'someone else');
+  it('breaks a lock whose holder died and takes it', async () => {
+    symlinkSync(`${await deadPid()} ${hostname()} x`, lock);
+    const held = tryFileLock(lock)!;
+    assert.ok(held);
+    assert.ok(holderOf(lock).startsWith(`${process.pid} `));
+    await held();
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
-import { HttpError } from '../../../src/service/errors.js';
+import { answerFor } from '../../../src/service/errorAnswer.js';
 import { KeyedMutex } from '../../../src/session/locks/KeyedMutex.js';
 import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
 
@@ -71,10 +71,11 @@ describe('KeyedMutex', () => {
       const p = m.acquire('svc\0id', 250);
       const check = assert.rejects(p, (e: unknown) => {
         assert.ok(e instanceof SessionBusyError);
-        assert.ok(e instanceof HttpError);
-        assert.equal(e.status, 503);
-        assert.equal(e.expose, false);
-        assert.deepEqual(e.headers, { 'Retry-After': '1' });
+        assert.equal(e.kind, 'busy');
+        const answer = answerFor(e);
+        assert.equal(answer.status, 503);
+        assert.equal(answer.expose, false);
+        assert.deepEqual(answer.headers, { 'Retry-After': '1' });
         assert.match(e.message, /still locked after 250 ms/);
         return true;
       });

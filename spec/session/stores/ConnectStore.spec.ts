@@ -10,6 +10,7 @@ import {
 } from '../../../src/index.js';
 import { CookieJar } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
+import { sessionKey } from '../../support/sessionFiles.js';
 
 // The connect stores are CommonJS without type declarations here.
 const require = createRequire(import.meta.url);
@@ -134,7 +135,7 @@ function realStoreSuite(label: string, className: string, make: () => Promise<Fi
       const jar = new CookieJar();
       for (const n of [1, 2, 3]) assert.equal(await (await jar.fetch(url)).text(), String(n));
       assert.equal(await (await new CookieJar().fetch(url)).text(), '1');
-      const stored = (await rawGet(fx.store, `cs:${jar.cookies.get('cs')}`))!;
+      const stored = (await rawGet(fx.store, sessionKey('cs', jar.cookies.get('cs')!)))!;
       assert.equal(stored.data!.n, 3);
       assert.equal(stored.pso!.v, 1);
     });
@@ -146,7 +147,7 @@ function realStoreSuite(label: string, className: string, make: () => Promise<Fi
       assert.equal(await (await jar.fetch(url)).text(), '1');
       const bodies = await Promise.all(Array.from({ length: 199 }, () => jar.fetch(url).then((r) => r.text())));
       assert.deepEqual(bodies.map(Number).sort((a, b) => a - b), Array.from({ length: 199 }, (_, i) => i + 2));
-      assert.equal((await store.get(`cs:${jar.cookies.get('cs')}`))!.data.n, 200);
+      assert.equal((await store.get(sessionKey('cs', jar.cookies.get('cs')!)))!.data.n, 200);
     });
   });
 }
@@ -397,7 +398,7 @@ describe('ConnectStore', () => {
     const url = await start(new ConnectStore(fake));
     const jar = new CookieJar();
     await jar.fetch(url);
-    const key = `cs:${jar.cookies.get('cs')}`;
+    const key = sessionKey('cs', jar.cookies.get('cs')!);
     fake.sessions.set(key, JSON.stringify({ cookie: { expires: new Date(Date.now() + 60_000).toISOString() }, pso: { v: 99 } }));
     assert.equal(await (await jar.fetch(url)).text(), '1');
     assert.match(logger.text(), /cannot be read \(unknown format version 99\); starting a new session/);

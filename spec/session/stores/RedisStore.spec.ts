@@ -14,6 +14,7 @@ import { RedisStore, keySlot } from '../../../src/session/stores/RedisStore.js';
 import { CookieJar, ROOT } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
 import { assertNoLostIncrements, startCounterServer } from '../../support/counterServer.js';
+import { sessionKey } from '../../support/sessionFiles.js';
 
 const run = promisify(execFile);
 const record = (patch: Partial<SessionRecord> = {}): SessionRecord => ({ data: { n: 1 }, created: Date.now(), expires: Date.now() + 60_000, ...patch });
@@ -393,7 +394,7 @@ describe('RedisStore', function () {
 
     it('holds 200 concurrent increments of one session without losing one', async () => {
       const jar = await assertNoLostIncrements(await start(URL_));
-      assert.deepEqual(await (await openStore(URL_))!.list!(), [`st:${jar.cookies.get('st')}`]);
+      assert.deepEqual(await (await openStore(URL_))!.list!(), [sessionKey('st', jar.cookies.get('st')!)]);
     });
 
     it('answers 503 at once naming the store while Redis is stopped, keeps serving, and goes on when Redis is back', async function () {

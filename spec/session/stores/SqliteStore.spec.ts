@@ -12,6 +12,7 @@ import { SqliteStore } from '../../../src/session/stores/SqliteStore.js';
 import { CookieJar, ROOT } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
 import { assertNoLostIncrements, startCounterServer } from '../../support/counterServer.js';
+import { sessionKey } from '../../support/sessionFiles.js';
 
 const run = promisify(execFile);
 const record = (patch: Partial<SessionRecord> = {}): SessionRecord => ({ data: { n: 1 }, created: Date.now(), expires: Date.now() + 60_000, ...patch });
@@ -273,7 +274,7 @@ describe('SqliteStore', function () {
     it('holds 200 concurrent increments of one session without losing one', async () => {
       const jar = await assertNoLostIncrements(await start(url));
       const store = (await openStore(url)) as SqliteStore;
-      assert.deepEqual(await store.list(), [`st:${jar.cookies.get('st')}`]);
+      assert.deepEqual(await store.list(), [sessionKey('st', jar.cookies.get('st')!)]);
     });
 
     it('answers 503 naming the store while its file cannot be opened, keeps serving, and goes on when it is fixed', async () => {

@@ -2,7 +2,7 @@ import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRe
 import { FdOutput, StreamOutput, type CgiOutput } from './CgiOutput.js';
 import { readSync } from 'node:fs';
 import { HttpError } from '../../service/errors.js';
-import { kCleanup } from '../../service/internal.js';
+import { variableOfHeader } from '../../service/cgiVariables.js';
 import type { SessionData } from '../../session/json.js';
 
 /** What a CGI request is made of. */
@@ -102,7 +102,7 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
   protected override headerValue(name: string): string | undefined {
     if (name === 'content-type') return this.env.CONTENT_TYPE;
     if (name === 'content-length') return this.env.CONTENT_LENGTH || undefined;
-    return this.env[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`];
+    return this.env[variableOfHeader(name)];
   }
 
   protected override get lengthName(): string {
@@ -136,12 +136,6 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
     return this.output.end();
   }
 
-  /** @internal Also reads what is left of the body: see {@link drainInput}. */
-  override async [kCleanup](): Promise<void> {
-    await super[kCleanup]();
-    await this.drainInput();
-  }
-
   /**
    * Reads and drops the part of the body the handler left unread, before the
    * response goes out. The web server writes the whole body to the script's
@@ -149,7 +143,7 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
    * fail, and then Apache drops the connection and fcgiwrap answers 502,
    * whatever the script printed.
    */
-  protected async drainInput(): Promise<void> {
+  protected override async drainInput(): Promise<void> {
     const declared = this.env.CONTENT_LENGTH?.trim();
     if (!declared || !/^\d+$/.test(declared)) return;
     let left = Number(declared) - this.#inputTaken;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
 import { moduleNameOf } from '../../service/moduleName.js';
-import { ServiceHandler, type Handler, type HandlerOptions } from '../../service/ServiceHandler.js';
+import { ServiceCore, type Handler, type HandlerOptions } from '../../service/ServiceCore.js';
 import type { SessionData } from '../../session/json.js';
 import { NodeHttpRequest } from '../node-http/NodeHttpRequest.js';
 
@@ -10,7 +10,7 @@ export interface MiddlewareOptions extends HandlerOptions {
   /** Directives, as `SetEnv` would give them to a CGI script. */
   directives?: Readonly<Record<string, string>>;
   /** The bootstrap to use (default: a new {@link ServiceHandler}). */
-  serviceHandler?: ServiceHandler;
+  serviceHandler?: ServiceCore;
 }
 
 /**
@@ -39,7 +39,7 @@ export function psoMiddleware<D extends object = SessionData>(
 
 /** What both middlewares build once, when they are made: a bad option fails at start-up, not per request. */
 export function middlewareSetup(options: MiddlewareOptions) {
-  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
+  const serviceHandler = options.serviceHandler ?? new ServiceCore();
   return {
     serviceHandler,
     logger: serviceHandler.logger,

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { kAttachSession } from '../../service/internal.js';
 import type { SessionData } from '../../session/json.js';
 import type { Session } from '../../session/Session.js';
 import { NodeHttpRequest } from '../node-http/NodeHttpRequest.js';
@@ -50,12 +49,11 @@ export interface PsoSessionRequest<D extends object = SessionData> extends Incom
 export function psoSession<D extends object = SessionData>(
   options: MiddlewareOptions = {},
 ): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
-  const { logger, directives, moduleName, impl } = middlewareSetup(options);
+  const { serviceHandler, logger, directives, moduleName, impl } = middlewareSetup(options);
   return (req, res, next) => {
     const request = new SessionBridge<D>({ req, res, directives, moduleName, logger });
-    impl.open(request).then(
+    serviceHandler.openSession<D>(request, impl).then(
       (session: Session<D>) => {
-        request[kAttachSession](session, () => impl.beforeHead(session), (params) => impl.decorateUrl(request, session, params));
         let headed = false;
         let ended = false;
         const writeHead = res.writeHead;

@@ -1,5 +1,5 @@
 import { moduleNameOf } from '../../service/moduleName.js';
-import { ServiceHandler, type Handler, type HandlerOptions } from '../../service/ServiceHandler.js';
+import { ServiceCore, type Handler, type HandlerOptions } from '../../service/ServiceCore.js';
 import type { SessionData } from '../../session/json.js';
 import { FetchRequest } from './FetchRequest.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
@@ -9,7 +9,7 @@ export interface FetchHandlerOptions extends HandlerOptions {
   /** Directives, as `SetEnv` would give them to a CGI script. */
   directives?: Readonly<Record<string, string>>;
   /** The bootstrap to use (default: a new {@link ServiceHandler}). */
-  serviceHandler?: ServiceHandler;
+  serviceHandler?: ServiceCore;
 }
 
 /**
@@ -26,7 +26,7 @@ export function createFetchHandler<D extends object = SessionData>(
   handler: Handler<D>,
   options: FetchHandlerOptions = {},
 ): (request: Request, info?: { remoteAddress?: string }) => Promise<Response> {
-  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
+  const serviceHandler = options.serviceHandler ?? new ServiceCore();
   const logger = serviceHandler.logger;
   const directives = new ServerDirectives(options.directives);
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);

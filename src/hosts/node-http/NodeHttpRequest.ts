@@ -18,7 +18,7 @@ export interface NodeHttpRequestInit extends ServiceRequestInit {
 
 /**
  * The node:http host: a persistent server's request and response. Directives
- * are the server's (see {@link createRequestListener}: its options over the
+ * are the server's (see `createRequestListener`: its options over the
  * `PSO*` variables of its environment); CGI meta-variables are derived from the request, so
  * `getEnviron('HTTP_USER_AGENT')` reads the same as under CGI.
  */

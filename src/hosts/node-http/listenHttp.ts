@@ -1,7 +1,7 @@
 import { describeAddress, type ListenAddress } from '../../server/ListenAddress.js';
 import { listenOn } from '../../server/listenOn.js';
 import type { SessionData } from '../../session/json.js';
-import type { Handler } from '../../service/ServiceHandler.js';
+import type { Handler } from '../../service/ServiceCore.js';
 import { HttpDrain } from './HttpDrain.js';
 import { createRequestListener, type PsoServer, type ServeOptions } from './serve.js';
 

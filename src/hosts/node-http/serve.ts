@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { moduleNameOf } from '../../service/moduleName.js';
-import { ServiceHandler, type Handler, type HandlerOptions } from '../../service/ServiceHandler.js';
+import { ServiceCore, type Handler, type HandlerOptions } from '../../service/ServiceCore.js';
 import type { SessionData } from '../../session/json.js';
 import { NodeHttpRequest } from './NodeHttpRequest.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
@@ -15,7 +15,7 @@ export interface ServeOptions extends HandlerOptions {
   /** Directives, as `SetEnv` would give them to a CGI script. */
   directives?: Readonly<Record<string, string>>;
   /** The bootstrap to use (default: a new {@link ServiceHandler} with the default container). */
-  serviceHandler?: ServiceHandler;
+  serviceHandler?: ServiceCore;
   /**
    * Pass `GET /favicon.ico` to the handler too. By default it is answered 404
    * without a session: browsers ask every site for it, and each ask would
@@ -35,8 +35,8 @@ export interface PsoServer {
   /**
    * Stops accepting connections and waits for open requests to end. Without
    * `graceMs`, idle keep-alive connections are closed at once; with it, the
-   * server drains as for a reload (see {@link HttpDrain}): requests still on
-   * their way are answered, with `Connection: close`, and what is still
+   * server drains as for a reload: new connections are refused, requests still
+   * on their way are answered, with `Connection: close`, and what is still
    * running after `graceMs` is cut off.
    */
   close(graceMs?: number): Promise<void>;
@@ -55,7 +55,7 @@ export function createRequestListener<D extends object = SessionData>(
   handler: Handler<D>,
   options: ServeOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
+  const serviceHandler = options.serviceHandler ?? new ServiceCore();
   const logger = serviceHandler.logger;
   const directives = new ServerDirectives(options.directives);
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);

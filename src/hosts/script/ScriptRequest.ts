@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CgiRequest, type CgiRequestInit } from '../cgi/CgiRequest.js';
+import { variableOfHeader } from '../../service/cgiVariables.js';
 import type { SessionData } from '../../session/json.js';
 
 /** The request a command line describes. */
@@ -106,7 +107,7 @@ export class ScriptRequest<D extends object = SessionData> extends CgiRequest<D>
       const key = name.toLowerCase();
       if (key === 'content-type') env.CONTENT_TYPE = value;
       else if (key === 'content-length') env.CONTENT_LENGTH = value;
-      else env[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`] = value;
+      else env[variableOfHeader(name)] = value;
     }
     super({ ...init, env });
     this.#body = body?.bytes;

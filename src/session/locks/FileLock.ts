@@ -1,5 +1,5 @@
+import { lstatSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { asyncFs, type FsOps } from '../../util/fs.js';
 import { SessionBusyError } from './SessionBusyError.js';
 import type { Release } from './KeyedMutex.js';
 
@@ -7,137 +7,147 @@ const HOST = hostname();
 let tokenCounter = 0;
 /** A lock of another host is taken as abandoned after this long. */
 const FOREIGN_STALE_MS = 60_000;
-/** A lock file still empty (being written) or a break guard after this long. */
-const EMPTY_STALE_MS = 5_000;
+/** An unreadable lock, or a break guard, is taken as abandoned after this long. */
+const GUARD_STALE_MS = 5_000;
 
-/**
- * A held file lock: calling it releases the lock. {@link FileLock.commit}
- * instead turns the lock file into the new content of `target` (one rename
- * both installs the data atomically and releases the lock).
- */
+/** A held file lock: calling it releases the lock. */
 export interface FileLock extends Release {
-  /** Writes `data` into the lock file and renames it onto `target`, releasing the lock. */
-  commit(target: string, data: string, fsync: boolean): Promise<void>;
+  /** Whether the lock is still this holder's (it is broken only if judged abandoned). */
+  stillHeld(): boolean;
 }
 
-/** The lock file is no longer ours (it was judged abandoned and broken). */
+/** The lock is no longer ours (it was judged abandoned and broken). */
 export class LockLostError extends Error {
   override name = 'LockLostError';
 }
 
 /**
- * A lock shared by processes (concurrent CGI requests): a lock file created
- * with O_CREAT|O_EXCL that holds `pid host token`, kept open while held. Only
- * its owner removes it. A lock whose process has died (same host), or a
- * foreign one older than a minute, is broken under a guard file, so two
- * waiters never break it twice.
+ * A lock shared by every process on the machine (and on a shared file
+ * system): a symbolic link whose target, `pid host token`, names its holder.
+ * Creating a link is one atomic system call that fails when the name exists,
+ * and its target is written with it, so a lock is never seen half made. Only
+ * its holder removes it; one left by a process that has died (on this host),
+ * or a foreign one older than a minute, is broken under a guard file, so that
+ * two waiters never break it twice.
+ *
+ * The calls are synchronous: each is one short system call on a directory's
+ * entries, cheaper than a trip through the thread pool.
  *
  * @example
  * ```ts
- * const release = await acquireFileLock('/tmp/s/pso_x_id.lock', 10_000);
+ * const release = await acquireFileLock('/var/lib/pso/sessions/pso_shop_x.lock', 10_000);
  * try { ... } finally { await release(); }
  * ```
  * @throws SessionBusyError after `timeoutMs`.
  */
-export async function acquireFileLock(path: string, timeoutMs: number, ops: FsOps = asyncFs): Promise<FileLock> {
-  // Unique among live holders: pid and host name who, hrtime and a counter which.
-  const token = `${process.pid} ${HOST} ${process.hrtime.bigint().toString(36)}.${++tokenCounter}`;
+export async function acquireFileLock(path: string, timeoutMs: number): Promise<FileLock> {
   const start = Date.now();
   let delay = 1;
   for (;;) {
-    let fd: number | undefined;
-    try {
-      fd = await ops.open(path, 'wx', 0o600);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    if (fd !== undefined) {
-      try {
-        await ops.rewrite(fd, token);
-      } catch (e) {
-        await ops.close(fd).catch(() => {});
-        await ops.unlink(path).catch(() => {});
-        throw e;
-      }
-      return heldLock(ops, path, fd, token);
-    }
-    await breakIfStale(ops, path);
+    const held = tryFileLock(path);
+    if (held) return held;
     const waited = Date.now() - start;
-    if (waited >= timeoutMs) throw new SessionBusyError(path, waited);
-    await sleep(Math.min(delay, timeoutMs - waited));
+    if (waited >= timeoutMs) throw new SessionBusyError(`lock ${shortPath(path)}`, waited);
+    await new Promise((r) => setTimeout(r, Math.min(delay, timeoutMs - waited)));
     delay = Math.min(delay * 2, 25);
   }
 }
 
-function heldLock(ops: FsOps, path: string, fd: number, token: string): FileLock {
+/**
+ * Takes the lock if it is free (or abandoned, and then broken), without waiting.
+ *
+ * @throws the file system's error for anything but a lock held by someone else.
+ */
+export function tryFileLock(path: string): FileLock | undefined {
+  // Unique among live holders: pid and host name who, hrtime and a counter which.
+  const token = `${process.pid} ${HOST} ${process.hrtime.bigint().toString(36)}.${++tokenCounter}`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      symlinkSync(token, path);
+      return heldLock(path, token);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    // Held: by a live holder, or by one that is gone, whose lock is broken and tried again once.
+    if (!breakIfStale(path)) return undefined;
+  }
+  return undefined;
+}
+
+function heldLock(path: string, token: string): FileLock {
   let done = false;
+  const stillHeld = () => !done && ownerOf(path) === token;
   const release = async () => {
     if (done) return;
+    const mine = ownerOf(path) === token;
     done = true;
-    await ops.close(fd).catch(() => {});
+    if (!mine) return;
     try {
-      if ((await ops.readFile(path)) === token) await ops.unlink(path);
+      unlinkSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   };
-  const commit = async (target: string, data: string, fsync: boolean) => {
-    if (done) throw new LockLostError(`lock ${path} was already released`);
-    done = true;
-    try {
-      await ops.rewrite(fd, data);
-      if (fsync) await ops.fsync(fd);
-      const [mine, there] = await Promise.all([ops.fstat(fd), ops.stat(path).catch(() => undefined)]);
-      if (!there || there.ino !== mine.ino || there.dev !== mine.dev) {
-        throw new LockLostError(`lock ${path} was broken while held; the session was not saved`);
-      }
-      await ops.rename(path, target);
-    } catch (e) {
-      // Not committed: give the lock back rather than leave it to go stale.
-      if (!(e instanceof LockLostError)) await ops.unlink(path).catch(() => {});
-      throw e;
-    } finally {
-      await ops.close(fd).catch(() => {});
-    }
-  };
-  return Object.assign(release, { commit });
+  return Object.assign(release, { stillHeld });
 }
 
-async function breakIfStale(ops: FsOps, path: string): Promise<void> {
-  const seen = await describe(ops, path);
-  if (!seen || !seen.stale) return;
+/**
+ * Who holds a lock: a link's target, or the content of a lock file made by
+ * an earlier version of pso; `undefined` when there is no lock.
+ */
+function ownerOf(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'EINVAL') throw e;
+  }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Breaks an abandoned lock; whether it did (or the lock was already gone). */
+function breakIfStale(path: string): boolean {
+  const seen = describe(path);
+  if (!seen) return true;
+  if (!seen.stale) return false;
   const guard = `${path}.break`;
   try {
-    await ops.writeFile(guard, String(process.pid), { flag: 'wx', mode: 0o600 });
+    writeFileSync(guard, String(process.pid), { flag: 'wx', mode: 0o600 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return;
-    const g = await ops.stat(guard).catch(() => undefined);
-    if (g && Date.now() - g.mtimeMs > EMPTY_STALE_MS) await ops.unlink(guard).catch(() => {});
-    return;
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+    const g = lstatOrUndefined(guard);
+    if (g && Date.now() - g.mtimeMs > GUARD_STALE_MS) unlinkQuietly(guard);
+    return false;
   }
   try {
-    // Still the same abandoned lock? Then nobody has taken it since we looked.
-    const now = await ops.readFile(path).catch(() => undefined);
-    if (now === seen.content) await ops.unlink(path).catch(() => {});
+    // Still the same abandoned lock? Nobody can have taken it since: it exists until unlinked.
+    if (ownerOf(path) === seen.owner) unlinkQuietly(path);
+    return true;
   } finally {
-    await ops.unlink(guard).catch(() => {});
+    unlinkQuietly(guard);
   }
 }
 
-async function describe(ops: FsOps, path: string): Promise<{ content: string; stale: boolean } | undefined> {
-  let content: string;
-  let mtime: number;
+function describe(path: string): { owner: string; stale: boolean } | undefined {
+  let owner: string | undefined;
   try {
-    [content, mtime] = await Promise.all([ops.readFile(path), ops.stat(path).then((s) => s.mtimeMs)]);
+    owner = ownerOf(path);
   } catch {
     return undefined;
   }
-  const age = Date.now() - mtime;
-  const [pidText, host] = content.split(' ');
+  if (owner === undefined) return undefined;
+  const [pidText, host] = owner.split(' ');
   const pid = Number(pidText);
-  if (!host || !Number.isInteger(pid) || pid <= 0) return { content, stale: age > EMPTY_STALE_MS };
-  if (host !== HOST) return { content, stale: age > FOREIGN_STALE_MS };
-  return { content, stale: !isAlive(pid) };
+  const age = () => Date.now() - (lstatOrUndefined(path)?.mtimeMs ?? Date.now());
+  if (!host || !Number.isInteger(pid) || pid <= 0) return { owner, stale: age() > GUARD_STALE_MS };
+  if (host !== HOST) return { owner, stale: age() > FOREIGN_STALE_MS };
+  return { owner, stale: !isAlive(pid) };
 }
 
 /** Whether a process with this pid exists (EPERM means it does, as another user). */
@@ -150,11 +160,28 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Whether a lock was abandoned by its holder (used by garbage collection). */
+export function lockIsStale(path: string): boolean {
+  return describe(path)?.stale ?? false;
 }
 
-/** Whether a lock file was abandoned by its owner (used by garbage collection). */
-export async function lockIsStale(path: string, ops: FsOps = asyncFs): Promise<boolean> {
-  return (await describe(ops, path))?.stale ?? false;
+/** A lock's file name without its directory, for messages: the name holds a hash, never a session id. */
+function shortPath(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // gone already
+  }
 }

@@ -1,7 +1,7 @@
 import type { Expiry } from '../../config/expiry.js';
 import type { JsonValue } from '../json.js';
 import type { SessionTimeouts } from '../Session.js';
-import { DEFAULT_IDLE_SECONDS } from '../SessionImpl.js';
+import { DEFAULT_IDLE_SECONDS } from '../../config/defaults.js';
 import { CorruptSessionError, parseRecord, type SessionRecord } from '../SessionRecord.js';
 import type { SessionStore } from './SessionStore.js';
 
@@ -219,7 +219,7 @@ export class ConnectStore implements SessionStore {
  * throw inside the first is common), are tolerated. A store that never calls
  * back is bounded by `PSOSessionStoreTimeout` in the caller.
  */
-function callback<T>(self: object, method: (...args: any[]) => unknown, args: unknown[]): Promise<T> {
+function callback<T>(self: object, method: (...args: never[]) => unknown, args: unknown[]): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const done = (err?: unknown, value?: unknown) => {
@@ -229,7 +229,7 @@ function callback<T>(self: object, method: (...args: any[]) => unknown, args: un
       else resolve(value as T);
     };
     try {
-      const returned = method.apply(self, [...args, done]);
+      const returned: unknown = Reflect.apply(method, self, [...args, done]);
       // Promise-returning stores may reject without calling back; their resolution is not trusted (it may come first, empty).
       if (returned && typeof (returned as PromiseLike<unknown>).then === 'function') {
         (returned as PromiseLike<unknown>).then(undefined, (e: unknown) => done(e ?? new Error('the store rejected without a reason')));

@@ -4,7 +4,7 @@ import { KeyedMutex, type Release } from '../locks/KeyedMutex.js';
 import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
-import { registerStore } from './registry.js';
+import type { StoreFactory } from './StoreFactory.js';
 import { redact } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
 import { ER_NO_SUCH_TABLE, Lines, type Line, type Row, type Taken } from './mysqlLines.js';
@@ -370,5 +370,5 @@ export async function createMysqlTable(url: string | URL, options: MysqlStoreOpt
   }
 }
 
-registerStore('mysql:', (url) => new MysqlStore(url));
-registerStore('mariadb:', (url) => new MysqlStore(url));
+/** The store a `PSOSessionStore` URL of this kind names. */
+export const fromUrl: StoreFactory = (url) => new MysqlStore(url);

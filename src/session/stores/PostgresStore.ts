@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Release } from '../locks/KeyedMutex.js';
 import { SessionBusyError } from '../locks/SessionBusyError.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
-import { registerStore } from './registry.js';
+import type { StoreFactory } from './StoreFactory.js';
 import { redact } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
 import {
@@ -489,5 +489,5 @@ export async function createPostgresTable(url: string | URL, options: PostgresSt
   }
 }
 
-registerStore('postgres:', (url) => new PostgresStore(url));
-registerStore('postgresql:', (url) => new PostgresStore(url));
+/** The store a `PSOSessionStore` URL of this kind names. */
+export const fromUrl: StoreFactory = (url) => new PostgresStore(url);

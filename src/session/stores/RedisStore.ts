@@ -4,7 +4,7 @@ import { ConfigurationError } from '../../config/ConfigurationError.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
-import { registerStore } from './registry.js';
+import type { StoreFactory } from './StoreFactory.js';
 import { redact, redactText } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
 
@@ -587,6 +587,5 @@ function quietly(fn: () => void): void {
   }
 }
 
-
-registerStore('redis:', (url) => new RedisStore(url));
-registerStore('rediss:', (url) => new RedisStore(url));
+/** The store a `PSOSessionStore` URL of this kind names. */
+export const fromUrl: StoreFactory = (url) => new RedisStore(url);

@@ -1,4 +1,3 @@
-import { HttpError } from '../../service/errors.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import type { SessionRecord } from '../SessionRecord.js';
 
@@ -81,15 +80,4 @@ export interface LockedRecord {
   setAndRelease?(record: SessionRecord): Promise<void>;
 }
 
-/**
- * The session store failed or did not answer in time (a dead database, a
- * network error): the request gets 503 and the log names the store. Nothing
- * is lost: the previous state stays stored.
- */
-export class StoreUnavailableError extends HttpError {
-  override name = 'StoreUnavailableError';
-  constructor(readonly store: string, message: string, options?: { cause?: unknown }) {
-    super(503, `session store ${store} unavailable: ${message}`, false, { 'Retry-After': '5' });
-    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
-  }
-}
+export { StoreUnavailableError } from './StoreUnavailableError.js';

@@ -9,7 +9,7 @@ import { isAlive } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
-import { registerStore } from './registry.js';
+import type { StoreFactory } from './StoreFactory.js';
 import { redact, redactText } from './redact.js';
 import type { SessionStore } from './SessionStore.js';
 
@@ -23,7 +23,7 @@ export interface SqliteStoreOptions {
   lockTtlMs?: number;
 }
 
-type Statement = Database.Statement<unknown[], any>;
+type Statement = Database.Statement<unknown[], unknown>;
 
 interface Open {
   db: Database.Database;
@@ -281,5 +281,5 @@ function retryBusy(fn: () => void, timeoutMs: number): void {
   }
 }
 
-
-registerStore('sqlite:', (url) => new SqliteStore(url));
+/** The store a `PSOSessionStore` URL of this kind names. */
+export const fromUrl: StoreFactory = (url) => new SqliteStore(url);

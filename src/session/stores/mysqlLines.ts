@@ -388,7 +388,7 @@ export class Lines {
    */
   #query<T>(line: Line, sql: string, values: unknown[], prepared: boolean, extraMs = 0): Promise<T> {
     const ms = this.#config.statementTimeoutMs + extraMs;
-    const work = prepared ? line.conn.execute(sql, values as any) : line.conn.query({ sql, values, rowsAsArray: true });
+    const work = prepared ? line.conn.execute(sql, values as Parameters<typeof line.conn.execute>[1]) : line.conn.query({ sql, values, rowsAsArray: true });
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const settle = (answer: () => void) => {

@@ -2,9 +2,10 @@ import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { MemoryStore } from './MemoryStore.js';
 import type { SessionStore } from './SessionStore.js';
 import { redact, redactText } from './redact.js';
+import type { StoreFactory } from './StoreFactory.js';
+import { STORE_TABLE } from './storeTable.js';
 
-/** Makes a store from its URL (the `PSOSessionStore` directive). */
-export type StoreFactory = (url: URL) => SessionStore | Promise<SessionStore>;
+export type { StoreFactory } from './StoreFactory.js';
 
 const factories = new Map<string, StoreFactory>([['memory:', () => new MemoryStore()]]);
 const open = new Map<string, Promise<SessionStore>>();
@@ -12,8 +13,8 @@ const open = new Map<string, Promise<SessionStore>>();
 const made = new Map<string, SessionStore>();
 
 /**
- * Teaches `PSOSessionStore` a URL scheme. pso's own stores register
- * themselves when their module is imported; do the same for yours.
+ * Teaches `PSOSessionStore` a URL scheme of your own (pso's stores are in
+ * its store table, loaded on first use).
  *
  * @example
  * ```ts
@@ -24,22 +25,6 @@ const made = new Map<string, SessionStore>();
 export function registerStore(scheme: string, factory: StoreFactory): void {
   factories.set(scheme.endsWith(':') ? scheme : `${scheme}:`, factory);
 }
-
-/**
- * pso's own stores, by scheme: modules beside this one that register
- * themselves when loaded, on first use, so that a process loads only the
- * store (and the database driver) it uses. A CGI bundle carries only the
- * stores named at bundle time (`pso bundle --store redis`).
- */
-const BUILT_IN: Readonly<Record<string, { store: string; load: () => Promise<unknown> }>> = {
-  'sqlite:': { store: 'sqlite', load: () => import('./SqliteStore.js') },
-  'redis:': { store: 'redis', load: () => import('./RedisStore.js') },
-  'rediss:': { store: 'redis', load: () => import('./RedisStore.js') },
-  'postgres:': { store: 'postgres', load: () => import('./PostgresStore.js') },
-  'postgresql:': { store: 'postgres', load: () => import('./PostgresStore.js') },
-  'mysql:': { store: 'mysql', load: () => import('./MysqlStore.js') },
-  'mariadb:': { store: 'mysql', load: () => import('./MysqlStore.js') },
-};
 
 /**
  * The store named by a URL, made once per process and URL. `file:` URLs are
@@ -60,25 +45,7 @@ export async function openStore(text: string): Promise<SessionStore | undefined>
   if (url.protocol === 'file:') return undefined;
   let store = open.get(text);
   if (!store) {
-    store = (async () => {
-      const builtIn = BUILT_IN[url.protocol];
-      if (!factories.has(url.protocol) && builtIn) {
-        try {
-          await builtIn.load();
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' && (e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-          const missing = /Store\.js/.test((e as Error).message)
-            ? `this program was bundled without the ${builtIn.store} store: bundle it with pso bundle --store ${builtIn.store}`
-            : `the ${builtIn.store} store needs its database driver, which cannot be loaded (${(e as Error).message.split('\n')[0]})`;
-          throw new ConfigurationError('PSOSessionStore', redact(url), missing);
-        }
-      }
-      const factory = factories.get(url.protocol);
-      if (!factory) {
-        throw new ConfigurationError('PSOSessionStore', redact(url), `no store for ${url.protocol} URLs (known: file:, ${[...factories.keys(), ...Object.keys(BUILT_IN)].filter((v, i, a) => a.indexOf(v) === i).join(', ')})`);
-      }
-      return factory(url);
-    })();
+    store = (async () => (await factoryOf(url))(url))();
     open.set(text, store);
     store.then(
       (s) => {
@@ -88,6 +55,26 @@ export async function openStore(text: string): Promise<SessionStore | undefined>
     );
   }
   return store;
+}
+
+/** The factory of a URL's scheme: one registered, else pso's own from the store table. */
+async function factoryOf(url: URL): Promise<StoreFactory> {
+  const registered = factories.get(url.protocol);
+  if (registered) return registered;
+  const builtIn = STORE_TABLE[url.protocol];
+  if (!builtIn) {
+    const known = [...new Set(['file:', ...factories.keys(), ...Object.keys(STORE_TABLE)])].join(', ');
+    throw new ConfigurationError('PSOSessionStore', redact(url), `no store for ${url.protocol} URLs (known: ${known})`);
+  }
+  try {
+    return await builtIn.load();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' && (e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    const missing = /Store\.js/.test((e as Error).message)
+      ? `this program was bundled without the ${builtIn.store} store: bundle it with pso bundle --store ${builtIn.store}`
+      : `the ${builtIn.store} store needs its database driver, which cannot be loaded (${(e as Error).message.split('\n')[0]})`;
+    throw new ConfigurationError('PSOSessionStore', redact(url), missing);
+  }
 }
 
 /**

@@ -1,0 +1,185 @@
+import 'reflect-metadata/lite';
+import { Container } from 'inversify';
+import { readFlag } from '../config/directives.js';
+import { createContainer } from '../container/createContainer.js';
+import { injectableSubclass } from '../container/injectableSubclass.js';
+import { TOKENS } from '../container/tokens.js';
+import type { Logger } from '../logging/Logger.js';
+import type { SessionData } from '../session/json.js';
+import type { Session } from '../session/Session.js';
+import { SessionImpl } from '../session/SessionImpl.js';
+import { answerFor } from './errorAnswer.js';
+import { HttpError, ServiceReturn } from './errors.js';
+import { internalsOf, type ServiceRequest } from './ServiceRequest.js';
+import { reasonPhrase } from './status.js';
+
+/**
+ * A request handler: takes the request, may be sync or async, and may return
+ * a status (`OK`, or an HTTP status code).
+ *
+ * @example
+ * ```ts
+ * const handler: Handler = (request) => { request.write('hello world\n'); };
+ * ```
+ */
+export type Handler<D extends object = SessionData> = (request: ServiceRequest<D>) => unknown;
+
+/** A concrete {@link SessionImpl} class, as given to `options.sessionImpl`. */
+export type SessionImplClass = new (...args: never[]) => SessionImpl;
+
+/** Options shared by every host. */
+export interface HandlerOptions {
+  /** The session policy: a {@link SessionImpl} subclass (the How-To's `sessionImpl=MyFileImpl`). */
+  sessionImpl?: SessionImplClass;
+  /** The default service id; defaults to the handler module's file name. */
+  moduleName?: string;
+  /**
+   * Called with every failure before it is answered (a handler that threw, a
+   * busy session, a store that is down): return an `HttpError` to answer with
+   * it instead of pso's mapping (a 503 for a busy session or a store that is
+   * down, a 500 otherwise), or nothing to keep it.
+   *
+   * @example
+   * ```ts
+   * onError: (e) => (e instanceof PaymentDeclined ? new HttpError(402, e.message) : undefined)
+   * ```
+   */
+  onError?: (error: unknown, request: ServiceRequest<any>) => HttpError | undefined | void;
+}
+
+/**
+ * The request lifecycle every host runs: reads a form body, opens the
+ * session, calls the handler, saves the session before the response
+ * completes, and turns every failure into a short error response and a log
+ * line. {@link ServiceHandler} adds `run()`, which picks the host.
+ *
+ * @example
+ * ```ts
+ * const core = new ServiceCore(createContainer());
+ * http.createServer((req, res) => core.handle(new NodeHttpRequest({ req, res, directives: {}, moduleName: 'app', logger: core.logger }), handler));
+ * ```
+ */
+export class ServiceCore {
+  /** The container the defaults are taken from. */
+  readonly container: Container;
+  #impls = new WeakMap<SessionImplClass, SessionImpl>();
+  #defaultImpl: SessionImpl | undefined;
+
+  constructor(container: Container = createContainer()) {
+    this.container = container;
+  }
+
+  /** The logger bound in the container. */
+  get logger(): Logger {
+    return this.container.get<Logger>(TOKENS.Logger);
+  }
+
+  /**
+   * The session policy for `options`: the container's `TOKENS.SessionImpl`, or
+   * `options.sessionImpl` built by a child container (one instance per class).
+   */
+  sessionImplFor(options: HandlerOptions = {}): SessionImpl {
+    const cls = options.sessionImpl;
+    if (!cls) return (this.#defaultImpl ??= this.container.get<SessionImpl>(TOKENS.SessionImpl));
+    let impl = this.#impls.get(cls);
+    if (!impl) {
+      if (!(cls.prototype instanceof SessionImpl)) {
+        throw new TypeError(`options.sessionImpl must be a subclass of SessionImpl (such as CookieFileImpl); got ${cls.name || String(cls)}`);
+      }
+      const child = new Container({ parent: this.container });
+      child.bind(TOKENS.SessionImpl).to(injectableSubclass(cls)).inSingletonScope();
+      impl = child.get<SessionImpl>(TOKENS.SessionImpl);
+      this.#impls.set(cls, impl);
+    }
+    return impl;
+  }
+
+  /**
+   * Opens a request's session and ties it to the request (its cookie goes
+   * out with the head, `mkurl()` carries it where asked).
+   */
+  async openSession<D extends object>(request: ServiceRequest<D>, impl: SessionImpl): Promise<Session<D>> {
+    const session = await impl.open<D>(request);
+    internalsOf(request).bind({
+      session,
+      beforeHead: () => impl.beforeHead(session),
+      decorateUrl: (params) => impl.decorateUrl(request, session, params),
+    });
+    return session;
+  }
+
+  /**
+   * Handles one request on any host: opens the session, calls the handler,
+   * saves the session before the response completes, and turns every failure
+   * into a short error response and a log line. Never rejects.
+   */
+  async handle<D extends object>(request: ServiceRequest<D>, handler: Handler<D>, options: HandlerOptions = {}): Promise<void> {
+    const { response, forms } = internalsOf(request);
+    let impl: SessionImpl | undefined;
+    let session: Session<D> | undefined;
+    try {
+      await forms.prepare();
+      impl = this.sessionImplFor(options);
+      session = await this.openSession(request, impl);
+      let result: unknown;
+      try {
+        result = await handler(request);
+      } catch (e) {
+        if (!(e instanceof ServiceReturn)) throw e;
+      }
+      if (typeof result === 'number' && result >= 100 && result <= 599 && !response.committed) {
+        request.setStatus(result);
+        if (!request.headersSent && result >= 400) {
+          request.sendHttpHeaders('text/plain');
+          request.write(`${reasonPhrase(result)}\n`);
+        }
+      }
+      await impl.close(session, true);
+      // Uploads go before the last bytes, so a client that has the whole answer never finds them.
+      await this.#settle(request);
+      await response.finish();
+    } catch (e) {
+      if (impl && session) await impl.close(session, false).catch((err) => request.logWith('error', err));
+      await this.fail(request, e, options);
+    } finally {
+      await this.#settle(request);
+    }
+  }
+
+  /** Answers a failed request (when nothing has gone out yet) and logs why. Never rejects. */
+  async fail(request: ServiceRequest<any>, error: unknown, options: HandlerOptions = {}): Promise<void> {
+    let replaced: unknown = error;
+    try {
+      replaced = options.onError?.(error, request) ?? error;
+    } catch (e) {
+      request.logWith('error', `onError failed: ${(e as Error).stack ?? e}`);
+    }
+    const answer = answerFor(replaced);
+    const err = replaced instanceof Error ? replaced : new Error(String(replaced));
+    request.logWith(answer.level, answer.stack ? `handler failed: ${err.stack ?? err.message}` : `${answer.status}: ${err.message}`);
+    let debug = false;
+    try {
+      debug = readFlag(request, 'PSODebug');
+    } catch {
+      // an invalid PSODebug must not hide the original error
+    }
+    let body = `${answer.status} ${reasonPhrase(answer.status)}\n`;
+    if (answer.expose) body += `${err.message}\n`;
+    if (debug) body += `\n${err.stack ?? err.message}\n`;
+    const { response } = internalsOf(request);
+    try {
+      if (response.committed) request.logWith('error', 'the response had already started; it was cut short');
+      await this.#settle(request);
+      await response.fail(answer.status, body, answer.headers, (e) => request.logWith('error', `left out of the error response: ${e.message}`));
+    } catch (e) {
+      request.logWith('error', `could not send the error response: ${(e as Error).message}`);
+    }
+  }
+
+  /** Removes the uploads the handler did not keep and reads what it left of the body. */
+  async #settle(request: ServiceRequest<any>): Promise<void> {
+    const { forms, drainInput } = internalsOf(request);
+    for (const e of await forms.cleanup()) request.logWith('warn', `removing an upload: ${e.message}`);
+    await drainInput();
+  }
+}

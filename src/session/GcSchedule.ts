@@ -1,0 +1,43 @@
+import { readProbability } from '../config/directives.js';
+import type { SessionRequest } from './SessionRequest.js';
+
+/** A server collects expired sessions at most this often. */
+const GC_INTERVAL_MS = 60_000;
+
+/**
+ * When a request also collects expired sessions: with the chance
+ * `PSOSessionGCProbability` (default 0.01), one sweep at a time, and in a
+ * server at most once a minute however busy it is.
+ *
+ * @example
+ * ```ts
+ * await schedule.maybeRun(request, () => impl.collectGarbage(request));
+ * ```
+ */
+export class GcSchedule {
+  #running = false;
+  #last = 0;
+
+  async maybeRun(request: SessionRequest, collect: () => Promise<number>): Promise<void> {
+    if (this.#running) return;
+    let probability: number;
+    try {
+      probability = readProbability(request, 'PSOSessionGCProbability', 0.01);
+    } catch (e) {
+      request.logWith('error', (e as Error).message);
+      return;
+    }
+    if (Math.random() >= probability) return;
+    if (request.persistent && Date.now() - this.#last < GC_INTERVAL_MS) return;
+    this.#last = Date.now();
+    this.#running = true;
+    try {
+      const n = await collect();
+      if (n > 0) request.logWith('info', `collected ${n} expired session(s)`);
+    } catch (e) {
+      request.logWith('warn', `collecting expired sessions failed: ${(e as Error).message}`);
+    } finally {
+      this.#running = false;
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import type { Expiry } from '../config/expiry.js';
+import type { Release } from './locks/KeyedMutex.js';
+import type { Session, SessionTimeouts } from './Session.js';
+import type { SessionRequest } from './SessionRequest.js';
+import type { LockedRecord } from './stores/SessionStore.js';
+
+/** A store lock taken with `lockAndGet` for one request. */
+export interface HeldLock {
+  key: string;
+  locked: LockedRecord;
+  /** The record read with the lock, until `load()` takes it. */
+  unread: boolean;
+  /** `setAndRelease` already gave the lock back. */
+  released: boolean;
+}
+
+/**
+ * Everything a session policy keeps about one request while its session is
+ * open, in one place: made when {@link SessionImpl.open} starts, dropped with
+ * the request.
+ */
+export interface OpenSession {
+  readonly request: SessionRequest;
+  /** When the request began, for every expiry computed during it. */
+  readonly now: number;
+  session: Session<object> | undefined;
+  release: Release | undefined;
+  /** The id the session had when it was opened. */
+  openedId: string;
+  /** The expiry stored with the session (ms), or undefined when nothing is stored. */
+  storedExpires: number | undefined;
+  /** Expiry as loaded: what the client's cookie reflects. */
+  loadedExpires: number | undefined;
+  loadedExpiry: Expiry | undefined;
+  /** Whether the client sent an id (so a clearing cookie makes sense). */
+  fromClient: boolean;
+  /** The id came in a URL: the page gets `Referrer-Policy: no-referrer`. */
+  viaUrl: boolean;
+  /** The id was signed with an older secret: it is sent again, signed with the first. */
+  resign: boolean;
+  /** A store lock held with the record read under it. */
+  held: HeldLock | undefined;
+  /** The store key a session was found under in the format before hashed keys: deleted once saved under the new one. */
+  legacyKey: string | undefined;
+  closed: boolean;
+}
+
+/** The state of a request whose session is being opened. */
+export function openingState(request: SessionRequest): OpenSession {
+  return {
+    request, now: Date.now(), session: undefined, release: undefined, openedId: '', storedExpires: undefined,
+    loadedExpires: undefined, loadedExpiry: undefined, fromClient: false, viaUrl: false, resign: false,
+    held: undefined, legacyKey: undefined, closed: false,
+  };
+}
+
+/** Timeouts compare by value: a handler that sets the same ones on every request changes nothing. */
+export function sameTimeouts(a: SessionTimeouts | undefined, b: SessionTimeouts | undefined): boolean {
+  return a?.idle === b?.idle && a?.absolute === b?.absolute;
+}
+
+/** Expiries compare by value. */
+export function sameExpiry(a: Expiry | undefined, b: Expiry | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.kind !== b.kind) return false;
+  if (a.kind === 'after') return a.seconds === (b as typeof a).seconds;
+  if (a.kind === 'at') return a.time === (b as typeof a).time;
+  return true;
+}
