@@ -5,6 +5,8 @@ const HELP = `usage: pso <command> [options]
 
   serve <module> [--port N] [--host H] [-D NAME=VALUE ...]
         serve a handler module with node:http (default port: env PORT, else 8080)
+  serve <module> --fastcgi unix:/path|HOST:PORT [--socket-mode 660] [-D NAME=VALUE ...]
+        serve it over FastCGI, for Apache mod_proxy_fcgi or nginx fastcgi_pass
   bundle <handler.ts> -o <file.cgi> [--store sqlite,redis,postgres,mysql] [--shebang LINE] [--no-minify] [--no-code-cache]
         write a one-file executable CGI script (with the database stores named)
   gc [--path DIR]

@@ -5,6 +5,8 @@ import { moduleNameOf } from '../service/moduleName.js';
 import type { Handler, SessionImplClass } from '../service/ServiceHandler.js';
 import { withDefaults } from '../config/directives.js';
 import { UsageError, takeDirective } from './args.js';
+import { FastCgiAddressError } from '../hosts/fastcgi/FastCgiAddressError.js';
+import type { FastCgiServer, ServeFastCgiOptions } from '../hosts/fastcgi/serveFastCgi.js';
 
 /**
  * Loads a handler module: its `handler` export, else its default export. The
@@ -24,14 +26,16 @@ export async function loadHandlerModule(
   return loaded;
 }
 
-/** `pso serve <module> [--port N] [--host H] [-D NAME=VALUE ...]` */
+/** `pso serve <module> [--port N] [--host H] [--fastcgi unix:/path|HOST:PORT [--socket-mode MODE]] [-D NAME=VALUE ...]` */
 export async function serveCommand(args: string[]): Promise<void> {
   let file: string | undefined;
   let port: number | undefined;
   let host: string | undefined;
+  const fastcgi: FastCgiArgs = {};
   const directives: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    if (takeFastCgiArg(fastcgi, a, () => args[++i])) continue;
     if (a === '--port' || a === '-p') port = Number(args[++i]);
     else if (a.startsWith('--port=')) port = Number(a.slice(7));
     else if (a === '--host') host = args[++i];
@@ -44,6 +48,10 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port needs a number from 0 to 65535');
   const { handler, sessionImpl, directives: moduleDirectives } = await loadHandlerModule(file);
   const options = { moduleName: moduleNameOf(file), directives: withDefaults(moduleDirectives ?? {}, { ...psoEnvironment(), ...directives }), ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
+  if (fastcgi.address !== undefined) {
+    await listenFastCgi(handler, { ...options, ...(fastcgi.socketMode !== undefined ? { socketMode: fastcgi.socketMode } : {}) }, fastcgi.address, file);
+    return;
+  }
   const server = await serve(handler, options);
   process.stdout.write(`pso: serving ${file} on ${server.url}\n`);
   const stop = () => {
@@ -59,4 +67,58 @@ function psoEnvironment(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) out[k] = v;
   return out;
+}
+
+// ---- FastCGI (`--fastcgi`) ---------------------------------------------------------
+
+/** What `--fastcgi` and `--socket-mode` gave. */
+export interface FastCgiArgs {
+  address?: string;
+  socketMode?: number;
+}
+
+/** Takes `--fastcgi ADDRESS` or `--socket-mode MODE` (octal) into `into`; false for another argument. */
+export function takeFastCgiArg(into: FastCgiArgs, arg: string, next: () => string | undefined): boolean {
+  if (arg === '--fastcgi' || arg.startsWith('--fastcgi=')) {
+    const value = arg === '--fastcgi' ? next() : arg.slice(10);
+    if (!value) throw new UsageError('--fastcgi needs an address: unix:/absolute/path or HOST:PORT');
+    into.address = value;
+    return true;
+  }
+  if (arg === '--socket-mode' || arg.startsWith('--socket-mode=')) {
+    const value = arg === '--socket-mode' ? next() : arg.slice(14);
+    if (!value || !/^0?[0-7]{3}$/.test(value)) throw new UsageError('--socket-mode needs an octal mode such as 660');
+    into.socketMode = Number.parseInt(value, 8);
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Serves `handler` over FastCGI on `address` in this process (a worker
+ * calls it for itself), says where on standard output, and on SIGTERM or
+ * SIGINT finishes the requests it has and exits.
+ *
+ * @example
+ * ```ts
+ * await listenFastCgi(handler, { moduleName: 'quick', directives: {} }, 'unix:/run/pso/quick.sock', 'dist/samples/quick.js');
+ * ```
+ */
+export async function listenFastCgi(handler: Handler<any>, options: Omit<ServeFastCgiOptions, 'address'>, address: string, file = 'the handler'): Promise<FastCgiServer> {
+  const { serveFastCgi } = await import('../hosts/fastcgi/serveFastCgi.js');
+  let server: FastCgiServer;
+  try {
+    server = await serveFastCgi(handler, { ...options, address });
+  } catch (e) {
+    if (e instanceof FastCgiAddressError) throw new UsageError(e.message);
+    throw e;
+  }
+  process.stdout.write(`pso: serving ${file} over FastCGI on ${server.address}\n`);
+  const stop = () => {
+    server.close().then(() => process.exit(0), () => process.exit(1));
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return server;
 }
