@@ -7,6 +7,7 @@ import { createContainer } from '../container/createContainer.js';
 import { injectableSubclass } from '../container/injectableSubclass.js';
 import { TOKENS } from '../container/tokens.js';
 import { CgiRequest } from '../hosts/cgi/CgiRequest.js';
+import { serveInheritedListener } from '../hosts/fastcgi/inheritedListener.js';
 import { ScriptRequest, parseScriptArgs } from '../hosts/script/ScriptRequest.js';
 import type { Logger } from '../logging/Logger.js';
 import type { SessionData } from '../session/json.js';
@@ -108,8 +109,9 @@ export class ServiceHandler {
   /**
    * Runs one request the way the process was started: as a CGI script when
    * `GATEWAY_INTERFACE` is set, otherwise as a command-line script that prints
-   * the headers and the body (see `--help`). Never rejects; resolves with the
-   * process exit code, which it also sets.
+   * the headers and the body (see `--help`). Started by Apache's mod_fcgid (a
+   * listening socket as standard input), it serves FastCGI until stopped.
+   * Never rejects; resolves with the process exit code, which it also sets.
    */
   async run<D extends object = SessionData>(handler: Handler<D>, options: RunOptions = {}): Promise<number> {
     // `pso bundle` runs the bundle once to record V8's code cache: pso's request path
@@ -119,6 +121,9 @@ export class ServiceHandler {
     const stdout = options.stdout;
     const logger = this.logger;
     const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
+    // Started by mod_fcgid (a listening socket as standard input): a FastCGI responder until stopped.
+    const fastcgi = serveInheritedListener(this, handler, options, env);
+    if (fastcgi) return fastcgi;
     let request: ServiceRequest<D>;
     try {
       if (env.GATEWAY_INTERFACE) {
