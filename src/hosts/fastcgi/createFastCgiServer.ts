@@ -1,6 +1,6 @@
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { moduleNameOf } from '../../service/moduleName.js';
-import { ServiceHandler, type Handler, type HandlerOptions } from '../../service/ServiceHandler.js';
+import type { Handler, HandlerOptions, ServiceHandler } from '../../service/ServiceHandler.js';
 import type { SessionData } from '../../session/json.js';
 import { FASTCGI_DEFAULTS, FastCgiConnection, type FastCgiLimits } from './FastCgiConnection.js';
 import type { FastCgiExchange } from './FastCgiExchange.js';
@@ -10,8 +10,8 @@ import { FastCgiRequest } from './FastCgiRequest.js';
 export interface FastCgiServerOptions extends HandlerOptions, FastCgiLimits {
   /** Directives every request starts from; its params override them. */
   directives?: Readonly<Record<string, string>>;
-  /** The bootstrap to use (default: a new {@link ServiceHandler} with the default container). */
-  serviceHandler?: ServiceHandler;
+  /** The bootstrap that handles each request. */
+  serviceHandler: ServiceHandler;
   /**
    * Pass `GET /favicon.ico` to the handler too. By default it is answered
    * 404 without a session, as `serve()` does (a page that counts visits
@@ -43,13 +43,15 @@ const FAVICON_404 = Buffer.from('Status: 404 Not Found\r\nContent-Type: text/pla
  *
  * @example
  * ```ts
- * const { server, close } = createFastCgiServer(handler, { directives: { PSOServiceId: 'shop' } });
+ * const { server, close } = await createFastCgiServer(handler, { serviceHandler: new ServiceHandler(), directives: { PSOServiceId: 'shop' } });
  * server.listen('/run/pso/shop.sock');
  * process.once('SIGTERM', () => void close());
  * ```
  */
-export function createFastCgiServer<D extends object = SessionData>(handler: Handler<D>, options: FastCgiServerOptions = {}): FastCgiServerHandle {
-  const serviceHandler = options.serviceHandler ?? new ServiceHandler();
+export async function createFastCgiServer<D extends object = SessionData>(handler: Handler<D>, options: FastCgiServerOptions): Promise<FastCgiServerHandle> {
+  // Loaded here, not at the top: CGI scripts bundle this module but never serve FastCGI.
+  const { createServer } = await import('node:net');
+  const serviceHandler = options.serviceHandler;
   const logger = serviceHandler.logger;
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
   const directives = options.directives;

@@ -1,5 +1,8 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import type { Handler, RunOptions, ServiceHandler } from '../../service/ServiceHandler.js';
+// Imported, not loaded on demand: a bundler makes an on-demand module and all it imports (the whole
+// of pso) start lazily, which costs every CGI request; this module's top level only defines functions.
+import { serveListenSocket } from './serveListenSocket.js';
 
 /** A unix socket's flags in /proc/net/unix: __SO_ACCEPTCON, set while it listens. */
 const SO_ACCEPTCON = 0x10000;
@@ -32,7 +35,7 @@ export function serveInheritedListener<D extends object>(
   env: NodeJS.ProcessEnv,
 ): Promise<number> | undefined {
   if (env.GATEWAY_INTERFACE || options.stdin || options.stdout || !stdinListens()) return undefined;
-  return import('./serveListenSocket.js').then((m) => m.serveListenSocket(serviceHandler, handler, options));
+  return serveListenSocket(serviceHandler, handler, options);
 }
 
 /**

@@ -1,14 +1,15 @@
-import { chmod, unlink } from 'node:fs/promises';
-import { connect, type AddressInfo, type Server } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
-import type { Handler } from '../../service/ServiceHandler.js';
+import { ServiceHandler, type Handler } from '../../service/ServiceHandler.js';
 import type { SessionData } from '../../session/json.js';
 import { createFastCgiServer, type FastCgiServerOptions } from './createFastCgiServer.js';
 import { FastCgiAddressError } from './FastCgiAddressError.js';
 import { formatFastCgiAddress, parseFastCgiAddress, type FastCgiAddress } from './fastCgiAddress.js';
 
 /** Options of {@link serveFastCgi}. */
-export interface ServeFastCgiOptions extends FastCgiServerOptions {
+export interface ServeFastCgiOptions extends Omit<FastCgiServerOptions, 'serviceHandler'> {
+  /** The bootstrap to use (default: a new {@link ServiceHandler} with the default container). */
+  serviceHandler?: ServiceHandler;
   /** Where to listen: `unix:/absolute/path`, `HOST:PORT`, or a bare port (on 127.0.0.1). */
   address: string;
   /**
@@ -46,9 +47,12 @@ export async function serveFastCgi<D extends object = SessionData>(handler: Hand
   const where = parseFastCgiAddress(options.address);
   if (options.socketMode !== undefined && !('path' in where)) throw new FastCgiAddressError(options.address, 'a socket mode is for unix sockets only');
   const directives = new ServerDirectives(options.directives).values;
-  const handle = createFastCgiServer(handler, { ...options, directives });
+  const handle = await createFastCgiServer(handler, { ...options, directives, serviceHandler: options.serviceHandler ?? new ServiceHandler() });
   await listen(handle.server, where, options.address);
-  if ('path' in where && options.socketMode !== undefined) await chmod(where.path, options.socketMode);
+  if ('path' in where && options.socketMode !== undefined) {
+    const { chmod } = await import('node:fs/promises');
+    await chmod(where.path, options.socketMode);
+  }
   const bound = 'path' in where ? where : { host: where.host, port: (handle.server.address() as AddressInfo).port };
   return {
     server: handle.server,
@@ -72,6 +76,7 @@ async function listen(server: Server, where: FastCgiAddress, address: string): P
     const code = (e as NodeJS.ErrnoException).code;
     if (!('path' in where) || code !== 'EADDRINUSE') throw new FastCgiAddressError(address, (e as Error).message);
     if (await answers(where.path)) throw new FastCgiAddressError(address, 'another process listens on it');
+    const { unlink } = await import('node:fs/promises');
     await unlink(where.path).catch(() => {});
     try {
       await attempt();
@@ -82,7 +87,8 @@ async function listen(server: Server, where: FastCgiAddress, address: string): P
 }
 
 /** Whether something accepts connections on a unix socket. */
-function answers(path: string): Promise<boolean> {
+async function answers(path: string): Promise<boolean> {
+  const { connect } = await import('node:net');
   return new Promise((resolve) => {
     const probe = connect({ path });
     probe.once('connect', () => { probe.destroy(); resolve(true); });
