@@ -13,7 +13,7 @@ import { bundleHandler } from '../../src/cli/bundleCommand.js';
 import { APACHE_MODULES, startApache, type ApacheServer } from '../support/apache.js';
 import { CookieJar, ROOT } from '../support/http.js';
 
-const DETECTOR = fileURLToPath(new URL('../../src/hosts/fastcgi/inheritedListener.js', import.meta.url));
+const DETECTOR = fileURLToPath(new URL('../../src/hosts/fastcgi/stdinListens.js', import.meta.url));
 
 const alive = (pid: number) => {
   try {

@@ -12,7 +12,7 @@ import { FastCgiClient, cgiParams, request } from '../../support/fastcgiClient.j
 import { cleanEnv, parseCgiOutput } from '../../support/http.js';
 
 const FIXTURE = fileURLToPath(new URL('../../support/fastcgiHandler.js', import.meta.url));
-const DETECTOR = fileURLToPath(new URL('../../../src/hosts/fastcgi/inheritedListener.js', import.meta.url));
+const DETECTOR = fileURLToPath(new URL('../../../src/hosts/fastcgi/stdinListens.js', import.meta.url));
 
 /** The descriptor of a net handle (a listening server or a socket), to give a child. */
 const fdOf = (handle: Server | Socket) => (handle as unknown as { _handle: { fd: number } })._handle.fd;

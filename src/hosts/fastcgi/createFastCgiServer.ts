@@ -43,14 +43,15 @@ const FAVICON_404 = Buffer.from('Status: 404 Not Found\r\nContent-Type: text/pla
  *
  * @example
  * ```ts
- * const { server, close } = await createFastCgiServer(handler, { serviceHandler: new ServiceHandler(), directives: { PSOServiceId: 'shop' } });
+ * const { server, close } = createFastCgiServer(handler, { serviceHandler: new ServiceHandler(), directives: { PSOServiceId: 'shop' } });
  * server.listen('/run/pso/shop.sock');
  * process.once('SIGTERM', () => void close());
  * ```
  */
-export async function createFastCgiServer<D extends object = SessionData>(handler: Handler<D>, options: FastCgiServerOptions): Promise<FastCgiServerHandle> {
-  // Loaded here, not at the top: CGI scripts bundle this module but never serve FastCGI.
-  const { createServer } = await import('node:net');
+export function createFastCgiServer<D extends object = SessionData>(handler: Handler<D>, options: FastCgiServerOptions): FastCgiServerHandle {
+  // Loaded here, not at the top: CGI scripts bundle this module but never serve FastCGI. (Not
+  // `import()`: a bundle runs as a vm.Script, which has no dynamic import.)
+  const { createServer } = process.getBuiltinModule('node:net');
   const serviceHandler = options.serviceHandler;
   const logger = serviceHandler.logger;
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);

@@ -47,11 +47,10 @@ export async function serveFastCgi<D extends object = SessionData>(handler: Hand
   const where = parseFastCgiAddress(options.address);
   if (options.socketMode !== undefined && !('path' in where)) throw new FastCgiAddressError(options.address, 'a socket mode is for unix sockets only');
   const directives = new ServerDirectives(options.directives).values;
-  const handle = await createFastCgiServer(handler, { ...options, directives, serviceHandler: options.serviceHandler ?? new ServiceHandler() });
+  const handle = createFastCgiServer(handler, { ...options, directives, serviceHandler: options.serviceHandler ?? new ServiceHandler() });
   await listen(handle.server, where, options.address);
   if ('path' in where && options.socketMode !== undefined) {
-    const { chmod } = await import('node:fs/promises');
-    await chmod(where.path, options.socketMode);
+    await process.getBuiltinModule('node:fs/promises').chmod(where.path, options.socketMode);
   }
   const bound = 'path' in where ? where : { host: where.host, port: (handle.server.address() as AddressInfo).port };
   return {
@@ -76,8 +75,7 @@ async function listen(server: Server, where: FastCgiAddress, address: string): P
     const code = (e as NodeJS.ErrnoException).code;
     if (!('path' in where) || code !== 'EADDRINUSE') throw new FastCgiAddressError(address, (e as Error).message);
     if (await answers(where.path)) throw new FastCgiAddressError(address, 'another process listens on it');
-    const { unlink } = await import('node:fs/promises');
-    await unlink(where.path).catch(() => {});
+    await process.getBuiltinModule('node:fs/promises').unlink(where.path).catch(() => {});
     try {
       await attempt();
     } catch (again) {
@@ -87,10 +85,9 @@ async function listen(server: Server, where: FastCgiAddress, address: string): P
 }
 
 /** Whether something accepts connections on a unix socket. */
-async function answers(path: string): Promise<boolean> {
-  const { connect } = await import('node:net');
+function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const probe = connect({ path });
+    const probe = process.getBuiltinModule('node:net').connect({ path });
     probe.once('connect', () => { probe.destroy(); resolve(true); });
     probe.once('error', () => resolve(false));
   });

@@ -30,7 +30,7 @@ export async function serveListenSocket<D extends object>(serviceHandler: Servic
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) fromEnvironment[k] = v;
   const directives = withDefaults(withDefaults(LISTEN_SOCKET_DEFAULTS, options.directives ?? {}), fromEnvironment);
   // No favicon rule: the script has its own path, as under CGI.
-  const fastcgi = await createFastCgiServer(handler, { ...options, serviceHandler, directives, handleFavicon: true });
+  const fastcgi = createFastCgiServer(handler, { ...options, serviceHandler, directives, handleFavicon: true });
   try {
     await new Promise<void>((resolve, reject) => {
       fastcgi.server.once('error', reject);
