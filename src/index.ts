@@ -1,7 +1,7 @@
 /**
  * pso: portable service objects. Write one request handler; run it as a CGI
- * script, from the command line, or in a node:http server, with a session on
- * every request.
+ * script, from the command line, in a node:http server, or as a FastCGI
+ * responder, with a session on every request.
  *
  * @example
  * ```ts
@@ -50,6 +50,16 @@ export type { CgiOutput } from './hosts/cgi/CgiOutput.js';
 export { ScriptRequest, parseScriptArgs, ScriptUsageError, type ScriptArgs } from './hosts/script/ScriptRequest.js';
 export { NodeHttpRequest, type NodeHttpRequestInit } from './hosts/node-http/NodeHttpRequest.js';
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
+export { FastCgiRequest, type FastCgiRequestInit } from './hosts/fastcgi/FastCgiRequest.js';
+export { serveFastCgi, type ServeFastCgiOptions, type FastCgiServer } from './hosts/fastcgi/serveFastCgi.js';
+export { createFastCgiServer, type FastCgiServerOptions, type FastCgiServerHandle } from './hosts/fastcgi/createFastCgiServer.js';
+export { FastCgiConnection, FASTCGI_DEFAULTS, type FastCgiConnectionOptions, type FastCgiLimits } from './hosts/fastcgi/FastCgiConnection.js';
+export { FastCgiExchange } from './hosts/fastcgi/FastCgiExchange.js';
+export { FastCgiProtocolError } from './hosts/fastcgi/FastCgiProtocolError.js';
+export { FastCgiAbortedError } from './hosts/fastcgi/FastCgiAbortedError.js';
+export { FastCgiAddressError } from './hosts/fastcgi/FastCgiAddressError.js';
+export { parseFastCgiAddress, formatFastCgiAddress, type FastCgiAddress } from './hosts/fastcgi/fastCgiAddress.js';
+export { stdinListens } from './hosts/fastcgi/stdinListens.js';
 export { FetchRequest, type FetchRequestInit } from './hosts/fetch/FetchRequest.js';
 export { createFetchHandler, type FetchHandlerOptions } from './hosts/fetch/createFetchHandler.js';
 export { psoMiddleware, type MiddlewareOptions } from './hosts/express/psoMiddleware.js';
