@@ -286,13 +286,53 @@ describe('FastCgiConnection', () => {
       assert.equal(logger.lines.length, 0, logger.text());
     });
 
-    it('an answer sent while the web server writes a large body is not lost when the connection is closed', async () => {
-      onRequest = (exchange) => void exchange.end(Buffer.from(`${HEAD}early`));
+    it('an answer sent while the web server writes a large body reaches it over TCP, though the connection is closed after it', async () => {
+      // Closing a TCP socket with bytes unread sends a reset, and a reset can throw away what the
+      // peer has received but not read yet: the connection must keep reading until the peer is done.
+      const tcp = createServer({ allowHalfOpen: true }, (socket) => {
+        connections.push(new FastCgiConnection(socket, { logger, onRequest: (exchange) => void exchange.end(Buffer.from(`${HEAD}early`)) }));
+      });
+      await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+      try {
+        for (let round = 0; round < 5; round++) {
+          const c = new FastCgiClient((tcp.address() as { port: number }).port);
+          clients.push(c);
+          await c.ready();
+          // The client reads nothing until it has written the whole body, as mod_fcgid does.
+          c.socket.pause();
+          await c.send(request(1, {}, randomBytes(8_000_000), { keep: false }));
+          c.socket.resume();
+          assert.equal((await c.answer(1)).body.toString(), 'early', `round ${round}`);
+          await c.closed;
+        }
+      } finally {
+        await new Promise((resolve) => tcp.close(resolve));
+      }
+    });
+
+    it('answers a web server that half-closes its side once it has sent the request', async () => {
       const c = client();
-      const sending = c.send(request(1, {}, randomBytes(4_000_000), { keep: false }));
-      assert.equal((await c.answer(1)).body.toString(), 'early');
-      await sending;
+      await c.send(request(1, { NAME: 'half' }, 'body'));
+      c.socket.end();
+      assert.match((await c.answer(1)).body.toString(), /^half 4 /);
       await c.closed;
+    });
+
+    it('fails the body of a request the web server half-closes before sending it whole', async () => {
+      let failure: unknown;
+      onRequest = async (exchange) => {
+        try {
+          for await (const _ of exchange.body()) { /* reading */ }
+        } catch (e) {
+          failure = e;
+        }
+        await exchange.end(Buffer.from(HEAD));
+      };
+      const c = client();
+      await c.send(Buffer.concat([begin(1), rec(T.PARAMS, 1), rec(T.STDIN, 1, 'part')]));
+      c.socket.end();
+      await c.answer(1);
+      assert.ok(failure instanceof FastCgiAbortedError);
     });
   });
 
