@@ -48,6 +48,8 @@ export interface NginxOptions {
   workers?: number;
   /** More directives inside `server { }`. */
   extraConfig?: string;
+  /** More directives inside `http { }` (an `upstream`, say). */
+  httpConfig?: string;
 }
 
 /** A running private nginx and its fcgiwrap. */
@@ -109,7 +111,7 @@ function quote(value: string): string {
 }
 
 /** The generated nginx.conf. */
-export function nginxConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; sockets: readonly string[]; locations: readonly CgiLocation[]; extra: string }): string {
+export function nginxConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; sockets: readonly string[]; locations: readonly CgiLocation[]; extra: string; http?: string }): string {
   const st = o.stateDir;
   const upstreams: string[] = [];
   const locations = o.locations.map((l, i) => {
@@ -170,6 +172,7 @@ ${o.sockets.length ? `    upstream fcgiwrap {
 ${o.sockets.map((s) => `        server unix:${s} max_fails=0;`).join('\n')}
     }` : ''}
 ${upstreams.join('\n')}
+${o.http ?? ''}
 
     server {
         listen 127.0.0.1:${o.port};
@@ -284,7 +287,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
   // The free port may be taken between probing and binding: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, sockets, locations: locationList, extra: options.extraConfig ?? '' }));
+    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, sockets, locations: locationList, extra: options.extraConfig ?? '', http: options.httpConfig ?? '' }));
     // -e: the log for what goes wrong before the config is read (not /var/log/nginx).
     const nginx = spawnGroup(NGINX_BIN, ['-p', `${stateDir}/`, '-c', conf, '-e', join(logs, 'error.log')], { env: { PATH: path }, log: join(logs, 'nginx.out') });
     const deadline = Date.now() + 10_000;

@@ -22,7 +22,7 @@ const echo: OnRequest = async (exchange) => {
     size += chunk.byteLength;
     hash.update(chunk);
   }
-  await exchange.end(Buffer.from(`${HEAD}${exchange.params.NAME ?? '-'} ${size} ${hash.digest('hex')}`));
+  await exchange.end(Buffer.from(`${HEAD}${exchange.params.get('NAME') ?? '-'} ${size} ${hash.digest('hex')}`));
 };
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -153,7 +153,7 @@ describe('FastCgiConnection', () => {
 
     it('answers in the order the requests finish, whatever order they began in', async () => {
       onRequest = async (exchange) => {
-        await new Promise((r) => setTimeout(r, Number(exchange.params.WAIT)));
+        await new Promise((r) => setTimeout(r, Number(exchange.params.get('WAIT'))));
         await exchange.end(Buffer.from(`${HEAD}${exchange.id}`));
       };
       const c = client();

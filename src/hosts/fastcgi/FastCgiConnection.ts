@@ -243,8 +243,8 @@ export class FastCgiConnection implements ExchangeOwner {
       return;
     }
     this.#params.delete(id);
-    const params: Record<string, string> = Object.create(null);
-    decodeNameValuePairs(pending.chunks.length === 1 ? pending.chunks[0]! : Buffer.concat(pending.chunks), (name, value) => { params[name] = value; });
+    const params = new Map<string, string>();
+    decodeNameValuePairs(pending.chunks.length === 1 ? pending.chunks[0]! : Buffer.concat(pending.chunks), (name, value) => params.set(name, value));
     exchange.params = params;
     try {
       this.#options.onRequest(exchange);

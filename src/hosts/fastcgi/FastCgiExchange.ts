@@ -35,7 +35,7 @@ export class FastCgiExchange {
   /** Whether the web server asked to keep the connection after this request (FCGI_KEEP_CONN). */
   readonly keepConnection: boolean;
   /** The params: CGI meta-variables and the server's directives (`SetEnv`, `fastcgi_param`), by name. */
-  params: Readonly<Record<string, string>> = Object.create(null) as Record<string, string>;
+  params: ReadonlyMap<string, string> = new Map();
 
   readonly #owner: ExchangeOwner;
   /** Body bytes that came and were not taken yet. */

@@ -1,4 +1,4 @@
-import { withDefaults } from '../../config/directives.js';
+import { ServerDirectives, directiveKey } from '../../config/ServerDirectives.js';
 import { HttpError } from '../../service/errors.js';
 import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
 import type { SessionData } from '../../session/json.js';
@@ -13,9 +13,13 @@ export interface FastCgiRequestInit extends ServiceRequestInit {
    * Directives of the server (given in code, `-D`, the `PSO*` variables of
    * its environment): defaults that the request's params (`SetEnv`,
    * `fastcgi_param`) override, as the environment overrides them under CGI.
+   * A server makes its {@link ServerDirectives} once and gives it to every request.
    */
-  directives?: Readonly<Record<string, string>>;
+  directives?: ServerDirectives | Readonly<Record<string, string>>;
 }
+
+/** Defaults that a param of the same name in another case hides, as `withDefaults` does for CGI: the cookie attributes. */
+const COOKIE_DIRECTIVE = /^psocookiesession_/i;
 
 /**
  * The FastCGI host: a persistent process that a web server (Apache
@@ -34,16 +38,19 @@ export interface FastCgiRequestInit extends ServiceRequestInit {
 export class FastCgiRequest<D extends object = SessionData> extends ServiceRequest<D> {
   /** The request on its connection. */
   readonly exchange: FastCgiExchange;
-  /** The params over the server's directives. */
-  protected readonly env: Readonly<Record<string, string>>;
+  readonly #params: ReadonlyMap<string, string>;
+  readonly #defaults: ServerDirectives | undefined;
+  /** The params named `PSO...`, by {@link directiveKey}, once a directive is looked up by another case. */
+  #directiveParams: Map<string, string> | undefined;
   /** The head, held until the first body bytes so that both go in one record. */
   #head: Buffer | undefined;
 
   constructor(init: FastCgiRequestInit) {
     super(init);
     this.exchange = init.exchange;
-    const params = init.exchange.params;
-    this.env = init.directives ? withDefaults(init.directives, params) : params;
+    this.#params = init.exchange.params;
+    const d = init.directives;
+    this.#defaults = d === undefined ? undefined : d instanceof ServerDirectives ? d : new ServerDirectives(d, {});
   }
 
   override get method(): string {
@@ -72,7 +79,21 @@ export class FastCgiRequest<D extends object = SessionData> extends ServiceReque
   }
 
   protected override environNames(): Iterable<string> {
-    return Object.keys(this.env);
+    const names = new Set(this.#params.keys());
+    for (const name of Object.keys(this.#defaults?.values ?? {})) if (this.#default(name) !== undefined) names.add(name);
+    return names;
+  }
+
+  /**
+   * A directive: a param of that name, else a default of that name, else
+   * the same by case-insensitive name (`-` as `_`), params first.
+   */
+  override getDirective(name: string): string | undefined {
+    const exact = this.#env(name);
+    if (exact !== undefined) return exact;
+    const param = this.#directiveParamNames().get(directiveKey(name));
+    if (param !== undefined) return this.#params.get(param);
+    return this.#defaults?.get(name);
   }
 
   /**
@@ -141,8 +162,23 @@ export class FastCgiRequest<D extends object = SessionData> extends ServiceReque
     return chunk === undefined || chunk.byteLength === 0 ? head : Buffer.concat([head, chunk]);
   }
 
-  /** An own value of the environment (params carry any name, `constructor` included). */
+  /** A param, else a server directive of that exact name. */
   #env(key: string): string | undefined {
-    return Object.hasOwn(this.env, key) ? this.env[key] : undefined;
+    return this.#params.get(key) ?? this.#default(key);
+  }
+
+  /** A server directive of that exact name, unless a param names it in another case (cookie attributes only, as under CGI). */
+  #default(key: string): string | undefined {
+    const d = this.#defaults;
+    if (d === undefined || !Object.hasOwn(d.values, key)) return undefined;
+    if (COOKIE_DIRECTIVE.test(key) && this.#directiveParamNames().has(directiveKey(key))) return undefined;
+    return d.values[key];
+  }
+
+  #directiveParamNames(): Map<string, string> {
+    if (this.#directiveParams) return this.#directiveParams;
+    const names = new Map<string, string>();
+    for (const name of this.#params.keys()) if (/^pso/i.test(name)) names.set(directiveKey(name), name);
+    return (this.#directiveParams = names);
   }
 }

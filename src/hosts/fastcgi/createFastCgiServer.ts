@@ -1,4 +1,5 @@
 import type { Server } from 'node:net';
+import { ServerDirectives } from '../../config/ServerDirectives.js';
 import { moduleNameOf } from '../../service/moduleName.js';
 import type { Handler, HandlerOptions, ServiceHandler } from '../../service/ServiceHandler.js';
 import type { SessionData } from '../../session/json.js';
@@ -55,7 +56,8 @@ export function createFastCgiServer<D extends object = SessionData>(handler: Han
   const serviceHandler = options.serviceHandler;
   const logger = serviceHandler.logger;
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
-  const directives = options.directives;
+  // Made once: each request looks its directives up here, under its params.
+  const directives = new ServerDirectives(options.directives, {});
   // Resolve the session policy now, so a wiring mistake shows at start-up.
   serviceHandler.sessionImplFor(options);
   const connections = new Set<FastCgiConnection>();
@@ -63,7 +65,7 @@ export function createFastCgiServer<D extends object = SessionData>(handler: Han
 
   const onRequest = (exchange: FastCgiExchange): void => {
     if (!options.handleFavicon && isFavicon(exchange)) {
-      void exchange.end(exchange.params.REQUEST_METHOD === 'HEAD' ? FAVICON_404 : Buffer.concat([FAVICON_404, Buffer.from('Not Found\n')]));
+      void exchange.end(exchange.params.get('REQUEST_METHOD') === 'HEAD' ? FAVICON_404 : Buffer.concat([FAVICON_404, Buffer.from('Not Found\n')]));
       return;
     }
     const request = new FastCgiRequest<D>({ exchange, directives, moduleName, logger });
@@ -108,5 +110,6 @@ function limitsOf(options: FastCgiLimits): FastCgiLimits {
 
 function isFavicon(exchange: FastCgiExchange): boolean {
   const p = exchange.params;
-  return (p.REQUEST_METHOD === 'GET' || p.REQUEST_METHOD === 'HEAD') && `${p.SCRIPT_NAME ?? ''}${p.PATH_INFO ?? ''}` === '/favicon.ico';
+  const method = p.get('REQUEST_METHOD');
+  return (method === 'GET' || method === 'HEAD') && `${p.get('SCRIPT_NAME') ?? ''}${p.get('PATH_INFO') ?? ''}` === '/favicon.ico';
 }

@@ -46,6 +46,7 @@ export interface FastCgiServer {
 export async function serveFastCgi<D extends object = SessionData>(handler: Handler<D>, options: ServeFastCgiOptions): Promise<FastCgiServer> {
   const where = parseFastCgiAddress(options.address);
   if (options.socketMode !== undefined && !('path' in where)) throw new FastCgiAddressError(options.address, 'a socket mode is for unix sockets only');
+  // The PSO* variables of the environment under those given in code, as for serve().
   const directives = new ServerDirectives(options.directives).values;
   const handle = createFastCgiServer(handler, { ...options, directives, serviceHandler: options.serviceHandler ?? new ServiceHandler() });
   await listen(handle.server, where, options.address);
