@@ -278,7 +278,8 @@ function apacheModulesMissing(modules: readonly string[]): string | undefined {
 
 /**
  * The bundled script (the very file the CGI hosts run), renamed .fcgi, under
- * Apache's mod_fcgid: one process serves request after request over FastCGI.
+ * Apache's mod_fcgid: one process serves request after request over FastCGI,
+ * a connection each (mod_fcgid does not ask to keep them).
  */
 const apacheFcgidHost: HostDefinition = {
   name: 'apache-fcgid',
@@ -311,7 +312,7 @@ const apacheFcgidHost: HostDefinition = {
   },
 };
 
-/** `pso serve --fastcgi` behind Apache's mod_proxy_fcgi, the directives as SetEnv. */
+/** `pso serve --fastcgi` behind Apache's mod_proxy_fcgi (connections reused), the directives as SetEnv. */
 const apacheProxyFcgiHost: HostDefinition = {
   name: 'apache-proxy-fcgi',
   skipReason: () => process.env.PSO_APACHE_SKIP || apacheModulesMissing(['setenvif', 'proxy', 'proxy_fcgi']),
@@ -330,7 +331,8 @@ const apacheProxyFcgiHost: HostDefinition = {
           // SCRIPT_NAME the mount point, PATH_INFO the rest (decoded), as for a CGI script.
           'SetEnvIf Request_URI . proxy-fcgi-pathinfo=unescape',
           ...Object.entries(dir.directives).map(([k, v]) => `SetEnv ${k} ${v}`),
-          `ProxyPass "/" "unix:${server.socket}|fcgi://localhost/"`,
+          // enablereuse: connections are kept between requests (FCGI_KEEP_CONN).
+          `ProxyPass "/" "unix:${server.socket}|fcgi://localhost/" enablereuse=on`,
           '',
         ].join('\n'),
       });
