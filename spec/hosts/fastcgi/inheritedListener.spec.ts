@@ -147,8 +147,8 @@ describe('a process given a listening socket as standard input', function () {
     assert.match(cookieOf(await responder.ask('/count', { PSOServiceId: 'fromParams' }))!, /^fromParams=/);
   });
 
-  it('locks sessions in files across processes, as several mod_fcgid processes of one script need', async () => {
-    const a = await startResponder();
+  it('locks sessions in files across processes, as several mod_fcgid processes of one script need, by default and with PSOSessionLock auto', async () => {
+    const a = await startResponder({ PSOSessionLock: 'auto' });
     const b = await startResponder();
     const first = await a.ask('/count');
     const cookie = cookieOf(first)!;

@@ -16,6 +16,12 @@ export interface FastCgiRequestInit extends ServiceRequestInit {
    * A server makes its {@link ServerDirectives} once and gives it to every request.
    */
   directives?: ServerDirectives | Readonly<Record<string, string>>;
+  /**
+   * Other processes serve the same sessions (mod_fcgid runs several
+   * processes of one script): `PSOSessionLock auto`, the default, then means
+   * lock files, as under CGI, not a lock inside this process.
+   */
+  sharedSessions?: boolean;
 }
 
 /** Defaults that a param of the same name in another case hides, as `withDefaults` does for CGI: the cookie attributes. */
@@ -40,6 +46,7 @@ export class FastCgiRequest<D extends object = SessionData> extends ServiceReque
   readonly exchange: FastCgiExchange;
   readonly #params: ReadonlyMap<string, string>;
   readonly #defaults: ServerDirectives | undefined;
+  readonly #sharedSessions: boolean;
   /** The params named `PSO...`, by {@link directiveKey}, once a directive is looked up by another case. */
   #directiveParams: Map<string, string> | undefined;
   /** The head, held until the first body bytes so that both go in one record. */
@@ -51,6 +58,7 @@ export class FastCgiRequest<D extends object = SessionData> extends ServiceReque
     this.#params = init.exchange.params;
     const d = init.directives;
     this.#defaults = d === undefined ? undefined : d instanceof ServerDirectives ? d : new ServerDirectives(d, {});
+    this.#sharedSessions = init.sharedSessions ?? false;
   }
 
   override get method(): string {
@@ -75,7 +83,9 @@ export class FastCgiRequest<D extends object = SessionData> extends ServiceReque
   }
 
   protected override environValue(key: string): string | undefined {
-    return this.#env(key);
+    const value = this.#env(key);
+    if (key === 'PSOSessionLock' && this.#sharedSessions && (value === undefined || /^\s*(auto)?\s*$/i.test(value))) return 'file';
+    return value;
   }
 
   protected override environNames(): Iterable<string> {
@@ -89,7 +99,7 @@ export class FastCgiRequest<D extends object = SessionData> extends ServiceReque
    * the same by case-insensitive name (`-` as `_`), params first.
    */
   override getDirective(name: string): string | undefined {
-    const exact = this.#env(name);
+    const exact = this.environValue(name);
     if (exact !== undefined) return exact;
     const param = this.#directiveParamNames().get(directiveKey(name));
     if (param !== undefined) return this.#params.get(param);

@@ -19,6 +19,12 @@ export interface FastCgiServerOptions extends HandlerOptions, FastCgiLimits {
    * would count two).
    */
   handleFavicon?: boolean;
+  /**
+   * Other processes serve the same sessions (mod_fcgid's processes of one
+   * script, workers): `PSOSessionLock auto` then locks session files across
+   * processes. Default false: this process is the only one.
+   */
+  sharedSessions?: boolean;
 }
 
 /** A FastCGI server, not yet listening. */
@@ -68,7 +74,7 @@ export function createFastCgiServer<D extends object = SessionData>(handler: Han
       void exchange.end(exchange.params.get('REQUEST_METHOD') === 'HEAD' ? FAVICON_404 : Buffer.concat([FAVICON_404, Buffer.from('Not Found\n')]));
       return;
     }
-    const request = new FastCgiRequest<D>({ exchange, directives, moduleName, logger });
+    const request = new FastCgiRequest<D>({ exchange, directives, moduleName, logger, sharedSessions: options.sharedSessions ?? false });
     const run = serviceHandler.handle(request, handler, options).catch((e: unknown) => {
       // handle() never rejects; this is the last line of defence for the process.
       logger.log('error', `unhandled failure: ${(e as Error)?.stack ?? e}`);

@@ -4,20 +4,13 @@ import { closeStores } from '../../session/stores/registry.js';
 import { createFastCgiServer } from './createFastCgiServer.js';
 
 /**
- * The directives a process started by mod_fcgid starts from. The web server
- * may run several such processes for one script, each with its own requests,
- * so sessions in files are locked across processes (lock files), as under
- * CGI; `PSOSessionLock process` in the directives or params says otherwise.
- */
-const LISTEN_SOCKET_DEFAULTS: Readonly<Record<string, string>> = { PSOSessionLock: 'file' };
-
-/**
  * Serves FastCGI on the listening socket the process was given as
  * descriptor 0 (by mod_fcgid), until SIGTERM (or SIGINT): then it takes no
  * more connections, finishes the requests it has, closes the session stores
  * and resolves with 0. Directives: those of `options`, under the `PSO*`
  * variables of the process's environment (`FcgidInitialEnv`), under each
- * request's params (`SetEnv`).
+ * request's params (`SetEnv`). Sessions in files are locked with lock files,
+ * as under CGI (`PSOSessionLock auto`).
  *
  * @example
  * ```ts
@@ -28,9 +21,10 @@ export async function serveListenSocket<D extends object>(serviceHandler: Servic
   const logger = serviceHandler.logger;
   const fromEnvironment: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) fromEnvironment[k] = v;
-  const directives = withDefaults(withDefaults(LISTEN_SOCKET_DEFAULTS, options.directives ?? {}), fromEnvironment);
-  // No favicon rule: the script has its own path, as under CGI.
-  const fastcgi = createFastCgiServer(handler, { ...options, serviceHandler, directives, handleFavicon: true });
+  const directives = withDefaults(options.directives ?? {}, fromEnvironment);
+  // No favicon rule: the script has its own path, as under CGI. The web server may run several
+  // processes of one script, each with its own requests: session files are locked across them.
+  const fastcgi = createFastCgiServer(handler, { ...options, serviceHandler, directives, handleFavicon: true, sharedSessions: true });
   try {
     await new Promise<void>((resolve, reject) => {
       fastcgi.server.once('error', reject);
