@@ -54,7 +54,7 @@ export { FastCgiRequest, type FastCgiRequestInit } from './hosts/fastcgi/FastCgi
 export { serveFastCgi, type ServeFastCgiOptions, type FastCgiServer } from './hosts/fastcgi/serveFastCgi.js';
 export { createFastCgiServer, type FastCgiServerOptions, type FastCgiServerHandle } from './hosts/fastcgi/createFastCgiServer.js';
 export { FastCgiConnection, FASTCGI_DEFAULTS, type FastCgiConnectionOptions, type FastCgiLimits } from './hosts/fastcgi/FastCgiConnection.js';
-export { FastCgiExchange } from './hosts/fastcgi/FastCgiExchange.js';
+export { FastCgiExchange, type ExchangeOwner } from './hosts/fastcgi/FastCgiExchange.js';
 export { FastCgiProtocolError } from './hosts/fastcgi/FastCgiProtocolError.js';
 export { FastCgiAbortedError } from './hosts/fastcgi/FastCgiAbortedError.js';
 export { FastCgiAddressError } from './hosts/fastcgi/FastCgiAddressError.js';

@@ -77,7 +77,14 @@ export interface FastCgiArgs {
   socketMode?: number;
 }
 
-/** Takes `--fastcgi ADDRESS` or `--socket-mode MODE` (octal) into `into`; false for another argument. */
+/**
+ * Takes `--fastcgi ADDRESS` or `--socket-mode MODE` (octal) into `into`; false for another argument.
+ *
+ * @example
+ * ```ts
+ * if (takeFastCgiArg(fastcgi, args[i], () => args[++i])) continue;
+ * ```
+ */
 export function takeFastCgiArg(into: FastCgiArgs, arg: string, next: () => string | undefined): boolean {
   if (arg === '--fastcgi' || arg.startsWith('--fastcgi=')) {
     const value = arg === '--fastcgi' ? next() : arg.slice(10);

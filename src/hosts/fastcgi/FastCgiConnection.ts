@@ -99,12 +99,26 @@ export class FastCgiConnection implements ExchangeOwner {
     });
   }
 
-  /** Requests begun and not yet ended. */
+  /**
+   * Requests begun and not yet ended.
+   *
+   * @example
+   * ```ts
+   * if (connection.activeRequests === 0) void connection.close();
+   * ```
+   */
   get activeRequests(): number {
     return this.#exchanges.size;
   }
 
-  /** Resolves when the socket is closed. */
+  /**
+   * Resolves when the socket is closed.
+   *
+   * @example
+   * ```ts
+   * void connection.closed.then(() => connections.delete(connection));
+   * ```
+   */
   get closed(): Promise<void> {
     return this.#closed;
   }
@@ -124,7 +138,15 @@ export class FastCgiConnection implements ExchangeOwner {
     return this.#closed;
   }
 
-  /** Closes the socket now; requests still running are aborted. */
+  /**
+   * Closes the socket now; requests still running are aborted (their bodies
+   * fail, their answers are dropped).
+   *
+   * @example
+   * ```ts
+   * setTimeout(() => connection.destroy(), 10_000).unref();
+   * ```
+   */
   destroy(): void {
     this.#done = true;
     this.#socket.destroy();

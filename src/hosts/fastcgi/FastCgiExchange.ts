@@ -55,22 +55,50 @@ export class FastCgiExchange {
     this.#owner = owner;
   }
 
-  /** Bytes of the body that came and are not taken yet. */
+  /**
+   * Bytes of the body that came and are not taken yet.
+   *
+   * @example
+   * ```ts
+   * if (exchange.queuedBytes > 65536) socket.pause();
+   * ```
+   */
   get queuedBytes(): number {
     return this.#queued;
   }
 
-  /** Why the request was aborted (the web server asked, or the connection went), or undefined. */
+  /**
+   * Why the request was aborted (the web server asked, or the connection went), or undefined.
+   *
+   * @example
+   * ```ts
+   * if (exchange.aborted) return exchange.end();
+   * ```
+   */
   get aborted(): Error | undefined {
     return this.#aborted;
   }
 
-  /** Whether FCGI_END_REQUEST has been written (or the connection is gone). */
+  /**
+   * Whether FCGI_END_REQUEST has been written (or the connection is gone).
+   *
+   * @example
+   * ```ts
+   * if (!exchange.ended) await exchange.end();
+   * ```
+   */
   get ended(): boolean {
     return this.#ended;
   }
 
-  /** Whether the web server has sent the whole body (the empty FCGI_STDIN came). */
+  /**
+   * Whether the web server has sent the whole body (the empty FCGI_STDIN came).
+   *
+   * @example
+   * ```ts
+   * if (exchange.bodyComplete && exchange.queuedBytes === 0) answerAtOnce();
+   * ```
+   */
   get bodyComplete(): boolean {
     return this.#bodyState === 'ended';
   }

@@ -28,7 +28,14 @@ export class RecordReader {
     this.#onRecord = onRecord;
   }
 
-  /** Bytes held of a record not yet complete. */
+  /**
+   * Bytes held of a record not yet complete.
+   *
+   * @example
+   * ```ts
+   * socket.on('end', () => { if (reader.pendingBytes) log('the connection ended inside a record'); });
+   * ```
+   */
   get pendingBytes(): number {
     return this.#heldLength;
   }
@@ -39,6 +46,10 @@ export class RecordReader {
    *
    * @throws FastCgiProtocolError for a record of another version than 1; the
    *   connection cannot be read further.
+   * @example
+   * ```ts
+   * try { reader.push(chunk); } catch (e) { socket.destroy(); }
+   * ```
    */
   push(chunk: Buffer): void {
     let buf = chunk;
