@@ -69,11 +69,13 @@ describe('pso serve --fastcgi', function () {
     }
   });
 
-  it('refuses a relative socket path, a socket mode that is not octal, and a missing address, exiting 2', async () => {
+  it('refuses a relative socket path, a socket mode that is not octal, a missing address, --port with --fastcgi and --socket-mode without, exiting 2', async () => {
     for (const [args, message] of [
       [['--fastcgi', 'unix:pso.sock'], /FastCGI address "unix:pso\.sock": a unix socket path must be absolute \(give unix:\/absolute\/path or HOST:PORT\)/],
       [['--fastcgi', `unix:${join(dir, 'x.sock')}`, '--socket-mode', 'rw'], /--socket-mode needs an octal mode such as 660/],
       [['--fastcgi'], /--fastcgi needs an address/],
+      [['--fastcgi', '127.0.0.1:0', '--port', '8080'], /--port and --host are for HTTP/],
+      [['--socket-mode', '660'], /--socket-mode goes with --fastcgi/],
     ] as const) {
       const r = await runProcess(process.execPath, [CLI, 'serve', FIXTURE, ...args], cleanEnv());
       assert.equal(r.code, 2, r.stderr);

@@ -47,8 +47,10 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (!file) throw new UsageError('pso serve needs a handler module, e.g. pso serve dist/samples/quick.js');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port needs a number from 0 to 65535');
   const { handler, sessionImpl, directives: moduleDirectives } = await loadHandlerModule(file);
+  if (fastcgi.socketMode !== undefined && fastcgi.address === undefined) throw new UsageError('--socket-mode goes with --fastcgi unix:/path');
   const options = { moduleName: moduleNameOf(file), directives: withDefaults(moduleDirectives ?? {}, { ...psoEnvironment(), ...directives }), ...(port !== undefined ? { port } : {}), ...(host ? { host } : {}), ...(sessionImpl ? { sessionImpl } : {}) };
   if (fastcgi.address !== undefined) {
+    if (port !== undefined || host !== undefined) throw new UsageError('--port and --host are for HTTP; with --fastcgi, give the address there (HOST:PORT)');
     await listenFastCgi(handler, { ...options, ...(fastcgi.socketMode !== undefined ? { socketMode: fastcgi.socketMode } : {}) }, fastcgi.address, file);
     return;
   }
