@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleHandler } from '../../src/cli/bundleCommand.js';
 import { APACHE_MODULES, startApache } from '../support/apache.js';
 import { CLI, ROOT, cleanEnv, parseCgiOutput, runProcess } from '../support/http.js';
-import { startNginx } from '../support/nginx.js';
+import { NGINX_BIN, startNginx } from '../support/nginx.js';
 
 /** The cookie every host names the session with (PSOServiceId). */
 export const SERVICE = 'contract';
@@ -353,7 +353,8 @@ const apacheProxyFcgiHost: HostDefinition = {
 /** `pso serve --fastcgi` behind nginx's fastcgi_pass (connections kept), the directives as fastcgi_param. */
 const nginxFastCgiHost: HostDefinition = {
   name: 'nginx-fastcgi',
-  skipReason: () => process.env.PSO_NGINX_SKIP || undefined,
+  // fcgiwrap, which the nginx CGI host needs, is not needed here.
+  skipReason: () => (!existsSync(NGINX_BIN) ? `${NGINX_BIN} is not installed` : !isRoot ? 'a private nginx whose workers run as www-data needs root' : undefined),
   async start() {
     const dir = workDir('nginx-fastcgi');
     let child: ChildProcess | undefined;
