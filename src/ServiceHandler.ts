@@ -1,34 +1,21 @@
 import { writeSync } from 'node:fs';
 import { withDefaults } from './config/directives.js';
 import { CgiRequest } from './hosts/cgi/CgiRequest.js';
+import { serveInheritedListener } from './hosts/fastcgi/inheritedListener.js';
 import { ScriptRequest, parseScriptArgs } from './hosts/script/ScriptRequest.js';
 import { moduleNameOf } from './service/moduleName.js';
-import { ServiceCore, type Handler, type HandlerOptions } from './service/ServiceCore.js';
+import { ServiceCore, type Handler, type RunOptions } from './service/ServiceCore.js';
 import type { ServiceRequest } from './service/ServiceRequest.js';
 import type { SessionData } from './session/json.js';
 import { closeStores } from './session/stores/registry.js';
 
-export type { Handler, HandlerOptions, SessionImplClass } from './service/ServiceCore.js';
+export type { Handler, HandlerOptions, RunOptions, SessionImplClass } from './service/ServiceCore.js';
 
 const WARM_UP = Symbol.for('pso.bundle.warmUp');
 
-/** Options of {@link ServiceHandler.run}. */
-export interface RunOptions extends HandlerOptions {
-  /** The environment (default `process.env`); CGI is chosen when it has `GATEWAY_INTERFACE`. */
-  env?: NodeJS.ProcessEnv;
-  /** Command-line arguments for the script host (default `process.argv.slice(2)`). */
-  argv?: string[];
-  /** Where the response goes (default: standard output, written directly). */
-  stdout?: NodeJS.WritableStream;
-  /** Where the request body comes from (default: standard input, read directly). */
-  stdin?: NodeJS.ReadableStream;
-  /** Default directives; the environment (`SetEnv`) overrides them. */
-  directives?: Readonly<Record<string, string>>;
-}
-
 /**
  * The bootstrap, and pso's composition root: `run()` picks the host the
- * process was started under (CGI, or the command line), then
+ * process was started under (CGI, FastCGI under mod_fcgid, or the command line), then
  * {@link ServiceCore.handle} opens the session, calls the handler, saves the
  * session and sends the response. One instance can serve any number of requests.
  *
@@ -44,8 +31,9 @@ export class ServiceHandler extends ServiceCore {
   /**
    * Runs one request the way the process was started: as a CGI script when
    * `GATEWAY_INTERFACE` is set, otherwise as a command-line script that prints
-   * the headers and the body (see `--help`). Never rejects; resolves with the
-   * process exit code, which it also sets.
+   * the headers and the body (see `--help`). Started by Apache's mod_fcgid (a
+   * listening socket as standard input), it serves FastCGI until stopped.
+   * Never rejects; resolves with the process exit code, which it also sets.
    */
   async run<D extends object = SessionData>(handler: Handler<D>, options: RunOptions = {}): Promise<number> {
     // `pso bundle` runs the bundle once to record V8's code cache: pso's request path
@@ -55,6 +43,9 @@ export class ServiceHandler extends ServiceCore {
     const stdout = options.stdout;
     const logger = this.logger;
     const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
+    // Started by mod_fcgid (a listening socket as standard input): a FastCGI responder until stopped.
+    const fastcgi = serveInheritedListener(this, handler, options, env);
+    if (fastcgi) return fastcgi;
     let request: ServiceRequest<D>;
     try {
       if (env.GATEWAY_INTERFACE) {

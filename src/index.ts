@@ -1,7 +1,8 @@
 /**
  * pso: portable service objects. Write one request handler; run it as a CGI
- * script, from the command line, in a node:http server, as Express/Connect
- * middleware or behind a fetch handler, with a session on every request.
+ * script, from the command line, in a node:http server, as a FastCGI
+ * responder, as Express/Connect middleware or behind a fetch handler, with a
+ * session on every request.
  *
  * This entry point is what handlers, session policies and stores use. Hosts'
  * request classes are in `pso-ts/hosts`, directive parsers in `pso-ts/config`,
@@ -36,6 +37,7 @@ export type { UploadedFile } from './service/forms/UploadedFile.js';
 
 // Hosts: how a handler is served.
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
+export { serveFastCgi, type ServeFastCgiOptions, type FastCgiServer } from './hosts/fastcgi/serveFastCgi.js';
 export { createFetchHandler, type FetchHandlerOptions } from './hosts/fetch/createFetchHandler.js';
 export { psoMiddleware, type MiddlewareOptions } from './hosts/express/psoMiddleware.js';
 export { psoSession, type PsoSessionRequest } from './hosts/express/psoSession.js';

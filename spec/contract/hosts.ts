@@ -2,14 +2,14 @@
 // on every host pso has, each answering requests through one interface, so
 // that one list of tests runs against all of them.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleHandler } from '../../src/cli/bundleCommand.js';
-import { startApache } from '../support/apache.js';
+import { APACHE_MODULES, startApache } from '../support/apache.js';
 import { CLI, ROOT, cleanEnv, parseCgiOutput, runProcess } from '../support/http.js';
-import { startNginx } from '../support/nginx.js';
+import { NGINX_BIN, startNginx } from '../support/nginx.js';
 
 /** The cookie every host names the session with (PSOServiceId). */
 export const SERVICE = 'contract';
@@ -252,10 +252,146 @@ const nginxHost: HostDefinition = {
   },
 };
 
+/** Starts `pso serve --fastcgi` on a unix socket in `dir` that the web server's workers may connect to. */
+function startFastCgiServer(dir: WorkDir): Promise<{ socket: string; child: ChildProcess }> {
+  const socket = join(dir.base, 'pso.sock');
+  const args = [CLI, 'serve', HANDLER, '--fastcgi', `unix:${socket}`, '--socket-mode', '666'];
+  return new Promise((resolve, reject) => {
+    // The directives come as params from the web server, as SetEnv gives them to a CGI script.
+    const child = spawn(process.execPath, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${args.join(' ')} did not start: ${out}`)); }, 15_000);
+    child.stderr!.setEncoding('utf8').on('data', (d) => (out += d));
+    child.stdout!.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      if (out.includes(`over FastCGI on unix:${socket}`)) { clearTimeout(timer); resolve({ socket, child }); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${args.join(' ')} exited (${code}): ${out}`)); });
+  });
+}
+
+/** Why a host needing these Apache modules cannot run here, or undefined. */
+function apacheModulesMissing(modules: readonly string[]): string | undefined {
+  const missing = modules.filter((m) => !existsSync(join(APACHE_MODULES, `mod_${m}.so`)));
+  return missing.length ? `${missing.map((m) => `mod_${m}`).join(', ')} not installed in ${APACHE_MODULES}` : undefined;
+}
+
+/**
+ * The bundled script (the very file the CGI hosts run), renamed .fcgi, under
+ * Apache's mod_fcgid: one process serves request after request over FastCGI,
+ * a connection each (mod_fcgid does not ask to keep them).
+ */
+const apacheFcgidHost: HostDefinition = {
+  name: 'apache-fcgid',
+  skipReason: () => process.env.PSO_APACHE_SKIP || process.env.PSO_FCGID_SKIP || apacheModulesMissing(['fcgid']),
+  async start() {
+    const dir = workDir('apache-fcgid', 'www-data');
+    try {
+      const docroot = join(dir.base, 'htdocs');
+      mkdirSync(docroot, { mode: 0o755 });
+      copyFileSync(await bundledCgi(), join(docroot, 'contract.fcgi'));
+      chmodSync(join(docroot, 'contract.fcgi'), 0o755);
+      writeFileSync(join(docroot, '.htaccess'), [
+        'Options +ExecCGI',
+        'AddHandler fcgid-script .fcgi',
+        ...Object.entries(dir.directives).map(([k, v]) => `SetEnv ${k} ${v}`),
+        '',
+      ].join('\n'), { mode: 0o644 });
+      // mod_fcgid's default request limit (128 KiB) would refuse the uploads.
+      const apache = await startApache({ docroot, modules: ['fcgid'], extraConfig: 'FcgidMaxRequestLen 67108864\nFcgidIOTimeout 60\n' });
+      return {
+        name: 'apache-fcgid', basePath: '/contract.fcgi',
+        request: (path, init) => viaFetch(apache.url, `/contract.fcgi${path}`, init),
+        log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
+        stop: async () => { await apache.stop(); rmSync(dir.base, { recursive: true, force: true }); },
+      };
+    } catch (e) {
+      rmSync(dir.base, { recursive: true, force: true });
+      throw e;
+    }
+  },
+};
+
+/** `pso serve --fastcgi` behind Apache's mod_proxy_fcgi (connections reused), the directives as SetEnv. */
+const apacheProxyFcgiHost: HostDefinition = {
+  name: 'apache-proxy-fcgi',
+  skipReason: () => process.env.PSO_APACHE_SKIP || apacheModulesMissing(['setenvif', 'proxy', 'proxy_fcgi']),
+  async start() {
+    const dir = workDir('apache-proxy-fcgi');
+    let child: ChildProcess | undefined;
+    try {
+      const docroot = join(dir.base, 'htdocs');
+      mkdirSync(docroot, { mode: 0o755 });
+      const server = await startFastCgiServer(dir);
+      child = server.child;
+      const apache = await startApache({
+        docroot,
+        modules: ['setenvif', 'proxy', 'proxy_fcgi'],
+        extraConfig: [
+          // SCRIPT_NAME the mount point, PATH_INFO the rest (decoded), as for a CGI script.
+          'SetEnvIf Request_URI . proxy-fcgi-pathinfo=unescape',
+          ...Object.entries(dir.directives).map(([k, v]) => `SetEnv ${k} ${v}`),
+          // enablereuse: connections are kept between requests (FCGI_KEEP_CONN).
+          `ProxyPass "/" "unix:${server.socket}|fcgi://localhost/" enablereuse=on`,
+          '',
+        ].join('\n'),
+      });
+      return {
+        name: 'apache-proxy-fcgi', basePath: '',
+        request: (path, init) => viaFetch(apache.url, path, init),
+        log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
+        stop: async () => { await apache.stop(); await stopChild(server.child); rmSync(dir.base, { recursive: true, force: true }); },
+      };
+    } catch (e) {
+      if (child) await stopChild(child);
+      rmSync(dir.base, { recursive: true, force: true });
+      throw e;
+    }
+  },
+};
+
+/** `pso serve --fastcgi` behind nginx's fastcgi_pass (connections kept), the directives as fastcgi_param. */
+const nginxFastCgiHost: HostDefinition = {
+  name: 'nginx-fastcgi',
+  // fcgiwrap, which the nginx CGI host needs, is not needed here.
+  skipReason: () => (!existsSync(NGINX_BIN) ? `${NGINX_BIN} is not installed` : !isRoot ? 'a private nginx whose workers run as www-data needs root' : undefined),
+  async start() {
+    const dir = workDir('nginx-fastcgi');
+    let child: ChildProcess | undefined;
+    try {
+      const docroot = join(dir.base, 'htdocs');
+      mkdirSync(docroot, { mode: 0o755 });
+      const server = await startFastCgiServer(dir);
+      child = server.child;
+      const nginx = await startNginx({
+        docroot,
+        locations: [{
+          match: '^/', pass: `unix:${server.socket}`, keepConnection: true,
+          // The whole site is the handler's: no script name, the path is PATH_INFO.
+          params: { ...dir.directives, SCRIPT_NAME: '' }, variables: { PATH_INFO: '$uri' },
+        }],
+      });
+      return {
+        name: 'nginx-fastcgi', basePath: '',
+        request: (path, init) => viaFetch(nginx.url, path, init),
+        log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
+        stop: async () => { await nginx.stop(); await stopChild(server.child); rmSync(dir.base, { recursive: true, force: true }); },
+      };
+    } catch (e) {
+      if (child) await stopChild(child);
+      rmSync(dir.base, { recursive: true, force: true });
+      throw e;
+    }
+  },
+};
+
 /** Every host, in the order the suite runs them. */
 export const HOSTS: readonly HostDefinition[] = [
   apacheHost,
   nginxHost,
+  apacheFcgidHost,
+  apacheProxyFcgiHost,
+  nginxFastCgiHost,
   serverHost('node-http', () => [CLI, 'serve', HANDLER, '--port', '0']),
   serverHost('express', () => [SERVERS, 'express']),
   serverHost('fetch', () => [SERVERS, 'fetch']),

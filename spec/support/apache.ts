@@ -21,6 +21,12 @@ export interface ApacheOptions {
   logLevel?: string;
   /** More directives, appended to the generated config. */
   extraConfig?: string;
+  /**
+   * Modules to load beside the usual ones, by name (`fcgid`, `proxy`,
+   * `proxy_fcgi`). mod_fcgid gets its sockets and process table in the state
+   * directory, and the PATH that finds node.
+   */
+  modules?: readonly string[];
 }
 
 /** A running private Apache. */
@@ -67,9 +73,17 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 /** The generated httpd.conf. */
-export function apacheConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; logLevel: string; extra: string }): string {
+export function apacheConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; logLevel: string; extra: string; modules?: readonly string[] }): string {
   const m = (name: string) => `LoadModule ${name}_module ${APACHE_MODULES}/mod_${name}.so`;
   const st = o.stateDir;
+  const more = o.modules ?? [];
+  const fcgid = more.includes('fcgid')
+    ? `
+# mod_fcgid: its sockets and process table here; the processes it starts get only FcgidInitialEnv.
+FcgidIPCDir "${st}/run/fcgid"
+FcgidProcessTableFile "${st}/run/fcgid_shm"
+FcgidInitialEnv PATH "${o.path}"`
+    : '';
   return `ServerRoot "${st}"
 ServerName 127.0.0.1
 Listen 127.0.0.1:${o.port}
@@ -90,6 +104,7 @@ ${m('dir')}
 ${m('authz_core')}
 ${m('authz_host')}
 ${m('headers')}
+${more.map(m).join('\n')}
 # The cgid daemon's socket: workers (as ${o.user}) connect to it.
 ScriptSock "${st}/run/cgid.sock"
 
@@ -124,7 +139,7 @@ DirectoryIndex index.html index.cgi
 </FilesMatch>
 
 # Apache hands CGIs only PATH and the CGI variables; this PATH holds node.
-SetEnv PATH "${o.path}"
+SetEnv PATH "${o.path}"${fcgid}
 ${o.extra}
 `;
 }
@@ -147,6 +162,9 @@ process.once('exit', () => {
  */
 export async function startApache(options: ApacheOptions): Promise<ApacheServer> {
   if (!existsSync(APACHE_BIN)) throw new Error(`${APACHE_BIN} is not installed`);
+  for (const name of options.modules ?? []) {
+    if (!existsSync(join(APACHE_MODULES, `mod_${name}.so`))) throw new Error(`${APACHE_MODULES}/mod_${name}.so is not installed`);
+  }
   const docroot = realpathSync(resolve(options.docroot));
   const user = options.user ?? 'www-data';
   const group = options.group ?? user;
@@ -163,7 +181,7 @@ export async function startApache(options: ApacheOptions): Promise<ApacheServer>
   // The free port may be taken between probing and binding: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeFileSync(conf, apacheConfig({ stateDir, docroot, port, path, user, group, logLevel: options.logLevel ?? 'warn', extra: options.extraConfig ?? '' }));
+    writeFileSync(conf, apacheConfig({ stateDir, docroot, port, path, user, group, logLevel: options.logLevel ?? 'warn', extra: options.extraConfig ?? '', modules: options.modules ?? [] }));
     const child = spawn(APACHE_BIN, ['-d', stateDir, '-f', conf, '-DFOREGROUND'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     let output = '';

@@ -1,5 +1,6 @@
 // What the integration suites need from the machine, brought up when possible:
-// Apache httpd (Debian apache2) and nginx with fcgiwrap for the CGI suites,
+// Apache httpd (Debian apache2, with libapache2-mod-fcgid for the FastCGI
+// suites) and nginx with fcgiwrap for the CGI suites,
 // Chromium (Debian chromium) for the browser suite. When something cannot be had, the suites that need it
 // are skipped and this says which and why.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -90,6 +91,20 @@ export async function ensureSystem() {
   if (existsSync('/usr/sbin/apache2') && !isRoot) {
     skipped.push('Apache CGI suites: running a private Apache that switches to www-data needs root');
   }
+  // mod_fcgid (Debian libapache2-mod-fcgid) for the FastCGI suites under Apache; proxy_fcgi ships with apache2.
+  const fcgid = '/usr/lib/apache2/modules/mod_fcgid.so';
+  if (existsSync('/usr/sbin/apache2') && !existsSync(fcgid)) {
+    if (process.env.PSO_TEST_NO_INSTALL) {
+      skipped.push('mod_fcgid suites: libapache2-mod-fcgid is not installed (PSO_TEST_NO_INSTALL is set)');
+    } else if (!isRoot) {
+      skipped.push('mod_fcgid suites: libapache2-mod-fcgid is not installed and installing it needs root (apt-get install libapache2-mod-fcgid)');
+    } else if (!have('apt-get')) {
+      skipped.push('mod_fcgid suites: libapache2-mod-fcgid is not installed and apt-get is not available');
+    } else {
+      process.stderr.write('npm test: installing libapache2-mod-fcgid for the mod_fcgid suites...\n');
+      if (!aptInstall(['libapache2-mod-fcgid'])) skipped.push('mod_fcgid suites: apt-get install libapache2-mod-fcgid failed');
+    }
+  }
   // nginx and fcgiwrap for the nginx CGI suites; both are needed, so both are asked for at once.
   const nginxBins = { nginx: '/usr/sbin/nginx', fcgiwrap: '/usr/sbin/fcgiwrap' };
   const missing = Object.keys(nginxBins).filter((pkg) => !existsSync(nginxBins[pkg]));
@@ -140,6 +155,7 @@ export async function ensureSystem() {
   for (const service of SERVICES) process.env[service.skipVar] = skipped.filter((s) => s.startsWith(service.suite)).join('; ');
   process.env.PSO_APACHE_SKIP = skipped.filter((s) => s.startsWith('Apache')).join('; ');
   process.env.PSO_NGINX_SKIP = skipped.filter((s) => s.startsWith('nginx')).join('; ');
+  process.env.PSO_FCGID_SKIP = skipped.filter((s) => s.startsWith('mod_fcgid')).join('; ');
   process.env.PSO_BROWSER_SKIP = skipped.filter((s) => s.startsWith('Browser')).join('; ');
   process.env.PSO_ACL_SKIP = skipped.filter((s) => s.startsWith('Directory ACL')).join('; ');
   for (const s of skipped) process.stderr.write(`npm test: SKIPPING ${s}\n`);

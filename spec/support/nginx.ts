@@ -1,7 +1,8 @@
 // A private, real nginx (Debian nginx) with CGI scripts run by private
-// fcgiwraps (Debian fcgiwrap), for the CGI suites: nginx's config, logs, temp
-// directories and fcgiwrap's sockets in a temporary directory, a free port on
-// 127.0.0.1, nginx workers and CGIs as www-data.
+// fcgiwraps (Debian fcgiwrap), for the CGI suites, or passing requests to a
+// FastCGI server of the test's own: nginx's config, logs, temp directories
+// and fcgiwrap's sockets in a temporary directory, a free port on 127.0.0.1,
+// nginx workers and CGIs as www-data.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -16,8 +17,22 @@ export const FCGIWRAP_BIN = '/usr/sbin/fcgiwrap';
 export interface CgiLocation {
   /** The regular expression of `location ~ ...`; it must match the script's name (default `\.cgi(/|$)`). */
   match?: string;
-  /** `fastcgi_param` lines for the directives (PSOServiceId, ...), as `SetEnv` is for Apache. */
+  /**
+   * `fastcgi_param` lines for the directives (PSOServiceId, ...), as `SetEnv` is for Apache.
+   * A name of the CGI variables nginx is given by default (SCRIPT_NAME, ...) replaces it; values are
+   * literal, except those in {@link variables}.
+   */
   params?: Readonly<Record<string, string>>;
+  /** `fastcgi_param` lines whose values are nginx expressions (`$uri`), not literals. */
+  variables?: Readonly<Record<string, string>>;
+  /**
+   * A FastCGI server to pass requests to (`unix:/path` or `host:port`)
+   * instead of the fcgiwraps; its requests are not split into script and
+   * PATH_INFO.
+   */
+  pass?: string;
+  /** With {@link pass}: keep connections to it open between requests (`fastcgi_keep_conn on`, an upstream `keepalive`). */
+  keepConnection?: boolean;
 }
 
 /** Options of {@link startNginx}. */
@@ -29,13 +44,13 @@ export interface NginxOptions {
   group?: string;
   /** The CGI locations, checked in this order (default: every `*.cgi`, no directives). */
   locations?: readonly CgiLocation[];
-  /** fcgiwrap processes: each runs one CGI at a time (default 16; 0: none, for a server without CGI locations). */
+  /** fcgiwrap processes: each runs one CGI at a time (default 16; none when every location has a `pass`). */
   workers?: number;
   /** nginx's `worker_processes` (default 1; `auto`: one per CPU, as Debian's nginx.conf has it). */
   workerProcesses?: number | 'auto';
   /** More directives inside `server { }`. */
   extraConfig?: string;
-  /** More directives inside `http { }`, outside the server (upstreams). */
+  /** More directives inside `http { }` (an `upstream`, say). */
   httpConfig?: string;
 }
 
@@ -100,12 +115,29 @@ function quote(value: string): string {
 /** The generated nginx.conf. */
 export function nginxConfig(o: { stateDir: string; docroot: string; port: number; path: string; user: string; group: string; sockets: readonly string[]; locations: readonly CgiLocation[]; extra: string; http?: string; workerProcesses?: number | 'auto' }): string {
   const st = o.stateDir;
-  const locations = o.locations.map((l) => {
-    const params = [...cgiParams(o.path), ...Object.entries(l.params ?? {}).map(([k, v]) => `${k} ${quote(v)}`)];
+  const upstreams: string[] = [];
+  const locations = o.locations.map((l, i) => {
+    const given = new Map<string, string>();
+    for (const [k, v] of Object.entries(l.params ?? {})) given.set(k, quote(v));
+    for (const [k, v] of Object.entries(l.variables ?? {})) given.set(k, v);
+    const params = [
+      ...cgiParams(o.path).filter((p) => !given.has(p.slice(0, p.indexOf(' ')))),
+      ...[...given].map(([k, v]) => `${k} ${v}`),
+    ];
+    let pass = 'fcgiwrap';
+    let head = `            # The script is the name up to its extension; what follows is PATH_INFO.
+            fastcgi_split_path_info ^(.+?\\.cgi)(/.*)?$;`;
+    if (l.pass !== undefined) {
+      pass = `fastcgi_app_${i}`;
+      upstreams.push(`    upstream ${pass} {
+        server ${l.pass} max_fails=0;
+${l.keepConnection ? '        keepalive 16;' : ''}
+    }`);
+      head = l.keepConnection ? '            fastcgi_keep_conn on;' : '';
+    }
     return `        location ~ ${l.match ?? '\\.cgi(/|$)'} {
-            # The script is the name up to its extension; what follows is PATH_INFO.
-            fastcgi_split_path_info ^(.+?\\.cgi)(/.*)?$;
-            fastcgi_pass fcgiwrap;
+${head}
+            fastcgi_pass ${pass};
 ${params.map((p) => `            fastcgi_param ${p};`).join('\n')}
         }`;
   });
@@ -134,14 +166,15 @@ http {
     # A literal dollar sign for values that hold one.
     geo $dollar { default "$"; }
 
-${o.sockets.length ? `    # One fcgiwrap process per socket, each running one CGI at a time: the
+    # One fcgiwrap process per socket, each running one CGI at a time: the
     # least busy gets the request. (fcgiwrap -c N would share one socket, but
     # its parent leaves its children behind when it is stopped.)
-    upstream fcgiwrap {
+${o.sockets.length ? `    upstream fcgiwrap {
         least_conn;
 ${o.sockets.map((s) => `        server unix:${s} max_fails=0;`).join('\n')}
-    }
-` : ''}${o.http ?? ''}
+    }` : ''}
+${upstreams.join('\n')}
+${o.http ?? ''}
 
     server {
         listen 127.0.0.1:${o.port};
@@ -211,9 +244,9 @@ async function stopGroup(p: { child: ChildProcess; exited: Promise<number | null
  * ```
  */
 export async function startNginx(options: NginxOptions): Promise<NginxServer> {
-  const locations = options.locations ?? [{}];
-  if (options.workers === 0 && locations.length) throw new Error('startNginx: CGI locations need fcgiwrap workers (workers > 0, or locations: [])');
-  for (const bin of options.workers === 0 ? [NGINX_BIN] : [NGINX_BIN, FCGIWRAP_BIN]) if (!existsSync(bin)) throw new Error(`${bin} is not installed`);
+  const locationList = options.locations ?? [{}];
+  const needsFcgiwrap = locationList.some((l) => l.pass === undefined);
+  for (const bin of needsFcgiwrap ? [NGINX_BIN, FCGIWRAP_BIN] : [NGINX_BIN]) if (!existsSync(bin)) throw new Error(`${bin} is not installed`);
   const docroot = realpathSync(resolve(options.docroot));
   const user = options.user ?? 'www-data';
   const group = options.group ?? user;
@@ -233,7 +266,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
     // fcgiwrap creates its socket here as www-data; nginx workers write request bodies here.
     execFileSync('chown', [`${ids.uid}:${ids.gid}`, run, temp]);
   }
-  const sockets = Array.from({ length: options.workers ?? 16 }, (_, i) => join(run, `fcgiwrap-${i}.sock`));
+  const sockets = Array.from({ length: needsFcgiwrap ? options.workers ?? 16 : 0 }, (_, i) => join(run, `fcgiwrap-${i}.sock`));
   const path = cgiPath();
   const read = (name: string) => { try { return readFileSync(join(logs, name), 'utf8'); } catch { return ''; } };
 
@@ -256,7 +289,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
   // The free port may be taken between probing and binding: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, sockets, locations, extra: options.extraConfig ?? '', http: options.httpConfig ?? '', workerProcesses: options.workerProcesses ?? 1 }));
+    writeFileSync(conf, nginxConfig({ stateDir, docroot, port, path, user, group, sockets, locations: locationList, extra: options.extraConfig ?? '', http: options.httpConfig ?? '', workerProcesses: options.workerProcesses ?? 1 }));
     // -e: the log for what goes wrong before the config is read (not /var/log/nginx).
     const nginx = spawnGroup(NGINX_BIN, ['-p', `${stateDir}/`, '-c', conf, '-e', join(logs, 'error.log')], { env: { PATH: path }, log: join(logs, 'nginx.out') });
     const deadline = Date.now() + 10_000;

@@ -15,6 +15,8 @@ const HELP = `usage: pso <command> [options]
                          that dies is replaced; SIGHUP reloads the module with new workers
           --grace S      seconds requests in progress get on SIGTERM/SIGINT or a reload (default 10)
           --watch        reload when the module or a file it imports changes
+          --fastcgi A    speak FastCGI instead of HTTP, on HOST:PORT or unix:/path (for nginx
+                         fastcgi_pass or Apache mod_proxy_fcgi); works with --workers
   bundle <handler.ts> -o <file.cgi> [--store sqlite,redis,postgres,mysql] [--node-modules DIR] [--shebang LINE] [--no-minify] [--no-code-cache]
         write a one-file executable CGI script (with the database stores named)
   gc [--path DIR]

@@ -20,8 +20,8 @@ export function readServeArgs(args: string[]): ServeConfig {
   let port: number | undefined;
   let host: string | undefined;
   let listen: string | undefined;
-  // What each process serves with; another protocol sets it with its address (--fastcgi ADDRESS).
-  const listener: ListenerName = 'http';
+  // What each process serves with: HTTP, or FastCGI (--fastcgi ADDRESS, for a web server in front).
+  let listener: ListenerName = 'http';
   let socketMode: number | undefined;
   let workers = 1;
   let graceMs = DEFAULT_GRACE_SECONDS * 1000;
@@ -34,6 +34,11 @@ export function readServeArgs(args: string[]): ServeConfig {
     if (name === '--port' || name === '-p') port = parsePort(value(), '--port');
     else if (name === '--host') host = value();
     else if (name === '--listen') listen = value();
+    else if (name === '--fastcgi') {
+      listener = 'fastcgi';
+      listen = value();
+      if (!listen) throw new UsageError('--fastcgi needs an address: unix:/absolute/path or HOST:PORT');
+    }
     else if (name === '--socket-mode') socketMode = parseSocketMode(value());
     else if (name === '--workers' || name === '-w') workers = parseWorkers(value());
     else if (name === '--grace') graceMs = parseGrace(value());
@@ -44,11 +49,13 @@ export function readServeArgs(args: string[]): ServeConfig {
     else throw new UsageError(`unexpected argument ${a}`);
   }
   if (!file) throw new UsageError('pso serve needs a handler module, e.g. pso serve dist/samples/quick.js');
-  if (listen !== undefined && (port !== undefined || host !== undefined)) throw new UsageError('give either --listen or --port/--host, not both');
+  if (listen !== undefined && (port !== undefined || host !== undefined)) {
+    throw new UsageError(listener === 'fastcgi' ? '--port and --host are for HTTP; with --fastcgi, give the address there (HOST:PORT)' : 'give either --listen or --port/--host, not both');
+  }
   let address: ListenAddress;
-  if (listen !== undefined) address = parseListenAddress(listen, socketMode ?? DEFAULT_SOCKET_MODE);
+  if (listen !== undefined) address = parseListenAddress(listen, socketMode ?? DEFAULT_SOCKET_MODE, listener === 'fastcgi' ? '--fastcgi' : '--listen');
   else address = { kind: 'tcp', host: host ?? '127.0.0.1', port: port ?? parsePort(process.env.PORT ?? '8080', 'the PORT variable') };
-  if (socketMode !== undefined && address.kind !== 'unix') throw new UsageError('--socket-mode is for a unix socket: use it with --listen unix:/path/to.sock');
+  if (socketMode !== undefined && address.kind !== 'unix') throw new UsageError('--socket-mode is for a unix socket: use it with --listen (or --fastcgi) unix:/path/to.sock');
   return { module: file, address, listener, directives, workers, graceMs, watch };
 }
 

@@ -25,7 +25,7 @@ export const DIRECTIVES = {
   PSOSessionStoreTimeout: 'Seconds one store operation may take before the request gets 503. Default 5.',
   PSOSessionFileLoader_Fsync: 'on: fsync every session write so it survives a power cut. Default off.',
   PSOSessionLock:
-    'Per-session lock: "file" (across processes), "process" (inside one server process), "auto" (file for CGI and scripts, process for servers). Default auto.',
+    'Per-session lock of the file store: "auto" or "file" (default: across processes, with a lock beside each session file, so servers, workers, FastCGI processes and CGI scripts can share a directory), "process" (inside one process only: for a directory no other process uses).',
   PSOSessionLockTimeout: 'Seconds to wait for a busy session before answering 503. Default 10.',
   PSOSessionGCProbability: 'Chance (0..1) that a request also collects expired session files. Default 0.01.',
   PSOLog: 'Absolute path of a file that request.log() lines and pso\'s own messages are appended to, instead of the container\'s logger (standard error by default).',

@@ -28,18 +28,18 @@ export const DEFAULT_SOCKET_MODE = 0o660;
  * parseListenAddress('0.0.0.0:8080');             // { kind: 'tcp', host: '0.0.0.0', port: 8080 }
  * ```
  */
-export function parseListenAddress(text: string, socketMode = DEFAULT_SOCKET_MODE): ListenAddress {
+export function parseListenAddress(text: string, socketMode = DEFAULT_SOCKET_MODE, option = '--listen'): ListenAddress {
   if (text.startsWith('unix:')) {
     const path = text.slice(5);
-    if (!path) throw new UsageError('--listen unix: needs a path, e.g. unix:/run/pso/app.sock');
+    if (!path) throw new UsageError(`${option} unix: needs a path, e.g. unix:/run/pso/app.sock`);
     return { kind: 'unix', path: resolve(path), mode: socketMode };
   }
   // [::1]:8080, host:8080, or 8080
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+))?:(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
   if (!m || (m[1] === undefined && m[2] === undefined && text.includes(':'))) {
-    throw new UsageError(`--listen needs unix:/path/to.sock, HOST:PORT or PORT, got ${JSON.stringify(text)}`);
+    throw new UsageError(`${option} needs unix:/path/to.sock, HOST:PORT or PORT, got ${JSON.stringify(text)}`);
   }
-  return { kind: 'tcp', host: m[1] || m[2] || '127.0.0.1', port: parsePort(m[3]!, '--listen') };
+  return { kind: 'tcp', host: m[1] || m[2] || '127.0.0.1', port: parsePort(m[3]!, option) };
 }
 
 /**

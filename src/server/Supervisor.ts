@@ -6,6 +6,7 @@ import { findModuleFiles } from './findModuleFiles.js';
 import { HandlerSource } from './HandlerSource.js';
 import { prepareUnixSocket } from './prepareUnixSocket.js';
 import { fromSent, type FromWorker, type SentError, type ToWorker } from './messages.js';
+import { servingText } from './listeners.js';
 import type { ServeConfig } from './ServeConfig.js';
 import { WorkerFailure, describeExit } from './WorkerFailure.js';
 
@@ -120,7 +121,7 @@ export class Supervisor {
     }
     this.#serving = true;
     const workers = `${this.#config.workers} worker${this.#config.workers === 1 ? '' : 's'}`;
-    process.stdout.write(`pso: serving ${this.#config.module} on ${url} with ${workers}${this.#config.watch ? ', watching for changes' : ''}\n`);
+    process.stdout.write(`pso: serving ${this.#config.module} ${servingText(this.#config.listener, url)} with ${workers}${this.#config.watch ? ', watching for changes' : ''}\n`);
     if (this.#config.watch) {
       this.#watcher = new FileWatcher((file) => {
         process.stdout.write(`pso: ${relative(process.cwd(), file) || file} changed: reloading\n`);

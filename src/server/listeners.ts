@@ -16,7 +16,21 @@ import type { Listen } from './Listen.js';
  */
 export const LISTENERS = {
   http: async (): Promise<Listen> => (await import('../hosts/node-http/listenHttp.js')).listenHttp,
+  fastcgi: async (): Promise<Listen> => (await import('../hosts/fastcgi/listenFastCgi.js')).listenFastCgi,
 } satisfies Record<string, () => Promise<Listen>>;
 
 /** The name of a server kind in {@link LISTENERS}. */
 export type ListenerName = keyof typeof LISTENERS;
+
+/**
+ * How `pso serve` says where it serves: `on http://127.0.0.1:8080/`, or
+ * `over FastCGI on unix:/run/pso/app.sock`.
+ *
+ * @example
+ * ```ts
+ * servingText('fastcgi', 'unix:/run/pso/app.sock'); // 'over FastCGI on unix:/run/pso/app.sock'
+ * ```
+ */
+export function servingText(listener: ListenerName, url: string): string {
+  return listener === 'fastcgi' ? `over FastCGI on ${url}` : `on ${url}`;
+}

@@ -1,5 +1,6 @@
 import { HandlerSource } from './HandlerSource.js';
 import type { ServeConfig } from './ServeConfig.js';
+import { servingText } from './listeners.js';
 import { startServing, stopServing } from './startServing.js';
 
 /**
@@ -22,7 +23,7 @@ export async function serveSingle(config: ServeConfig): Promise<void> {
     // Node has read the compiled module (and its source map): the file is not needed any more.
     source.dispose();
   }
-  process.stdout.write(`pso: serving ${config.module} on ${server.url}\n`);
+  process.stdout.write(`pso: serving ${config.module} ${servingText(config.listener, server.url)}\n`);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -47,6 +47,20 @@ export interface HandlerOptions {
   onError?: (error: unknown, request: ServiceRequest<any>) => HttpError | undefined | void;
 }
 
+/** Options of `ServiceHandler.run()`: where a CGI or command-line request comes from and goes to. */
+export interface RunOptions extends HandlerOptions {
+  /** The environment (default `process.env`); CGI is chosen when it has `GATEWAY_INTERFACE`. */
+  env?: NodeJS.ProcessEnv;
+  /** Command-line arguments for the script host (default `process.argv.slice(2)`). */
+  argv?: string[];
+  /** Where the response goes (default: standard output, written directly). */
+  stdout?: NodeJS.WritableStream;
+  /** Where the request body comes from (default: standard input, read directly). */
+  stdin?: NodeJS.ReadableStream;
+  /** Default directives; the environment (`SetEnv`) overrides them. */
+  directives?: Readonly<Record<string, string>>;
+}
+
 /**
  * The request lifecycle every host runs: reads a form body, opens the
  * session, calls the handler, saves the session before the response

@@ -26,9 +26,15 @@ export function isMain(url: string): boolean {
 
 /**
  * The name of a module file without directory and extension, the default
- * service id: `/srv/cgi/quick.cgi` gives `quick`.
+ * service id: `/srv/cgi/quick.cgi` gives `quick`, and so does `quick.fcgi`
+ * (the same script under mod_fcgid keeps its sessions).
+ *
+ * @example
+ * ```ts
+ * moduleNameOf('/srv/cgi/quick.fcgi'); // 'quick'
+ * ```
  */
 export function moduleNameOf(file: string | undefined): string {
   if (!file) return 'pso';
-  return basename(file).replace(/(\.(c|m)?[jt]sx?|\.cgi|\.py)+$/i, '') || 'pso';
+  return basename(file).replace(/(\.(c|m)?[jt]sx?|\.f?cgi|\.py)+$/i, '') || 'pso';
 }

@@ -3,6 +3,7 @@ import { FdOutput, StreamOutput, type CgiOutput } from './CgiOutput.js';
 import { readSync } from 'node:fs';
 import { HttpError } from '../../service/errors.js';
 import { variableOfHeader } from '../../service/cgiVariables.js';
+import { cgiHead } from './cgiHead.js';
 import type { SessionData } from '../../session/json.js';
 
 /** What a CGI request is made of. */
@@ -120,12 +121,8 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
   }
 
   protected override emitHead(status: number, reason: string, headers: readonly [string, string][]): void {
-    const nl = this.newline;
-    const first = this.statusLine(status, reason);
-    let head = first === undefined ? '' : first + nl;
-    for (const [name, value] of headers) head += `${name}: ${value}${nl}`;
     // Written before any body chunk, which the core only sends after this returns.
-    void this.output.write(Buffer.from(head + nl, 'latin1'));
+    void this.output.write(cgiHead(this.statusLine(status, reason), headers, this.newline));
   }
 
   protected override emitBody(chunk: Uint8Array): Promise<void> | void {
