@@ -20,6 +20,8 @@ export const DIRECTIVES = {
   PSOSessionLazy:
     'on (default): a new session is stored, and its cookie sent, only once it holds data (or save(), regenerate() or expire() asks for it); off: every visitor gets a stored session and a cookie.',
   PSOSessionFileLoader_Path: 'Directory of the session files. Default: CookieFileImpl.PATH.',
+  PSOSessionMaxSize:
+    'Largest session data kept, in bytes (or with k, m): a bigger session is not saved (a 500 that says so), and a bigger stored one is not read (a new session, a log line). Default 1m.',
   PSOSessionStore:
     'Where sessions are kept, as a URL: file:///dir, memory:, sqlite:///path.db, redis://host:6379/0, postgres://..., mysql://... Default: files.',
   PSOSessionStoreTimeout: 'Seconds one store operation may take before the request gets 503. Default 5.',

@@ -59,11 +59,13 @@ export class Session<D extends object = SessionData> {
     expiry?: Expiry | undefined;
     timeouts?: SessionTimeouts | undefined;
     host: SessionHost;
+    /** The data as JSON, when the caller has it already. */
+    snapshot?: string | undefined;
   }) {
     this.#id = init.id;
     this.#isNew = init.isNew;
     this.#data = bareObject(init.data);
-    this.#snapshot = JSON.stringify(this.#data);
+    this.#snapshot = init.snapshot ?? JSON.stringify(this.#data);
     this.#expiry = init.expiry;
     this.#storedExpiry = init.expiry;
     this.created = init.created;

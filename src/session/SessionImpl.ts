@@ -1,14 +1,14 @@
 import { inject, injectable } from 'inversify';
 import { ConfigurationError } from '../config/ConfigurationError.js';
-import { DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from '../config/defaults.js';
-import { readExpiry, readSeconds } from '../config/directives.js';
+import { DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_MAX_SESSION_BYTES } from '../config/defaults.js';
+import { readBytes, readExpiry, readSeconds } from '../config/directives.js';
 import type { Expiry } from '../config/expiry.js';
 import { TOKENS } from '../container/tokens.js';
 import { sha256 } from '../util/sha256.js';
 import { HeadersSentError } from './HeadersSentError.js';
 import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
 import { GcSchedule } from './GcSchedule.js';
-import { cookieNeeded, hasEnded, keepsNothing, plannedExpires } from './lifetime.js';
+import { cookieNeeded, endOf, hasEnded, keepsNothing, plannedExpires, sizeOver } from './lifetime.js';
 import { openingState, type OpenSession } from './OpenSession.js';
 import { Session, type SessionHost } from './Session.js';
 import { SessionError } from './SessionError.js';
@@ -98,12 +98,7 @@ export abstract class SessionImpl implements SessionHost {
     readExpiry(request);
   }
 
-  /**
-   * The id forced by a directive named by the service id (the How-To's
-   * "Forcing the session id": `SetEnv MyService 0123abc`), or `undefined`.
-   *
-   * @throws ConfigurationError when the forced id is not 1 to 128 letters, digits, `-` or `_`.
-   */
+  /** The id a directive named by the service id forces (`SetEnv MyService 0123abc`). @throws ConfigurationError for an invalid one. */
   getForcedSessionId(request: SessionRequest): string | undefined {
     return forcedIdOf(this.getServiceId(request), (key) => request.getEnviron(key));
   }
@@ -201,20 +196,9 @@ export abstract class SessionImpl implements SessionHost {
     return readSeconds(request, 'PSOSessionLockTimeout', DEFAULT_LOCK_TIMEOUT_SECONDS) * 1000;
   }
 
-  /**
-   * When a session ends, given its expiry (set in code, else from
-   * `PSOSessionExpire`), in ms since the epoch. A browser-lifetime session is
-   * kept `PSOSessionIdleTimeout` after its last request.
-   */
+  /** When a session ends (ms), given its expiry; a browser-lifetime one is kept `PSOSessionIdleTimeout` after its last request. */
   expiresAt(request: SessionRequest, expiry: Expiry, now: number): number {
-    switch (expiry.kind) {
-      case 'browser':
-        return now + readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS) * 1000;
-      case 'after':
-        return now + expiry.seconds * 1000;
-      case 'at':
-        return expiry.time;
-    }
+    return endOf(expiry, now, () => readSeconds(request, 'PSOSessionIdleTimeout', DEFAULT_IDLE_SECONDS));
   }
 
   // ---- the algorithm (How-To section 4) -------------------------------------------
@@ -225,12 +209,7 @@ export abstract class SessionImpl implements SessionHost {
    * session with a fresh id. The session stays locked until {@link close}.
    */
   async open<D extends object = SessionData>(request: SessionRequest): Promise<Session<D>> {
-    if (!this.ids || !this.mutex) {
-      throw new Error(
-        `${this.constructor.name} was constructed without its dependencies: give it as options.sessionImpl, ` +
-          `or bind injectableSubclass(${this.constructor.name}) in the container`,
-      );
-    }
+    if (!this.ids || !this.mutex) throw new Error(`${this.constructor.name} was constructed without its dependencies: give it as options.sessionImpl, or bind injectableSubclass(${this.constructor.name}) in the container`);
     this.checkConfiguration(request);
     const state = openingState(request);
     this.#byRequest.set(request, state);
@@ -245,10 +224,11 @@ export abstract class SessionImpl implements SessionHost {
       state.fromClient = presented === forced;
     }
     let record: SessionRecord | undefined;
+    let snapshot: string | undefined;
     if (id !== undefined) {
       state.release = await this.lock(request, id);
       try {
-        record = await this.#loadChecked(request, id);
+        ({ record, snapshot } = await this.#loadUsable(request, id));
         if (record && hasEnded(record, request, state.now)) {
           await this.remove(request, id);
           record = undefined;
@@ -267,7 +247,7 @@ export abstract class SessionImpl implements SessionHost {
     id ??= this.#freshId(request);
     const session = new Session<D>({
       id, isNew: !record, data: record?.data ?? {}, created: record?.created ?? state.now,
-      expiry: record?.expiry, timeouts: record?.timeouts, host: this,
+      expiry: record?.expiry, timeouts: record?.timeouts, host: this, snapshot: record ? snapshot : undefined,
     });
     state.session = session;
     state.openedId = id;
@@ -363,6 +343,8 @@ export abstract class SessionImpl implements SessionHost {
       session.markSaved(dataJson);
       return;
     }
+    const over = sizeOver(dataJson, this.#maxBytes(request));
+    if (over !== undefined) throw new SessionStoreError(`the session holds ${over} bytes of data, more than PSOSessionMaxSize (${this.#maxBytes(request)} bytes): it was not saved; keep less in it, or raise the limit`);
     const dataChanged = state.storedExpires === undefined || dataJson !== session.snapshot;
     if (dataChanged || expires !== state.storedExpires || session.lifeChanged) {
       const record: SessionRecord = { data: JSON.parse(dataJson), expires, created: session.created };
@@ -376,6 +358,10 @@ export abstract class SessionImpl implements SessionHost {
     session.markSaved(dataJson);
   }
 
+  #maxBytes(request: SessionRequest): number {
+    return readBytes(request, 'PSOSessionMaxSize', DEFAULT_MAX_SESSION_BYTES);
+  }
+
   /** A storage hook's failure as a session error (what it is, or a storage failure naming the policy). */
   async #wrap<T>(what: string, op: () => Promise<T>): Promise<T> {
     try {
@@ -386,13 +372,26 @@ export abstract class SessionImpl implements SessionHost {
     }
   }
 
-  async #loadChecked(request: SessionRequest, id: string): Promise<SessionRecord | undefined> {
+  /**
+   * A stored session and its data as JSON, or nothing for a session that
+   * cannot be read back or is larger than `PSOSessionMaxSize`: the client gets
+   * a new session and the log says why (the id shortened).
+   */
+  async #loadUsable(request: SessionRequest, id: string): Promise<{ record?: SessionRecord | undefined; snapshot?: string }> {
+    let why: string;
     try {
-      return await this.#wrap('load', () => this.load(request, id));
+      const record = await this.#wrap('load', () => this.load(request, id));
+      if (!record) return {};
+      const snapshot = JSON.stringify(record.data);
+      const over = sizeOver(snapshot, this.#maxBytes(request));
+      if (over === undefined) return { record, snapshot };
+      why = `holds ${over} bytes, more than PSOSessionMaxSize`;
     } catch (e) {
       if (!(e instanceof CorruptSessionError)) throw e;
-      request.logWith('warn', `stored session ${id.slice(0, 6)}... of ${this.getServiceId(request)} cannot be read (${e.message}); starting a new session`);
-      return undefined;
+      why = `cannot be read (${e.message})`;
     }
+    request.logWith('warn', `stored session ${id.slice(0, 6)}... of ${this.getServiceId(request)} ${why}; starting a new session`);
+    return {};
   }
+
 }

@@ -61,3 +61,26 @@ export function hasEnded(record: SessionRecord, request: SessionRequest, now: nu
   const absolute = record.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout');
   return record.expires <= now || (absolute !== undefined && record.created + absolute * 1000 <= now);
 }
+
+/**
+ * The size of session data as JSON, in bytes, when it is over `limit`
+ * (`PSOSessionMaxSize`); `undefined` when it is within it.
+ */
+export function sizeOver(json: string, limit: number): number | undefined {
+  // Each character is at most 3 bytes of UTF-8: most sessions are told apart without counting.
+  if (json.length * 3 <= limit) return undefined;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  return bytes > limit ? bytes : undefined;
+}
+
+/** When an expiry ends, from `now`: a browser-lifetime session is kept `idleSeconds()` after its last request. */
+export function endOf(expiry: Expiry, now: number, idleSeconds: () => number): number {
+  switch (expiry.kind) {
+    case 'browser':
+      return now + idleSeconds() * 1000;
+    case 'after':
+      return now + expiry.seconds * 1000;
+    case 'at':
+      return expiry.time;
+  }
+}
