@@ -127,6 +127,36 @@ describe('pso serve --workers', function () {
     for (const pid of old) assert.throws(() => process.kill(pid, 0), /ESRCH/, `old worker ${pid} is gone`);
   });
 
+  it('loses no connection to a worker that retires while idle: reload after reload under a light load, every request answered', async () => {
+    server = await psoServe([pidModule, '--port', '0', '--workers', '2', ...directives()]);
+    // One or two requests at a time on fresh connections: the old workers are mostly idle when told to
+    // stop, so they exit at once, while node:cluster may be handing one of them a connection.
+    let running = true;
+    const errors: string[] = [];
+    let answered = 0;
+    const loop = async () => {
+      while (running) {
+        try {
+          const r = await get(server!.address, '/', { timeoutMs: 8000 });
+          if (r.status === 200) answered++;
+          else errors.push(`status ${r.status}`);
+        } catch (e) {
+          errors.push((e as Error).message);
+        }
+      }
+    };
+    const loops = [loop(), loop()];
+    for (let i = 1; i <= 4; i++) {
+      server.child.kill('SIGHUP');
+      await server.waitFor(new RegExp(`^(?:pso: reloaded [^\\n]*\\n[^]*){${i}}`, 'm'), 20_000);
+      await sleep(300);
+    }
+    running = false;
+    await Promise.all(loops);
+    assert.deepEqual(errors, [], `every request answered (${answered} were)`);
+    assert.ok(answered > 20, `the load went on (${answered} answers)`);
+  });
+
   it('keeps the old workers serving when the new ones cannot load the module or die before they listen', async () => {
     server = await psoServe([pidModule, '--port', '0', '--workers', '2', ...directives()]);
     const old = await pidsOf(server.address);

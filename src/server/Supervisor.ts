@@ -272,6 +272,9 @@ export class Supervisor {
       }, QUICK_MS).unref();
     } else if (message?.pso === 'failed') {
       slot.failure = message.error;
+    } else if (message?.pso === 'closed') {
+      // node:cluster has taken the worker's listener out of its rotation by now (see workerMain).
+      if (slot.worker.isConnected()) slot.worker.send({ pso: 'exit-ok' } satisfies ToWorker, () => undefined);
     }
   }
 

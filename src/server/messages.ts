@@ -9,13 +9,19 @@ import type { ProcessConfig } from './ServeConfig.js';
  */
 export type ToWorker =
   | { pso: 'start'; config: ProcessConfig; umask: number }
-  | { pso: 'stop'; graceMs: number };
+  | { pso: 'stop'; graceMs: number }
+  /** The answer to `closed`: no connection will be handed to the worker any more. */
+  | { pso: 'exit-ok' };
 
 /** What a worker tells its primary: it is ready to be told what to serve, it listens, or it cannot (and why, as an error to show). */
 export type FromWorker =
   | { pso: 'ready' }
   | { pso: 'listening'; url: string }
-  | { pso: 'failed'; error: SentError };
+  | { pso: 'failed'; error: SentError }
+  /** Its listener is closed; it waits for `exit-ok` before it exits. */
+  | { pso: 'closed' }
+  /** Its last message, written just before it exits. */
+  | { pso: 'exiting' };
 
 /** A {@link ModuleLoadError} or {@link ListenError}, as it crosses the IPC channel. */
 export type SentError =

@@ -16,11 +16,35 @@ function tell(message: FromWorker, then?: () => void): void {
   else then?.();
 }
 
+let primaryDone: (() => void) | undefined;
+
+/**
+ * Drains, then exits once the primary can no longer hand this worker a
+ * connection. node:cluster's primary hands each accepted connection to a
+ * worker and waits for its answer; a connection handed over just as the
+ * worker closed its listener is answered "not accepted" and goes to another
+ * worker, but only if the worker is still there to answer: one that exits at
+ * once loses it, and its client waits for ever. The primary's `exit-ok` comes
+ * after its handling of the listener's close, and after every connection it
+ * handed over before (messages keep their order), so past it nothing is lost.
+ */
 async function stop(grace: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  await stopServing(server, grace);
-  process.exit(0);
+  // Closes the listener at once (synchronously), then drains.
+  const drained = stopServing(server, grace);
+  const released = server && process.connected
+    ? new Promise<void>((resolve) => {
+      primaryDone = resolve;
+      tell({ pso: 'closed' });
+      // A primary that does not answer (it is gone) does not keep the worker.
+      setTimeout(resolve, grace + 5000).unref();
+      process.once('disconnect', resolve);
+    })
+    : Promise.resolve();
+  await Promise.all([drained, released]);
+  // The last message written means the answers before it are written too.
+  tell({ pso: 'exiting' }, () => process.exit(0));
 }
 
 async function start(message: Extract<ToWorker, { pso: 'start' }>): Promise<void> {
@@ -41,6 +65,7 @@ async function start(message: Extract<ToWorker, { pso: 'start' }>): Promise<void
 process.on('message', (message: ToWorker) => {
   if (message?.pso === 'start') void start(message);
   else if (message?.pso === 'stop') void stop(message.graceMs);
+  else if (message?.pso === 'exit-ok') primaryDone?.();
 });
 process.on('SIGTERM', () => void stop(graceMs));
 process.on('SIGINT', () => void stop(graceMs));
