@@ -25,8 +25,8 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
 /** Runs `pso serve <args>` and resolves once it says where it serves (rejects with its output if it exits first). */
-export function psoServe(args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string; timeoutMs?: number; gid?: number } = {}): Promise<PsoServe> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: cleanEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(options.gid !== undefined ? { gid: options.gid } : {}) });
+export function psoServe(args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string; timeoutMs?: number; gid?: number; uid?: number } = {}): Promise<PsoServe> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: cleanEnv(env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(options.gid !== undefined ? { gid: options.gid } : {}), ...(options.uid !== undefined ? { uid: options.uid } : {}) });
   running.add(child);
   let out = '';
   let err = '';
@@ -60,7 +60,7 @@ export function psoServe(args: string[], env: Record<string, string | undefined>
       return result;
     },
   };
-  return waitFor(/^pso: serving \S+ on (\S+)/m, options.timeoutMs).then((m) => ({ ...server, address: m[1]! }));
+  return waitFor(/^pso: serving \S+ (?:over FastCGI )?on (\S+)/m, options.timeoutMs).then((m) => ({ ...server, address: m[1]! }));
 }
 
 /** Runs `pso serve <args>` that is expected to fail: its exit code and output. */
