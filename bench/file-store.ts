@@ -46,19 +46,19 @@ import {
 const SERVER_SCRIPT = join(HERE, 'servers.js');
 const RESULTS_FILE = join(RESULTS_DIR, 'file-store.json');
 
-type Kind = 'bare' | 'pso' | 'pso-filelock' | 'pso-fsync' | 'express';
+type Kind = 'bare' | 'pso' | 'pso-processlock' | 'pso-fsync' | 'express';
 
 const THROUGHPUT_TARGETS: { kind: Kind; label: string }[] = [
   { kind: 'bare', label: '1. bare node:http, no session' },
-  { kind: 'pso', label: '2. pso file store' },
-  { kind: 'pso-filelock', label: '3. pso, PSOSessionLock file' },
+  { kind: 'pso', label: '2. pso file store (default: lock files)' },
+  { kind: 'pso-processlock', label: '3. pso, PSOSessionLock process' },
   { kind: 'pso-fsync', label: '4. pso, Fsync on' },
   { kind: 'express', label: '5. express-session + file-store' },
 ];
 const LOST_UPDATE_TARGETS: { kind: Kind; label: string }[] = [
-  { kind: 'pso', label: 'pso file store' },
+  { kind: 'pso', label: 'pso file store (default)' },
   { kind: 'pso-fsync', label: 'pso, Fsync on' },
-  { kind: 'pso-filelock', label: 'pso, PSOSessionLock file (extra)' },
+  { kind: 'pso-processlock', label: 'pso, PSOSessionLock process (extra)' },
   { kind: 'express', label: 'express-session + file-store' },
 ];
 

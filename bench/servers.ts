@@ -1,5 +1,5 @@
 // One benchmark server per process: node dist/bench/servers.js <kind> <session-dir>
-// Kinds: bare, pso, pso-filelock, pso-fsync, express. Started by file-store.ts
+// Kinds: bare, pso, pso-processlock, pso-fsync, express. Started by file-store.ts
 // through fork(); reports its port over IPC and stops on 'stop' or disconnect.
 //
 //   GET /      loads the session, increments `count`, saves, answers the count
@@ -9,14 +9,14 @@ import { createRequire } from 'node:module';
 import { serve } from 'pso-ts';
 import { listen, psoCounter, serveChild } from './lib.js';
 
-const SERVER_KINDS = ['bare', 'pso', 'pso-filelock', 'pso-fsync', 'express'] as const;
+const SERVER_KINDS = ['bare', 'pso', 'pso-processlock', 'pso-fsync', 'express'] as const;
 type ServerKind = (typeof SERVER_KINDS)[number];
 
 const require = createRequire(import.meta.url);
 
 function psoDirectives(kind: ServerKind, dir: string): Record<string, string> {
   const directives: Record<string, string> = { PSOSessionFileLoader_Path: dir };
-  if (kind === 'pso-filelock') directives.PSOSessionLock = 'file';
+  if (kind === 'pso-processlock') directives.PSOSessionLock = 'process';
   if (kind === 'pso-fsync') directives.PSOSessionFileLoader_Fsync = 'on';
   return directives;
 }

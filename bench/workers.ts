@@ -7,9 +7,9 @@
 //
 // Each target is `pso serve dist/bench/counterHandler.js --workers N` in a child
 // process (the CLI, as deployed), sessions in a fresh directory under the temp
-// directory, `PSOSessionLock file` so that a session's lock holds across the
-// workers (and, to compare like with like, in the one-worker run too; the
-// one-worker run with the default in-process lock is shown for reference).
+// directory, with the default lock (a lock file per session, held across the
+// workers, as in the one-worker run; the one-worker run with
+// `PSOSessionLock process`, an in-process lock only, is shown for reference).
 // A. throughput: sessions round-robin over the connections (autocannon in this
 //    process), every target measured --rounds times, the order reversed every
 //    other round; the ratio is the median of the per-round ratios.
@@ -58,9 +58,9 @@ interface Target {
 }
 
 const TARGETS: Target[] = [
-  { kind: 'workers-1', label: '1. pso serve --workers 1 (PSOSessionLock file)', workers: 1, lock: 'file' },
-  { kind: 'workers-2', label: '2. pso serve --workers 2 (PSOSessionLock file)', workers: 2, lock: 'file' },
-  { kind: 'workers-1-process-lock', label: '3. pso serve --workers 1 (in-process lock, reference)', workers: 1, lock: 'process' },
+  { kind: 'workers-1', label: '1. pso serve --workers 1 (default lock, across processes)', workers: 1, lock: 'file' },
+  { kind: 'workers-2', label: '2. pso serve --workers 2 (default lock, across processes)', workers: 2, lock: 'file' },
+  { kind: 'workers-1-process-lock', label: '3. pso serve --workers 1 (PSOSessionLock process, reference)', workers: 1, lock: 'process' },
 ];
 
 /** A running `pso serve`, started from the command line as a user would. */

@@ -185,11 +185,11 @@ describe('pso serve --workers', function () {
     assert.match(r.stderr, /starting another in 100 ms[^]*starting another in 200 ms[^]*starting another in 400 ms/);
   });
 
-  it('two workers on one default session directory keep every increment of one session (PSOSessionLock file)', async () => {
+  it('two workers on one default session directory keep every increment of one session, with no setting', async () => {
     // The default directory is under the temporary directory: TMPDIR makes it this test's.
     const counter = join(dir, 'counter.mjs');
     writeFileSync(counter, `export function handler(r) { r.sendHttpHeaders('text/plain'); r.write(r.session.increment('n') + ' ' + process.pid); }\n`);
-    server = await psoServe([counter, '--port', '0', '--workers', '2', '-D', 'PSOSessionLock=file'], { TMPDIR: dir });
+    server = await psoServe([counter, '--port', '0', '--workers', '2'], { TMPDIR: dir });
     const first = await get(server.address);
     const cookie = String(first.headers['set-cookie']).split(';')[0]!;
     assert.match(first.body, /^1 \d+$/);

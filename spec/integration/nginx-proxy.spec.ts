@@ -31,7 +31,7 @@ describe('pso serve behind nginx proxy_pass to a unix socket', function () {
     const module = join(base, 'counter.mjs');
     writeFileSync(module, `export function handler(r) { r.sendHttpHeaders('text/plain'); r.write(r.session.increment('n') + ' ' + process.pid); }\n`);
     // As the systemd unit's Group=www-data: the socket's group is nginx's.
-    server = await psoServe([module, '--workers', '2', '--listen', `unix:${sock}`, '-D', `PSOSessionFileLoader_Path=${join(base, 'sessions')}`, '-D', 'PSOSessionLock=file'], {}, { gid: wwwGid });
+    server = await psoServe([module, '--workers', '2', '--listen', `unix:${sock}`, '-D', `PSOSessionFileLoader_Path=${join(base, 'sessions')}`], {}, { gid: wwwGid });
     nginx = await startNginx({
       docroot: base,
       httpConfig: `
