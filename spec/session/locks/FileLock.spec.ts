@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, readFileSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireFileLock, isAlive, lockIsStale, tryFileLock } from '../../../src/session/locks/FileLock.js';
+import { HOLDER_PREFIX, acquireFileLock, holderIsAbandoned, isAlive, lockIsStale, tryFileLock } from '../../../src/session/locks/FileLock.js';
 import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
 import { answerFor } from '../../../src/service/errorAnswer.js';
 import { tempDir } from '../../support/fakeRequest.js';
@@ -37,6 +37,97 @@ function age(file: string, ms: number): void {
 
 /** Who a lock names as its holder (a link's target). */
 const holderOf = (lock: string) => readlinkSync(lock);
+
+describe('acquireFileLock, shared (a long-running process)', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let lock: string;
+  beforeEach(() => {
+    ({ dir, cleanup } = tempDir());
+    lock = join(dir, 'pso_svc_id.lock');
+  });
+  afterEach(() => cleanup());
+
+  const holders = () => readdirSync(dir).filter((n) => n.startsWith(HOLDER_PREFIX));
+
+  it('takes the lock as a hard link to one holder file per process, which names the process', async () => {
+    const release = await acquireFileLock(lock, 1000, { shared: true });
+    const st = lstatSync(lock);
+    assert.ok(st.isFile(), 'a hard link, not a symbolic one');
+    assert.equal(st.nlink, 2);
+    assert.equal(holders().length, 1);
+    const [pid, host, tag] = readFileSync(lock, 'utf8').split(' ');
+    assert.equal(Number(pid), process.pid);
+    assert.equal(host, hostname());
+    assert.ok(tag);
+    // A second lock links the same holder: no file is made per lock.
+    const other = join(dir, 'pso_svc_other.lock');
+    const release2 = await acquireFileLock(other, 1000, { shared: true });
+    assert.equal(lstatSync(other).ino, st.ino);
+    assert.equal(holders().length, 1);
+    await release();
+    await release2();
+    assert.equal(existsSync(lock), false);
+    assert.equal(existsSync(other), false);
+    assert.equal(lstatSync(join(dir, holders()[0]!)).nlink, 1);
+  });
+
+  it('lets one request of this process hold a lock at a time, though the holder file is the process\'s', async () => {
+    const release = await acquireFileLock(lock, 1000, { shared: true });
+    await assert.rejects(acquireFileLock(lock, 100, { shared: true }), SessionBusyError);
+    const waiting = acquireFileLock(lock, 2000, { shared: true });
+    await new Promise((r) => setTimeout(r, 50));
+    await release();
+    const second = await waiting;
+    assert.ok(second.stillHeld());
+    await second();
+    assert.equal(second.stillHeld(), false);
+  });
+
+  it('excludes a symbolic-link lock of another process, and the other way round', async () => {
+    const shared = await acquireFileLock(lock, 1000, { shared: true });
+    assert.equal(tryFileLock(lock), undefined, 'a CGI process waits for a server');
+    await shared();
+    const single = await acquireFileLock(lock, 1000);
+    assert.equal(tryFileLock(lock, { shared: true }), undefined, 'a server waits for a CGI process');
+    await single();
+  });
+
+  it('when processes contend, shared and not, lets only one in at a time (no lost increment)', async function () {
+    this.timeout(30_000);
+    const counter = join(dir, 'counter');
+    writeFileSync(counter, '0');
+    const modes = ['shared', 'symlink', 'shared', 'symlink', 'shared', 'shared'];
+    const results = await Promise.all(modes.map((m) => run([CHILD, lock, counter, '10', m])));
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(counter, 'utf8'), String(modes.length * 10));
+    assert.equal(existsSync(lock), false);
+    assert.deepEqual(holders(), [], 'each process removed its holder file as it exited');
+  });
+
+  it('when its holder process died, the lock is broken at once, and a sweep removes the holder file', async () => {
+    const pid = await deadPid();
+    const holder = join(dir, `${HOLDER_PREFIX}${pid}-abc`);
+    writeFileSync(holder, `${pid} ${hostname()} abc`);
+    linkSync(holder, lock);
+    assert.equal(lockIsStale(lock), true);
+    const started = Date.now();
+    const release = await acquireFileLock(lock, 2000, { shared: true });
+    assert.ok(Date.now() - started < 1000);
+    await release();
+    assert.equal(holderIsAbandoned(holder), true);
+    assert.equal(holderIsAbandoned(join(dir, holders().find((h) => !h.includes(`${pid}-`))!)), false, 'this process\'s own is not');
+  });
+
+  it('when its holder file was removed behind its back, makes another', async () => {
+    const first = await acquireFileLock(lock, 1000, { shared: true });
+    await first();
+    for (const h of holders()) unlinkSync(join(dir, h));
+    const again = await acquireFileLock(lock, 1000, { shared: true });
+    assert.equal(holders().length, 1);
+    await again();
+  });
+});
 
 describe('acquireFileLock', () => {
   let dir: string;

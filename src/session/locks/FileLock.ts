@@ -1,5 +1,7 @@
-import { lstatSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, lstatSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { SessionBusyError } from './SessionBusyError.js';
 import type { Release } from './KeyedMutex.js';
 
@@ -9,6 +11,22 @@ let tokenCounter = 0;
 const FOREIGN_STALE_MS = 60_000;
 /** An unreadable lock, or a break guard, is taken as abandoned after this long. */
 const GUARD_STALE_MS = 5_000;
+/** The name of a process's holder file (see {@link FileLockOptions.shared}) begins with this. */
+export const HOLDER_PREFIX = '.pso-holder-';
+
+/** Options of {@link acquireFileLock} and {@link tryFileLock}. */
+export interface FileLockOptions {
+  /**
+   * Take the lock as a hard link to one file per process and directory (its
+   * "holder file", which names the process), instead of a new symbolic link
+   * per lock. A link makes no inode, where a symbolic link makes and frees
+   * one per lock, which on ext4 costs several times the rest of a request:
+   * a long-running process (a server) takes its locks this way. Both kinds
+   * exclude each other (one name, created atomically either way), so servers
+   * and CGI scripts share a directory.
+   */
+  shared?: boolean;
+}
 
 /** A held file lock: calling it releases the lock. */
 export interface FileLock extends Release {
@@ -40,11 +58,11 @@ export class LockLostError extends Error {
  * ```
  * @throws SessionBusyError after `timeoutMs`.
  */
-export async function acquireFileLock(path: string, timeoutMs: number): Promise<FileLock> {
+export async function acquireFileLock(path: string, timeoutMs: number, options: FileLockOptions = {}): Promise<FileLock> {
   const start = Date.now();
   let delay = 1;
   for (;;) {
-    const held = tryFileLock(path);
+    const held = tryFileLock(path, options);
     if (held) return held;
     const waited = Date.now() - start;
     if (waited >= timeoutMs) throw new SessionBusyError(`lock ${shortPath(path)}`, waited);
@@ -58,7 +76,8 @@ export async function acquireFileLock(path: string, timeoutMs: number): Promise<
  *
  * @throws the file system's error for anything but a lock held by someone else.
  */
-export function tryFileLock(path: string): FileLock | undefined {
+export function tryFileLock(path: string, options: FileLockOptions = {}): FileLock | undefined {
+  if (options.shared) return trySharedLock(path);
   // Unique among live holders: pid and host name who, hrtime and a counter which.
   const token = `${process.pid} ${HOST} ${process.hrtime.bigint().toString(36)}.${++tokenCounter}`;
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -89,6 +108,100 @@ function heldLock(path: string, token: string): FileLock {
     }
   };
   return Object.assign(release, { stillHeld });
+}
+
+/** This process's holder file in each directory it has taken shared locks in. */
+const holders = new Map<string, { path: string; token: string; touched: number }>();
+/**
+ * How often a holder file's time is moved forward as its process takes locks,
+ * so that a process of another host (which cannot ask whether its holder is
+ * alive) sees a shared lock as recent while its holder is at work.
+ */
+const HOLDER_TOUCH_MS = 10_000;
+/** The shared locks this process holds (another request of it waits without a system call). */
+const heldHere = new Set<string>();
+let removeHoldersOnExit = false;
+
+function trySharedLock(path: string): FileLock | undefined {
+  if (heldHere.has(path)) return undefined;
+  const dir = dirname(path);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const holder = holderIn(dir);
+    try {
+      linkSync(holder.path, path);
+      heldHere.add(path);
+      const now = Date.now();
+      if (now - holder.touched > HOLDER_TOUCH_MS) {
+        holder.touched = now;
+        utimesSync(holder.path, now / 1000, now / 1000);
+      }
+      return sharedLock(path, holder.token);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // The holder file was removed (by hand, or a sweep that judged it wrongly): make another.
+      if (code === 'ENOENT') {
+        holders.delete(dir);
+        continue;
+      }
+      if (code !== 'EEXIST') throw e;
+    }
+    if (!breakIfStale(path)) return undefined;
+  }
+  return undefined;
+}
+
+function holderIn(dir: string): { path: string; token: string; touched: number } {
+  let holder = holders.get(dir);
+  if (holder) return holder;
+  const tag = randomBytes(6).toString('hex');
+  const token = `${process.pid} ${HOST} ${tag}`;
+  const path = join(dir, `${HOLDER_PREFIX}${process.pid}-${tag}`);
+  writeFileSync(path, token, { flag: 'wx', mode: 0o600 });
+  holder = { path, token, touched: Date.now() };
+  holders.set(dir, holder);
+  if (!removeHoldersOnExit) {
+    removeHoldersOnExit = true;
+    // One killed outright leaves its holder file: a sweep removes it once its process is gone.
+    process.once('exit', () => {
+      for (const h of holders.values()) unlinkQuietly(h.path);
+    });
+  }
+  return holder;
+}
+
+function sharedLock(path: string, token: string): FileLock {
+  let done = false;
+  const stillHeld = () => !done && ownerOf(path) === token;
+  const release = async () => {
+    if (done) return;
+    done = true;
+    try {
+      if (ownerOf(path) === token) unlinkSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    } finally {
+      heldHere.delete(path);
+    }
+  };
+  return Object.assign(release, { stillHeld });
+}
+
+/**
+ * Whether a holder file (see {@link FileLockOptions.shared}) was left by a
+ * process of this host that is gone, or is unreadable and old: a sweep
+ * removes it (a lock linked to it is judged on its own).
+ */
+export function holderIsAbandoned(path: string): boolean {
+  let owner: string;
+  try {
+    owner = readFileSync(path, 'utf8');
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : ageOf(path) > GUARD_STALE_MS;
+  }
+  const [pidText, host] = owner.split(' ');
+  const pid = Number(pidText);
+  if (!host || !Number.isInteger(pid) || pid <= 0) return ageOf(path) > GUARD_STALE_MS;
+  return host === HOST && !isAlive(pid);
 }
 
 /**
@@ -144,7 +257,7 @@ function describe(path: string): { owner: string; stale: boolean } | undefined {
   if (owner === undefined) return undefined;
   const [pidText, host] = owner.split(' ');
   const pid = Number(pidText);
-  const age = () => Date.now() - (lstatOrUndefined(path)?.mtimeMs ?? Date.now());
+  const age = () => ageOf(path);
   if (!host || !Number.isInteger(pid) || pid <= 0) return { owner, stale: age() > GUARD_STALE_MS };
   if (host !== HOST) return { owner, stale: age() > FOREIGN_STALE_MS };
   return { owner, stale: !isAlive(pid) };
@@ -168,6 +281,15 @@ export function lockIsStale(path: string): boolean {
 /** A lock's file name without its directory, for messages: the name holds a hash, never a session id. */
 function shortPath(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
+ * How long ago a lock was made (a shared lock: how long ago its holder last
+ * took a lock, to within {@link HOLDER_TOUCH_MS}: its inode is the holder file's).
+ */
+function ageOf(path: string): number {
+  const st = lstatOrUndefined(path);
+  return st ? Date.now() - st.mtimeMs : 0;
 }
 
 function lstatOrUndefined(path: string) {

@@ -4,7 +4,7 @@ import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { DEFAULT_IDLE_SECONDS } from '../../config/defaults.js';
 import { asyncFs, syncDirectory, syncFs, type FsOps } from '../../util/fs.js';
 import { ensurePrivateDirectory } from '../../util/privateDirectory.js';
-import { acquireFileLock, lockIsStale, tryFileLock } from '../locks/FileLock.js';
+import { HOLDER_PREFIX, acquireFileLock, holderIsAbandoned, lockIsStale, tryFileLock } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
@@ -67,6 +67,8 @@ export class FileStore implements SessionStore {
   readonly directory: string;
   readonly #ops: FsOps;
   readonly #fsync: boolean;
+  /** Locks as hard links to this process's holder file (a long-running process), or as symbolic links. */
+  readonly #sharedLocks: boolean;
   readonly #parents: boolean;
   readonly #source: string;
   #checked: Promise<void> | undefined;
@@ -80,6 +82,7 @@ export class FileStore implements SessionStore {
     this.name = `file://${directory}`;
     this.#ops = options.sync ? syncFs : asyncFs;
     this.#fsync = options.fsync ?? false;
+    this.#sharedLocks = !options.sync;
     this.#parents = options.parents ?? true;
     this.#source = options.source ?? 'PSOSessionFileLoader_Path';
     if (options.lockAcrossProcesses ?? true) {
@@ -166,7 +169,7 @@ export class FileStore implements SessionStore {
     const lockFile = `${this.fileOf(key).slice(0, -SUFFIX.length)}${LOCK}`;
     await this.#ready();
     try {
-      return await acquireFileLock(lockFile, timeoutMs);
+      return await acquireFileLock(lockFile, timeoutMs, { shared: this.#sharedLocks });
     } catch (e) {
       if (e instanceof Error && e.name === 'SessionBusyError') throw e;
       throw new SessionStoreError(`cannot lock the session in ${this.directory}: ${(e as Error).message}${hint(e)}`, { cause: e });
@@ -364,6 +367,11 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
         }
       } else if (name.startsWith(PREFIX) && name.endsWith(LOCK)) {
         if (lockIsStale(file)) {
+          await ops.unlink(file);
+          removed++;
+        }
+      } else if (name.startsWith(HOLDER_PREFIX)) {
+        if (holderIsAbandoned(file)) {
           await ops.unlink(file);
           removed++;
         }
