@@ -72,18 +72,19 @@ async function main(): Promise<number> {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  const rows = [['store', 'kills', 'process', 'worker', 'primary+workers', 'starts', 'acknowledged', 'unanswered', 'checks', 'violations', 'recovery p50/max ms', 'elapsed s', 'seed']];
+  const rows = [['store', 'kills', 'process', 'worker', 'primary+workers', 'starts', 'acknowledged', 'unanswered', 'checks', 'violations', 'hung', 'recovery p50/max ms', 'elapsed s', 'seed']];
   for (const { store, report: r } of runs) {
     rows.push([
       store, String(r.kills.process + r.kills.worker + r.kills.primary), String(r.kills.process), String(r.kills.worker), String(r.kills.primary),
-      String(r.starts), String(r.acknowledged), String(r.unanswered), String(r.checks), String(r.violations.length),
+      String(r.starts), String(r.acknowledged), String(r.unanswered), String(r.checks), String(r.violations.length), String(r.hung),
       `${r.recoveryMs.median}/${r.recoveryMs.max}`, fmt(r.elapsedMs / 1000), String(r.seed),
     ]);
   }
   console.log(`\n${table(rows)}`);
   console.log(
     '  checks: answers compared with what the client knew (each increment\'s count, each session read back after every\n' +
-      '  restart and worker kill, and the store read directly at the end); recovery: from a server\'s start to every session read back.',
+      '  restart and worker kill, and the store read directly at the end); recovery: from a server\'s start to every session read back;\n' +
+      '  hung: reads just after a worker was killed that got no answer at all (node:cluster\'s handoff; see README.md).',
   );
   for (const { store, report: r } of runs) for (const v of r.violations) console.log(`  VIOLATION (${store}): ${v}`);
   await mkdir(RESULTS_DIR, { recursive: true });

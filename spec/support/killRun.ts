@@ -16,6 +16,7 @@ import { sessionFileName, sessionKey } from './sessionFiles.js';
 /** The handler module every server of a run serves. */
 export const COUNTER_MODULE = join(ROOT, 'dist/spec/support/counterModule.js');
 const SERVICE = 'k9';
+const AFTER_WORKER_KILL = 'after a worker was killed';
 
 /** Which store the servers of a run share. */
 export type KillStore = 'file' | 'sqlite';
@@ -57,6 +58,13 @@ export interface KillRunReport {
   checks: number;
   /** Everything that broke a property; empty when the run passed. */
   violations: string[];
+  /**
+   * Reads sent just after a worker was killed that got no answer at all: a
+   * new connection node:cluster's primary handed to the worker as it died is
+   * neither served nor closed (see bench/README.md, kill9). Counted apart:
+   * it is not a session's state.
+   */
+  hung: number;
   /** From a server's start to every session read back, ms. */
   recoveryMs: { median: number; max: number };
   /** Sessions in the store at the end, and lock files left once every session was used again. */
@@ -182,7 +190,7 @@ export async function runKills(options: KillRunOptions): Promise<KillRunReport> 
   const lockMs = (options.lockTimeoutSeconds ?? 3) * 1000;
   const report: KillRunReport = {
     seed, kills: { process: 0, worker: 0, primary: 0 }, starts: 0, acknowledged: 0, unanswered: 0, checks: 0,
-    violations: [], recoveryMs: { median: 0, max: 0 }, stored: { sessions: 0, locksLeft: 0 }, elapsedMs: 0,
+    violations: [], hung: 0, recoveryMs: { median: 0, max: 0 }, stored: { sessions: 0, locksLeft: 0 }, elapsedMs: 0,
   };
   const recoveries: number[] = [];
   const violation = (what: string) => {
@@ -196,10 +204,10 @@ export async function runKills(options: KillRunOptions): Promise<KillRunReport> 
   const agent = new Agent({ keepAlive: true });
 
   /** Checks one answer about session `s`, asked when its acknowledged state was `ackedThen`. */
-  const check = (index: number, r: Reply, ackedThen: number, increment: boolean) => {
+  const check = (index: number, r: Reply, ackedThen: number, increment: boolean, when = '') => {
     const s = sessions[index]!;
     report.checks++;
-    const label = `session ${index} (${increment ? 'increment' : 'read back'}, last acknowledged ${ackedThen}, ${s.sent} sent)`;
+    const label = `session ${index} (${increment ? 'increment' : `read back ${when}`}, last acknowledged ${ackedThen}, ${s.sent} sent)`;
     if (r.status !== 200) return violation(`${label}: answered ${r.status} ${r.body.slice(0, 200)}`);
     if (r.setCookie !== undefined && r.setCookie !== s.cookie) return violation(`${label}: a new session (Set-Cookie ${r.setCookie.slice(0, 12)}...), answered ${r.body}`);
     const n = Number(r.body);
@@ -232,9 +240,13 @@ export async function runKills(options: KillRunOptions): Promise<KillRunReport> 
     await Promise.all(sessions.map(async (s, index) => {
       const ackedThen = s.acked;
       try {
-        check(index, await get(port, '/peek', s.cookie, false, lockMs + 10_000), ackedThen, false);
+        check(index, await get(port, '/peek', s.cookie, false, lockMs + 10_000), ackedThen, false, what);
       } catch (e) {
-        violation(`session ${index} not read back ${what}: ${(e as Error).message}`);
+        const message = (e as Error).message;
+        if (what === AFTER_WORKER_KILL && /got no answer/.test(message)) {
+          report.hung++;
+          options.progress?.(`session ${index}: a read back ${what} got no answer (a connection lost in node:cluster's handoff)`);
+        } else violation(`session ${index} not read back ${what}: ${message}`);
       }
     }));
   };
@@ -253,7 +265,7 @@ export async function runKills(options: KillRunOptions): Promise<KillRunReport> 
         process.kill(victim, 'SIGKILL');
         report.kills.worker++;
         await sleep(between(loadMs));
-        await readBack('after a worker was killed');
+        await readBack(AFTER_WORKER_KILL);
         await sleep(between(loadMs));
       }
     }
@@ -287,7 +299,7 @@ export async function runKills(options: KillRunOptions): Promise<KillRunReport> 
       done = report.kills.process + report.kills.worker + report.kills.primary;
       round++;
       if (Math.floor(done / 50) > Math.floor(before / 50) || done >= options.kills) {
-        options.progress?.(`${done} kills, ${report.acknowledged} acknowledged, ${report.checks} checks, ${report.violations.length} violations, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        options.progress?.(`${done} kills, ${report.acknowledged} acknowledged, ${report.checks} checks, ${report.violations.length} violations, ${report.hung} hung, ${((Date.now() - started) / 1000).toFixed(0)} s`);
       }
     }
     // A last server: every session read back, used again, and the server stopped as usual.
