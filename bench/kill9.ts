@@ -1,6 +1,6 @@
 // kill -9 of `pso serve` mid-save, a thousand times per store: see README.md.
 //
-//   node dist/bench/kill9.js [--kills 1000] [--store file,sqlite] [--servers both|single|workers] [--sessions 4] [--seed N]
+//   node dist/bench/kill9.js [--kills 1000] [--store file,sqlite] [--servers both|single|workers] [--sessions 4] [--lock-timeout 10] [--seed N]
 //
 // Each store gets its own run: servers started one after the other on one
 // port (single-process and `--workers 2` in turn), load on a few sessions,
@@ -21,10 +21,11 @@ interface KillOptions {
   servers: 'single' | 'workers' | 'both';
   sessions: number;
   seed: number | undefined;
+  lockTimeout: number;
 }
 
 function parse(argv: string[]): KillOptions {
-  const o: KillOptions = { kills: 1000, stores: ['file', 'sqlite'], servers: 'both', sessions: 4, seed: undefined };
+  const o: KillOptions = { kills: 1000, stores: ['file', 'sqlite'], servers: 'both', sessions: 4, seed: undefined, lockTimeout: 10 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -40,6 +41,7 @@ function parse(argv: string[]): KillOptions {
     if (a === '--kills') o.kills = count();
     else if (a === '--sessions') o.sessions = count();
     else if (a === '--seed') o.seed = count();
+    else if (a === '--lock-timeout') o.lockTimeout = count();
     else if (a === '--store') {
       const names = value().split(',');
       const bad = names.filter((n) => n !== 'file' && n !== 'sqlite');
@@ -57,14 +59,14 @@ function parse(argv: string[]): KillOptions {
 async function main(): Promise<number> {
   const o = parse(process.argv.slice(2));
   const env = environment();
-  console.log(`kill9: ${o.kills} kills per store (${o.stores.join(', ')}), servers ${o.servers}, ${o.sessions} sessions; node ${env.node}, ${env.cpus} CPUs`);
+  console.log(`kill9: ${o.kills} kills per store (${o.stores.join(', ')}), servers ${o.servers}, ${o.sessions} sessions, PSOSessionLockTimeout ${o.lockTimeout}; node ${env.node}, ${env.cpus} CPUs`);
   const runs: { store: KillStore; report: KillRunReport }[] = [];
   for (const store of o.stores) {
     const dir = mkdtempSync(join(tmpdir(), `pso-kill9-${store}-`));
     console.log(`\n${store} store:`);
     try {
       const report = await runKills({
-        store, dir, kills: o.kills, servers: o.servers, sessions: o.sessions, ...(o.seed !== undefined ? { seed: o.seed } : {}),
+        store, dir, kills: o.kills, servers: o.servers, sessions: o.sessions, lockTimeoutSeconds: o.lockTimeout, ...(o.seed !== undefined ? { seed: o.seed } : {}),
         progress: (line) => console.log(`  ${line}`),
       });
       runs.push({ store, report });

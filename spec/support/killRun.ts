@@ -37,7 +37,11 @@ export interface KillRunOptions {
   loopsPerSession?: number;
   /** The load before each kill lasts a random time in this range, ms (default 20 to 300). */
   loadMs?: [number, number];
-  /** `PSOSessionLockTimeout` of the servers, seconds (default 3). */
+  /**
+   * `PSOSessionLockTimeout` of the servers, seconds (default 10, pso's own):
+   * a lock left by a dead holder is broken at once, so any 503 says a lock
+   * outlived its holder by that long.
+   */
   lockTimeoutSeconds?: number;
   /** Seed of the random moments (default: from the clock; printed in the report). */
   seed?: number;
@@ -143,7 +147,7 @@ interface Server {
 function startServer(options: KillRunOptions, port: number, workers: boolean): Promise<Server> {
   const directives = [
     `PSOServiceId=${SERVICE}`,
-    `PSOSessionLockTimeout=${options.lockTimeoutSeconds ?? 3}`,
+    `PSOSessionLockTimeout=${options.lockTimeoutSeconds ?? 10}`,
     options.store === 'file' ? `PSOSessionFileLoader_Path=${join(options.dir, 'sessions')}` : `PSOSessionStore=sqlite://${join(options.dir, 'sessions.db')}`,
   ];
   const args = [CLI, 'serve', COUNTER_MODULE, '--port', String(port), ...(workers ? ['--workers', '2'] : []), ...directives.flatMap((d) => ['-D', d])];
@@ -187,7 +191,7 @@ export async function runKills(options: KillRunOptions): Promise<KillRunReport> 
   const rand = random(seed);
   const between = ([lo, hi]: [number, number]) => lo + Math.floor(rand() * (hi - lo));
   const loadMs = options.loadMs ?? [20, 300];
-  const lockMs = (options.lockTimeoutSeconds ?? 3) * 1000;
+  const lockMs = (options.lockTimeoutSeconds ?? 10) * 1000;
   const report: KillRunReport = {
     seed, kills: { process: 0, worker: 0, primary: 0 }, starts: 0, acknowledged: 0, unanswered: 0, checks: 0,
     violations: [], hung: 0, recoveryMs: { median: 0, max: 0 }, stored: { sessions: 0, locksLeft: 0 }, elapsedMs: 0,
