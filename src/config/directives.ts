@@ -30,6 +30,7 @@ export const DIRECTIVES = {
     'Per-session lock of the file store: "auto" or "file" (default: across processes, with a lock beside each session file, so servers, workers, FastCGI processes and CGI scripts can share a directory), "process" (inside one process only: for a directory no other process uses).',
   PSOSessionLockTimeout: 'Seconds to wait for a busy session before answering 503. Default 10.',
   PSOSessionGCProbability: 'Chance (0..1) that a request also collects expired session files. Default 0.01.',
+  PSOSessionGCInterval: 'Seconds a persistent server waits at least between two collections of expired sessions, however busy it is. Default 60.',
   PSOLog: 'Absolute path of a file that request.log() lines and pso\'s own messages are appended to, instead of the container\'s logger (standard error by default).',
   PSODebug: 'on: error responses include the error and its stack. Default off.',
   PSOTrustProxy: 'on: believe X-Forwarded-Proto from the proxy in front of this server. Default off.',

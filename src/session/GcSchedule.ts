@@ -1,13 +1,14 @@
-import { readProbability } from '../config/directives.js';
+import { readProbability, readSeconds } from '../config/directives.js';
 import type { SessionRequest } from './SessionRequest.js';
 
-/** A server collects expired sessions at most this often. */
-const GC_INTERVAL_MS = 60_000;
+/** A server collects expired sessions at most this often, unless `PSOSessionGCInterval` says otherwise. */
+const GC_INTERVAL_SECONDS = 60;
 
 /**
  * When a request also collects expired sessions: with the chance
  * `PSOSessionGCProbability` (default 0.01), one sweep at a time, and in a
- * server at most once a minute however busy it is.
+ * server at most once every `PSOSessionGCInterval` seconds (default 60)
+ * however busy it is.
  *
  * @example
  * ```ts
@@ -21,14 +22,16 @@ export class GcSchedule {
   async maybeRun(request: SessionRequest, collect: () => Promise<number>): Promise<void> {
     if (this.#running) return;
     let probability: number;
+    let intervalMs: number;
     try {
       probability = readProbability(request, 'PSOSessionGCProbability', 0.01);
+      intervalMs = readSeconds(request, 'PSOSessionGCInterval', GC_INTERVAL_SECONDS) * 1000;
     } catch (e) {
       request.logWith('error', (e as Error).message);
       return;
     }
     if (Math.random() >= probability) return;
-    if (request.persistent && Date.now() - this.#last < GC_INTERVAL_MS) return;
+    if (request.persistent && Date.now() - this.#last < intervalMs) return;
     this.#last = Date.now();
     this.#running = true;
     try {

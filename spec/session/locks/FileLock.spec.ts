@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOLDER_PREFIX, acquireFileLock, holderIsAbandoned, isAlive, lockIsStale, tryFileLock } from '../../../src/session/locks/FileLock.js';
 import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
+import { ownStartTime } from '../../../src/session/locks/processLiveness.js';
 import { answerFor } from '../../../src/service/errorAnswer.js';
 import { tempDir } from '../../support/fakeRequest.js';
 
@@ -27,6 +28,18 @@ async function deadPid(): Promise<number> {
   const { pid } = await run(['-e', '']);
   assert.equal(isAlive(pid), false);
   return pid;
+}
+
+/**
+ * A zombie: a child of `sleep`, which never reaps it, so that it stays a
+ * zombie until its parent is killed (`reap`).
+ */
+async function zombiePid(): Promise<{ pid: number; reap(): void }> {
+  const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const pid = Number(await new Promise<string>((r) => parent.stdout!.once('data', (d) => r(String(d).trim()))));
+  for (let i = 0; i < 200 && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /^\d+ \(.*\) Z/, 'a zombie');
+  return { pid, reap: () => parent.kill('SIGKILL') };
 }
 
 /** Sets a file's modification time `ms` in the past. */
@@ -139,13 +152,14 @@ describe('acquireFileLock', () => {
   });
   afterEach(() => cleanup());
 
-  it('when free, creates the lock as a link whose target is "pid host token", made in one step', async () => {
+  it('when free, creates the lock as a link whose target is "pid host token started", made in one step', async () => {
     const release = await acquireFileLock(lock, 1000);
     assert.ok(lstatSync(lock).isSymbolicLink());
-    const [pid, host, token, ...rest] = holderOf(lock).split(' ');
+    const [pid, host, token, started, ...rest] = holderOf(lock).split(' ');
     assert.equal(Number(pid), process.pid);
     assert.equal(host, hostname());
     assert.ok(token, 'a token tells this holder from earlier ones');
+    assert.equal(started, ownStartTime(), 'the start time tells this process from a later one given its pid');
     assert.deepEqual(rest, []);
     await release();
     assert.equal(existsSync(lock), false);
@@ -180,6 +194,34 @@ describe('acquireFileLock', () => {
     assert.ok(holderOf(lock).startsWith(`${process.pid} ${hostname()} `));
     await release();
     assert.equal(existsSync(lock), false);
+  });
+
+  it('when its holder is a zombie (killed, not yet reaped), breaks it at once', async function () {
+    if (ownStartTime() === undefined) return this.skip();
+    const zombie = await zombiePid();
+    symlinkSync(`${zombie.pid} ${hostname()} x`, lock);
+    const started = Date.now();
+    const release = await acquireFileLock(lock, 2000);
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    await release();
+    zombie.reap();
+  });
+
+  it('when its holder\'s pid now belongs to another process (another start time), breaks it at once', async function () {
+    if (ownStartTime() === undefined) return this.skip();
+    symlinkSync(`${process.pid} ${hostname()} x ${Number(ownStartTime()) - 1}`, lock);
+    const release = await acquireFileLock(lock, 2000);
+    assert.ok(holderOf(lock).endsWith(` ${ownStartTime()}`));
+    await release();
+  });
+
+  it('when its holder\'s pid and start time are a live process\'s, or its token has no start time (an earlier pso), keeps waiting', async () => {
+    for (const token of [`${process.pid} ${hostname()} x ${ownStartTime() ?? ''}`.trim(), `${process.pid} ${hostname()} x`]) {
+      symlinkSync(token, lock);
+      await assert.rejects(acquireFileLock(lock, 100), SessionBusyError);
+      assert.equal(holderOf(lock), token);
+      unlinkSync(lock);
+    }
   });
 
   it('when a live process holds it, times out with SessionBusyError', async () => {
@@ -296,6 +338,19 @@ describe('isAlive', () => {
 
   it('when the process has exited, is false', async () => {
     assert.equal(isAlive(await deadPid()), false);
+  });
+
+  it('when the process is a zombie (exited, waiting for its parent to reap it), is false', async function () {
+    if (ownStartTime() === undefined) return this.skip();
+    const zombie = await zombiePid();
+    assert.equal(isAlive(zombie.pid), false);
+    zombie.reap();
+  });
+
+  it('when the pid was given to another process since (its start time differs), is false', function () {
+    if (ownStartTime() === undefined) return this.skip();
+    assert.equal(isAlive(process.pid, ownStartTime()), true);
+    assert.equal(isAlive(process.pid, String(Number(ownStartTime()) + 1)), false);
   });
 });
 

@@ -371,6 +371,39 @@ describe('RedisStore', function () {
     });
   });
 
+  describe('when Redis goes away while a lock is held', () => {
+    let redis: ChildProcess | undefined;
+    let dir: string | undefined;
+    afterEach(async () => {
+      await stopRedis(redis);
+      redis = undefined;
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      dir = undefined;
+    });
+
+    it('frees the lock once Redis is back, rather than leave the session busy for the rest of its lease', async () => {
+      // A private Redis that keeps what it had across a restart (append-only file), as a production one would.
+      const port = await freeRedisPort();
+      dir = mkdtempSync(join(tmpdir(), 'pso-redis-lease-'));
+      const aof = ['--appendonly', 'yes', '--appendfsync', 'always'];
+      redis = await startRedis(port, dir, aof);
+      const url = `redis://127.0.0.1:${port}/0?prefix=${encodeURIComponent(PREFIX)}`;
+      const a = open(url);
+      const held = await a.lockAndGet('svc:away', 1_000);
+      const stopped = new Promise((r) => redis!.once('exit', r));
+      spawnSync(REDIS_CLI, ['-p', String(port), 'shutdown']);
+      await stopped;
+      await assert.rejects(held.release(), 'Redis is away: the release fails');
+      redis = await startRedis(port, dir, aof);
+      // The lease is 30 s; the lock must be gone within a few seconds of Redis's return.
+      const b = open(url);
+      const started = Date.now();
+      const next = await b.lockAndGet('svc:away', 5_000);
+      assert.ok(Date.now() - started < 5_000, `locked again after ${Date.now() - started} ms`);
+      await next.release();
+    });
+  });
+
   describe('under a node:http server (PSOSessionStore)', () => {
     let server: PsoServer | undefined;
     let logger: MemoryLogger;

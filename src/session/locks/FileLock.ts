@@ -4,8 +4,12 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SessionBusyError } from './SessionBusyError.js';
 import type { Release } from './KeyedMutex.js';
+import { isAlive, ownStartTime } from './processLiveness.js';
+
+export { isAlive } from './processLiveness.js';
 
 const HOST = hostname();
+const STARTED = ownStartTime() === undefined ? '' : ` ${ownStartTime()}`;
 let tokenCounter = 0;
 /** A lock of another host is taken as abandoned after this long. */
 const FOREIGN_STALE_MS = 60_000;
@@ -41,10 +45,13 @@ export class LockLostError extends Error {
 
 /**
  * A lock shared by every process on the machine (and on a shared file
- * system): a symbolic link whose target, `pid host token`, names its holder.
+ * system): a symbolic link whose target, `pid host token started`, names its
+ * holder (`started`, the process's start time where the system tells it, so
+ * that a pid given to another process since is not taken for the holder).
  * Creating a link is one atomic system call that fails when the name exists,
  * and its target is written with it, so a lock is never seen half made. Only
- * its holder removes it; one left by a process that has died (on this host),
+ * its holder removes it; one left by a process that has died (on this host;
+ * a zombie counts as dead),
  * or a foreign one older than a minute, is broken under a guard file, so that
  * two waiters never break it twice.
  *
@@ -78,8 +85,8 @@ export async function acquireFileLock(path: string, timeoutMs: number, options: 
  */
 export function tryFileLock(path: string, options: FileLockOptions = {}): FileLock | undefined {
   if (options.shared) return trySharedLock(path);
-  // Unique among live holders: pid and host name who, hrtime and a counter which.
-  const token = `${process.pid} ${HOST} ${process.hrtime.bigint().toString(36)}.${++tokenCounter}`;
+  // Unique among live holders: pid, host name and start time who, hrtime and a counter which.
+  const token = `${process.pid} ${HOST} ${process.hrtime.bigint().toString(36)}.${++tokenCounter}${STARTED}`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       symlinkSync(token, path);
@@ -154,7 +161,7 @@ function holderIn(dir: string): { path: string; token: string; touched: number }
   let holder = holders.get(dir);
   if (holder) return holder;
   const tag = randomBytes(6).toString('hex');
-  const token = `${process.pid} ${HOST} ${tag}`;
+  const token = `${process.pid} ${HOST} ${tag}${STARTED}`;
   const path = join(dir, `${HOLDER_PREFIX}${process.pid}-${tag}`);
   writeFileSync(path, token, { flag: 'wx', mode: 0o600 });
   holder = { path, token, touched: Date.now() };
@@ -198,10 +205,10 @@ export function holderIsAbandoned(path: string): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : ageOf(path) > GUARD_STALE_MS;
   }
-  const [pidText, host] = owner.split(' ');
+  const [pidText, host, , started] = owner.split(' ');
   const pid = Number(pidText);
   if (!host || !Number.isInteger(pid) || pid <= 0) return ageOf(path) > GUARD_STALE_MS;
-  return host === HOST && !isAlive(pid);
+  return host === HOST && !isAlive(pid, started);
 }
 
 /**
@@ -255,22 +262,12 @@ function describe(path: string): { owner: string; stale: boolean } | undefined {
     return undefined;
   }
   if (owner === undefined) return undefined;
-  const [pidText, host] = owner.split(' ');
+  const [pidText, host, , started] = owner.split(' ');
   const pid = Number(pidText);
   const age = () => ageOf(path);
   if (!host || !Number.isInteger(pid) || pid <= 0) return { owner, stale: age() > GUARD_STALE_MS };
   if (host !== HOST) return { owner, stale: age() > FOREIGN_STALE_MS };
-  return { owner, stale: !isAlive(pid) };
-}
-
-/** Whether a process with this pid exists (EPERM means it does, as another user). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return { owner, stale: !isAlive(pid, started) };
 }
 
 /** Whether a lock was abandoned by its holder (used by garbage collection). */

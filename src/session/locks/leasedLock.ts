@@ -55,10 +55,17 @@ export async function takeLease(steps: LeaseSteps): Promise<Release> {
   }
 }
 
+/** The first wait before freeing a lock again after a failure, doubled each time up to {@link FREE_RETRY_MAX_MS}. */
+const FREE_RETRY_MS = 100;
+const FREE_RETRY_MAX_MS = 2_000;
+
 function held(steps: LeaseSteps): Release {
+  // The lease lasts ttlMs from when it was taken or last renewed.
+  let lapses = Date.now() + steps.ttlMs;
   const renew = setInterval(() => {
     // A failed renewal is tried again next time; the lock lasts ttlMs meanwhile.
-    Promise.resolve().then(() => steps.renew()).catch(() => {});
+    const at = Date.now();
+    Promise.resolve().then(() => steps.renew()).then(() => { lapses = at + steps.ttlMs; }, () => {});
   }, Math.floor(steps.ttlMs / 3));
   renew.unref();
   steps.renewals.add(renew);
@@ -68,6 +75,37 @@ function held(steps: LeaseSteps): Release {
     done = true;
     clearInterval(renew);
     steps.renewals.delete(renew);
-    await steps.free();
+    try {
+      await steps.free();
+    } catch (e) {
+      freeLater(steps, lapses);
+      throw e;
+    }
   };
+}
+
+/**
+ * Frees a lock whose release failed (the store was away), again and again
+ * until it works or the lease lapses by itself. Without it, a store that
+ * comes back with the lock still in it (Redis from its append-only file)
+ * would keep that session busy for the rest of the lease, long after the
+ * store's return. Freeing is safe to repeat: it deletes the lock only while
+ * it is still this holder's.
+ */
+function freeLater(steps: LeaseSteps, lapses: number): void {
+  let wait = FREE_RETRY_MS;
+  const attempt = () => {
+    steps.renewals.delete(timer);
+    if (Date.now() >= lapses) return;
+    Promise.resolve().then(() => steps.free()).catch(() => {
+      wait = Math.min(wait * 2, FREE_RETRY_MAX_MS);
+      timer = setTimeout(attempt, wait);
+      timer.unref();
+      // Closing the store stops the retries with its renewals.
+      steps.renewals.add(timer);
+    });
+  };
+  let timer = setTimeout(attempt, wait);
+  timer.unref();
+  steps.renewals.add(timer);
 }

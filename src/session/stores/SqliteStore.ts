@@ -5,7 +5,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
-import { isAlive } from '../locks/FileLock.js';
+import { isAlive, ownStartTime } from '../locks/processLiveness.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { takeLease } from '../locks/leasedLock.js';
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
@@ -14,6 +14,7 @@ import { redact, redactText } from './redact.js';
 import type { SessionStore } from './SessionStore.js';
 
 const HOST = hostname();
+const STARTED = ownStartTime() === undefined ? '' : ` ${ownStartTime()}`;
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -157,7 +158,7 @@ export class SqliteStore implements SessionStore {
    * renews it while it holds it; releasing deletes it only if it is still its own.
    */
   async lock(key: string, timeoutMs: number): Promise<Release> {
-    const token = `${process.pid} ${HOST} ${randomUUID()}`;
+    const token = `${process.pid} ${HOST} ${randomUUID()}${STARTED}`;
     return takeLease({
       what: `${this.name} ${key}`,
       timeoutMs,
@@ -259,11 +260,11 @@ function hasScheme(text: string): boolean {
   return /^[a-z][a-z0-9+.-]*:/i.test(text);
 }
 
-/** A lock token of a process of this machine that no longer runs (`pid host uuid`). */
+/** A lock token of a process of this machine that no longer runs (`pid host uuid started`). */
 function isDeadHere(token: string): boolean {
-  const [pid, host] = token.split(' ');
+  const [pid, host, , started] = token.split(' ');
   const n = Number(pid);
-  return host === HOST && Number.isInteger(n) && n > 0 && !isAlive(n);
+  return host === HOST && Number.isInteger(n) && n > 0 && !isAlive(n, started);
 }
 
 /** Setting up a new database (switching to WAL) can be refused as busy without waiting: retry a while. */
