@@ -263,6 +263,7 @@ const CONFIGURATIONS: Configuration[] = [
   psoConfiguration(pso('nginx-pso-serve'), 'nginx'),
   psoConfiguration(pso('nginx-pso-workers'), 'nginx'),
   psoConfiguration(pso('nginx-pso-fastcgi'), 'nginx'),
+  psoConfiguration(pso('nginx-pso-fastcgi-workers'), 'nginx'),
   {
     id: 'apache-php-fpm',
     label: `Apache + php-fpm (mod_proxy_fcgi, pm static ${POOL})`,

@@ -76,6 +76,14 @@ export const PSO_DEPLOYMENTS: readonly PsoDeployment[] = [
     serve: { protocol: 'fastcgi', args: (a) => ['--fastcgi', `${a.host}:${a.port}`] },
   },
   {
+    id: 'nginx-pso-fastcgi-workers',
+    label: `nginx + pso serve --fastcgi --workers ${availableParallelism()} (fastcgi_pass)`,
+    front: 'nginx',
+    anchor: 'nginx-php-fpm',
+    needs: '--fastcgi',
+    serve: { protocol: 'fastcgi', args: (a) => ['--fastcgi', `${a.host}:${a.port}`, '--workers', String(availableParallelism())] },
+  },
+  {
     id: 'apache-fcgid-pso',
     label: 'Apache + mod_fcgid + pso bundle',
     front: 'apache',
