@@ -8,6 +8,7 @@ import type { Logger } from '../logging/Logger.js';
 import type { SessionData } from '../session/json.js';
 import type { Session } from '../session/Session.js';
 import { SessionImpl } from '../session/SessionImpl.js';
+import { SAFE_METHODS } from './csrf/checkCsrf.js';
 import type { CsrfOption } from './csrf/csrfSettings.js';
 import { verifyCsrf } from './csrf/verifyCsrf.js';
 import { answerFor } from './errorAnswer.js';
@@ -27,6 +28,8 @@ import { reasonPhrase } from './status.js';
  * ```
  */
 export type Handler<D extends object = SessionData> = (request: ServiceRequest<D>) => unknown;
+
+const READ_ONLY = { readOnly: true } as const;
 
 /** A concrete {@link SessionImpl} class, as given to `options.sessionImpl`. */
 export type SessionImplClass = new (...args: never[]) => SessionImpl;
@@ -144,9 +147,10 @@ export class ServiceCore {
    * keeping it (`PSOSessionCacheControl`); `mkurl()` carries it where asked.
    */
   async openSession<D extends object>(request: ServiceRequest<D>, impl: SessionImpl, options: HandlerOptions = {}): Promise<Session<D>> {
-    const session = await impl.open<D>(request, { readOnly: readOnlyOf(request, options.readOnlySession) });
-    const head = sessionHead(request, impl, session, request);
-    internalsOf(request).bind({
+    const session = await impl.open<D>(request, readOnlyOf(request, options.readOnlySession) ? READ_ONLY : undefined);
+    const internals = internalsOf(request);
+    const head = sessionHead(request, internals, impl, session, { getHeader: (n) => request.getHeader(n), addHeader: (n, v) => request.addHeader(n, v) });
+    internals.bind({
       session,
       beforeHead: head,
       decorateUrl: (params) => impl.decorateUrl(request, session, params),
@@ -167,7 +171,7 @@ export class ServiceCore {
       await forms.prepare();
       impl = this.sessionImplFor(options);
       session = await this.openSession(request, impl, options);
-      await verifyCsrf(request, impl, session, options.csrf);
+      if (!SAFE_METHODS.has(request.method)) await verifyCsrf(request, impl, session, options.csrf);
       let result: unknown;
       try {
         result = await handler(request);

@@ -7,7 +7,8 @@ export const SESSION_CACHE_CONTROL = 'private, no-store';
 /** A response's headers, as far as the cache policy needs them. */
 export interface CacheHeaders {
   getHeader(name: string): string | number | readonly string[] | undefined;
-  setHeader(name: string, value: string): void;
+  /** Adds a header the response does not have yet. */
+  addHeader(name: string, value: string): void;
 }
 
 /**
@@ -23,9 +24,24 @@ export interface CacheHeaders {
  */
 export function sessionCacheControl(source: DirectiveSource): string | undefined {
   const raw = source.getEnviron('PSOSessionCacheControl');
-  const value = raw?.trim() ?? '';
+  if (raw === undefined) return SESSION_CACHE_CONTROL;
+  let value = parsed.get(raw);
+  if (value === undefined) {
+    value = parse(raw);
+    if (parsed.size > 64) parsed.clear();
+    parsed.set(raw, value);
+  }
+  return value === OFF ? undefined : value;
+}
+
+const OFF = '';
+/** Values as read, by directive text: a server reads the same one on every request. */
+const parsed = new Map<string, string>();
+
+function parse(raw: string): string {
+  const value = raw.trim();
   if (value === '' || /^(on|yes|true|1)$/i.test(value)) return SESSION_CACHE_CONTROL;
-  if (/^(off|no|false|0|none)$/i.test(value)) return undefined;
+  if (/^(off|no|false|0|none)$/i.test(value)) return OFF;
   if (/[^\t\x20-\x7e]/.test(value)) throw new ConfigurationError('PSOSessionCacheControl', raw, 'expected a Cache-Control value such as "private, no-store", or off');
   return value;
 }
@@ -44,5 +60,5 @@ export function sessionCacheControl(source: DirectiveSource): string | undefined
 export function guardSessionCaching(headers: CacheHeaders, source: DirectiveSource, exposed: boolean): void {
   if (!exposed || headers.getHeader('Cache-Control') !== undefined) return;
   const value = sessionCacheControl(source);
-  if (value !== undefined) headers.setHeader('Cache-Control', value);
+  if (value !== undefined) headers.addHeader('Cache-Control', value);
 }

@@ -1,7 +1,8 @@
 import type { Session } from '../session/Session.js';
 import type { SessionImpl } from '../session/SessionImpl.js';
 import { guardSessionCaching, sessionCacheControl, type CacheHeaders } from './sessionCaching.js';
-import { internalsOf, type ServiceRequest } from './ServiceRequest.js';
+import type { RequestInternals } from './SessionBinding.js';
+import type { ServiceRequest } from './ServiceRequest.js';
 
 /**
  * What goes into a response's head for its session, just before it goes
@@ -11,12 +12,11 @@ import { internalsOf, type ServiceRequest } from './ServiceRequest.js';
  *
  * @example
  * ```ts
- * const head = sessionHead(request, impl, session, request);
+ * const head = sessionHead(request, internalsOf(request), impl, session, request);
  * head(); // just before the head goes out
  * ```
  */
-export function sessionHead(request: ServiceRequest<any>, impl: SessionImpl, session: Session<object>, headers: CacheHeaders): () => void {
-  const internals = internalsOf(request);
+export function sessionHead(request: ServiceRequest<any>, internals: RequestInternals, impl: SessionImpl, session: Session<object>, headers: CacheHeaders): () => void {
   const stored = !session.isNew;
   // A bad PSOSessionCacheControl fails the request before the handler runs, not once its answer is made.
   sessionCacheControl(request);

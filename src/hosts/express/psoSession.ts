@@ -3,6 +3,7 @@ import type { CsrfRequest } from '../../service/csrf/checkCsrf.js';
 import { CsrfError } from '../../service/csrf/CsrfError.js';
 import { verifyCsrf } from '../../service/csrf/verifyCsrf.js';
 import { sessionHead } from '../../service/sessionHead.js';
+import { internalsOf } from '../../service/ServiceRequest.js';
 import type { SessionData } from '../../session/json.js';
 import type { Session } from '../../session/Session.js';
 import { NodeHttpRequest } from '../node-http/NodeHttpRequest.js';
@@ -84,7 +85,7 @@ export function psoSession<D extends object = SessionData>(
           next(e);
           return;
         }
-        const head = sessionHead(request, impl, session, { getHeader: (n) => res.getHeader(n), setHeader: (n, v) => res.setHeader(n, v) });
+        const head = sessionHead(request, internalsOf(request), impl, session, { getHeader: (n) => res.getHeader(n), addHeader: (n, v) => res.setHeader(n, v) });
         let headed = false;
         let ended = false;
         const writeHead = res.writeHead;

@@ -4,7 +4,7 @@ import { csrfNamesOf, type CsrfMode } from './csrfSettings.js';
 import { originProblem, type OriginSource } from './originCheck.js';
 
 /** Methods that must not change anything (RFC 9110 §9.2.1): never checked. */
-const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const FORM_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data']);
 
 /** What the check reads of a request (a `ServiceRequest` has it all). */
@@ -41,7 +41,7 @@ export interface CsrfSession {
  * ```
  */
 export async function checkCsrf(request: CsrfRequest, mode: CsrfMode, session: CsrfSession): Promise<void> {
-  if (mode === 'off' || SAFE.has(request.method) || session.header) return;
+  if (mode === 'off' || SAFE_METHODS.has(request.method) || session.header) return;
   if (mode === 'origin' && !(session.cookie && session.storedId !== undefined)) return;
   const names = csrfNamesOf(request);
   const problem = originProblem(request, names.trustedOrigins);

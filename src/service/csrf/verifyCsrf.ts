@@ -1,7 +1,7 @@
 import type { Session } from '../../session/Session.js';
 import type { SessionImpl } from '../../session/SessionImpl.js';
 import type { ServiceRequest } from '../ServiceRequest.js';
-import { checkCsrf, type CsrfRequest } from './checkCsrf.js';
+import { checkCsrf, SAFE_METHODS, type CsrfRequest } from './checkCsrf.js';
 import { csrfModeOf, type CsrfOption } from './csrfSettings.js';
 
 /**
@@ -23,6 +23,8 @@ export async function verifyCsrf(
   option: CsrfOption<ServiceRequest<any>> | undefined,
   input: CsrfRequest = request,
 ): Promise<void> {
+  // Most requests are safe: nothing to decide for them.
+  if (SAFE_METHODS.has(request.method)) return;
   const mode = csrfModeOf(request, typeof option === 'function' ? option(request) : option);
   if (mode === 'off') return;
   await checkCsrf(input, mode, {
