@@ -443,7 +443,14 @@ export class Session<D extends object = SessionData> {
     return this.#hostPart('touchSession', 'touch()')(this);
   }
 
-  /** Whether changes are refused: the session was opened read-only, or released. */
+  /**
+   * Whether changes are refused: the session was opened read-only, or released.
+   *
+   * @example
+   * ```ts
+   * if (!request.session.readOnly) request.session.increment('views');
+   * ```
+   */
   get readOnly(): boolean {
     return this.#frozen !== undefined;
   }

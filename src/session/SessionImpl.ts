@@ -309,7 +309,15 @@ export abstract class SessionImpl implements SessionHost {
 
   // ---- early release, reload and touch (docs/recipes/release.md, reload-touch.md) ----
 
-  /** Saves and unlocks a session before its request ends; it refuses changes from then on (`session.release()`). */
+  /**
+   * Saves and unlocks a session before its request ends; it refuses changes
+   * from then on. Handlers call `session.release()`, which comes here.
+   *
+   * @example
+   * ```ts
+   * await impl.releaseSession(session); // as await session.release()
+   * ```
+   */
   async releaseSession(session: Session<object>): Promise<void> {
     const state = this.#stateOf(session);
     if (state.closed || state.readOnly) return;
@@ -320,7 +328,14 @@ export abstract class SessionImpl implements SessionHost {
     }
   }
 
-  /** Whether a session is stored (so its id is, or becomes, the client's). */
+  /**
+   * Whether a session is stored (so its id is, or becomes, the client's).
+   *
+   * @example
+   * ```ts
+   * impl.isStored(session); // false for a new session until it is saved
+   * ```
+   */
   isStored(session: Session<object>): boolean {
     return this.#bySession.get(session)?.storedExpires !== undefined;
   }
@@ -329,6 +344,11 @@ export abstract class SessionImpl implements SessionHost {
    * Reads a session again from the store (`session.reload()`). When it is
    * gone, the session becomes what a request with its id would get: empty and
    * new, with a fresh id (a writable one whose response has not started).
+   *
+   * @example
+   * ```ts
+   * const found = await impl.reloadSession(session); // as await session.reload()
+   * ```
    */
   async reloadSession(session: Session<object>): Promise<boolean> {
     const state = this.#stateOf(session);
@@ -357,6 +377,11 @@ export abstract class SessionImpl implements SessionHost {
    * session whose lock this request no longer holds (read-only, released)
    * takes it for the moment of the touch; one busy elsewhere is left to the
    * request that holds it.
+   *
+   * @example
+   * ```ts
+   * const moved = await impl.touchSession(session); // as await session.touch()
+   * ```
    */
   async touchSession(session: Session<object>): Promise<boolean> {
     const state = this.#stateOf(session);
@@ -388,7 +413,15 @@ export abstract class SessionImpl implements SessionHost {
     }
   }
 
-  /** Whether the client presented its session id in the `PSOSessionHeader` header (not a cookie a browser adds by itself). */
+  /**
+   * Whether the client presented its session id in the `PSOSessionHeader`
+   * header (not a cookie a browser adds by itself): the CSRF checks leave such a request alone.
+   *
+   * @example
+   * ```ts
+   * if (!impl.presentedInHeader(request)) await checkCsrf(request, 'on', facts);
+   * ```
+   */
   presentedInHeader(request: SessionRequest): boolean {
     return this.#byRequest.get(request)?.viaHeader ?? false;
   }
