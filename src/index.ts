@@ -31,6 +31,9 @@ export { ServiceRequest, type ServiceRequestInit, type RedirectStatus, type Sess
 export type { UrlParams } from './service/buildUrl.js';
 export { isMain, moduleNameOf } from './service/moduleName.js';
 export { HttpError, InvalidHeaderError, HeadersSentError, ServiceReturn } from './service/errors.js';
+export { CsrfError, type CsrfCheck } from './service/csrf/CsrfError.js';
+export type { CsrfMode, CsrfOption } from './service/csrf/csrfSettings.js';
+export type { ReadOnlyOption } from './service/sessionMode.js';
 export { OK, HTTP_NOT_FOUND, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, reasonPhrase } from './service/status.js';
 export type { FormInput } from './service/forms/FormInput.js';
 export type { UploadedFile } from './service/forms/UploadedFile.js';
@@ -45,7 +48,9 @@ export { psoSession, type PsoSessionRequest } from './hosts/express/psoSession.j
 // The session and its policies (the How-To's classes).
 export { Session, type SessionHost, type SessionTimeouts } from './session/Session.js';
 export { type JsonValue, type SessionData, SessionDataError } from './session/json.js';
-export { SessionImpl, type SaveHints } from './session/SessionImpl.js';
+export { SessionImpl, type SaveHints, type OpenOptions } from './session/SessionImpl.js';
+export { SessionReadOnlyError, type ReadOnlyReason } from './session/SessionReadOnlyError.js';
+export type { FlashMessage } from './session/flash.js';
 export { CookieSession, type UrlSessionMode } from './session/CookieSession.js';
 export { CookieStoreImpl } from './session/CookieStoreImpl.js';
 export { CookieFileImpl } from './session/CookieFileImpl.js';

@@ -3,7 +3,7 @@
 // command line, then a check that every host answered alike.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HOSTS, SERVICE, type ContractHost, type HostRequest, type HostResponse } from './hosts.js';
 import { setCookieOf } from '../support/responses.js';
@@ -273,6 +273,103 @@ for (const definition of HOSTS) {
         method: 'POST', route: '/echo', path: `${host.basePath}/echo`, query: 'via=post', body: 'hello body ✓',
       });
       note('echoPost', post, JSON.stringify(relative(post.body)));
+    });
+
+    it('flash: a POST that flashes and redirects (303) shows the message once, on the page the redirect leads to', async () => {
+      const jar = new Jar(host);
+      const posted = await jar.request('/flash/note?text=milk', { method: 'POST' });
+      assert.equal(posted.status, 303, posted.body);
+      const location = posted.headers.get('location')!;
+      assert.equal(location, `${host.basePath}/flash/show`);
+      const shown = await jar.request(location.slice(host.basePath.length));
+      assert.equal(shown.status, 200, shown.body);
+      assert.deepEqual(JSON.parse(shown.body), [{ kind: 'info', message: 'noted milk' }]);
+      note('flash', shown);
+      assert.deepEqual(JSON.parse((await jar.request('/flash/show')).body), []);
+    });
+
+    it('CSRF: a token from the page lets a POST through; without one, or from another site, a 403 names the check', async () => {
+      const jar = new Jar(host);
+      const token = (await jar.request('/csrf/token')).body;
+      assert.match(token, /^[A-Za-z0-9_-]{64}$/);
+      const form = (body: string, headers: Record<string, string> = {}) =>
+        jar.request('/csrf/post', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body });
+      const ok = await form(`csrf=${token}&text=hi`);
+      assert.equal(ok.status, 200, ok.body);
+      assert.equal(ok.body, 'posted hi\n');
+      note('csrfOk', ok);
+      const missing = await form('text=hi');
+      assert.equal(missing.status, 403);
+      assert.equal(missing.body, '403 Forbidden\nCSRF check failed (token): no CSRF token came: send request.csrfToken() in the csrf field of the form, or the X-CSRF-Token header\n');
+      note('csrfMissing', missing);
+      const headerToken = await form('text=via-header', { 'X-CSRF-Token': token });
+      assert.equal(headerToken.body, 'posted via-header\n');
+      const crossSite = await form(`csrf=${token}&text=hi`, { 'Sec-Fetch-Site': 'cross-site', Origin: 'https://evil.example' });
+      assert.equal(crossSite.status, 403);
+      assert.match(crossSite.body, /^403 Forbidden\nCSRF check failed \(origin\): the browser says the request came from another site \(Sec-Fetch-Site: cross-site, Origin: https:\/\/evil\.example\)/);
+      note('csrfCrossSite', crossSite);
+      // Elsewhere the default, PSOCsrf origin: a cross-site POST with the session cookie is refused, a same-origin one is not.
+      const counter = (site: string) => jar.request('/counter', { method: 'POST', headers: { 'Sec-Fetch-Site': site } });
+      assert.equal((await counter('same-origin')).status, 200);
+      assert.equal((await counter('same-site')).status, 403);
+    });
+
+    it('read-only and released sessions: reads go on, changes are refused, and the same visitor\'s next request does not wait', async () => {
+      const jar = new Jar(host);
+      await jar.request('/counter');
+      const poll = await jar.request('/poll');
+      assert.equal(poll.body, 'count: 1, change: SessionReadOnlyError\n');
+      note('poll', poll);
+      const released = await jar.request('/release');
+      assert.equal(released.body, 'count: 2, change after release: SessionReadOnlyError\n');
+      note('release', released);
+      assert.equal((await jar.request('/counter')).body, 'count: 3\n', 'the poll saved nothing, release() saved its count');
+      for (const mode of ['ro', 'release']) {
+        const file = join(host.scratch, `hold-${token()}`);
+        const held = jar.request(`/hold?mode=${mode}&file=${encodeURIComponent(file)}`);
+        for (let i = 0; i < 400 && !existsSync(`${file}.inside`); i++) await new Promise((r) => setTimeout(r, 25));
+        assert.ok(existsSync(`${file}.inside`), `the ${mode} request is in its handler`);
+        try {
+          const next = await jar.request('/counter');
+          assert.equal(next.status, 200, next.body);
+        } finally {
+          writeFileSync(`${file}.go`, '');
+        }
+        assert.match((await held).body, /^held, count: \d+\n$/);
+      }
+      assert.equal((await jar.request('/counter')).body, 'count: 6\n');
+    });
+
+    it('touch(): moves a stored session\'s expiry; a session not stored has none to move', async () => {
+      const jar = new Jar(host);
+      assert.equal((await jar.request('/touch')).body, 'touched: false\n');
+      await jar.request('/counter');
+      const touched = await jar.request('/touch');
+      assert.equal(touched.body, 'touched: true\n');
+      note('touch', touched);
+    });
+
+    it('PSOSessionHeader Authorization: a bearer token carries the id, and a new id comes back in X-Session-Id', async () => {
+      const first = await host.request('/counter');
+      const id = first.headers.get('x-session-id');
+      assert.ok(id && ID.test(id), `X-Session-Id: ${id}`);
+      assert.equal(cookieOf(first, SERVICE).value, id, 'a client that sent no id gets the cookie too');
+      const again = await host.request('/counter', { headers: { Authorization: `Bearer ${id}` } });
+      assert.equal(again.body, 'count: 2\n', 'the host passed Authorization to the handler');
+      assert.deepEqual(again.headers.getSetCookie(), []);
+      note('bearer', again);
+      const planted = await host.request('/counter', { headers: { Authorization: `Bearer ${'Z'.repeat(27)}` } });
+      assert.equal(planted.body, 'count: 1\n');
+      assert.notEqual(planted.headers.get('x-session-id'), 'Z'.repeat(27));
+    });
+
+    it('Cache-Control: private, no-store on a response that sets or shows the session, none on one that does not', async () => {
+      const jar = new Jar(host);
+      assert.equal((await jar.request('/counter')).headers.get('cache-control'), 'private, no-store');
+      assert.equal((await jar.request('/counter')).headers.get('cache-control'), 'private, no-store');
+      const plain = await jar.request('/echo?x=1');
+      assert.equal(plain.headers.get('cache-control'), null);
+      record.cacheControl = [(await jar.request('/poll')).headers.get('cache-control'), plain.headers.get('cache-control')];
     });
   });
 }

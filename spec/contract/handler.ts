@@ -1,8 +1,9 @@
 // The one handler of the contract suite: every host runs this file unchanged
 // (bundled as a CGI script, loaded by `pso serve`, mounted in Express, behind
 // a fetch adapter, or run from the command line).
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ServiceHandler, isMain, type ServiceRequest } from '../../src/index.js';
+import { ServiceHandler, isMain, type HandlerOptions, type ServiceRequest } from '../../src/index.js';
 
 /** Counts per session, so that a host that loses or mixes sessions shows. */
 interface ContractSession {
@@ -14,8 +15,31 @@ interface ContractSession {
  * The route: the path below the script under CGI (PATH_INFO), the whole path
  * elsewhere, where the other hosts give PATH_INFO the same value.
  */
-function routeOf(request: ServiceRequest<ContractSession>): string {
+function routeOf(request: ServiceRequest<any>): string {
   return request.getEnviron('PATH_INFO') || '/';
+}
+
+/** Token checks for the /csrf/ routes; the rest keeps PSOCsrf's default (the origin check). `pso serve` reads this export. */
+export const csrf: HandlerOptions['csrf'] = (request) => (routeOf(request).startsWith('/csrf/') ? 'on' : undefined);
+
+/** /poll, and /hold?mode=ro, open the session read-only. `pso serve` reads this export. */
+export const readOnlySession: HandlerOptions['readOnlySession'] = (request) =>
+  routeOf(request) === '/poll' || (routeOf(request) === '/hold' && request.getInput('mode') === 'ro') ? true : undefined;
+
+/** Waits (at most 20 s) until the test creates `<file>.go`, having created `<file>.inside`: requests of several processes meet so. */
+async function meet(file: string): Promise<void> {
+  writeFileSync(`${file}.inside`, '');
+  for (let i = 0; i < 400 && !existsSync(`${file}.go`); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** What a change to the session gives: `ok`, or the error's name. */
+function attempt(change: () => unknown): string {
+  try {
+    change();
+    return 'ok';
+  } catch (e) {
+    return (e as Error).name;
+  }
 }
 
 export async function handler(request: ServiceRequest<ContractSession>): Promise<void> {
@@ -79,6 +103,51 @@ export async function handler(request: ServiceRequest<ContractSession>): Promise
       request.write(JSON.stringify({ filename, size, type, tempDir, savedTo: file.path }));
       return;
     }
+    case '/flash/note': {
+      request.session.flash('info', `noted ${request.getInput('text', '')}`);
+      return request.redirect(`${request.getEnviron('SCRIPT_NAME', '')}/flash/show`, 303);
+    }
+    case '/flash/show': {
+      request.sendHttpHeaders('application/json');
+      request.write(JSON.stringify(request.session.flashes()));
+      return;
+    }
+    case '/csrf/token': {
+      request.sendHttpHeaders('text/plain');
+      request.write(request.csrfToken());
+      return;
+    }
+    case '/csrf/post': {
+      request.sendHttpHeaders('text/plain');
+      request.write(`posted ${request.getInput('text', '')}\n`);
+      return;
+    }
+    case '/poll': {
+      const count = request.session.get('count', 0);
+      request.sendHttpHeaders('text/plain');
+      request.write(`count: ${count}, change: ${attempt(() => request.session.increment('count'))}\n`);
+      return;
+    }
+    case '/release': {
+      const count = request.session.increment('count');
+      await request.session.release();
+      request.sendHttpHeaders('text/plain');
+      request.write(`count: ${count}, change after release: ${attempt(() => request.session.increment('count'))}\n`);
+      return;
+    }
+    case '/hold': {
+      // mode=release: saved and unlocked before waiting; mode=ro: opened read-only.
+      if (query.get('mode') === 'release') await request.session.release();
+      await meet(query.get('file')!);
+      request.sendHttpHeaders('text/plain');
+      request.write(`held, count: ${request.session.get('count', 0)}\n`);
+      return;
+    }
+    case '/touch': {
+      request.sendHttpHeaders('text/plain');
+      request.write(`touched: ${await request.session.touch()}\n`);
+      return;
+    }
     case '/echo': {
       const body = Buffer.from(await request.body()).toString('utf8');
       request.sendHttpHeaders('application/json');
@@ -90,4 +159,4 @@ export async function handler(request: ServiceRequest<ContractSession>): Promise
   }
 }
 
-if (isMain(import.meta.url)) void new ServiceHandler().run(handler);
+if (isMain(import.meta.url)) void new ServiceHandler().run(handler, { csrf, readOnlySession });

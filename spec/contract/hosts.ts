@@ -88,7 +88,11 @@ function workDir(name: string, owner?: string): WorkDir {
   const logFile = join(logs, 'pso.log');
   return {
     base, logFile, uploadDir, scratch,
-    directives: { PSOServiceId: SERVICE, PSOSessionFileLoader_Path: sessions, PSOLog: logFile, PSOUploadDir: uploadDir },
+    directives: {
+      PSOServiceId: SERVICE, PSOSessionFileLoader_Path: sessions, PSOLog: logFile, PSOUploadDir: uploadDir,
+      // API clients may carry the id as a bearer token (Apache passes Authorization to scripts with CGIPassAuth).
+      PSOSessionHeader: 'Authorization',
+    },
   };
 }
 
@@ -214,6 +218,7 @@ const apacheHost: HostDefinition = {
       writeFileSync(join(docroot, '.htaccess'), [
         'Options +ExecCGI',
         'AddHandler cgi-script .cgi',
+        'CGIPassAuth On',
         ...Object.entries(dir.directives).map(([k, v]) => `SetEnv ${k} ${v}`),
         '',
       ].join('\n'), { mode: 0o644 });
@@ -294,6 +299,7 @@ const apacheFcgidHost: HostDefinition = {
       writeFileSync(join(docroot, '.htaccess'), [
         'Options +ExecCGI',
         'AddHandler fcgid-script .fcgi',
+        'CGIPassAuth On',
         ...Object.entries(dir.directives).map(([k, v]) => `SetEnv ${k} ${v}`),
         '',
       ].join('\n'), { mode: 0o644 });
@@ -331,6 +337,7 @@ const apacheProxyFcgiHost: HostDefinition = {
           // SCRIPT_NAME the mount point, PATH_INFO the rest (decoded), as for a CGI script.
           'SetEnvIf Request_URI . proxy-fcgi-pathinfo=unescape',
           ...Object.entries(dir.directives).map(([k, v]) => `SetEnv ${k} ${v}`),
+          '<Location "/">', 'CGIPassAuth On', '</Location>',
           // enablereuse: connections are kept between requests (FCGI_KEEP_CONN).
           `ProxyPass "/" "unix:${server.socket}|fcgi://localhost/" enablereuse=on`,
           '',

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { createFetchHandler, psoMiddleware } from '../../src/index.js';
-import { handler } from './handler.js';
+import { csrf, handler, readOnlySession } from './handler.js';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -15,13 +15,13 @@ function expressApp(): Listener {
   // express is a development dependency of the tests, not of pso.
   const express = createRequire(import.meta.url)('express');
   const app = express();
-  app.use(psoMiddleware(handler, { moduleName: 'contract' }));
+  app.use(psoMiddleware(handler, { moduleName: 'contract', csrf, readOnlySession }));
   return app;
 }
 
 /** node:http to Request and Response back to node:http, both bodies streamed. */
 function fetchAdapter(): Listener {
-  const fetchHandler = createFetchHandler(handler, { moduleName: 'contract' });
+  const fetchHandler = createFetchHandler(handler, { moduleName: 'contract', csrf, readOnlySession });
   return (req, res) => {
     void (async () => {
       const headers = new Headers();

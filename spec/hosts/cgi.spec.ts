@@ -56,7 +56,7 @@ describe('CgiRequest', () => {
     const { req, text } = request({ REQUEST_METHOD: 'GET' });
     await new ServiceHandler().handle(req, (r: ServiceRequest) => { r.session.set('made', true); r.setStatus(201); r.setHeader('X-A', 'b'); r.write('made'); });
     const out = text();
-    assert.match(out, /^Status: 201 Created\r\nX-A: b\r\nContent-Type: text\/html; charset=utf-8\r\nContent-Length: 4\r\nSet-Cookie: cgi=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; SameSite=Lax\r\n\r\nmade$/);
+    assert.match(out, /^Status: 201 Created\r\nX-A: b\r\nContent-Type: text\/html; charset=utf-8\r\nContent-Length: 4\r\nSet-Cookie: cgi=[A-Za-z0-9_-]{27}; Path=\/; HttpOnly; SameSite=Lax\r\nCache-Control: private, no-store\r\n\r\nmade$/);
   });
 
   it('marks the session cookie Secure on HTTPS', async () => {

@@ -29,6 +29,17 @@ export const DIRECTIVES = {
   PSOSessionLock:
     'Per-session lock of the file store: "auto" or "file" (default: across processes, with a lock beside each session file, so servers, workers, FastCGI processes and CGI scripts can share a directory), "process" (inside one process only: for a directory no other process uses).',
   PSOSessionLockTimeout: 'Seconds to wait for a busy session before answering 503. Default 10.',
+  PSOSessionReadOnly:
+    'on: sessions are opened read-only: no lock is taken and nothing is saved, so a long request never holds up the same visitor\'s others (a change is an error that says so). The handler option readOnlySession wins. Default off.',
+  PSOSessionHeader:
+    'A request header that carries the session id for API clients: X-Session-Id, or Authorization for "Bearer <id>"; optionally followed by the response header new ids go back in (default: the same, X-Session-Id for Authorization). Default off: cookies only.',
+  PSOSessionCacheControl:
+    'The Cache-Control a response gets when it sets the session or shows a stored one, unless the handler set its own (as PHP\'s session.cache_limiter); off: none. Default "private, no-store".',
+  PSOCsrf:
+    'CSRF checks of unsafe requests (POST, PUT, PATCH, DELETE, ...): "origin" (default: one a browser says came from another site or origin, with the session cookie, is refused), "on" (also a token from request.csrfToken() in the form field or header), "off". The handler option csrf wins.',
+  PSOCsrfField: 'The form field the CSRF token comes in. Default csrf.',
+  PSOCsrfHeader: 'The request header the CSRF token comes in. Default X-CSRF-Token.',
+  PSOCsrfTrustedOrigins: 'Origins (scheme://host[:port], separated by spaces) whose requests pass the CSRF origin check. Default: none.',
   PSOSessionGCProbability: 'Chance (0..1) that a request also collects expired session files. Default 0.01.',
   PSOSessionGCInterval: 'Seconds a persistent server waits at least between two collections of expired sessions, however busy it is. Default 60.',
   PSOLog: 'Absolute path of a file that request.log() lines and pso\'s own messages are appended to, instead of the container\'s logger (standard error by default).',

@@ -1,6 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Handler, SessionImplClass } from '../service/ServiceCore.js';
+import type { Handler, HandlerOptions, SessionImplClass } from '../service/ServiceCore.js';
 import { buildFailure } from './buildTypeScript.js';
 import { findModuleFiles } from './findModuleFiles.js';
 import { ModuleLoadError } from './ModuleLoadError.js';
@@ -13,11 +13,15 @@ export interface HandlerModule {
   sessionImpl?: SessionImplClass;
   /** Its `directives` export: defaults the environment and `-D` override. */
   directives?: Record<string, string>;
+  /** Its `csrf` export: the handler's CSRF checks (`HandlerOptions.csrf`). */
+  csrf?: HandlerOptions['csrf'];
+  /** Its `readOnlySession` export: read-only sessions (`HandlerOptions.readOnlySession`). */
+  readOnlySession?: HandlerOptions['readOnlySession'];
 }
 
 /**
  * Imports a handler module and takes its `handler` (else its default export),
- * `sessionImpl` and `directives`. The module's own "run when main" part does
+ * `sessionImpl`, `directives`, `csrf` and `readOnlySession`. The module's own "run when main" part does
  * not run (as with mod_python). Whatever goes wrong (an import that cannot
  * be found, a syntax error, an exception while the module loads, no handler)
  * is a {@link ModuleLoadError} that names the module as `shownAs` and says
@@ -47,6 +51,18 @@ export async function loadHandlerModule(path: string, shownAs = path, source = p
   if (mod.directives !== undefined) {
     if (!isStringRecord(mod.directives)) throw new ModuleLoadError(shownAs, 'its "directives" export is not an object of strings', 'export directives as { PSOName: "value", ... }');
     loaded.directives = mod.directives;
+  }
+  if (mod.csrf !== undefined) {
+    if (!['function', 'boolean'].includes(typeof mod.csrf) && !['on', 'origin', 'off'].includes(mod.csrf as string)) {
+      throw new ModuleLoadError(shownAs, `its "csrf" export is ${JSON.stringify(mod.csrf)}`, "export csrf as true, false, 'on', 'origin', 'off' or a function of the request");
+    }
+    loaded.csrf = mod.csrf as HandlerOptions['csrf'];
+  }
+  if (mod.readOnlySession !== undefined) {
+    if (!['function', 'boolean'].includes(typeof mod.readOnlySession)) {
+      throw new ModuleLoadError(shownAs, `its "readOnlySession" export is ${JSON.stringify(mod.readOnlySession)}`, 'export readOnlySession as a boolean or a function of the request');
+    }
+    loaded.readOnlySession = mod.readOnlySession as HandlerOptions['readOnlySession'];
   }
   return loaded;
 }

@@ -27,6 +27,8 @@ export async function startServing(config: ProcessConfig): Promise<ListeningServ
     moduleName: config.moduleName,
     directives: withDefaults(mod.directives ?? {}, { ...psoEnvironment(), ...config.directives }),
     ...(mod.sessionImpl ? { sessionImpl: mod.sessionImpl } : {}),
+    ...(mod.csrf !== undefined ? { csrf: mod.csrf } : {}),
+    ...(mod.readOnlySession !== undefined ? { readOnlySession: mod.readOnlySession } : {}),
   };
   const listen = await LISTENERS[config.listener]();
   return listen(mod.handler, options, config.address);

@@ -8,8 +8,13 @@ import type { Logger } from '../logging/Logger.js';
 import type { SessionData } from '../session/json.js';
 import type { Session } from '../session/Session.js';
 import { SessionImpl } from '../session/SessionImpl.js';
+import { SAFE_METHODS } from './csrf/checkCsrf.js';
+import type { CsrfOption } from './csrf/csrfSettings.js';
+import { verifyCsrf } from './csrf/verifyCsrf.js';
 import { answerFor } from './errorAnswer.js';
 import { HttpError, ServiceReturn } from './errors.js';
+import { sessionHead } from './sessionHead.js';
+import { readOnlyOf, type ReadOnlyOption } from './sessionMode.js';
 import { internalsOf, type ServiceRequest } from './ServiceRequest.js';
 import { reasonPhrase } from './status.js';
 
@@ -23,6 +28,8 @@ import { reasonPhrase } from './status.js';
  * ```
  */
 export type Handler<D extends object = SessionData> = (request: ServiceRequest<D>) => unknown;
+
+const READ_ONLY = { readOnly: true } as const;
 
 /** A concrete {@link SessionImpl} class, as given to `options.sessionImpl`. */
 export type SessionImplClass = new (...args: never[]) => SessionImpl;
@@ -45,6 +52,31 @@ export interface HandlerOptions {
    * ```
    */
   onError?: (error: unknown, request: ServiceRequest<any>) => HttpError | undefined | void;
+  /**
+   * Open sessions read-only: no lock is taken and nothing is saved, so this
+   * handler's requests never hold up the same visitor's others (a poll, a
+   * stream, a download). `true`, `false`, or a function deciding per request
+   * (`undefined` from it: the `PSOSessionReadOnly` directive, which decides without the option).
+   *
+   * @example
+   * ```ts
+   * readOnlySession: (request) => request.path.startsWith('/events')
+   * ```
+   */
+  readOnlySession?: ReadOnlyOption<ServiceRequest<any>>;
+  /**
+   * CSRF checks of this handler's unsafe requests: `true` or `'on'` (the
+   * origin and a token from `request.csrfToken()`), `'origin'`, `false` or
+   * `'off'` (a webhook, an API checked otherwise); a function decides per
+   * request (`undefined` from it: the directive). Without it, `PSOCsrf`
+   * decides (default `'origin'`).
+   *
+   * @example
+   * ```ts
+   * csrf: (request) => (request.path === '/webhook' ? false : 'on')
+   * ```
+   */
+  csrf?: CsrfOption<ServiceRequest<any>>;
 }
 
 /** Options of `ServiceHandler.run()`: where a CGI or command-line request comes from and goes to. */
@@ -109,14 +141,18 @@ export class ServiceCore {
   }
 
   /**
-   * Opens a request's session and ties it to the request (its cookie goes
-   * out with the head, `mkurl()` carries it where asked).
+   * Opens a request's session (read-only when `options.readOnlySession` or
+   * `PSOSessionReadOnly` say so) and ties it to the request: its cookie goes
+   * out with the head, with a `Cache-Control` that keeps shared caches from
+   * keeping it (`PSOSessionCacheControl`); `mkurl()` carries it where asked.
    */
-  async openSession<D extends object>(request: ServiceRequest<D>, impl: SessionImpl): Promise<Session<D>> {
-    const session = await impl.open<D>(request);
-    internalsOf(request).bind({
+  async openSession<D extends object>(request: ServiceRequest<D>, impl: SessionImpl, options: HandlerOptions = {}): Promise<Session<D>> {
+    const session = await impl.open<D>(request, readOnlyOf(request, options.readOnlySession) ? READ_ONLY : undefined);
+    const internals = internalsOf(request);
+    const head = sessionHead(request, internals, impl, session, { getHeader: (n) => request.getHeader(n), addHeader: (n, v) => request.addHeader(n, v) });
+    internals.bind({
       session,
-      beforeHead: () => impl.beforeHead(session),
+      beforeHead: head,
       decorateUrl: (params) => impl.decorateUrl(request, session, params),
     });
     return session;
@@ -134,7 +170,8 @@ export class ServiceCore {
     try {
       await forms.prepare();
       impl = this.sessionImplFor(options);
-      session = await this.openSession(request, impl);
+      session = await this.openSession(request, impl, options);
+      if (!SAFE_METHODS.has(request.method)) await verifyCsrf(request, impl, session, options.csrf);
       let result: unknown;
       try {
         result = await handler(request);

@@ -7,6 +7,7 @@ import type { SessionData } from '../session/json.js';
 import type { Session } from '../session/Session.js';
 import { prefixRules } from '../util/cookiePrefix.js';
 import { cgiVariable, type ConnectionFacts } from './cgiVariables.js';
+import { makeCsrfToken } from './csrf/csrfToken.js';
 import { ServiceReturn } from './errors.js';
 import { locationOf } from './fieldValue.js';
 import { buildUrl, type UrlParams } from './buildUrl.js';
@@ -64,6 +65,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   /** The logger this request writes to. */
   protected readonly logger: Logger;
   #binding: SessionBinding<D> | undefined;
+  #sessionUsed = false;
   #cookies: Record<string, string | undefined> | undefined;
   #directives: DirectiveIndex | undefined;
   #response: OutgoingResponse | undefined;
@@ -78,6 +80,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
         r.#out().beforeHead = () => b.beforeHead();
       },
       drainInput: () => r.drainInput(),
+      sessionUsed: () => r.#sessionUsed,
     });
   }
 
@@ -136,7 +139,28 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   /** This request's session, opened before the handler was called. @example `request.session.set('seen', true)` */
   get session(): Session<D> {
     if (!this.#binding) throw new Error('the session is not open yet (it opens before the handler is called)');
+    this.#sessionUsed = true;
     return this.#binding.session;
+  }
+
+  /**
+   * A CSRF token of this request's session, for a form's hidden field (named
+   * by `PSOCsrfField`, default `csrf`) or a script's `X-CSRF-Token` header;
+   * with `PSOCsrf on`, pso refuses an unsafe request without one (a 403).
+   * Each call gives another string, all valid until the session id changes:
+   * ask for it after `regenerate()`. The session is kept (stored, its cookie
+   * sent) even while it holds no data.
+   *
+   * @throws SessionReadOnlyError for a read-only session that is not stored (it cannot be kept).
+   * @example
+   * ```ts
+   * request.write(`<form method="post"><input type="hidden" name="csrf" value="${request.csrfToken()}">...</form>`);
+   * ```
+   */
+  csrfToken(): string {
+    const session = this.session;
+    session.keep('keep the session for a CSRF token');
+    return makeCsrfToken(session.id);
   }
 
   /** A CGI meta-variable (`REMOTE_ADDR`, `HTTP_USER_AGENT`, ...) or a directive. @example `request.getEnviron('HTTP_USER_AGENT', 'unknown')` */

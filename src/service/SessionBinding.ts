@@ -16,5 +16,7 @@ export interface RequestInternals {
   readonly response: OutgoingResponse;
   readonly forms: FormReader;
   bind(binding: SessionBinding<object>): void;
+  /** Whether the handler has used `request.session` (or asked for a CSRF token): the response may show it. */
+  sessionUsed(): boolean;
   drainInput(): Promise<void>;
 }

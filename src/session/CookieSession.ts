@@ -4,6 +4,7 @@ import { ConfigurationError } from '../config/ConfigurationError.js';
 import { cookiePrefixOf, isLoopbackHost, prefixRules } from '../util/cookiePrefix.js';
 import { CookiePolicies, type CookiePolicy } from './identity/cookiePolicy.js';
 import { readSecrets, signId, verifyId } from './identity/idSignature.js';
+import { idInHeader, sessionHeaderOf } from './identity/sessionHeader.js';
 import type { Session } from './Session.js';
 import { SessionImpl } from './SessionImpl.js';
 import type { SessionRequest } from './SessionRequest.js';
@@ -55,12 +56,19 @@ export abstract class CookieSession extends SessionImpl {
   /**
    * The id the client presented: from the cookie named by the service id,
    * else (when URLs may carry it) from the query string or a POST form field
-   * of the same name. The cookie wins when both arrive.
+   * of the same name. The cookie wins when both arrive. With
+   * `PSOSessionHeader`, an id in that request header comes first.
    */
   override async getSessionId(request: SessionRequest): Promise<string | undefined> {
     const name = this.getServiceId(request);
     const mode = this.urlSessionMode(request);
     const state = this.openStateOf(request);
+    const header = sessionHeaderOf(request);
+    const inHeader = header && idInHeader(request, header);
+    if (inHeader !== undefined) {
+      if (state) state.viaHeader = true;
+      return this.#presented(request, inHeader);
+    }
     // The page address holds an id (maybe someone's live session): keep it out of Referer headers.
     const inQuery = mode !== 'off' ? new URLSearchParams(request.queryString).get(name) : null;
     if (inQuery !== null && state) state.viaUrl = true;
@@ -84,12 +92,24 @@ export abstract class CookieSession extends SessionImpl {
   override checkConfiguration(request: SessionRequest): void {
     super.checkConfiguration(request);
     this.urlSessionMode(request);
+    sessionHeaderOf(request);
     readSecrets(request);
     this.#baseOptions(request);
   }
 
-  /** Sends the session cookie (or a cookie that clears it). */
+  /**
+   * Sends the session cookie (or a cookie that clears it). With
+   * `PSOSessionHeader`, a client that sent its id in the header gets it back
+   * in the response header instead (empty: forget it), and one that sent no
+   * id gets both.
+   */
   override sendSessionId(request: SessionRequest, session: Session<object>, expires: number | undefined, clear: boolean): void {
+    const idHeader = sessionHeaderOf(request);
+    if (idHeader) {
+      const state = this.openStateOf(request);
+      if (state?.viaHeader || !state?.fromClient) request.setHeader(idHeader.response, clear ? '' : this.encodeId(request, session.id));
+      if (state?.viaHeader) return;
+    }
     if (this.urlSessionMode(request) === 'only') return;
     const name = this.getServiceId(request);
     const policy = this.#policies.of(request);

@@ -21,8 +21,8 @@ export interface HeldLock {
  */
 export interface OpenSession {
   readonly request: SessionRequest;
-  /** When the request began, for every expiry computed during it. */
-  readonly now: number;
+  /** When the request began, for every expiry computed during it (`session.touch()` moves it to the touch). */
+  now: number;
   session: Session<object> | undefined;
   release: Release | undefined;
   /** The id the session had when it was opened. */
@@ -43,6 +43,10 @@ export interface OpenSession {
   /** The store key a session was found under in the format before hashed keys: deleted once saved under the new one. */
   legacyKey: string | undefined;
   closed: boolean;
+  /** Opened read-only: no lock was taken and nothing is saved. */
+  readOnly: boolean;
+  /** The id came in the `PSOSessionHeader` request header: it goes back in a header, not a cookie. */
+  viaHeader: boolean;
 }
 
 /** The state of a request whose session is being opened. */
@@ -50,7 +54,7 @@ export function openingState(request: SessionRequest): OpenSession {
   return {
     request, now: Date.now(), session: undefined, release: undefined, openedId: '', storedExpires: undefined,
     loadedExpires: undefined, loadedExpiry: undefined, fromClient: false, viaUrl: false, resign: false,
-    held: undefined, legacyKey: undefined, closed: false,
+    held: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false,
   };
 }
 

@@ -1,14 +1,26 @@
 import type { Expiry } from '../config/expiry.js';
 import { MAX_LIFETIME_SECONDS, parseExpiry } from '../config/expiry.js';
 import { parseDateWithFormat } from '../config/strptime.js';
+import { addFlash, takeFlashes, type FlashMessage } from './flash.js';
 import { bareObject, stringifyJson, type JsonValue, type SessionData } from './json.js';
 import { sameExpiry, sameTimeouts } from './OpenSession.js';
+import { readOnlyView } from './readOnlyView.js';
+import { SessionReadOnlyError, type ReadOnlyReason } from './SessionReadOnlyError.js';
 
 /** What a session needs from the policy that opened it (its {@link SessionImpl}). */
 export interface SessionHost {
   saveSession(session: Session<object>): Promise<void>;
   /** A fresh id for `session` (regenerate, destroy); throws if the client can no longer be told. */
   renewSessionId(session: Session<object>): string;
+  // Optional, so that a host written for the members above still builds; SessionImpl has them all.
+  /** Saves the session and unlocks it now; the request makes no further change (`session.release()`). */
+  releaseSession?(session: Session<object>): Promise<void>;
+  /** Reads the session again from its store (`session.reload()`); whether it was still there. */
+  reloadSession?(session: Session<object>): Promise<boolean>;
+  /** Moves the stored session's expiry, without writing its data where the store can (`session.touch()`); whether it moved. */
+  touchSession?(session: Session<object>): Promise<boolean>;
+  /** Whether the session is stored, so that its id is the client's. */
+  isStored?(session: Session<object>): boolean;
 }
 
 /**
@@ -47,6 +59,9 @@ export class Session<D extends object = SessionData> {
   #retired: string[] = [];
   #destroyed = false;
   #keepAsked = false;
+  /** Why changes are refused (read-only, released), or `undefined` while they are kept. */
+  #frozen: ReadOnlyReason | undefined;
+  #view: Record<string, JsonValue> | undefined;
   /** @internal */
   created: number;
 
@@ -89,7 +104,7 @@ export class Session<D extends object = SessionData> {
    * is refused with a {@link SessionDataError} when the session is saved.
    */
   get data(): Partial<D> {
-    return this.#data as Partial<D>;
+    return this.#readable() as Partial<D>;
   }
 
   /**
@@ -103,11 +118,12 @@ export class Session<D extends object = SessionData> {
   get<K extends keyof D & string>(key: K): D[K] | undefined;
   get<K extends keyof D & string>(key: K, fallback: D[K]): D[K];
   get(key: string, fallback?: unknown): unknown {
-    return Object.hasOwn(this.#data, key) ? this.#data[key] : fallback;
+    return Object.hasOwn(this.#data, key) ? this.#readable()[key] : fallback;
   }
 
-  /** Stores `value` under `key`. */
+  /** Stores `value` under `key`. @throws SessionReadOnlyError in a read-only or released session. */
   set<K extends keyof D & string>(key: K, value: D[K]): this {
+    this.#writable(`set ${JSON.stringify(key)}`);
     this.#data[key] = value as JsonValue;
     return this;
   }
@@ -119,6 +135,7 @@ export class Session<D extends object = SessionData> {
 
   /** Removes `key`; returns whether it was there. */
   delete(key: keyof D & string): boolean {
+    this.#writable(`delete ${JSON.stringify(key)}`);
     const had = Object.hasOwn(this.#data, key);
     delete this.#data[key];
     return had;
@@ -126,6 +143,7 @@ export class Session<D extends object = SessionData> {
 
   /** Removes every key. */
   clear(): void {
+    this.#writable('clear the session');
     this.#data = bareObject();
   }
 
@@ -145,6 +163,7 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   increment(key: keyof D & string, by = 1): number {
+    this.#writable(`increment ${JSON.stringify(key)}`);
     const current = Object.hasOwn(this.#data, key) ? this.#data[key] : 0;
     if (typeof current !== 'number') {
       throw new TypeError(`session value ${JSON.stringify(key)} is a ${typeof current}, not a number`);
@@ -177,6 +196,7 @@ export class Session<D extends object = SessionData> {
   expire(when: Date | { date: number }): this;
   expire(text: string, format?: string): this;
   expire(when?: number | Date | { date: number } | string, format?: string): this {
+    this.#writable('change the expiry');
     this.#keepAsked = true;
     if (when === undefined) {
       this.#expiry = { kind: 'browser' };
@@ -210,6 +230,7 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   setTimeouts(timeouts: SessionTimeouts): this {
+    this.#writable('change the timeouts');
     const next: SessionTimeouts = {};
     for (const key of ['idle', 'absolute'] as const) {
       const v = timeouts[key];
@@ -242,6 +263,7 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   regenerate(): this {
+    this.#writable('change the session id');
     const next = this.#host.renewSessionId(this);
     this.#keepAsked = true;
     this.#retired.push(this.#id);
@@ -260,6 +282,7 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   destroy(): this {
+    this.#writable('destroy the session');
     this.regenerate();
     this.#data = bareObject();
     this.#destroyed = true;
@@ -307,6 +330,8 @@ export class Session<D extends object = SessionData> {
 
   /** Back to the data as loaded at the start of the request, or as last saved. */
   revert(): this {
+    // Nothing can have changed since the session was frozen.
+    if (this.#frozen) return this;
     this.#data = bareObject(JSON.parse(this.#snapshot));
     this.#expiry = this.#storedExpiry;
     this.#timeouts = this.#storedTimeouts;
@@ -323,8 +348,159 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   async save(): Promise<void> {
+    this.#writable('save the session');
     this.#keepAsked = true;
     await this.#host.saveSession(this);
+  }
+
+  // ---- flash messages, early release, reload and touch (docs/recipes/flash.md, release.md, reload-touch.md)
+
+  /**
+   * Leaves a message for the next page the visitor sees: it waits in the
+   * session until {@link flashes} takes it. A redirect after a POST shows it
+   * safely, since pso saves the session before the redirect goes out.
+   *
+   * @throws TypeError for a `kind` that is not 1 to 64 characters or a `message` that is not a string;
+   *   SessionReadOnlyError in a read-only or released session.
+   * @example
+   * ```ts
+   * request.session.flash('info', 'Your note was saved');
+   * request.redirect('/', 303);
+   * ```
+   */
+  flash(kind: string, message: string): this {
+    this.#writable('flash a message');
+    addFlash(this.#data, kind, message);
+    return this;
+  }
+
+  /**
+   * Takes the messages left by {@link flash} (of one `kind`, or all), oldest
+   * first: each is given once, then it is gone from the session.
+   *
+   * @throws SessionReadOnlyError in a read-only or released session (taking a message changes the session).
+   * @example
+   * ```ts
+   * for (const { kind, message } of request.session.flashes()) request.write(`<p class="${kind}">${escape(message)}</p>`);
+   * ```
+   */
+  flashes(kind?: string): FlashMessage[] {
+    this.#writable('take flash messages (taking them changes the session)');
+    return takeFlashes(this.#data, kind);
+  }
+
+  /**
+   * Saves the session and unlocks it now, before the handler ends, as PHP's
+   * `session_write_close()`: the same visitor's parallel requests no longer
+   * wait for this one (a long upload, a stream, a poll). The session can
+   * still be read; a change after it is a {@link SessionReadOnlyError}. The
+   * cookie still goes out with the response.
+   *
+   * @example
+   * ```ts
+   * request.session.set('export', 'started');
+   * await request.session.release();
+   * await streamTheExport(request); // other tabs of the same visitor go on meanwhile
+   * ```
+   */
+  async release(): Promise<void> {
+    await this.#hostPart('releaseSession', 'release()')(this);
+  }
+
+  /**
+   * Reads the session again from its store, dropping unsaved changes: what
+   * parallel requests saved meanwhile shows. Resolves `false` when the stored
+   * session is gone (expired, destroyed elsewhere): the session is then
+   * empty and new, as a request with that id would find it, and gets a
+   * fresh id. A session not stored yet has nothing to read: `false`, unchanged.
+   *
+   * @example
+   * ```ts
+   * await request.session.release();
+   * await waitForJob();
+   * if (await request.session.reload()) request.write(String(request.session.get('progress')));
+   * ```
+   */
+  reload(): Promise<boolean> {
+    return this.#hostPart('reloadSession', 'reload()')(this);
+  }
+
+  /**
+   * Moves the stored session's expiry to a full lifetime from now, without
+   * writing its data where the store can (PostgreSQL, MySQL; the others
+   * rewrite the record as stored). A read-only or released session may be
+   * touched: the store's lock is taken for the moment of the touch. Resolves
+   * whether the expiry moved (`false` for a session not stored, or one busy
+   * in another request, which moves it itself).
+   *
+   * @example
+   * ```ts
+   * // a long poll, opened read-only, keeps the session alive
+   * await request.session.touch();
+   * ```
+   */
+  touch(): Promise<boolean> {
+    return this.#hostPart('touchSession', 'touch()')(this);
+  }
+
+  /**
+   * Whether changes are refused: the session was opened read-only, or released.
+   *
+   * @example
+   * ```ts
+   * if (!request.session.readOnly) request.session.increment('views');
+   * ```
+   */
+  get readOnly(): boolean {
+    return this.#frozen !== undefined;
+  }
+
+  /** @internal Refuses changes from now on. */
+  freeze(reason: ReadOnlyReason): void {
+    this.#frozen ??= reason;
+  }
+
+  /**
+   * @internal Keeps the session (stores it and sends its id) though it may
+   * hold no data, as a CSRF token needs; a frozen one only if it is stored.
+   */
+  keep(what: string): void {
+    if (this.#frozen) {
+      if (!this.#hostPart('isStored', 'keep()')(this)) this.#writable(what);
+      return;
+    }
+    this.#keepAsked = true;
+  }
+
+  /** @internal The stored state read again (`reload()`), or an empty new session when it is gone. */
+  replaceWith(stored: { data: Record<string, JsonValue>; created: number; expiry?: Expiry | undefined; timeouts?: SessionTimeouts | undefined } | undefined, snapshot?: string): void {
+    this.#data = bareObject(stored?.data ?? {});
+    this.#snapshot = snapshot ?? JSON.stringify(this.#data);
+    this.#expiry = this.#storedExpiry = stored?.expiry;
+    this.#timeouts = this.#storedTimeouts = stored?.timeouts;
+    this.created = stored?.created ?? Date.now();
+    this.#isNew = stored === undefined;
+    if (!stored) this.#keepAsked = false;
+    this.#view = undefined;
+  }
+
+  #hostPart<K extends 'releaseSession' | 'reloadSession' | 'touchSession' | 'isStored'>(name: K, what: string): NonNullable<SessionHost[K]> {
+    const part = this.#host[name];
+    if (typeof part !== 'function') throw new TypeError(`session.${what} needs a host with ${name}() (SessionImpl has it)`);
+    return part.bind(this.#host) as NonNullable<SessionHost[K]>;
+  }
+
+  #readable(): Record<string, JsonValue> {
+    if (!this.#frozen) return this.#data;
+    return (this.#view ??= readOnlyView(this.#data, (what) => this.#refuse(what)));
+  }
+
+  #writable(what: string): void {
+    if (this.#frozen) this.#refuse(what);
+  }
+
+  #refuse(what: string): never {
+    throw new SessionReadOnlyError(this.#frozen!, what);
   }
 
   /** Whether the data, the expiry or the timeouts differ from what was loaded or last saved. */

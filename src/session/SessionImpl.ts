@@ -8,7 +8,8 @@ import { sha256 } from '../util/sha256.js';
 import { HeadersSentError } from './HeadersSentError.js';
 import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
 import { GcSchedule } from './GcSchedule.js';
-import { cookieNeeded, endOf, hasEnded, keepsNothing, plannedExpires, sizeOver } from './lifetime.js';
+import { cookieNeeded, endOf, hasEnded, keepsNothing, lifetimeEnd, plannedExpires, sizeOver } from './lifetime.js';
+import { SessionBusyError } from './locks/SessionBusyError.js';
 import { openingState, type OpenSession } from './OpenSession.js';
 import { Session, type SessionHost } from './Session.js';
 import { SessionError } from './SessionError.js';
@@ -20,6 +21,15 @@ import { SessionStoreError } from './SessionStoreError.js';
 import { forcedIdOf, ServiceIds } from './serviceIds.js';
 import type { SessionStore } from './stores/SessionStore.js';
 import { StoreAccess } from './stores/StoreAccess.js';
+
+/** How {@link SessionImpl.open} opens a session. */
+export interface OpenOptions {
+  /**
+   * Read-only: no lock is taken and nothing is saved, so the same visitor's
+   * other requests never wait for this one; a change is a `SessionReadOnlyError`.
+   */
+  readOnly?: boolean | undefined;
+}
 
 /** What {@link SessionImpl.save} is told about a save. */
 export interface SaveHints {
@@ -206,12 +216,15 @@ export abstract class SessionImpl implements SessionHost {
   /**
    * Finds or creates the session of a request: the client's id is used only
    * if it is well formed, stored and unexpired; anything else gets a new
-   * session with a fresh id. The session stays locked until {@link close}.
+   * session with a fresh id. The session stays locked until {@link close},
+   * unless it is opened read-only (`options.readOnly`): then no lock is taken,
+   * and nothing is saved.
    */
-  async open<D extends object = SessionData>(request: SessionRequest): Promise<Session<D>> {
+  async open<D extends object = SessionData>(request: SessionRequest, options: OpenOptions = {}): Promise<Session<D>> {
     if (!this.ids || !this.mutex) throw new Error(`${this.constructor.name} was constructed without its dependencies: give it as options.sessionImpl, or bind injectableSubclass(${this.constructor.name}) in the container`);
     this.checkConfiguration(request);
     const state = openingState(request);
+    state.readOnly = options.readOnly === true;
     this.#byRequest.set(request, state);
     const forced = this.getForcedSessionId(request);
     const presented = await this.getSessionId(request);
@@ -226,19 +239,20 @@ export abstract class SessionImpl implements SessionHost {
     let record: SessionRecord | undefined;
     let snapshot: string | undefined;
     if (id !== undefined) {
-      state.release = await this.lock(request, id);
+      if (!state.readOnly) state.release = await this.lock(request, id);
       try {
         ({ record, snapshot } = await this.#loadUsable(request, id));
         if (record && hasEnded(record, request, state.now)) {
-          await this.remove(request, id);
+          // A read-only request writes nothing: the sweep or the next writer deletes it.
+          if (!state.readOnly) await this.remove(request, id);
           record = undefined;
         }
       } catch (e) {
-        await state.release();
+        await state.release?.();
         throw e;
       }
       if (!record && forced === undefined) {
-        await state.release();
+        await state.release?.();
         state.release = undefined;
         state.legacyKey = undefined;
         id = undefined;
@@ -249,6 +263,7 @@ export abstract class SessionImpl implements SessionHost {
       id, isNew: !record, data: record?.data ?? {}, created: record?.created ?? state.now,
       expiry: record?.expiry, timeouts: record?.timeouts, host: this, snapshot: record ? snapshot : undefined,
     });
+    if (state.readOnly) session.freeze('read-only');
     state.session = session;
     state.openedId = id;
     state.storedExpires = state.loadedExpires = record?.expires;
@@ -266,6 +281,7 @@ export abstract class SessionImpl implements SessionHost {
     const state = this.#bySession.get(session);
     if (!state || state.closed) return;
     state.closed = true;
+    if (state.readOnly) return;
     try {
       if (commit) await this.#persist(session, state);
     } finally {
@@ -291,6 +307,131 @@ export abstract class SessionImpl implements SessionHost {
     return this.#freshId(state.request);
   }
 
+  // ---- early release, reload and touch (docs/recipes/release.md, reload-touch.md) ----
+
+  /**
+   * Saves and unlocks a session before its request ends; it refuses changes
+   * from then on. Handlers call `session.release()`, which comes here.
+   *
+   * @example
+   * ```ts
+   * await impl.releaseSession(session); // as await session.release()
+   * ```
+   */
+  async releaseSession(session: Session<object>): Promise<void> {
+    const state = this.#stateOf(session);
+    if (state.closed || state.readOnly) return;
+    try {
+      await this.close(session, true);
+    } finally {
+      session.freeze('released');
+    }
+  }
+
+  /**
+   * Whether a session is stored (so its id is, or becomes, the client's).
+   *
+   * @example
+   * ```ts
+   * impl.isStored(session); // false for a new session until it is saved
+   * ```
+   */
+  isStored(session: Session<object>): boolean {
+    return this.#bySession.get(session)?.storedExpires !== undefined;
+  }
+
+  /**
+   * Reads a session again from the store (`session.reload()`). When it is
+   * gone, the session becomes what a request with its id would get: empty and
+   * new, with a fresh id (a writable one whose response has not started).
+   *
+   * @example
+   * ```ts
+   * const found = await impl.reloadSession(session); // as await session.reload()
+   * ```
+   */
+  async reloadSession(session: Session<object>): Promise<boolean> {
+    const state = this.#stateOf(session);
+    const { request } = state;
+    if (session.retiredIds.length > 0) throw new Error('session.reload() cannot follow regenerate() or destroy() before the session is saved: await session.save() first');
+    if (state.storedExpires === undefined) return false;
+    const { record, snapshot } = await this.#loadUsable(request, session.id);
+    if (record && !hasEnded(record, request, Date.now())) {
+      session.replaceWith(record, snapshot);
+      state.storedExpires = record.expires;
+      return true;
+    }
+    state.storedExpires = undefined;
+    if (session.readOnly) session.replaceWith(undefined);
+    else if (!request.responseStarted) session.destroy();
+    else {
+      session.replaceWith(undefined);
+      session.freeze('gone');
+    }
+    return false;
+  }
+
+  /**
+   * Moves a stored session's expiry to a full lifetime from now through the
+   * {@link touch} hook (`session.touch()`), with the record as stored. A
+   * session whose lock this request no longer holds (read-only, released)
+   * takes it for the moment of the touch; one busy elsewhere is left to the
+   * request that holds it.
+   *
+   * @example
+   * ```ts
+   * const moved = await impl.touchSession(session); // as await session.touch()
+   * ```
+   */
+  async touchSession(session: Session<object>): Promise<boolean> {
+    const state = this.#stateOf(session);
+    const { request } = state;
+    if (state.storedExpires === undefined || session.retiredIds.length > 0) return false;
+    let release: Release | undefined;
+    if (state.closed || state.readOnly) {
+      try {
+        release = await this.lock(request, session.id);
+      } catch (e) {
+        if (!(e instanceof SessionBusyError)) throw e;
+        request.logWith('info', 'session.touch(): the session is busy in another request, which moves its expiry itself');
+        return false;
+      }
+    }
+    try {
+      const now = Date.now();
+      const { record } = await this.#loadUsable(request, session.id);
+      if (!record || hasEnded(record, request, now)) return false;
+      const expires = lifetimeEnd(record, record.expiry ?? readExpiry(request), request, now, (e, at) => this.expiresAt(request, e, at));
+      if (expires <= now) return false;
+      await this.#wrap('touch', () => this.touch(request, session.id, { ...record, expires }, { final: false }));
+      state.storedExpires = expires;
+      // Expiries computed later in this request start from the touch, so the final save does not move it back.
+      state.now = now;
+      return true;
+    } finally {
+      await release?.();
+    }
+  }
+
+  /**
+   * Whether the client presented its session id in the `PSOSessionHeader`
+   * header (not a cookie a browser adds by itself): the CSRF checks leave such a request alone.
+   *
+   * @example
+   * ```ts
+   * if (!impl.presentedInHeader(request)) await checkCsrf(request, 'on', facts);
+   * ```
+   */
+  presentedInHeader(request: SessionRequest): boolean {
+    return this.#byRequest.get(request)?.viaHeader ?? false;
+  }
+
+  #stateOf(session: Session<object>): OpenSession {
+    const state = this.#bySession.get(session);
+    if (!state) throw new Error(`this session was not opened by ${this.constructor.name}`);
+    return state;
+  }
+
   /** What is kept about a request's open session, for the hooks of subclasses. */
   protected openStateOf(request: SessionRequest): OpenSession | undefined {
     return this.#byRequest.get(request);
@@ -310,6 +451,15 @@ export abstract class SessionImpl implements SessionHost {
     if (!state) return;
     const { request } = state;
     const expiry = session.expiry ?? readExpiry(request);
+    if (state.readOnly) {
+      // Nothing was written: the client's id and lifetime stand, unless the session is gone or touch() moved it.
+      if (state.storedExpires === undefined) {
+        if (state.fromClient) this.sendSessionId(request, session, 0, true);
+      } else if ((expiry.kind !== 'browser' && state.storedExpires !== state.loadedExpires) || this.reissueId(request)) {
+        this.sendSessionId(request, session, expiry.kind === 'browser' ? undefined : state.storedExpires, false);
+      }
+      return;
+    }
     const expires = plannedExpires(session, state, expiry, (e, now) => this.expiresAt(request, e, now));
     if (expires <= state.now || keepsNothing(session, request)) {
       // Nothing is (or stays) stored: tell a client that sent an id to forget it.

@@ -1,7 +1,7 @@
 import { readFlag, readOptionalSeconds } from '../config/directives.js';
 import type { Expiry } from '../config/expiry.js';
 import { sameExpiry, type OpenSession } from './OpenSession.js';
-import type { Session } from './Session.js';
+import type { Session, SessionTimeouts } from './Session.js';
 import type { SessionRecord } from './SessionRecord.js';
 import type { SessionRequest } from './SessionRequest.js';
 
@@ -17,15 +17,32 @@ const TOUCH_MS = 60_000;
  */
 export function plannedExpires(session: Session<object>, state: OpenSession, expiry: Expiry, expiresAt: (expiry: Expiry, now: number) => number): number {
   const { request, now } = state;
-  const ownIdle = session.timeouts?.idle;
+  const expires = lifetimeEnd(session, expiry, request, now, expiresAt);
+  const stored = state.storedExpires;
+  if (stored !== undefined && session.id === state.openedId && !session.lifeChanged && expires >= stored && expires - stored < TOUCH_MS) return stored;
+  return expires;
+}
+
+/**
+ * When a session with these timeouts and this creation time ends, counted
+ * from `now`: `expiresAt` of its expiry, capped by the idle timeout (always
+ * for browser-lifetime sessions, for the others when one is set) and by the
+ * absolute timeout counted from creation.
+ */
+export function lifetimeEnd(
+  life: { readonly timeouts?: SessionTimeouts | undefined; readonly created: number },
+  expiry: Expiry,
+  request: SessionRequest,
+  now: number,
+  expiresAt: (expiry: Expiry, now: number) => number,
+): number {
+  const ownIdle = life.timeouts?.idle;
   // An idle limit set in code replaces PSOSessionIdleTimeout for a browser-lifetime session too.
   let expires = ownIdle !== undefined && expiry.kind === 'browser' ? now + ownIdle * 1000 : expiresAt(expiry, now);
   const idle = ownIdle ?? readOptionalSeconds(request, 'PSOSessionIdleTimeout');
   if (idle !== undefined && expiry.kind !== 'browser') expires = Math.min(expires, now + idle * 1000);
-  const absolute = session.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout');
-  if (absolute !== undefined) expires = Math.min(expires, session.created + absolute * 1000);
-  const stored = state.storedExpires;
-  if (stored !== undefined && session.id === state.openedId && !session.lifeChanged && expires >= stored && expires - stored < TOUCH_MS) return stored;
+  const absolute = life.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout');
+  if (absolute !== undefined) expires = Math.min(expires, life.created + absolute * 1000);
   return expires;
 }
 

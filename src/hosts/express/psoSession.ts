@@ -1,4 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CsrfRequest } from '../../service/csrf/checkCsrf.js';
+import { CsrfError } from '../../service/csrf/CsrfError.js';
+import { verifyCsrf } from '../../service/csrf/verifyCsrf.js';
+import { sessionHead } from '../../service/sessionHead.js';
+import { internalsOf } from '../../service/ServiceRequest.js';
 import type { SessionData } from '../../session/json.js';
 import type { Session } from '../../session/Session.js';
 import { NodeHttpRequest } from '../node-http/NodeHttpRequest.js';
@@ -18,6 +23,24 @@ class SessionBridge<D extends object> extends NodeHttpRequest<D> {
   override removeHeader(name: string): void {
     super.removeHeader(name);
     this.res.removeHeader(name);
+  }
+
+  /**
+   * What the CSRF check reads: the form only once earlier middleware read
+   * the body, since reading it here would leave none for the app's own parser.
+   */
+  csrfInput(): CsrfRequest {
+    return {
+      method: this.method,
+      queryString: this.queryString,
+      getRequestHeader: (name) => this.getRequestHeader(name),
+      getEnviron: (key) => this.getEnviron(key),
+      getDirective: (key) => this.getDirective(key),
+      form: () => {
+        if (this.req.readableEnded) return this.form();
+        return Promise.reject(new CsrfError('token', 'psoSession() finds the CSRF token in its header, or in a form body that a parser before it has read (app.use(express.urlencoded()) before psoSession())'));
+      },
+    };
   }
 }
 
@@ -52,8 +75,17 @@ export function psoSession<D extends object = SessionData>(
   const { serviceHandler, logger, directives, moduleName, impl } = middlewareSetup(options);
   return (req, res, next) => {
     const request = new SessionBridge<D>({ req, res, directives, moduleName, logger });
-    serviceHandler.openSession<D>(request, impl).then(
-      (session: Session<D>) => {
+    serviceHandler.openSession<D>(request, impl, options).then(
+      async (session: Session<D>) => {
+        try {
+          await verifyCsrf(request, impl, session, options.csrf, request.csrfInput());
+        } catch (e) {
+          await impl.close(session, false).catch(() => undefined);
+          request.logWith('info', `${(e as Error).message}`);
+          next(e);
+          return;
+        }
+        const head = sessionHead(request, internalsOf(request), impl, session, { getHeader: (n) => res.getHeader(n), addHeader: (n, v) => res.setHeader(n, v) });
         let headed = false;
         let ended = false;
         const writeHead = res.writeHead;
@@ -61,7 +93,7 @@ export function psoSession<D extends object = SessionData>(
           if (!headed) {
             headed = true;
             try {
-              impl.beforeHead(session);
+              head();
             } catch (e) {
               request.logWith('error', `setting the session cookie: ${(e as Error).message}`);
             }

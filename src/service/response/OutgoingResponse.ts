@@ -43,6 +43,8 @@ export class OutgoingResponse {
   #buffer: (Uint8Array | string)[] = [];
   #buffered = 0;
   #sending: Promise<void> = Promise.resolve();
+  /** Counts changes to the headers, so that a caller can tell whether something it ran set one. */
+  #revision = 0;
   /** Called once, just before the head goes out (the session cookie). */
   beforeHead: (() => void) | undefined;
 
@@ -83,12 +85,19 @@ export class OutgoingResponse {
     if (name.toLowerCase() === 'status') throw new InvalidHeaderError('set the status with setStatus(), not a Status header');
     this.#assertOpen(`header ${name}`);
     this.#headers.push([name, value]);
+    this.#revision++;
+  }
+
+  /** Goes up with every header added or removed. */
+  get revision(): number {
+    return this.#revision;
   }
 
   removeHeader(name: string): void {
     this.#assertOpen(`header ${name}`);
     const lower = name.toLowerCase();
     this.#headers = this.#headers.filter(([n]) => n.toLowerCase() !== lower);
+    this.#revision++;
   }
 
   /** Marks the headers sent, with a content type (text gets `charset=utf-8`) unless one is set. */
