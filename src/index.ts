@@ -43,7 +43,10 @@ export { psoMiddleware, type MiddlewareOptions } from './hosts/express/psoMiddle
 export { psoSession, type PsoSessionRequest } from './hosts/express/psoSession.js';
 
 // The session and its policies (the How-To's classes).
-export { Session, type SessionHost, type SessionTimeouts } from './session/Session.js';
+export { Session, type SessionHost, type SessionTimeouts, type LoginDetails } from './session/Session.js';
+export type { UserBinding } from './session/users/userBinding.js';
+export type { UserSessionInfo } from './session/users/liveSessions.js';
+export type { RevokeOptions } from './session/users/UserSessions.js';
 export { type JsonValue, type SessionData, SessionDataError } from './session/json.js';
 export { SessionImpl, type SaveHints } from './session/SessionImpl.js';
 export { CookieSession, type UrlSessionMode } from './session/CookieSession.js';
@@ -60,6 +63,7 @@ export { KeyedMutex, type Release } from './session/locks/KeyedMutex.js';
 
 // Stores.
 export { type SessionStore, type LockedRecord } from './session/stores/SessionStore.js';
+export type { UserIndex, IndexedSession } from './session/stores/UserIndex.js';
 export { StoreUnavailableError } from './session/stores/StoreUnavailableError.js';
 export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord } from './session/SessionRecord.js';
 export { FileStore, collectSessionFiles, type FileStoreOptions, type CollectOptions } from './session/stores/FileStore.js';

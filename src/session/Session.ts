@@ -3,12 +3,25 @@ import { MAX_LIFETIME_SECONDS, parseExpiry } from '../config/expiry.js';
 import { parseDateWithFormat } from '../config/strptime.js';
 import { bareObject, stringifyJson, type JsonValue, type SessionData } from './json.js';
 import { sameExpiry, sameTimeouts } from './OpenSession.js';
+import { checkUserId, keptAgent, type UserBinding } from './users/userBinding.js';
+import type { UserSessionInfo } from './users/liveSessions.js';
+import type { RevokeOptions } from './users/UserSessions.js';
 
 /** What a session needs from the policy that opened it (its {@link SessionImpl}). */
 export interface SessionHost {
   saveSession(session: Session<object>): Promise<void>;
   /** A fresh id for `session` (regenerate, destroy); throws if the client can no longer be told. */
   renewSessionId(session: Session<object>): string;
+  /** The live sessions of a user (`session.userSessions()`). */
+  userSessions?(session: Session<object>, userId?: string | number): Promise<UserSessionInfo[]>;
+  /** Ends a user's sessions (`session.revokeUserSessions()`). */
+  revokeUserSessions?(session: Session<object>, options?: RevokeOptions): Promise<number>;
+}
+
+/** What `session.login()` may record with the binding. */
+export interface LoginDetails {
+  /** The User-Agent to show in the list of the user's sessions (`request.login()` gives the request's). */
+  userAgent?: string | undefined;
 }
 
 /**
@@ -45,8 +58,14 @@ export class Session<D extends object = SessionData> {
   #timeouts: SessionTimeouts | undefined;
   #storedTimeouts: SessionTimeouts | undefined;
   #retired: string[] = [];
+  /** Retired ids that must not lead to the new one: a login's or a logout's. */
+  readonly #hardRetired = new Set<string>();
   #destroyed = false;
   #keepAsked = false;
+  #user: UserBinding | undefined;
+  #storedUser: UserBinding | undefined;
+  #userChanged = false;
+  #idBorn: number;
   /** @internal */
   created: number;
 
@@ -61,6 +80,10 @@ export class Session<D extends object = SessionData> {
     host: SessionHost;
     /** The data as JSON, when the caller has it already. */
     snapshot?: string | undefined;
+    /** The user it is bound to, as stored. */
+    user?: UserBinding | undefined;
+    /** When its id was issued, when not at creation. */
+    born?: number | undefined;
   }) {
     this.#id = init.id;
     this.#isNew = init.isNew;
@@ -72,6 +95,9 @@ export class Session<D extends object = SessionData> {
     this.#host = init.host;
     this.#timeouts = init.timeouts;
     this.#storedTimeouts = init.timeouts;
+    this.#user = init.user;
+    this.#storedUser = init.user;
+    this.#idBorn = init.born ?? init.created;
   }
 
   /** The session id (what the cookie carries). */
@@ -242,10 +268,112 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   regenerate(): this {
+    return this.#retire(false);
+  }
+
+  /**
+   * Logs the session in as `userId`: a new id (the old one ends at once,
+   * with no grace: an id planted before a login is worth nothing after it),
+   * data kept, and the session bound to the user in the store's index, so
+   * that the user's sessions can be listed ({@link userSessions}) and ended
+   * ({@link revokeUserSessions}: "log out everywhere"). `request.login(userId)`
+   * also records the request's User-Agent.
+   *
+   * @throws TypeError for a user id that is not 1 to 200 characters (or an integer);
+   *   HeadersSentError if the response headers have already gone out.
+   * @example
+   * ```ts
+   * if (await checkPassword(name, password)) request.session.login(name);
+   * ```
+   */
+  login(userId: string | number, details: LoginDetails = {}): this {
+    const id = checkUserId(userId);
+    this.#retire(true);
+    this.#user = { id, at: Date.now(), agent: keptAgent(details.userAgent) };
+    if (this.#user.agent === undefined) delete this.#user.agent;
+    this.#userChanged = true;
+    return this;
+  }
+
+  /** The user the session is bound to ({@link login}), or `undefined`. */
+  get userId(): string | undefined {
+    return this.#user?.id;
+  }
+
+  /**
+   * The live sessions of the session's user, or of `userId`: when each was
+   * created and last seen, its User-Agent, which one is this (`current`).
+   * This request's session is listed once it has been saved.
+   *
+   * @throws ConfigurationError when the store keeps no index of users' sessions (the cookie store, a connect store).
+   * @example
+   * ```ts
+   * for (const s of await request.session.userSessions()) request.write(`${s.userAgent} ${new Date(s.lastSeen!)}\n`);
+   * ```
+   */
+  userSessions(userId?: string | number): Promise<UserSessionInfo[]> {
+    if (!this.#host.userSessions) return Promise.reject(new TypeError('this session policy cannot list users\' sessions'));
+    return this.#host.userSessions(this, userId);
+  }
+
+  /**
+   * Ends every session of the session's user (or of `options.user`): "log out
+   * everywhere". With `keepCurrent`, this request's session stays ("log out
+   * everywhere else", or one session per user right after `login()`);
+   * otherwise it ends too (destroyed, its cookie cleared). A session that
+   * another request holds at that moment ends as well: it is refused on its
+   * next load. Returns how many live sessions ended.
+   *
+   * @throws ConfigurationError when the store keeps no index of users' sessions.
+   * @example
+   * ```ts
+   * await request.session.revokeUserSessions({ keepCurrent: true });
+   * ```
+   */
+  revokeUserSessions(options?: RevokeOptions): Promise<number> {
+    if (!this.#host.revokeUserSessions) return Promise.reject(new TypeError('this session policy cannot revoke users\' sessions'));
+    return this.#host.revokeUserSessions(this, options);
+  }
+
+  /** @internal The binding to a user, as it stands. */
+  get userBinding(): UserBinding | undefined {
+    return this.#user;
+  }
+
+  /** @internal Whether the binding changed since loaded or last saved (a login, a revocation that kept the session). */
+  get bindingChanged(): boolean {
+    return this.#userChanged;
+  }
+
+  /** @internal The user of the binding as last stored. */
+  get storedUserId(): string | undefined {
+    return this.#storedUser?.id;
+  }
+
+  /** @internal Replaces the binding (its generation, times); it is written with the next save. */
+  updateBinding(binding: UserBinding): void {
+    if (!this.#user || binding.id !== this.#user.id) throw new Error('updateBinding() changes a binding, never its user');
+    if (binding.gen !== this.#user.gen) this.#userChanged = true;
+    this.#user = binding;
+  }
+
+  /** @internal When the current id was issued (ms): `PSOSessionRotate` counts from it. */
+  get idBorn(): number {
+    return this.#idBorn;
+  }
+
+  /** @internal Whether a retired id must not lead to the new one (it was given up by a login or a logout). */
+  isHardRetired(id: string): boolean {
+    return this.#hardRetired.has(id);
+  }
+
+  #retire(hard: boolean): this {
     const next = this.#host.renewSessionId(this);
     this.#keepAsked = true;
     this.#retired.push(this.#id);
+    if (hard) this.#hardRetired.add(this.#id);
     this.#id = next;
+    this.#idBorn = Date.now();
     return this;
   }
 
@@ -260,7 +388,8 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   destroy(): this {
-    this.regenerate();
+    this.#retire(true);
+    this.#user = undefined;
     this.#data = bareObject();
     this.#destroyed = true;
     this.#isNew = true;
@@ -292,6 +421,7 @@ export class Session<D extends object = SessionData> {
   /** @internal Forgets the retired ids once deleted. */
   clearRetired(): void {
     this.#retired = [];
+    this.#hardRetired.clear();
   }
 
   /** Whether the session holds no data. */
@@ -310,6 +440,8 @@ export class Session<D extends object = SessionData> {
     this.#data = bareObject(JSON.parse(this.#snapshot));
     this.#expiry = this.#storedExpiry;
     this.#timeouts = this.#storedTimeouts;
+    this.#user = this.#storedUser;
+    this.#userChanged = false;
     return this;
   }
 
@@ -334,7 +466,7 @@ export class Session<D extends object = SessionData> {
 
   /** @internal Whether the expiry or the timeouts set in code differ from what was loaded or last saved. */
   get lifeChanged(): boolean {
-    return !sameExpiry(this.#expiry, this.#storedExpiry) || !sameTimeouts(this.#timeouts, this.#storedTimeouts);
+    return !sameExpiry(this.#expiry, this.#storedExpiry) || !sameTimeouts(this.#timeouts, this.#storedTimeouts) || this.#userChanged;
   }
 
   /**
@@ -355,6 +487,8 @@ export class Session<D extends object = SessionData> {
     this.#snapshot = dataJson;
     this.#storedExpiry = this.#expiry;
     this.#storedTimeouts = this.#timeouts;
+    this.#storedUser = this.#user;
+    this.#userChanged = false;
   }
 
   /** @internal The snapshot of the data (JSON), for change detection. */

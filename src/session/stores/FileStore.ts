@@ -9,6 +9,7 @@ import type { Release } from '../locks/KeyedMutex.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { collectUserEntries, FileUserIndex } from './users/FileUserIndex.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
 const PREFIX = 'pso_';
@@ -74,6 +75,8 @@ export class FileStore implements SessionStore {
   readonly lock?: (key: string, timeoutMs: number) => Promise<Release>;
   /** The lock, then the record read under it; absent when locks are off. */
   readonly lockAndGet?: (key: string, timeoutMs: number) => Promise<LockedRecord>;
+  /** Users' sessions (`session.login()`): a directory `users/` beside the session files. */
+  readonly users: FileUserIndex;
 
   constructor(directory: string, options: FileStoreOptions = {}) {
     this.directory = directory;
@@ -86,6 +89,14 @@ export class FileStore implements SessionStore {
       this.lock = (key, timeoutMs) => this.#lock(key, timeoutMs);
       this.lockAndGet = (key, timeoutMs) => this.#lockAndGet(key, timeoutMs);
     }
+    this.users = new FileUserIndex({
+      directory,
+      ops: this.#ops,
+      fsync: this.#fsync,
+      ready: () => this.#ready(),
+      get: (key) => this.get(key),
+      destroyUnlessBusy: (key) => this.#destroyUnlessBusy(key),
+    });
   }
 
   /** The file of a key. @throws Error for a key no session can have (never built from client input). */
@@ -158,6 +169,17 @@ export class FileStore implements SessionStore {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
+    }
+  }
+
+  /** Deletes a session under its lock when the lock is free; one a request holds is left to it. */
+  async #destroyUnlessBusy(key: string): Promise<void> {
+    const lock = tryFileLock(`${this.fileOf(key).slice(0, -SUFFIX.length)}${LOCK}`);
+    if (!lock) return;
+    try {
+      await this.destroy(key);
+    } finally {
+      await lock();
     }
   }
 
@@ -372,6 +394,8 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
+  // The index of users' sessions: entries whose time has passed.
+  if (Date.now() <= deadline) removed += await collectUserEntries(dir, ops, now, deadline);
   return removed;
 }
 

@@ -1,5 +1,6 @@
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import type { SessionStore } from './SessionStore.js';
+import { MemoryUserIndex } from './users/MemoryUserIndex.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -22,6 +23,8 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements SessionStore {
   readonly name = 'memory:';
+  /** Users' sessions (`session.login()`), in a map beside the records. */
+  readonly users = new MemoryUserIndex(this);
   readonly #entries = new Map<string, { text: string; expires: number }>();
   readonly #max: number;
   #timer: NodeJS.Timeout | undefined;
@@ -68,6 +71,8 @@ export class MemoryStore implements SessionStore {
         removed++;
       }
     }
+    // Index entries are not sessions: swept, not counted.
+    await this.users.gc();
     return removed;
   }
 

@@ -1,0 +1,95 @@
+import type { SessionRecord } from '../../SessionRecord.js';
+import type { IndexedSession, UserIndex } from '../UserIndex.js';
+
+/** What {@link MemoryUserIndex} reads and deletes of its store. */
+export interface IndexedStore {
+  get(key: string): Promise<SessionRecord | undefined>;
+  destroy(key: string): Promise<void>;
+}
+
+interface Owner {
+  gen: number;
+  /** Key to the time its entry lapses. */
+  entries: Map<string, number>;
+}
+
+/**
+ * The index of users' sessions of a {@link MemoryStore}: a map from each user
+ * to its generation and its sessions' keys. A user whose sessions were once
+ * revoked keeps its generation (a few bytes) for the life of the process.
+ *
+ * @example
+ * ```ts
+ * const store = new MemoryStore();
+ * await store.users.sessions('app:ada');
+ * ```
+ */
+export class MemoryUserIndex implements UserIndex {
+  readonly #owners = new Map<string, Owner>();
+  readonly #store: IndexedStore;
+
+  constructor(store: IndexedStore) {
+    this.#store = store;
+  }
+
+  async generation(owner: string): Promise<number> {
+    return this.#owners.get(owner)?.gen ?? 0;
+  }
+
+  async add(owner: string, key: string, until: number): Promise<void> {
+    let o = this.#owners.get(owner);
+    if (!o) this.#owners.set(owner, (o = { gen: 0, entries: new Map() }));
+    o.entries.set(key, until);
+  }
+
+  async remove(owner: string, key: string): Promise<void> {
+    const o = this.#owners.get(owner);
+    if (!o) return;
+    o.entries.delete(key);
+    this.#drop(owner, o);
+  }
+
+  async sessions(owner: string): Promise<IndexedSession[]> {
+    const o = this.#owners.get(owner);
+    if (!o) return [];
+    const now = Date.now();
+    const out: IndexedSession[] = [];
+    for (const [key, until] of [...o.entries]) {
+      if (until <= now) continue;
+      const record = await this.#store.get(key);
+      if (record) out.push({ key, record });
+    }
+    return out;
+  }
+
+  async revoke(owner: string, keep: readonly string[]): Promise<number> {
+    let o = this.#owners.get(owner);
+    if (!o) this.#owners.set(owner, (o = { gen: 0, entries: new Map() }));
+    const gen = ++o.gen;
+    for (const key of [...o.entries.keys()]) {
+      if (keep.includes(key)) continue;
+      o.entries.delete(key);
+      await this.#store.destroy(key);
+    }
+    return gen;
+  }
+
+  async gc(): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for (const [owner, o] of this.#owners) {
+      for (const [key, until] of o.entries) {
+        if (until > now) continue;
+        o.entries.delete(key);
+        removed++;
+      }
+      this.#drop(owner, o);
+    }
+    return removed;
+  }
+
+  /** Forgets an owner with no entries and nothing revoked. */
+  #drop(owner: string, o: Owner): void {
+    if (o.entries.size === 0 && o.gen === 0) this.#owners.delete(owner);
+  }
+}
