@@ -255,9 +255,13 @@ export class Session<D extends object = SessionData> {
   }
 
   /**
-   * Gives the session a new id, keeping its data; the old id is destroyed
-   * when the request ends. Call it when a user logs in: an id planted before
-   * the login is worth nothing after it (session fixation).
+   * Gives the session a new id, keeping its data. For a session bound to a
+   * user ({@link login}), the old id still leads to the new one for
+   * `PSOSessionRotateGrace` seconds (default 5), so that the user's parallel
+   * requests, and a retry after a lost response, are not logged out; for any
+   * other session the old id ends with the request, as it must when
+   * `regenerate()` is how a login changes the id (an id planted before the
+   * login is then worth nothing after it). {@link login} does both at once.
    *
    * @throws HeadersSentError if the response headers have already gone out.
    * @example
@@ -268,6 +272,11 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   regenerate(): this {
+    return this.#retire(this.#user === undefined);
+  }
+
+  /** @internal A new id whose old one leads to it for the grace period (`PSOSessionRotate`). */
+  rotate(): this {
     return this.#retire(false);
   }
 

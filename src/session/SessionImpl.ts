@@ -266,7 +266,7 @@ export abstract class SessionImpl implements SessionHost {
     state.loadedExpiry = record?.expiry;
     this.#bySession.set(session, state);
     // PSOSessionRotate: an id old enough is replaced now (its old one leads here for the grace period).
-    if (record && forced === undefined && rotationDue(request, session, state.now) && (await this.keepsForwards(request))) session.regenerate();
+    if (record && forced === undefined && rotationDue(request, session, state.now) && (await this.keepsForwards(request))) session.rotate();
     return session;
   }
 
