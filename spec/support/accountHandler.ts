@@ -13,6 +13,7 @@ export async function handler(request: ServiceRequest): Promise<void> {
   switch (request.path) {
     case '/login':
       request.login(user!);
+      if (q.has('ttl')) session.expire(Number(q.get('ttl')));
       if (q.has('only')) await session.revokeUserSessions({ keepCurrent: true });
       request.write(`logged in ${user}\n`);
       return;

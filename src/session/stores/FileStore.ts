@@ -95,15 +95,14 @@ export class FileStore implements SessionStore {
       fsync: this.#fsync,
       ready: () => this.#ready(),
       get: (key) => this.get(key),
+      fileOf: (key) => this.fileOf(key),
       destroyUnlessBusy: (key) => this.#destroyUnlessBusy(key),
     });
   }
 
   /** The file of a key. @throws Error for a key no session can have (never built from client input). */
   fileOf(key: string): string {
-    const m = KEY.exec(key);
-    if (!m) throw new Error(`refusing a session key that cannot name a file: ${JSON.stringify(key.slice(0, 80))}`);
-    return join(this.directory, `${PREFIX}${m[1]}_${m[2]}${SUFFIX}`);
+    return sessionFileOf(this.directory, key);
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
@@ -303,6 +302,13 @@ async function keepAlive(ops: FsOps, file: string, hold: string): Promise<boolea
   return false;
 }
 
+/** The file of a session key in `dir`. @throws Error for a key no session can have. */
+function sessionFileOf(dir: string, key: string): string {
+  const m = KEY.exec(key);
+  if (!m) throw new Error(`refusing a session key that cannot name a file: ${JSON.stringify(key.slice(0, 80))}`);
+  return join(dir, `${PREFIX}${m[1]}_${m[2]}${SUFFIX}`);
+}
+
 function hint(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
@@ -352,7 +358,8 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw e;
   }
-  let removed = 0;
+  // The index of users' sessions first: entries of expired sessions go while their files still say so.
+  let removed = await collectUserEntries(dir, { ops, now, deadline, sessionFile: (key) => sessionFileOf(dir, key) });
   for (const name of names) {
     if (Date.now() > deadline) break;
     const file = join(dir, name);
@@ -394,8 +401,6 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
-  // The index of users' sessions: entries whose time has passed.
-  if (Date.now() <= deadline) removed += await collectUserEntries(dir, ops, now, deadline);
   return removed;
 }
 

@@ -220,8 +220,9 @@ export class MysqlStore implements SessionStore {
   }
 
   async gc(): Promise<number> {
-    const result = await this.#run<mysql.ResultSetHeader>(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= ?`, [Date.now()]);
+    // Entries of expired sessions first, while their rows still say so.
     await this.users.gc();
+    const result = await this.#run<mysql.ResultSetHeader>(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= ?`, [Date.now()]);
     return result.affectedRows;
   }
 

@@ -269,8 +269,9 @@ export class PostgresStore implements SessionStore {
   }
 
   async gc(): Promise<number> {
-    const { rowCount } = await this.#query(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= to_timestamp($1::float8 / 1000)`, [Date.now()]);
+    // Entries of expired sessions first, while their rows still say so.
     await this.users.gc();
+    const { rowCount } = await this.#query(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= to_timestamp($1::float8 / 1000)`, [Date.now()]);
     return rowCount ?? 0;
   }
 

@@ -143,9 +143,9 @@ export class SqliteStore implements SessionStore {
     const open = this.#db();
     const now = Date.now();
     open.gcLocks.run(now);
-    const removed = open.gcSessions.run(now).changes;
+    // Entries of expired sessions first, while their rows still say so.
     await this.users.gc();
-    return removed;
+    return open.gcSessions.run(now).changes;
   }
 
   async count(): Promise<number> {

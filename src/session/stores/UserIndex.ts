@@ -50,8 +50,15 @@ export interface UserIndex {
    * under an older generation is dead from then on, deleted or not.
    */
   revoke(owner: string, keep: readonly string[], held?: string): Promise<number>;
-  /** Deletes entries that have lapsed; returns how many. */
+  /**
+   * Deletes entries that have lapsed, and those whose session has expired
+   * (run before the sessions are collected); returns how many. An entry
+   * whose session is not there yet is kept: a login lists its session just
+   * before writing it.
+   */
   gc(): Promise<number>;
+  /** Every entry of an owner, lapsed or not, with the time it lapses (to look inside; a listing uses {@link sessions}). */
+  entries(owner: string): Promise<{ key: string; until: number }[]>;
   /** Creates what the index needs (tables) now rather than on first use. */
   init?(): Promise<void>;
 }

@@ -85,7 +85,7 @@ export class UserSessions {
     const b = session.userBinding;
     if (!b) return;
     const { request } = state;
-    const binding: UserBinding = { ...b, seen: state.now };
+    const binding: UserBinding = { ...b, seen: Date.now() };
     const index = await this.#index(request);
     if (index) {
       const owner = ownerOf(this.#policy.getServiceId(request), b.id);
@@ -187,5 +187,6 @@ function timed(store: SessionStore, index: UserIndex, ms: number): UserIndex {
     sessions: (owner, held) => call('sessions', () => index.sessions(owner, held)),
     revoke: (owner, keep, held) => call('revoke', () => index.revoke(owner, keep, held)),
     gc: () => call('gc', () => index.gc()),
+    entries: (owner) => call('entries', () => index.entries(owner)),
   };
 }

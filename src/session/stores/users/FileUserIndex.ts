@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { FsOps } from '../../../util/fs.js';
 import { sha256 } from '../../../util/sha256.js';
 import { acquireFileLock } from '../../locks/FileLock.js';
-import { CorruptSessionError, type SessionRecord } from '../../SessionRecord.js';
+import { CorruptSessionError, parseRecord, type SessionRecord } from '../../SessionRecord.js';
 import type { IndexedSession, UserIndex } from '../UserIndex.js';
 
 /** The directory of the index, beside the session files. */
@@ -23,6 +23,8 @@ export interface FileIndexHost {
   /** The session directory made and checked. */
   ready(): Promise<void>;
   get(key: string): Promise<SessionRecord | undefined>;
+  /** The file of a session key. */
+  fileOf(key: string): string;
   /** Deletes a session unless a request holds its lock (that one dies by its generation). */
   destroyUnlessBusy(key: string): Promise<void>;
 }
@@ -118,7 +120,12 @@ export class FileUserIndex implements UserIndex {
 
   async gc(): Promise<number> {
     await this.#host.ready();
-    return collectUserEntries(this.#host.directory, this.#host.ops);
+    return collectUserEntries(this.#host.directory, { ops: this.#host.ops, sessionFile: (key) => this.#host.fileOf(key) });
+  }
+
+  async entries(owner: string): Promise<{ key: string; until: number }[]> {
+    await this.#host.ready();
+    return (await readEntries(this.#host.ops, this.ownerDirectory(owner))).map(([key, until]) => ({ key, until })).sort((a, b) => (a.key < b.key ? -1 : 1));
   }
 
   /** Writes `name` in `dir` whole: a temporary file renamed over it. */
@@ -141,14 +148,28 @@ export class FileUserIndex implements UserIndex {
   }
 }
 
+/** How {@link collectUserEntries} works. */
+export interface CollectEntriesOptions {
+  ops: FsOps;
+  /** The file of a session key (an entry whose session file says it has expired goes). */
+  sessionFile(key: string): string;
+  now?: number;
+  /** Stop after this time (ms since the epoch). */
+  deadline?: number;
+}
+
 /**
- * Deletes the lapsed entries of the index under `dir` (a session directory),
- * temporary files left by crashes, and the directories of users left with
- * nothing (a user whose sessions were revoked keeps its generation).
+ * Deletes the entries of the index under `dir` (a session directory) that
+ * have lapsed or whose session has expired (run it before the sessions are
+ * collected, while their files still say so), temporary files left by
+ * crashes, and the directories of users left with nothing (a user whose
+ * sessions were revoked keeps its generation). An entry whose session file
+ * is not there yet is kept: a login lists its session just before writing it.
  *
  * @returns how many entries were deleted.
  */
-export async function collectUserEntries(dir: string, ops: FsOps, now = Date.now(), deadline = Infinity): Promise<number> {
+export async function collectUserEntries(dir: string, options: CollectEntriesOptions): Promise<number> {
+  const { ops, now = Date.now(), deadline = Infinity } = options;
   const root = join(dir, USERS_DIR);
   let owners: string[];
   try {
@@ -172,7 +193,7 @@ export async function collectUserEntries(dir: string, ops: FsOps, now = Date.now
       const file = join(ownerDir, name);
       if (name.startsWith(ENTRY)) {
         const until = await readUntil(ops, file);
-        if (until !== undefined && until > now) {
+        if (until !== undefined && until > now && !(await sessionExpired(ops, options.sessionFile, name.slice(ENTRY.length), now))) {
           left++;
           continue;
         }
@@ -189,6 +210,15 @@ export async function collectUserEntries(dir: string, ops: FsOps, now = Date.now
     if (left === 0) rmdirQuietly(ownerDir);
   }
   return removed;
+}
+
+/** Whether the session of `key` is stored and has expired (missing or unreadable: not known to have). */
+async function sessionExpired(ops: FsOps, sessionFile: (key: string) => string, key: string, now: number): Promise<boolean> {
+  try {
+    return parseRecord(await ops.readFile(sessionFile(key))).expires <= now;
+  } catch {
+    return false;
+  }
 }
 
 async function readGeneration(ops: FsOps, dir: string): Promise<number> {

@@ -15,8 +15,10 @@ interface Owner {
 
 /**
  * The index of users' sessions of a {@link MemoryStore}: a map from each user
- * to its generation and its sessions' keys. A user whose sessions were once
- * revoked keeps its generation (a few bytes) for the life of the process.
+ * to its generation and its sessions' keys, and from each key to its user, so
+ * that a record the store drops (expired, evicted, destroyed) takes its
+ * entry with it. A user whose sessions were once revoked keeps its
+ * generation (a few bytes) for the life of the process.
  *
  * @example
  * ```ts
@@ -26,6 +28,8 @@ interface Owner {
  */
 export class MemoryUserIndex implements UserIndex {
   readonly #owners = new Map<string, Owner>();
+  /** The owner each key is listed under, so that a record's end takes its entry with it. */
+  readonly #ownerOf = new Map<string, string>();
   readonly #store: IndexedStore;
 
   constructor(store: IndexedStore) {
@@ -40,9 +44,22 @@ export class MemoryUserIndex implements UserIndex {
     let o = this.#owners.get(owner);
     if (!o) this.#owners.set(owner, (o = { gen: 0, entries: new Map() }));
     o.entries.set(key, until);
+    this.#ownerOf.set(key, owner);
   }
 
   async remove(owner: string, key: string): Promise<void> {
+    const o = this.#owners.get(owner);
+    if (!o) return;
+    o.entries.delete(key);
+    if (this.#ownerOf.get(key) === owner) this.#ownerOf.delete(key);
+    this.#drop(owner, o);
+  }
+
+  /** The store no longer has `key` (expired, evicted, destroyed): its entry goes too. */
+  forget(key: string): void {
+    const owner = this.#ownerOf.get(key);
+    if (owner === undefined) return;
+    this.#ownerOf.delete(key);
     const o = this.#owners.get(owner);
     if (!o) return;
     o.entries.delete(key);
@@ -69,9 +86,14 @@ export class MemoryUserIndex implements UserIndex {
     for (const key of [...o.entries.keys()]) {
       if (keep.includes(key)) continue;
       o.entries.delete(key);
+      this.#ownerOf.delete(key);
       await this.#store.destroy(key);
     }
     return gen;
+  }
+
+  async entries(owner: string): Promise<{ key: string; until: number }[]> {
+    return [...(this.#owners.get(owner)?.entries ?? [])].map(([key, until]) => ({ key, until }));
   }
 
   async gc(): Promise<number> {
@@ -81,6 +103,7 @@ export class MemoryUserIndex implements UserIndex {
       for (const [key, until] of o.entries) {
         if (until > now) continue;
         o.entries.delete(key);
+        this.#ownerOf.delete(key);
         removed++;
       }
       this.#drop(owner, o);

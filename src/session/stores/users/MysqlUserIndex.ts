@@ -102,11 +102,19 @@ export class MysqlUserIndex implements UserIndex {
   /** Deletes lapsed entries; a database whose index was never used has nothing to delete. */
   async gc(): Promise<number> {
     try {
-      return (await this.#run<{ affectedRows: number }>(undefined, `DELETE FROM ${this.#users} WHERE expires <= ?`, [Date.now()])).affectedRows;
+      const now = Date.now();
+      return (
+        await this.#run<{ affectedRows: number }>(undefined, `DELETE u FROM ${this.#users} u LEFT JOIN ${this.#sessions} s ON s.k = u.k WHERE u.expires <= ? OR s.expires <= ?`, [now, now])
+      ).affectedRows;
     } catch (e) {
       if ((e as { errno?: number }).errno === ER_NO_SUCH_TABLE) return 0;
       throw e;
     }
+  }
+
+  async entries(owner: string): Promise<{ key: string; until: number }[]> {
+    const rows = await this.#statement<Row[]>(undefined, `SELECT k, expires FROM ${this.#users} WHERE owner = ? ORDER BY k`, [owner]);
+    return rows.map((r) => ({ key: String(r.k), until: Number(r.expires) }));
   }
 
   /** A statement, after creating the tables the first time one is missing. */

@@ -109,12 +109,22 @@ export class PostgresUserIndex implements UserIndex {
   /** Deletes lapsed entries; a database whose index was never used has nothing to delete. */
   async gc(): Promise<number> {
     try {
-      const { rowCount } = await this.#query(undefined, `DELETE FROM ${this.#users} WHERE expires <= to_timestamp($1::float8 / 1000)`, [Date.now()]);
+      const { rowCount } = await this.#query(
+        undefined,
+        `DELETE FROM ${this.#users} u WHERE u.expires <= to_timestamp($1::float8 / 1000) ` +
+          `OR EXISTS (SELECT 1 FROM ${this.#sessions} s WHERE s.key = u.key AND s.expires <= to_timestamp($1::float8 / 1000))`,
+        [Date.now()],
+      );
       return rowCount ?? 0;
     } catch (e) {
       if ((e as { code?: string }).code === UNDEFINED_TABLE) return 0;
       throw e;
     }
+  }
+
+  async entries(owner: string): Promise<{ key: string; until: number }[]> {
+    const { rows } = await this.#run(undefined, `SELECT key, round(extract(epoch FROM expires) * 1000)::float8 AS until FROM ${this.#users} WHERE owner = $1 ORDER BY key`, [owner]);
+    return rows.map((r) => ({ key: String(r.key), until: Number(r.until) }));
   }
 
   /** A statement, after creating the tables the first time one is missing. */

@@ -25,6 +25,7 @@ const BUMP = "return redis.call('incr', KEYS[1])";
 const GEN = "return redis.call('get', KEYS[1])";
 // KEYS: the user's set. Every entry, lapsed or not.
 const ALL = "return redis.call('zrange', KEYS[1], 0, -1)";
+const ALL_SCORED = "return redis.call('zrange', KEYS[1], 0, -1, 'WITHSCORES')";
 
 /**
  * The index of users' sessions of a {@link RedisStore}: per user a sorted set
@@ -83,9 +84,20 @@ export class RedisUserIndex implements UserIndex {
     return gen;
   }
 
-  /** Redis drops lapsed entries itself (on every add and listing, and whole sets by their TTL). */
+  /**
+   * Redis drops lapsed entries itself (on every add and listing, and whole
+   * sets by their TTL). An entry outlives the session Redis expired by at
+   * most the slack its time was given (an hour); it is never listed meanwhile.
+   */
   async gc(): Promise<number> {
     return 0;
+  }
+
+  async entries(owner: string): Promise<{ key: string; until: number }[]> {
+    const flat = (await this.#host.eval(ALL_SCORED, [this.#setKey(owner)], [])) as string[];
+    const out: { key: string; until: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ key: flat[i]!, until: Number(flat[i + 1]) });
+    return out;
   }
 
   #setKey(owner: string): string {

@@ -13,6 +13,7 @@ interface Statements {
   dropSessions: Statement;
   dropEntries: Statement;
   gc: Statement;
+  entries: Statement;
   revoke: (owner: string, keep: string) => number;
 }
 
@@ -84,7 +85,12 @@ export class SqliteUserIndex implements UserIndex {
   }
 
   async gc(): Promise<number> {
-    return this.#statements().gc.run(Date.now()).changes;
+    const now = Date.now();
+    return this.#statements().gc.run(now, now).changes;
+  }
+
+  async entries(owner: string): Promise<{ key: string; until: number }[]> {
+    return (this.#statements().entries.all(owner) as { key: string; until: number }[]);
   }
 
   #statements(): Statements {
@@ -103,7 +109,8 @@ export class SqliteUserIndex implements UserIndex {
       bump: db.prepare('INSERT INTO pso_user_generations (owner, gen) VALUES (?, 1) ON CONFLICT (owner) DO UPDATE SET gen = gen + 1 RETURNING gen'),
       dropSessions: db.prepare(`DELETE FROM pso_sessions WHERE key IN (SELECT key FROM pso_session_users WHERE owner = ? AND ${keeps})`),
       dropEntries: db.prepare(`DELETE FROM pso_session_users WHERE owner = ? AND ${keeps}`),
-      gc: db.prepare('DELETE FROM pso_session_users WHERE expires <= ?'),
+      gc: db.prepare('DELETE FROM pso_session_users WHERE expires <= ? OR key IN (SELECT key FROM pso_sessions WHERE expires <= ?)'),
+      entries: db.prepare('SELECT key, expires AS until FROM pso_session_users WHERE owner = ? ORDER BY key'),
     };
     // One write transaction: no request sees the generation moved and the sessions still there, or the reverse.
     const revoke = db.transaction((owner: string, keep: string) => {
