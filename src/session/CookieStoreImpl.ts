@@ -99,13 +99,24 @@ export class CookieStoreImpl extends CookieSession {
     }
   }
 
-  /** With the cookie store: the session sealed in the cookie, opened (its record kept for {@link load}). */
+  /**
+   * With the cookie store: the session sealed in the cookie, opened (its
+   * record kept for {@link load}); one sealed with an older key is sealed
+   * again with the first, and sent back.
+   */
   override decodeId(request: SessionRequest, value: string): string | undefined {
     const store = this.#cookieStore(request);
     if (!store) return super.decodeId(request, value);
-    const opened = store.open(request, this.getServiceId(request), value);
+    const name = this.getServiceId(request);
+    const opened = store.open(request, name, value);
     if (!opened || !this.isValidSessionId(opened.id)) return undefined;
-    this.#state(request).loaded = { key: this.storeKey(request, opened.id), record: opened.record, value };
+    const key = this.storeKey(request, opened.id);
+    const state = this.#state(request);
+    state.loaded = { key, record: opened.record, value };
+    if (opened.older) {
+      state.sealed = { key, value: store.seal(request, name, opened.id, opened.record) };
+      state.sent = false;
+    }
     return opened.id;
   }
 

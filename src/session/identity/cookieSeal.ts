@@ -56,7 +56,7 @@ export function cookieKeys(secrets: readonly string[], source = 'PSOSessionCooki
  * @example
  * ```ts
  * const value = sealText(keys, 'pso cookie\0shop', 'hello');
- * openText(keys, 'pso cookie\0shop', value); // 'hello'
+ * openText(keys, 'pso cookie\0shop', value); // { text: 'hello', older: false }
  * ```
  */
 export function sealText(keys: readonly CookieKey[], context: string, text: string): string {
@@ -72,21 +72,24 @@ export function sealText(keys: readonly CookieKey[], context: string, text: stri
 /**
  * Opens what {@link sealText} sealed, with the key its id names; `undefined`
  * when no key has that id (one rotated out), or the value was altered,
- * truncated or sealed for another context.
+ * truncated or sealed for another context. `older` says it was sealed with
+ * a key other than the first (it should be sealed again).
  */
-export function openText(keys: readonly CookieKey[], context: string, value: string): string | undefined {
+export function openText(keys: readonly CookieKey[], context: string, value: string): { text: string; older: boolean } | undefined {
   if (!/^[A-Za-z0-9_-]+$/.test(value)) return undefined;
   const bytes = Buffer.from(value, 'base64url');
   if (bytes.length < 1 + KID_BYTES + IV_BYTES + TAG_BYTES || bytes[0] !== VERSION) return undefined;
   const kid = bytes.subarray(1, 1 + KID_BYTES);
-  const found = keys.find((k) => k.kid.equals(kid));
+  const at = keys.findIndex((k) => k.kid.equals(kid));
+  const found = keys[at];
   if (!found) return undefined;
   const ivAt = 1 + KID_BYTES;
   try {
     const decipher = lazyCrypto().createDecipheriv('aes-256-gcm', found.key, bytes.subarray(ivAt, ivAt + IV_BYTES));
     decipher.setAAD(Buffer.from(context, 'utf8'));
     decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-    return Buffer.concat([decipher.update(bytes.subarray(ivAt + IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    const text = Buffer.concat([decipher.update(bytes.subarray(ivAt + IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+    return { text, older: at > 0 };
   } catch {
     return undefined;
   }

@@ -25,6 +25,8 @@ export interface CookieStoreOptions {
 export interface OpenedCookie {
   id: string;
   record: SessionRecord;
+  /** Sealed with a key other than the first: it should be sealed again. */
+  older: boolean;
 }
 
 /**
@@ -85,12 +87,13 @@ export class CookieStore implements SessionStore {
 
   /** The session sealed in a cookie value for `name`, or `undefined` (another key, altered, not one of ours). */
   open(request: SessionRequest, name: string, value: string): OpenedCookie | undefined {
-    const text = openText(this.keys(request), context(name), value);
-    if (text === undefined) return undefined;
+    const opened = openText(this.keys(request), context(name), value);
+    if (opened === undefined) return undefined;
+    const { text, older } = opened;
     const nl = text.indexOf('\n');
     if (nl < 1) return undefined;
     try {
-      return { id: text.slice(0, nl), record: parseRecord(text.slice(nl + 1)) };
+      return { id: text.slice(0, nl), record: parseRecord(text.slice(nl + 1)), older };
     } catch {
       return undefined;
     }
