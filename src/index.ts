@@ -69,6 +69,7 @@ export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord }
 export { FileStore, collectSessionFiles, type FileStoreOptions, type CollectOptions } from './session/stores/FileStore.js';
 export type { FsOps } from './util/fs.js';
 export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';
+export { CookieStore, type CookieStoreOptions, MAX_COOKIE_BYTES } from './session/stores/CookieStore.js';
 export { ConnectStore, type ConnectStoreOptions, type ConnectSessionStore, type ConnectSession, type ConnectCallback } from './session/stores/ConnectStore.js';
 export { registerStore, openStore, closeStores, type StoreFactory } from './session/stores/registry.js';
 
