@@ -1,6 +1,7 @@
-// Log in and out safely: regenerate() the session id on login, so that an id
-// planted before (session fixation) is worth nothing after; destroy() on
-// logout, which deletes the session on the server and clears the cookie.
+// Log in and out safely: request.login() gives the session a new id and binds
+// it to the user, so that an id planted before (session fixation) is worth
+// nothing after; destroy() on logout, which deletes the session on the server
+// and clears the cookie.
 //
 //   GET  /            the page: a login form, or who you are
 //   POST /login       user=...&password=... (demo account: ada / lovelace)
@@ -16,7 +17,7 @@ export function handler(request: ServiceRequest) {
   if (request.method === 'POST' && request.path.endsWith('/login')) {
     const user = request.getInput('user', '');
     if (Object.hasOwn(USERS, user) && USERS[user] === request.getInput('password')) {
-      session.regenerate().set('user', user);
+      request.login(user);
       session.delete('failures');
       request.redirect(request.mkurl('./'), false);
     }
@@ -32,8 +33,8 @@ export function handler(request: ServiceRequest) {
   request.sendHttpHeaders();
   // Actions under the script's own URL: "login" alone would leave /login.cgi for /login.
   const base = request.getEnviron('SCRIPT_NAME', '');
-  const user = session.get('user');
-  if (typeof user === 'string') {
+  const user = session.userId;
+  if (user !== undefined) {
     request.write(`<p id="who">Logged in as ${escape(user)}</p><form method="post" action="${request.mkurl(`${base}/logout`)}"><button id="logout">log out</button></form>\n`);
   } else {
     const error = session.get('error');

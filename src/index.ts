@@ -46,7 +46,10 @@ export { psoMiddleware, type MiddlewareOptions } from './hosts/express/psoMiddle
 export { psoSession, type PsoSessionRequest } from './hosts/express/psoSession.js';
 
 // The session and its policies (the How-To's classes).
-export { Session, type SessionHost, type SessionTimeouts } from './session/Session.js';
+export { Session, type SessionHost, type SessionTimeouts, type LoginDetails } from './session/Session.js';
+export type { UserBinding } from './session/users/userBinding.js';
+export type { UserSessionInfo } from './session/users/liveSessions.js';
+export type { RevokeOptions } from './session/users/UserSessions.js';
 export { type JsonValue, type SessionData, SessionDataError } from './session/json.js';
 export { SessionImpl, type SaveHints, type OpenOptions } from './session/SessionImpl.js';
 export { SessionReadOnlyError, type ReadOnlyReason } from './session/SessionReadOnlyError.js';
@@ -65,11 +68,13 @@ export { KeyedMutex, type Release } from './session/locks/KeyedMutex.js';
 
 // Stores.
 export { type SessionStore, type LockedRecord } from './session/stores/SessionStore.js';
+export type { UserIndex, IndexedSession } from './session/stores/UserIndex.js';
 export { StoreUnavailableError } from './session/stores/StoreUnavailableError.js';
 export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord } from './session/SessionRecord.js';
 export { FileStore, collectSessionFiles, type FileStoreOptions, type CollectOptions } from './session/stores/FileStore.js';
 export type { FsOps } from './util/fs.js';
 export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';
+export { CookieStore, type CookieStoreOptions, MAX_COOKIE_BYTES } from './session/stores/CookieStore.js';
 export { ConnectStore, type ConnectStoreOptions, type ConnectSessionStore, type ConnectSession, type ConnectCallback } from './session/stores/ConnectStore.js';
 export { registerStore, openStore, closeStores, type StoreFactory } from './session/stores/registry.js';
 

@@ -462,7 +462,7 @@ describe('recipes', () => {
       assert.notEqual(after, before, 'a new session id on login');
       assert.ok(!existsSync(file(S, before)), 'the pre-login session is deleted');
       assert.ok(existsSync(file(S, after)));
-      assert.equal(JSON.parse(readFileSync(file(S, after), 'utf8')).data.user, 'ada');
+      assert.equal(JSON.parse(readFileSync(file(S, after), 'utf8')).user.id, 'ada');
 
       const old = await runCgi(sample(S), { ...env, HTTP_COOKIE: `${S}=${before}` });
       assert.doesNotMatch(old.body, /Logged in/);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { ConfigurationError } from '../config/ConfigurationError.js';
 import { UsageError } from './args.js';
 import { ListenError } from '../server/ListenError.js';
 import { ModuleLoadError } from '../server/ModuleLoadError.js';
@@ -22,7 +23,14 @@ const HELP = `usage: pso <command> [options]
   gc [--path DIR]
         delete expired session files (default: PSOSessionFileLoader_Path, else the default directory)
   store init|gc|count <store URL>
-        create a store's tables, delete its expired sessions, or count them
+        create a store's tables (and those of its index of users' sessions), delete its
+        expired sessions, or count them
+  sessions list --user NAME [--service ID] [--store URL | --path DIR] [--json]
+        the live sessions of a user: handle, login, last seen, expiry, user agent
+  sessions revoke --user NAME [--except HANDLE ...] [--service ID] [--store URL | --path DIR]
+        end every session of a user (log out everywhere), or all but the handles named;
+        the service is --service, else PSOServiceId; the store --store, --path, else
+        PSOSessionStore or PSOSessionFileLoader_Path, as for a handler
   help  this text
 `;
 
@@ -37,6 +45,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./gcCommand.js')).gcCommand(args);
     case 'store':
       return (await import('./storeCommand.js')).storeCommand(args);
+    case 'sessions':
+      return (await import('./sessionsCommand.js')).sessionsCommand(args);
     case undefined:
     case 'help':
     case '--help':
@@ -55,7 +65,7 @@ main(process.argv.slice(2)).catch((e: unknown) => {
   } else if (e instanceof ModuleLoadError) {
     process.stderr.write(`pso: ${e.message}\n`);
     process.exitCode = 2;
-  } else if (e instanceof ListenError || e instanceof WorkerFailure) {
+  } else if (e instanceof ListenError || e instanceof WorkerFailure || e instanceof ConfigurationError || (e instanceof Error && e.name === 'NotUserSessionError')) {
     process.stderr.write(`pso: ${e.message}\n`);
     process.exitCode = 1;
   } else {

@@ -2,7 +2,8 @@ import { closeStores, openStore, redact } from '../session/stores/registry.js';
 import { UsageError } from './args.js';
 
 /**
- * `pso store init <url>`: creates the store's tables now. `pso store gc <url>`:
+ * `pso store init <url>`: creates the store's tables (and those of its index
+ * of users' sessions) now. `pso store gc <url>`:
  * deletes its expired sessions. `pso store count <url>`: how many it keeps.
  */
 export async function storeCommand(args: string[]): Promise<void> {
@@ -16,6 +17,7 @@ export async function storeCommand(args: string[]): Promise<void> {
   try {
     if (action === 'init') {
       if (store.init) await store.init();
+      if (store.users?.init) await store.users.init();
       process.stdout.write(store.init ? `pso: ${name} is ready\n` : `pso: ${name} needs nothing created\n`);
     } else if (action === 'gc') {
       const n = store.gc ? await store.gc() : 0;

@@ -56,6 +56,11 @@ export const DIRECTIVES = {
   PSOSessionUrl:
     'Sessions without cookies: "off" (default), "on" (cookie and URL: ids in mkurl() links when no cookie came back), "only" (URL only).',
   PSOSessionSecret: 'Secret(s) that sign session ids (HMAC-SHA256), separated by spaces: the first signs, all verify. Default: unsigned.',
+  PSOSessionRotateGrace:
+    'Seconds an id that regenerate() (or PSOSessionRotate) replaced still leads to the new session, so that parallel requests and a lost response do not log the user out; 0: the old id ends at once. login() and destroy() never leave one. Default 5, at most 300.',
+  PSOSessionRotate: 'Seconds after which a session\'s id is replaced on its next request (the old one leads to the new for PSOSessionRotateGrace). Default: never.',
+  PSOSessionCookieKeys:
+    'Keys of the cookie store (PSOSessionStore cookie:), at least 32 characters each, separated by spaces: the first seals (AES-256-GCM), all open, so keys can be rotated; removing one ends every session sealed with it.',
   'PSOCookieSession_Path': 'Cookie Path. Default /.',
   'PSOCookieSession_Domain': 'Cookie Domain. Default: none (the host only).',
   'PSOCookieSession_Secure': 'Cookie Secure: on, off or auto (on over HTTPS). Default auto.',

@@ -163,6 +163,20 @@ export abstract class ServiceRequest<D extends object = SessionData> {
     return makeCsrfToken(session.id);
   }
 
+  /**
+   * Logs the session in as `userId` (`session.login()`): a new id, the session
+   * bound to the user in the store's index, with this request's User-Agent
+   * for the list of the user's sessions.
+   *
+   * @example
+   * ```ts
+   * if (await checkPassword(name, password)) request.login(name).set('name', name);
+   * ```
+   */
+  login(userId: string | number): Session<D> {
+    return this.session.login(userId, { userAgent: this.getRequestHeader('user-agent') });
+  }
+
   /** A CGI meta-variable (`REMOTE_ADDR`, `HTTP_USER_AGENT`, ...) or a directive. @example `request.getEnviron('HTTP_USER_AGENT', 'unknown')` */
   getEnviron(key: string): string | undefined;
   getEnviron(key: string, fallback: string): string;

@@ -6,6 +6,9 @@ import { bareObject, stringifyJson, type JsonValue, type SessionData } from './j
 import { sameExpiry, sameTimeouts } from './OpenSession.js';
 import { readOnlyView } from './readOnlyView.js';
 import { SessionReadOnlyError, type ReadOnlyReason } from './SessionReadOnlyError.js';
+import { checkUserId, keptAgent, type UserBinding } from './users/userBinding.js';
+import type { UserSessionInfo } from './users/liveSessions.js';
+import type { RevokeOptions } from './users/UserSessions.js';
 
 /** What a session needs from the policy that opened it (its {@link SessionImpl}). */
 export interface SessionHost {
@@ -21,6 +24,16 @@ export interface SessionHost {
   touchSession?(session: Session<object>): Promise<boolean>;
   /** Whether the session is stored, so that its id is the client's. */
   isStored?(session: Session<object>): boolean;
+  /** The live sessions of a user (`session.userSessions()`). */
+  userSessions?(session: Session<object>, userId?: string | number): Promise<UserSessionInfo[]>;
+  /** Ends a user's sessions (`session.revokeUserSessions()`). */
+  revokeUserSessions?(session: Session<object>, options?: RevokeOptions): Promise<number>;
+}
+
+/** What `session.login()` may record with the binding. */
+export interface LoginDetails {
+  /** The User-Agent to show in the list of the user's sessions (`request.login()` gives the request's). */
+  userAgent?: string | undefined;
 }
 
 /**
@@ -57,11 +70,17 @@ export class Session<D extends object = SessionData> {
   #timeouts: SessionTimeouts | undefined;
   #storedTimeouts: SessionTimeouts | undefined;
   #retired: string[] = [];
+  /** Retired ids that must not lead to the new one: a login's or a logout's. */
+  readonly #hardRetired = new Set<string>();
   #destroyed = false;
   #keepAsked = false;
   /** Why changes are refused (read-only, released), or `undefined` while they are kept. */
   #frozen: ReadOnlyReason | undefined;
   #view: Record<string, JsonValue> | undefined;
+  #user: UserBinding | undefined;
+  #storedUser: UserBinding | undefined;
+  #userChanged = false;
+  #idBorn: number;
   /** @internal */
   created: number;
 
@@ -76,6 +95,10 @@ export class Session<D extends object = SessionData> {
     host: SessionHost;
     /** The data as JSON, when the caller has it already. */
     snapshot?: string | undefined;
+    /** The user it is bound to, as stored. */
+    user?: UserBinding | undefined;
+    /** When its id was issued, when not at creation. */
+    born?: number | undefined;
   }) {
     this.#id = init.id;
     this.#isNew = init.isNew;
@@ -87,6 +110,9 @@ export class Session<D extends object = SessionData> {
     this.#host = init.host;
     this.#timeouts = init.timeouts;
     this.#storedTimeouts = init.timeouts;
+    this.#user = init.user;
+    this.#storedUser = init.user;
+    this.#idBorn = init.born ?? init.created;
   }
 
   /** The session id (what the cookie carries). */
@@ -250,9 +276,13 @@ export class Session<D extends object = SessionData> {
   }
 
   /**
-   * Gives the session a new id, keeping its data; the old id is destroyed
-   * when the request ends. Call it when a user logs in: an id planted before
-   * the login is worth nothing after it (session fixation).
+   * Gives the session a new id, keeping its data. For a session bound to a
+   * user ({@link login}), the old id still leads to the new one for
+   * `PSOSessionRotateGrace` seconds (default 5), so that the user's parallel
+   * requests, and a retry after a lost response, are not logged out; for any
+   * other session the old id ends with the request, as it must when
+   * `regenerate()` is how a login changes the id (an id planted before the
+   * login is then worth nothing after it). {@link login} does both at once.
    *
    * @throws HeadersSentError if the response headers have already gone out.
    * @example
@@ -264,10 +294,118 @@ export class Session<D extends object = SessionData> {
    */
   regenerate(): this {
     this.#writable('change the session id');
+    return this.#retire(this.#user === undefined);
+  }
+
+  /** @internal A new id whose old one leads to it for the grace period (`PSOSessionRotate`). */
+  rotate(): this {
+    return this.#retire(false);
+  }
+
+  /**
+   * Logs the session in as `userId`: a new id (the old one ends at once,
+   * with no grace: an id planted before a login is worth nothing after it),
+   * data kept, and the session bound to the user in the store's index, so
+   * that the user's sessions can be listed ({@link userSessions}) and ended
+   * ({@link revokeUserSessions}: "log out everywhere"). `request.login(userId)`
+   * also records the request's User-Agent.
+   *
+   * @throws TypeError for a user id that is not 1 to 200 characters (or an integer);
+   *   HeadersSentError if the response headers have already gone out.
+   * @example
+   * ```ts
+   * if (await checkPassword(name, password)) request.session.login(name);
+   * ```
+   */
+  login(userId: string | number, details: LoginDetails = {}): this {
+    this.#writable('log in');
+    const id = checkUserId(userId);
+    this.#retire(true);
+    this.#user = { id, at: Date.now(), agent: keptAgent(details.userAgent) };
+    if (this.#user.agent === undefined) delete this.#user.agent;
+    this.#userChanged = true;
+    return this;
+  }
+
+  /** The user the session is bound to ({@link login}), or `undefined`. */
+  get userId(): string | undefined {
+    return this.#user?.id;
+  }
+
+  /**
+   * The live sessions of the session's user, or of `userId`: when each was
+   * created and last seen, its User-Agent, which one is this (`current`).
+   * This request's session is listed once it has been saved.
+   *
+   * @throws ConfigurationError when the store keeps no index of users' sessions (the cookie store, a connect store).
+   * @example
+   * ```ts
+   * for (const s of await request.session.userSessions()) request.write(`${s.userAgent} ${new Date(s.lastSeen!)}\n`);
+   * ```
+   */
+  userSessions(userId?: string | number): Promise<UserSessionInfo[]> {
+    if (!this.#host.userSessions) return Promise.reject(new TypeError('this session policy cannot list users\' sessions'));
+    return this.#host.userSessions(this, userId);
+  }
+
+  /**
+   * Ends every session of the session's user (or of `options.user`): "log out
+   * everywhere". With `keepCurrent`, this request's session stays ("log out
+   * everywhere else", or one session per user right after `login()`);
+   * otherwise it ends too (destroyed, its cookie cleared). A session that
+   * another request holds at that moment ends as well: it is refused on its
+   * next load. Returns how many live sessions ended.
+   *
+   * @throws ConfigurationError when the store keeps no index of users' sessions.
+   * @example
+   * ```ts
+   * await request.session.revokeUserSessions({ keepCurrent: true });
+   * ```
+   */
+  revokeUserSessions(options?: RevokeOptions): Promise<number> {
+    if (!this.#host.revokeUserSessions) return Promise.reject(new TypeError('this session policy cannot revoke users\' sessions'));
+    return this.#host.revokeUserSessions(this, options);
+  }
+
+  /** @internal The binding to a user, as it stands. */
+  get userBinding(): UserBinding | undefined {
+    return this.#user;
+  }
+
+  /** @internal Whether the binding changed since loaded or last saved (a login, a revocation that kept the session). */
+  get bindingChanged(): boolean {
+    return this.#userChanged;
+  }
+
+  /** @internal The user of the binding as last stored. */
+  get storedUserId(): string | undefined {
+    return this.#storedUser?.id;
+  }
+
+  /** @internal Replaces the binding (its generation, times); it is written with the next save. */
+  updateBinding(binding: UserBinding): void {
+    if (!this.#user || binding.id !== this.#user.id) throw new Error('updateBinding() changes a binding, never its user');
+    if (binding.gen !== this.#user.gen) this.#userChanged = true;
+    this.#user = binding;
+  }
+
+  /** @internal When the current id was issued (ms): `PSOSessionRotate` counts from it. */
+  get idBorn(): number {
+    return this.#idBorn;
+  }
+
+  /** @internal Whether a retired id must not lead to the new one (it was given up by a login or a logout). */
+  isHardRetired(id: string): boolean {
+    return this.#hardRetired.has(id);
+  }
+
+  #retire(hard: boolean): this {
     const next = this.#host.renewSessionId(this);
     this.#keepAsked = true;
     this.#retired.push(this.#id);
+    if (hard) this.#hardRetired.add(this.#id);
     this.#id = next;
+    this.#idBorn = Date.now();
     return this;
   }
 
@@ -283,7 +421,8 @@ export class Session<D extends object = SessionData> {
    */
   destroy(): this {
     this.#writable('destroy the session');
-    this.regenerate();
+    this.#retire(true);
+    this.#user = undefined;
     this.#data = bareObject();
     this.#destroyed = true;
     this.#isNew = true;
@@ -315,6 +454,7 @@ export class Session<D extends object = SessionData> {
   /** @internal Forgets the retired ids once deleted. */
   clearRetired(): void {
     this.#retired = [];
+    this.#hardRetired.clear();
   }
 
   /** Whether the session holds no data. */
@@ -335,6 +475,8 @@ export class Session<D extends object = SessionData> {
     this.#data = bareObject(JSON.parse(this.#snapshot));
     this.#expiry = this.#storedExpiry;
     this.#timeouts = this.#storedTimeouts;
+    this.#user = this.#storedUser;
+    this.#userChanged = false;
     return this;
   }
 
@@ -510,7 +652,7 @@ export class Session<D extends object = SessionData> {
 
   /** @internal Whether the expiry or the timeouts set in code differ from what was loaded or last saved. */
   get lifeChanged(): boolean {
-    return !sameExpiry(this.#expiry, this.#storedExpiry) || !sameTimeouts(this.#timeouts, this.#storedTimeouts);
+    return !sameExpiry(this.#expiry, this.#storedExpiry) || !sameTimeouts(this.#timeouts, this.#storedTimeouts) || this.#userChanged;
   }
 
   /**
@@ -531,6 +673,8 @@ export class Session<D extends object = SessionData> {
     this.#snapshot = dataJson;
     this.#storedExpiry = this.#expiry;
     this.#storedTimeouts = this.#timeouts;
+    this.#storedUser = this.#user;
+    this.#userChanged = false;
   }
 
   /** @internal The snapshot of the data (JSON), for change detection. */

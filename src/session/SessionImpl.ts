@@ -21,6 +21,9 @@ import { SessionStoreError } from './SessionStoreError.js';
 import { forcedIdOf, ServiceIds } from './serviceIds.js';
 import type { SessionStore } from './stores/SessionStore.js';
 import { StoreAccess } from './stores/StoreAccess.js';
+import { forwardRecord, forwardTarget, graceMs, MAX_FORWARDS, rotationDue } from './rotation/rotation.js';
+import type { UserSessionInfo } from './users/liveSessions.js';
+import { UserSessions, type RevokeOptions } from './users/UserSessions.js';
 
 /** How {@link SessionImpl.open} opens a session. */
 export interface OpenOptions {
@@ -67,6 +70,9 @@ export abstract class SessionImpl implements SessionHost {
   readonly #bySession = new WeakMap<Session<object>, OpenSession>();
   readonly #gc = new GcSchedule();
   readonly #storage: StoreAccess;
+  readonly #users: UserSessions;
+  /** Requests whose id was replaced by `regenerate()` and led to the new one: the client is sent the new id. */
+  readonly #forwarded = new WeakSet<SessionRequest>();
 
   constructor(
     @inject(TOKENS.SessionIdGenerator) protected readonly ids: SessionIdGenerator,
@@ -79,6 +85,12 @@ export abstract class SessionImpl implements SessionHost {
       legacyKey: (request, id) => `${this.getServiceId(request)}:${id}`,
       stateOf: (request) => this.#byRequest.get(request),
     }, mutex);
+    this.#users = new UserSessions({
+      name: this.constructor.name,
+      getServiceId: (request) => this.getServiceId(request),
+      storeKey: (request, id) => this.storeKey(request, id),
+      storeFor: (request) => this.storeFor(request),
+    });
   }
 
   // ---- identification -------------------------------------------------------
@@ -133,9 +145,13 @@ export abstract class SessionImpl implements SessionHost {
     return this.ids.isWellFormed(id);
   }
 
-  /** Whether the client must be sent its id again though nothing changed: it was signed with an older secret. */
+  /**
+   * Whether the client must be sent its id again though nothing changed: it
+   * was signed with an older secret, or it was an id `regenerate()` replaced,
+   * which led to the new one.
+   */
   reissueId(request: SessionRequest): boolean {
-    return this.#byRequest.get(request)?.resign ?? false;
+    return (this.#byRequest.get(request)?.resign ?? false) || this.#forwarded.has(request);
   }
 
   /** Adds what a URL needs to carry the session (`request.mkurl()`); the default adds nothing. */
@@ -201,6 +217,18 @@ export abstract class SessionImpl implements SessionHost {
     return this.#storage.collectGarbage(request);
   }
 
+  /**
+   * Whether an id that `regenerate()` replaced is kept for
+   * `PSOSessionRotateGrace` seconds as a forward to the new one (written with
+   * {@link save}, read back with {@link load}). The default: when sessions
+   * are in a store on the server; a policy that keeps sessions itself, or
+   * the cookie store, has none.
+   */
+  async keepsForwards(request: SessionRequest): Promise<boolean> {
+    const store = await this.storeFor(request);
+    return store !== undefined && !(store as { clientSide?: boolean }).clientSide;
+  }
+
   /** The lock timeout from `PSOSessionLockTimeout`, in milliseconds. */
   protected lockTimeoutMs(request: SessionRequest): number {
     return readSeconds(request, 'PSOSessionLockTimeout', DEFAULT_LOCK_TIMEOUT_SECONDS) * 1000;
@@ -238,30 +266,12 @@ export abstract class SessionImpl implements SessionHost {
     }
     let record: SessionRecord | undefined;
     let snapshot: string | undefined;
-    if (id !== undefined) {
-      if (!state.readOnly) state.release = await this.lock(request, id);
-      try {
-        ({ record, snapshot } = await this.#loadUsable(request, id));
-        if (record && hasEnded(record, request, state.now)) {
-          // A read-only request writes nothing: the sweep or the next writer deletes it.
-          if (!state.readOnly) await this.remove(request, id);
-          record = undefined;
-        }
-      } catch (e) {
-        await state.release?.();
-        throw e;
-      }
-      if (!record && forced === undefined) {
-        await state.release?.();
-        state.release = undefined;
-        state.legacyKey = undefined;
-        id = undefined;
-      }
-    }
+    if (id !== undefined) ({ id, record, snapshot } = await this.#openStored(request, state, id, forced !== undefined));
     id ??= this.#freshId(request);
     const session = new Session<D>({
       id, isNew: !record, data: record?.data ?? {}, created: record?.created ?? state.now,
       expiry: record?.expiry, timeouts: record?.timeouts, host: this, snapshot: record ? snapshot : undefined,
+      user: record?.user, born: record?.born,
     });
     if (state.readOnly) session.freeze('read-only');
     state.session = session;
@@ -269,7 +279,53 @@ export abstract class SessionImpl implements SessionHost {
     state.storedExpires = state.loadedExpires = record?.expires;
     state.loadedExpiry = record?.expiry;
     this.#bySession.set(session, state);
+    // PSOSessionRotate: an id old enough is replaced now (its old one leads here for the grace period).
+    if (record && forced === undefined && rotationDue(request, session, state.now) && (await this.keepsForwards(request))) session.rotate();
     return session;
+  }
+
+  /**
+   * Locks and loads the stored session of `id`: `undefined` for none (and no
+   * lock held, unless the id is forced), an ended one deleted, one whose
+   * user's sessions were revoked since it was bound deleted too. An id that
+   * `regenerate()` replaced within the grace period leads to the new one,
+   * which is locked and loaded instead (the client is then sent the new id).
+   */
+  async #openStored(request: SessionRequest, state: OpenSession, first: string, forced: boolean): Promise<{ id?: string | undefined; record?: SessionRecord | undefined; snapshot?: string | undefined }> {
+    let id = first;
+    for (let hop = 0; ; hop++) {
+      // A read-only request takes no lock, and writes nothing: the sweep or the next writer deletes what ended.
+      if (!state.readOnly) state.release = await this.lock(request, id);
+      let record: SessionRecord | undefined;
+      let snapshot: string | undefined;
+      let next: string | undefined;
+      try {
+        ({ record, snapshot } = await this.#loadUsable(request, id));
+        if (record && hasEnded(record, request, state.now)) {
+          if (!state.readOnly) await this.remove(request, id);
+          record = undefined;
+        }
+        if (record?.moved !== undefined) {
+          // A forward is no session: it leads to one, or to nothing.
+          next = forced || hop >= MAX_FORWARDS ? undefined : forwardTarget(id, record);
+          if (next !== undefined && !this.isValidSessionId(next)) next = undefined;
+          record = undefined;
+        } else if (record && !(await this.#wrap('load', () => this.#users.isCurrent(request, id, record!)))) {
+          if (!state.readOnly) await this.#wrap('delete', () => this.remove(request, id));
+          record = undefined;
+        }
+      } catch (e) {
+        await state.release?.();
+        throw e;
+      }
+      if (record || forced) return { id, record, snapshot };
+      await state.release?.();
+      state.release = undefined;
+      state.legacyKey = undefined;
+      if (next === undefined) return {};
+      this.#forwarded.add(request);
+      id = next;
+    }
   }
 
   /**
@@ -297,6 +353,22 @@ export abstract class SessionImpl implements SessionHost {
     const state = this.#bySession.get(session);
     if (!state || state.closed) throw new Error('this session is closed: it was saved when its request ended');
     await this.#persist(session, state);
+  }
+
+  /** The live sessions of a user (`session.userSessions()`). */
+  userSessions(session: Session<object>, userId?: string | number): Promise<UserSessionInfo[]> {
+    return this.#users.list(this.#openState(session), session, userId);
+  }
+
+  /** Ends a user's sessions (`session.revokeUserSessions()`). */
+  revokeUserSessions(session: Session<object>, options?: RevokeOptions): Promise<number> {
+    return this.#users.revoke(this.#openState(session), session, options);
+  }
+
+  #openState(session: Session<object>): OpenSession {
+    const state = this.#bySession.get(session);
+    if (!state || state.closed) throw new Error('this session is closed: its request has ended');
+    return state;
   }
 
   /** A new id for a session that regenerates or is destroyed. */
@@ -480,14 +552,21 @@ export abstract class SessionImpl implements SessionHost {
   async #persist(session: Session<object>, state: OpenSession): Promise<void> {
     const { request } = state;
     const dataJson = session.serializeData();
-    for (const old of session.retiredIds) {
-      await this.#wrap('delete', () => this.remove(request, old));
+    // Ids regenerate() replaced lead to the new one for a grace period; a login's or a logout's end now.
+    const retired = [...session.retiredIds];
+    const grace = retired.length && (await this.keepsForwards(request)) ? graceMs(request) : 0;
+    const forwards = retired.filter((old) => grace > 0 && !session.isHardRetired(old));
+    for (const old of retired) {
+      if (!forwards.includes(old)) await this.#wrap('delete', () => this.remove(request, old));
       if (old === state.openedId) state.storedExpires = undefined;
     }
+    await this.#wrap('save', () => this.#users.unbind(state, session, retired));
     session.clearRetired();
     const expiry = session.expiry ?? readExpiry(request);
     const expires = plannedExpires(session, state, expiry, (e, now) => this.expiresAt(request, e, now));
     if (expires <= state.now || keepsNothing(session, request)) {
+      // Nothing is kept for them to lead to.
+      for (const old of forwards) await this.#wrap('delete', () => this.remove(request, old));
       if (state.storedExpires !== undefined) await this.#wrap('delete', () => this.remove(request, session.id));
       state.storedExpires = undefined;
       session.markSaved(dataJson);
@@ -495,15 +574,23 @@ export abstract class SessionImpl implements SessionHost {
     }
     const over = sizeOver(dataJson, this.#maxBytes(request));
     if (over !== undefined) throw new SessionStoreError(`the session holds ${over} bytes of data, more than PSOSessionMaxSize (${this.#maxBytes(request)} bytes): it was not saved; keep less in it, or raise the limit`);
-    const dataChanged = state.storedExpires === undefined || dataJson !== session.snapshot;
+    const dataChanged = state.storedExpires === undefined || dataJson !== session.snapshot || this.#users.wantsWrite(session, state.now);
     if (dataChanged || expires !== state.storedExpires || session.lifeChanged) {
       const record: SessionRecord = { data: JSON.parse(dataJson), expires, created: session.created };
       if (session.expiry) record.expiry = session.expiry;
       if (session.timeouts) record.timeouts = session.timeouts;
-      const hints = { final: state.closed };
+      if (session.idBorn !== session.created) record.born = session.idBorn;
+      await this.#wrap('save', () => this.#users.stamp(state, session, record));
+      // The last write of the request frees the lock with it: the forward under the locked id, if any.
+      const hints = { final: state.closed && forwards.length === 0 };
       if (dataChanged) await this.#wrap('save', () => this.save(request, session.id, record, hints));
       else await this.#wrap('touch', () => this.touch(request, session.id, record, hints));
       state.storedExpires = expires;
+    }
+    // Written once the new session is: whoever follows a forward finds it.
+    for (const [i, old] of forwards.entries()) {
+      const hints = { final: state.closed && i === forwards.length - 1 };
+      await this.#wrap('save', () => this.save(request, old, forwardRecord(old, session.id, session.created, state.now, grace), hints));
     }
     session.markSaved(dataJson);
   }

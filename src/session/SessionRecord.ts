@@ -2,6 +2,7 @@ import type { Expiry } from '../config/expiry.js';
 import type { SessionTimeouts } from './Session.js';
 import { bareObject, stringifyJson, type JsonValue } from './json.js';
 import { SessionError } from './SessionError.js';
+import { parseStoredUser, type UserBinding } from './users/userBinding.js';
 
 /**
  * What a store keeps for one session. Times are milliseconds since the epoch.
@@ -17,6 +18,15 @@ export interface SessionRecord {
   expiry?: Expiry | undefined;
   /** Timeouts set in code with `session.setTimeouts(...)`, kept across requests. */
   timeouts?: SessionTimeouts | undefined;
+  /** The user the session is bound to (`session.login()`), for the store's index of users' sessions. */
+  user?: UserBinding | undefined;
+  /** When this id was issued, when not at creation (`regenerate()`): `PSOSessionRotate` counts from it. */
+  born?: number | undefined;
+  /**
+   * Set on the record left under an id that `regenerate()` replaced: the new
+   * id, sealed with the old one, for `PSOSessionRotateGrace` seconds.
+   */
+  moved?: string | undefined;
 }
 
 /**
@@ -46,7 +56,10 @@ export function serializeRecord(record: SessionRecord): string {
   const data = stringifyJson(record.data);
   const expiry = record.expiry ? `,"expiry":${JSON.stringify(record.expiry)}` : '';
   const timeouts = record.timeouts ? `,"timeouts":${JSON.stringify(record.timeouts)}` : '';
-  return `{"v":${FORMAT},"created":${record.created},"expires":${record.expires}${expiry}${timeouts},"data":${data}}`;
+  const user = record.user ? `,"user":${JSON.stringify(record.user)}` : '';
+  const born = record.born !== undefined ? `,"born":${record.born}` : '';
+  const moved = record.moved !== undefined ? `,"moved":${JSON.stringify(record.moved)}` : '';
+  return `{"v":${FORMAT},"created":${record.created},"expires":${record.expires}${expiry}${timeouts}${user}${born}${moved},"data":${data}}`;
 }
 
 /**
@@ -74,6 +87,19 @@ export function parseRecord(text: string): SessionRecord {
   };
   if (r.expiry !== undefined) record.expiry = parseStoredExpiry(r.expiry);
   if (r.timeouts !== undefined) record.timeouts = parseStoredTimeouts(r.timeouts);
+  if (r.user !== undefined) {
+    const user = parseStoredUser(r.user);
+    if (!user) throw new CorruptSessionError('invalid user binding');
+    record.user = user;
+  }
+  if (r.born !== undefined) {
+    if (!isTime(r.born)) throw new CorruptSessionError('invalid id time');
+    record.born = r.born;
+  }
+  if (r.moved !== undefined) {
+    if (typeof r.moved !== 'string' || !/^[A-Za-z0-9_-]{1,512}$/.test(r.moved)) throw new CorruptSessionError('invalid forward');
+    record.moved = r.moved;
+  }
   return record;
 }
 

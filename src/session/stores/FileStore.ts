@@ -9,6 +9,7 @@ import type { Release } from '../locks/KeyedMutex.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { collectUserEntries, FileUserIndex } from './users/FileUserIndex.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
 const PREFIX = 'pso_';
@@ -76,6 +77,8 @@ export class FileStore implements SessionStore {
   readonly lock?: (key: string, timeoutMs: number) => Promise<Release>;
   /** The lock, then the record read under it; absent when locks are off. */
   readonly lockAndGet?: (key: string, timeoutMs: number) => Promise<LockedRecord>;
+  /** Users' sessions (`session.login()`): a directory `users/` beside the session files. */
+  readonly users: FileUserIndex;
 
   constructor(directory: string, options: FileStoreOptions = {}) {
     this.directory = directory;
@@ -89,13 +92,20 @@ export class FileStore implements SessionStore {
       this.lock = (key, timeoutMs) => this.#lock(key, timeoutMs);
       this.lockAndGet = (key, timeoutMs) => this.#lockAndGet(key, timeoutMs);
     }
+    this.users = new FileUserIndex({
+      directory,
+      ops: this.#ops,
+      fsync: this.#fsync,
+      ready: () => this.#ready(),
+      get: (key) => this.get(key),
+      fileOf: (key) => this.fileOf(key),
+      destroyUnlessBusy: (key) => this.#destroyUnlessBusy(key),
+    });
   }
 
   /** The file of a key. @throws Error for a key no session can have (never built from client input). */
   fileOf(key: string): string {
-    const m = KEY.exec(key);
-    if (!m) throw new Error(`refusing a session key that cannot name a file: ${JSON.stringify(key.slice(0, 80))}`);
-    return join(this.directory, `${PREFIX}${m[1]}_${m[2]}${SUFFIX}`);
+    return sessionFileOf(this.directory, key);
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {
@@ -161,6 +171,17 @@ export class FileStore implements SessionStore {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
+    }
+  }
+
+  /** Deletes a session under its lock when the lock is free; one a request holds is left to it. */
+  async #destroyUnlessBusy(key: string): Promise<void> {
+    const lock = tryFileLock(`${this.fileOf(key).slice(0, -SUFFIX.length)}${LOCK}`);
+    if (!lock) return;
+    try {
+      await this.destroy(key);
+    } finally {
+      await lock();
     }
   }
 
@@ -284,6 +305,13 @@ async function keepAlive(ops: FsOps, file: string, hold: string): Promise<boolea
   return false;
 }
 
+/** The file of a session key in `dir`. @throws Error for a key no session can have. */
+function sessionFileOf(dir: string, key: string): string {
+  const m = KEY.exec(key);
+  if (!m) throw new Error(`refusing a session key that cannot name a file: ${JSON.stringify(key.slice(0, 80))}`);
+  return join(dir, `${PREFIX}${m[1]}_${m[2]}${SUFFIX}`);
+}
+
 function hint(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
@@ -333,7 +361,8 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw e;
   }
-  let removed = 0;
+  // The index of users' sessions first: entries of expired sessions go while their files still say so.
+  let removed = await collectUserEntries(dir, { ops, now, deadline, sessionFile: (key) => sessionFileOf(dir, key) });
   for (const name of names) {
     if (Date.now() > deadline) break;
     const file = join(dir, name);

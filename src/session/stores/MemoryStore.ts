@@ -1,5 +1,6 @@
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import type { SessionStore } from './SessionStore.js';
+import { MemoryUserIndex } from './users/MemoryUserIndex.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -22,6 +23,8 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements SessionStore {
   readonly name = 'memory:';
+  /** Users' sessions (`session.login()`), in a map beside the records. */
+  readonly users = new MemoryUserIndex(this);
   readonly #entries = new Map<string, { text: string; expires: number }>();
   readonly #max: number;
   #timer: NodeJS.Timeout | undefined;
@@ -40,7 +43,7 @@ export class MemoryStore implements SessionStore {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
     if (entry.expires <= Date.now()) {
-      this.#entries.delete(key);
+      this.#drop(key);
       return undefined;
     }
     // Most recently used last.
@@ -52,19 +55,27 @@ export class MemoryStore implements SessionStore {
   async set(key: string, record: SessionRecord): Promise<void> {
     this.#entries.delete(key);
     this.#entries.set(key, { text: serializeRecord(record), expires: record.expires });
-    while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    while (this.#entries.size > this.#max) this.#drop(this.#entries.keys().next().value!);
   }
 
   async destroy(key: string): Promise<void> {
+    this.#drop(key);
+  }
+
+  /** Forgets a record, and its entry in the index of users' sessions. */
+  #drop(key: string): void {
     this.#entries.delete(key);
+    this.users.forget(key);
   }
 
   async gc(): Promise<number> {
+    // Lapsed index entries: swept, not counted.
+    await this.users.gc();
     const now = Date.now();
     let removed = 0;
     for (const [key, entry] of this.#entries) {
       if (entry.expires <= now) {
-        this.#entries.delete(key);
+        this.#drop(key);
         removed++;
       }
     }

@@ -7,6 +7,7 @@ import { ConfigurationError } from '../../config/ConfigurationError.js';
 import type { StoreFactory } from './StoreFactory.js';
 import { redact } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { MysqlUserIndex } from './users/MysqlUserIndex.js';
 import { ER_NO_SUCH_TABLE, Lines, type Line, type Row, type Taken } from './mysqlLines.js';
 import { backoff, lockLost, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
 
@@ -96,6 +97,8 @@ export class MysqlStore implements SessionStore {
   /** One lock request per session at a time inside the store: a line's locks count per call. */
   readonly #keys = new KeyedMutex();
   #closed = false;
+  /** Users' sessions (`session.login()`): two tables beside the sessions'. */
+  readonly users: MysqlUserIndex;
 
   constructor(url: string | URL, options: MysqlStoreOptions = {}) {
     const u = toUrl(url);
@@ -144,6 +147,7 @@ export class MysqlStore implements SessionStore {
       table: this.#quoted,
       createTable,
     });
+    this.users = new MysqlUserIndex(this.table, (key, sql, values) => this.#run(key, sql, values));
   }
 
   /** The underlying pool's counts, to watch for leaks. */
@@ -216,6 +220,8 @@ export class MysqlStore implements SessionStore {
   }
 
   async gc(): Promise<number> {
+    // Entries of expired sessions first, while their rows still say so.
+    await this.users.gc();
     const result = await this.#run<mysql.ResultSetHeader>(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= ?`, [Date.now()]);
     return result.affectedRows;
   }

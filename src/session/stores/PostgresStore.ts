@@ -5,6 +5,7 @@ import { parseRecord, serializeRecord, type SessionRecord } from '../SessionReco
 import type { StoreFactory } from './StoreFactory.js';
 import { redact } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { PostgresUserIndex } from './users/PostgresUserIndex.js';
 import {
   LockQueue,
   OWN_PARAMS,
@@ -107,6 +108,8 @@ export class PostgresStore implements SessionStore {
   readonly #queue: LockQueue<pg.PoolClient, Pretaken>;
   #ready: Promise<void> | undefined;
   #closed = false;
+  /** Users' sessions (`session.login()`): two tables beside the sessions'. */
+  readonly users: PostgresUserIndex;
 
   constructor(url: string | URL, options: PostgresStoreOptions = {}) {
     const u = toUrl(url);
@@ -167,6 +170,7 @@ export class PostgresStore implements SessionStore {
     const pump = () => queueMicrotask(() => this.#queue.pump());
     pool.on('release', pump);
     pool.on('remove', pump);
+    this.users = new PostgresUserIndex(this.table, (key, text, values) => this.#query(key, text, values));
   }
 
   /** The underlying pool's counts, to watch for leaks. */
@@ -265,6 +269,8 @@ export class PostgresStore implements SessionStore {
   }
 
   async gc(): Promise<number> {
+    // Entries of expired sessions first, while their rows still say so.
+    await this.users.gc();
     const { rowCount } = await this.#query(undefined, `DELETE FROM ${this.#quoted} WHERE expires <= to_timestamp($1::float8 / 1000)`, [Date.now()]);
     return rowCount ?? 0;
   }

@@ -7,6 +7,7 @@ import { parseRecord, serializeRecord, type SessionRecord } from '../SessionReco
 import type { StoreFactory } from './StoreFactory.js';
 import { redact, redactText } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { RedisUserIndex } from './users/RedisUserIndex.js';
 
 /** Options of {@link RedisStore}; each can also be given in the URL's query (`?cluster=1&prefix=app:`). */
 export interface RedisStoreOptions {
@@ -125,6 +126,8 @@ export class RedisStore implements SessionStore {
   #closed = false;
   /** The server refused BLPOP (an ACL): waiters sleep between tries instead. */
   #blockingRefused = false;
+  /** Users' sessions (`session.login()`): a sorted set per user. */
+  readonly users: RedisUserIndex;
 
   /** @throws ConfigurationError for a URL or option it cannot use. */
   constructor(location: string | URL, options: RedisStoreOptions = {}) {
@@ -148,6 +151,12 @@ export class RedisStore implements SessionStore {
     this.#roots = [url.host, ...q.getAll('node')];
     for (const node of this.#roots) if (!/^[^\s/:]+(:\d+)?$|^\[[0-9a-fA-F:.]+\](:\d+)?$/.test(node)) fail(`"${node}" is not host:port`);
     this.#url = url;
+    this.users = new RedisUserIndex({
+      prefix: this.prefix,
+      eval: (script, keys, args) => this.#run((c) => c.eval(script, { keys, arguments: args })),
+      get: (key) => this.#run((c) => c.get(this.#dataKey(key))),
+      destroy: (key) => this.destroy(key),
+    });
   }
 
   async get(key: string): Promise<SessionRecord | undefined> {

@@ -1,5 +1,6 @@
 import type { Release } from '../locks/KeyedMutex.js';
 import type { SessionRecord } from '../SessionRecord.js';
+import type { UserIndex } from './UserIndex.js';
 
 /**
  * Where sessions are kept: a small Promise-based contract, in the spirit of
@@ -58,6 +59,12 @@ export interface SessionStore {
   count?(): Promise<number>;
   /** The keys kept. */
   list?(): Promise<string[]>;
+  /**
+   * The index of users' sessions (`session.login()`), for listing and
+   * revoking a user's sessions; a store without one binds sessions to users
+   * but cannot list or revoke them.
+   */
+  readonly users?: UserIndex;
   /** Closes connections. */
   close?(): Promise<void>;
 }

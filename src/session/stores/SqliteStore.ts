@@ -12,6 +12,7 @@ import { parseRecord, serializeRecord, type SessionRecord } from '../SessionReco
 import type { StoreFactory } from './StoreFactory.js';
 import { redact, redactText } from './redact.js';
 import type { SessionStore } from './SessionStore.js';
+import { SqliteUserIndex } from './users/SqliteUserIndex.js';
 
 const HOST = hostname();
 const STARTED = ownStartTime() === undefined ? '' : ` ${ownStartTime()}`;
@@ -71,6 +72,8 @@ export class SqliteStore implements SessionStore {
   readonly #lockTtlMs: number;
   readonly #renewals = new Set<NodeJS.Timeout>();
   #open: Open | undefined;
+  /** Users' sessions (`session.login()`): two tables beside `pso_sessions`. */
+  readonly users = new SqliteUserIndex(() => this.#db().db);
 
   /**
    * @param location an absolute path, a `file:` URL or a `sqlite:///absolute/path.db` URL.
@@ -141,6 +144,8 @@ export class SqliteStore implements SessionStore {
     const open = this.#db();
     const now = Date.now();
     open.gcLocks.run(now);
+    // Entries of expired sessions first, while their rows still say so.
+    await this.users.gc();
     return open.gcSessions.run(now).changes;
   }
 

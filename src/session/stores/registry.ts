@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../config/ConfigurationError.js';
+import { cookieStoreFor } from './CookieStore.js';
 import { MemoryStore } from './MemoryStore.js';
 import type { SessionStore } from './SessionStore.js';
 import { redact, redactText } from './redact.js';
@@ -7,7 +8,10 @@ import { STORE_TABLE } from './storeTable.js';
 
 export type { StoreFactory } from './StoreFactory.js';
 
-const factories = new Map<string, StoreFactory>([['memory:', () => new MemoryStore()]]);
+const factories = new Map<string, StoreFactory>([
+  ['memory:', () => new MemoryStore()],
+  ['cookie:', (url) => cookieStoreFor(url.href)],
+]);
 const open = new Map<string, Promise<SessionStore>>();
 /** The stores of `open` once made, for answers without waiting. */
 const made = new Map<string, SessionStore>();
