@@ -60,7 +60,7 @@ function depthOf(text: string): number {
 
 const arithmetic: FuzzTarget = {
   name: 'arithmetic: an expression gives what a BigInt reference gives, or a SyntaxError',
-  runs: 3000,
+  runs: 2000,
   property: () =>
     fuzzProperty(exprArb, fc.array(fc.constantFrom('', ' ', '\t'), { minLength: 1, maxLength: 8 }), (e, spaces) => {
       let i = 0;
@@ -74,7 +74,7 @@ const arithmetic: FuzzTarget = {
 
 const arithmeticNoise: FuzzTarget = {
   name: 'arithmetic: any text gives a safe integer or a SyntaxError',
-  runs: 3000,
+  runs: 2000,
   property: () =>
     fuzzProperty(fc.oneof(textOf(['1', '15', '60', '*', '/', '+', '-', '(', ')', ' ', '9007199254740991', '0']), anyText(300), fc.nat(80).map((n) => `${'('.repeat(n)}1${')'.repeat(n)}`), fc.nat(300).map((n) => `${'-'.repeat(n)}1`)), (text) => {
       const got = onlyThrows(() => evaluateArithmetic(text), SyntaxError);
@@ -84,7 +84,7 @@ const arithmeticNoise: FuzzTarget = {
 
 const expire: FuzzTarget = {
   name: 'PSOSessionExpire: any value is an expiry within ten years, or a ConfigurationError',
-  runs: 3000,
+  runs: 2000,
   property: () =>
     fuzzProperty(wrapped(fc.oneof(textOf(['15', '*', '60', '(', ')', '-', ' ', 'Mon, ', '15 Apr 2001 ', '19:00:00', ' GMT', '"', "'"]), numberText, anyText(40))), (value) => {
       const got = onlyThrows(() => parseExpiry(value), ConfigurationError);
@@ -115,7 +115,7 @@ const moment = fc
 
 const httpDateRoundTrip: FuzzTarget = {
   name: 'HTTP dates: formatHttpDate then parseHttpDate gives the same second, years 0 to 9999',
-  runs: 3000,
+  runs: 2000,
   property: () => fuzzProperty(moment, (ms) => parseHttpDate(formatHttpDate(ms)) === ms),
 };
 
@@ -143,7 +143,7 @@ const httpDateForms: FuzzTarget = {
 
 const httpDateNoise: FuzzTarget = {
   name: 'HTTP dates: any text is a finite time or undefined, never an exception',
-  runs: 3000,
+  runs: 2000,
   property: () =>
     fuzzProperty(fc.oneof(textOf(['Sun', 'Sunday', ', ', ' ', '06', '6', '-', 'Nov', '94', '1994', '08:49:37', '24:00:00', '23:59:60', ' GMT', ' UTC', '31', 'Feb', '29', '0000', '9999']), anyText(60)), (text) => {
       const got = parseHttpDate(text);
@@ -183,7 +183,7 @@ const FIELDS: Record<string, Field[]> = {
 
 const strptimeRoundTrip: FuzzTarget = {
   name: 'strptime: a moment written in a random format reads back as that moment',
-  runs: 3000,
+  runs: 2000,
   property: () =>
     fuzzProperty(
       moment,
@@ -215,7 +215,7 @@ const strptimeRoundTrip: FuzzTarget = {
 
 const strptimeNoise: FuzzTarget = {
   name: 'strptime: any text and any format give a finite time or a DateFormatError',
-  runs: 3000,
+  runs: 2000,
   property: () =>
     fuzzProperty(
       fc.oneof(textOf(['Mon', 'Monday', ', ', ' ', '15', '1', '366', '0', 'APR', 'April', '2001', '19', ':', 'PM', 'am', 'GMT', 'Z', '+0200', '-05:30', '%', '60', '61', '99']), anyText(40)),
@@ -245,7 +245,7 @@ const byName = new Map(directiveCases.map((c) => [c.name, c]));
 
 const directives: FuzzTarget = {
   name: 'directives: any value of any directive in the table is read, or refused with a ConfigurationError naming it',
-  runs: 2500,
+  runs: 1500,
   property: () =>
     fuzzAsyncProperty(
       fc.constantFrom(...directiveCases).chain((c) => fc.tuple(fc.constant(c.name), wrapped(fc.oneof(c.values, numberText, anyText(30))))),

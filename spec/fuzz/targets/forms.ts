@@ -101,7 +101,7 @@ const CHARSETS = ['utf-8', 'UTF-8', 'iso-8859-1', 'latin1', 'windows-1252', 'shi
 
 const urlencodedRequests: FuzzTarget = {
   name: 'urlencoded: any body, charset, length and chunking is answered 200, 400, 413 or 415, never 500',
-  runs: 800,
+  runs: 400,
   property: () =>
     fuzzAsyncProperty(
       fc.oneof(textOf(['a=1', '&', '=', '%E9', '%C3%A9', '_charset_=', 'shift_jis', 'x', '+', '%']), anyText(40)),
@@ -183,7 +183,7 @@ const uploadsLeft = () => readdirSync(uploads).filter((n) => n.startsWith('pso-u
 
 const multipartRoundTrip: FuzzTarget = {
   name: 'multipart: any boundary, parts and chunking read back exactly: fields as bytes, files as files',
-  runs: 700,
+  runs: 400,
   property: () =>
     fuzzAsyncProperty(boundary, fc.array(partArb, { maxLength: 6 }), fc.array(fc.nat(4000), { maxLength: 6 }), fc.constantFrom('', 'preamble\r\n'), async (b, parts, cuts, preamble) => {
       fc.pre(clean(b, parts));
@@ -216,7 +216,7 @@ const multipartRoundTrip: FuzzTarget = {
 
 const multipartHostile: FuzzTarget = {
   name: 'multipart: cut, corrupted or over a limit, a body is refused with a 400 or 413 and leaves no temporary file',
-  runs: 700,
+  runs: 400,
   property: () =>
     fuzzAsyncProperty(
       boundary,
@@ -248,7 +248,7 @@ const multipartHostile: FuzzTarget = {
 
 const multipartRequests: FuzzTarget = {
   name: 'multipart: a whole request with any body is answered 200, 400 or 413, and its uploads are gone when it ends',
-  runs: 400,
+  runs: 250,
   property: () =>
     fuzzAsyncProperty(boundary, fc.array(partArb, { maxLength: 4 }), fc.array(fc.nat(4000), { maxLength: 4 }), fc.option(fc.nat(2000), { nil: undefined }), fc.boolean(), async (b, parts, cuts, cutAt, keep) => {
       const whole = multipartBody(b, parts, '', '');

@@ -54,7 +54,7 @@ function sentCookie(req: FakeRequest, name: string): string {
 
 const cookieHeaders: FuzzTarget = {
   name: 'Cookie headers: any header gets an answer and a new session; the cookie set is sent back and finds it',
-  runs: 1500,
+  runs: 600,
   property: () =>
     fuzzAsyncProperty(
       fc.constantFrom('', 'a-secret-of-16-chars other-secret-16ch'),
