@@ -65,18 +65,22 @@ export async function runTarget(moduleUrl: string, target: FuzzTarget, options: 
       void worker.terminate();
       finish(() => resolve({
         name: target.name, seed, failed: true, interrupted: false, numRuns: index + 1, numSkips: 0, numShrinks: 0, ms: 0,
-        report: hangReport(target, seed, index, firstFailure, deadlineMs),
+        report: caseReport(target, seed, index, firstFailure, `a case ran for more than ${2 * deadlineMs} ms and was stopped`),
       }));
     }, Math.min(250, deadlineMs));
     worker.once('message', (out: WorkerOutput) => finish(() => resolve({ ...out, name: target.name, seed })));
-    worker.once('error', (e) => finish(() => reject(e)));
+    // An error nothing caught ends the worker, as it would end a server: a failure, with the case.
+    worker.once('error', (e) => finish(() => resolve({
+      name: target.name, seed, failed: true, interrupted: false, numRuns: view[0]! + 1, numSkips: 0, numShrinks: 0, ms: 0,
+      report: caseReport(target, seed, view[0]!, view[2]! - 1, `a case ended the worker with an uncaught ${e.stack ?? e}`),
+    })));
     worker.once('exit', (code) => finish(() => reject(new Error(`the fuzz worker of ${target.name} exited (${code}) without an answer`))));
   }).finally(() => worker.terminate());
 }
 
-/** The case that hung, generated again from the seed (without running it). */
-function hangReport(target: FuzzTarget, seed: number, index: number, firstFailure: number, deadlineMs: number): string {
-  const head = `a case ran for more than ${2 * deadlineMs} ms and was stopped (seed ${seed}, case ${index})`;
+/** The case that hung or crashed, generated again from the seed (without running it). */
+function caseReport(target: FuzzTarget, seed: number, index: number, firstFailure: number, what: string): string {
+  const head = `${what} (seed ${seed}, case ${index})`;
   const which = firstFailure >= 0 ? firstFailure : index;
   let shown: string;
   try {
