@@ -145,6 +145,20 @@ describe('formatHttpDate', () => {
     }
   });
 
+  // Found by spec/fuzz/config.spec.ts: Date.UTC reads the years 0 to 99 as 1900 to 1999.
+  it('when the year is below 100, formats and parses that year, not one of the 1900s', () => {
+    const year50 = new Date(0);
+    year50.setUTCFullYear(50, 0, 1);
+    assert.equal(formatHttpDate(year50.getTime()), 'Sat, 01 Jan 0050 00:00:00 GMT');
+    assert.equal(parseHttpDate('Sat, 01 Jan 0050 00:00:00 GMT'), year50.getTime());
+    assert.equal(parseHttpDate('Sat Jan  1 00:00:00 0050'), year50.getTime());
+    // The year 0 is a leap year (proleptic Gregorian), as 2000 is.
+    const leapDay0 = new Date(0);
+    leapDay0.setUTCFullYear(0, 1, 29);
+    leapDay0.setUTCHours(12);
+    assert.equal(parseHttpDate('Tue, 29 Feb 0000 12:00:00 GMT'), leapDay0.getTime());
+  });
+
   it('when the time has milliseconds, drops them', () => {
     assert.equal(parseHttpDate(formatHttpDate(EXAMPLE + 999)), EXAMPLE);
   });

@@ -20,6 +20,20 @@ describe('parseDateWithFormat()', () => {
     assert.equal(parseDateWithFormat('69', '%y'), new Date(1969, 0, 1).getTime());
   });
 
+  // Found by spec/fuzz/config.spec.ts.
+  it('reads a four-digit year below 100 as that year, not one of the 1900s', () => {
+    const year5 = new Date(0);
+    year5.setUTCFullYear(5, 2, 1);
+    assert.equal(parseDateWithFormat('0005-03-01 +0000', '%Y-%m-%d %z'), year5.getTime());
+    assert.equal(parseDateWithFormat('0005 060 UTC', '%Y %j %Z'), year5.getTime());
+  });
+
+  // Found by spec/fuzz/config.spec.ts: it was read as the first of January of the same year.
+  it('refuses day 366 of a year that has 365', () => {
+    assert.throws(() => parseDateWithFormat('2001 366 UTC', '%Y %j %Z'), /2001 has no day 366/);
+    assert.equal(parseDateWithFormat('2000 366 UTC', '%Y %j %Z'), Date.UTC(2000, 11, 31));
+  });
+
   it('lets one space in the format match several', () => {
     assert.equal(parseDateWithFormat('15   Apr 2001 UTC', '%d %b %Y %Z'), Date.UTC(2001, 3, 15));
   });

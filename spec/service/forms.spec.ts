@@ -201,6 +201,19 @@ for (const makeHost of [nodeHost, fetchHost, cgiHost]) {
       });
     }
 
+    // Found by bench/fuzz.ts: a file part begun after a limit was broken failed, unheard, when the
+    // parser was destroyed, and that uncaught error ended the process (a server with it).
+    it('answers 413 when a field over PSOMaxFieldSize is followed by a file part cut short, and serves on', async () => {
+      const body = Buffer.from('--B\r\nContent-Disposition: form-data; name="a"\r\n\r\n123456789\r\n--B\r\nContent-Disposition: form-data; name="f"; filename="x.txt"\r\n\r\nabc');
+      const r = await send({ PSOMaxFieldSize: '4' }, 'POST', '', 'multipart/form-data; boundary=B', body);
+      assert.equal(r.status, 413, r.text);
+      assert.match(r.text, /form field "a" is larger than the limit of 4 bytes \(PSOMaxFieldSize\)/);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      noTempFiles();
+      const { body: fine, type } = multipart([{ name: 'a', value: '1' }]);
+      assert.equal((await send({ PSOMaxFieldSize: '4' }, 'POST', '', type, fine)).status, 200);
+    });
+
     it('answers 413 naming PSOMaxFields and PSOMaxFieldSize for urlencoded bodies too', async () => {
       const many = await send({ PSOMaxFields: '3' }, 'POST', 'q=1', 'application/x-www-form-urlencoded', 'a=1&b=2&c=3');
       assert.equal(many.status, 413);

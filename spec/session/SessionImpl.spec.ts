@@ -169,6 +169,26 @@ describe('SessionImpl', () => {
       await impl.close(s, true);
     });
 
+    // Found by spec/fuzz/records.spec.ts: such a session loaded, then every request of it failed (500).
+    for (const [what, text] of [
+      ['an expiry no Date can hold', `{"v":1,"created":1,"expires":${Date.now() + 60_000},"expiry":{"kind":"at","time":8640000000000001},"data":{"a":1}}`],
+      ['data nested deeper than a session is saved with', `{"v":1,"created":1,"expires":${Date.now() + 60_000},"data":{"a":${'['.repeat(70)}${']'.repeat(70)}}}`],
+    ] as const) {
+      it(`when the stored session holds ${what}, starts a new session that saves`, async () => {
+        const id = 'E'.repeat(27);
+        plant(id, { data: {}, created: 1, expires: Date.now() + 60_000 });
+        writeFileSync(fileOf(id), text);
+        const r = withCookie(id);
+        const s = await impl.open(r);
+        assert.notEqual(s.id, id);
+        assert.ok(r.memoryLogger!.has('warn', /stored session EEEEEE\.\.\. of spec cannot be read/), JSON.stringify(r.logLines));
+        s.set('b', 2);
+        impl.beforeHead(s);
+        await impl.close(s, true);
+        assert.deepEqual({ ...stored(s.id).data }, { b: 2 });
+      });
+    }
+
     it('when the stored session cannot be read (a directory in its place), starts a new session and logs', async () => {
       const id = 'D'.repeat(27);
       mkdirSync(fileOf(id), { recursive: true });

@@ -90,6 +90,26 @@ describe('parseRecord', () => {
         corrupt(withField({ expiry }), /invalid expiry/);
       }
     });
+
+    // Found by spec/fuzz/records.spec.ts: each loaded, then failed every request of its session.
+    it('when a value is one pso never writes (a time no Date holds, a lifetime past ten years), says so', () => {
+      corrupt(withField({ expires: 8.64e15 + 1 }), /missing or invalid times/);
+      corrupt(withField({ created: 1e300 }), /missing or invalid times/);
+      corrupt(withField({ expiry: { kind: 'at', time: 8640000000000001 } }), /invalid expiry/);
+      corrupt(withField({ expiry: { kind: 'after', seconds: 1e300 } }), /invalid expiry/);
+      corrupt(withField({ expiry: { kind: 'after', seconds: 315360001 } }), /invalid expiry/);
+      corrupt(withField({ timeouts: { absolute: 3.3e277 } }), /invalid absolute timeout/);
+      corrupt(withField({ timeouts: { idle: 0.5 } }), /invalid idle timeout/);
+      assert.equal(parseRecord(withField({ expires: 8.64e15, expiry: { kind: 'after', seconds: 315360000 } })).expires, 8.64e15);
+    });
+
+    it('when the data nests deeper than a session can be saved with, says so, however deep', () => {
+      const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+      corrupt(withField({}).replace('{"a":1}', nested(65)), /nested deeper than 64 levels/);
+      corrupt(withField({}).replace('{"a":1}', `{"d":${'['.repeat(100_000)}${']'.repeat(100_000)}}`), /nested deeper than 64 levels/);
+      const kept = parseRecord(withField({}).replace('{"a":1}', nested(64)));
+      assert.doesNotThrow(() => serializeRecord(kept));
+    });
   });
 
   describe('"__proto__" in stored data', () => {

@@ -1,3 +1,5 @@
+import { utcTime } from './utcTime.js';
+
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const WKDAY = '(?:mon|tue|wed|thu|fri|sat|sun)';
 const WEEKDAY = '(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)';
@@ -44,8 +46,8 @@ export function parseHttpDate(text: string): number | undefined {
 function build(year: number, month: string, day: number, h: number, min: number, sec: number): number | undefined {
   const mon = MONTHS.indexOf(month.toLowerCase());
   if (h > 23 || min > 59 || sec > 60 || day < 1) return undefined;
-  const ms = Date.UTC(year, mon, day, h, min, Math.min(sec, 59));
-  // Reject dates such as 31 Feb that Date.UTC would roll over.
+  const ms = utcTime(year, mon, day, h, min, Math.min(sec, 59));
+  // Reject dates such as 31 Feb that would roll over.
   if (new Date(ms).getUTCDate() !== day) return undefined;
   return ms;
 }

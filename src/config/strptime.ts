@@ -1,3 +1,5 @@
+import { utcTime } from './utcTime.js';
+
 const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
 const DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
 
@@ -127,7 +129,9 @@ function toTime(f: Fields, text: string, format: string): number {
   let month = f.month ?? 0;
   let day = f.day ?? 1;
   if (f.yday !== undefined && f.month === undefined && f.day === undefined) {
-    const d = new Date(Date.UTC(year, 0, f.yday));
+    const d = new Date(utcTime(year, 0, f.yday));
+    // Day 366 of a year that has 365 is not the first of the next one.
+    if (d.getUTCFullYear() !== year) throw new DateFormatError(`${JSON.stringify(text)} (format ${JSON.stringify(format)}): ${year} has no day ${f.yday}`);
     month = d.getUTCMonth();
     day = d.getUTCDate();
   }
@@ -136,11 +140,11 @@ function toTime(f: Fields, text: string, format: string): number {
   else if (f.pm !== undefined && f.hour !== undefined && f.hour < 12 && f.pm) hour += 12;
   const minute = f.minute ?? 0;
   const second = Math.min(f.second ?? 0, 59);
-  const probe = new Date(Date.UTC(year, month, day));
+  const probe = new Date(utcTime(year, month, day));
   if (probe.getUTCMonth() !== month || probe.getUTCDate() !== day) {
     throw new DateFormatError(`${JSON.stringify(text)} (format ${JSON.stringify(format)}) names a day that does not exist`);
   }
-  if (f.offsetMinutes !== undefined) return Date.UTC(year, month, day, hour, minute, second) - f.offsetMinutes * 60_000;
+  if (f.offsetMinutes !== undefined) return utcTime(year, month, day, hour, minute, second) - f.offsetMinutes * 60_000;
   const local = new Date(year, month, day, hour, minute, second);
   local.setFullYear(year);
   return local.getTime();

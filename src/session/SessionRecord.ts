@@ -1,6 +1,6 @@
-import type { Expiry } from '../config/expiry.js';
+import { MAX_LIFETIME_SECONDS, type Expiry } from '../config/expiry.js';
 import type { SessionTimeouts } from './Session.js';
-import { bareObject, stringifyJson, type JsonValue } from './json.js';
+import { bareObject, MAX_DATA_DEPTH, nestsWithin, stringifyJson, type JsonValue } from './json.js';
 import { SessionError } from './SessionError.js';
 import { parseStoredUser, type UserBinding } from './users/userBinding.js';
 
@@ -80,6 +80,8 @@ export function parseRecord(text: string): SessionRecord {
   if (r.v !== FORMAT) throw new CorruptSessionError(`unknown format version ${JSON.stringify(r.v)}`);
   if (!isTime(r.created) || !isTime(r.expires)) throw new CorruptSessionError('missing or invalid times');
   if (typeof r.data !== 'object' || r.data === null || Array.isArray(r.data)) throw new CorruptSessionError('data is not an object');
+  // Data that could not be saved again would fail every request of the session.
+  if (!nestsWithin(r.data, MAX_DATA_DEPTH)) throw new CorruptSessionError(`data nested deeper than ${MAX_DATA_DEPTH} levels`);
   const record: SessionRecord = {
     data: bareObject(r.data),
     created: r.created,
@@ -103,14 +105,25 @@ export function parseRecord(text: string): SessionRecord {
   return record;
 }
 
+/** The last moment a Date can hold (ECMA-262 §21.4.1.22): a later one would be an Invalid Date in the cookie. */
+const MAX_TIME = 8.64e15;
+
+/** A time pso could have written: milliseconds from the epoch to the last a Date holds. */
 function isTime(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_TIME;
 }
 
+/** A number of seconds `session.expire()` and `setTimeouts()` accept, from `min` to ten years. */
+function isLifetime(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= min && v <= MAX_LIFETIME_SECONDS;
+}
+
+// Stored values are held to what pso writes: an absurd one (a time no Date holds, a lifetime of
+// 1e300 seconds) would otherwise load, then fail every request of the session when its cookie is made.
 function parseStoredExpiry(v: unknown): Expiry {
   const e = v as Record<string, unknown> | null;
   if (e && e.kind === 'browser') return { kind: 'browser' };
-  if (e && e.kind === 'after' && typeof e.seconds === 'number' && e.seconds >= 0) return { kind: 'after', seconds: e.seconds };
+  if (e && e.kind === 'after' && isLifetime(e.seconds, 0)) return { kind: 'after', seconds: e.seconds };
   if (e && e.kind === 'at' && isTime(e.time)) return { kind: 'at', time: e.time };
   throw new CorruptSessionError('invalid expiry');
 }
@@ -121,7 +134,7 @@ function parseStoredTimeouts(v: unknown): SessionTimeouts {
   const out: SessionTimeouts = {};
   for (const key of ['idle', 'absolute'] as const) {
     if (t[key] === undefined) continue;
-    if (typeof t[key] !== 'number' || !Number.isFinite(t[key]) || (t[key] as number) <= 0) throw new CorruptSessionError(`invalid ${key} timeout`);
+    if (!isLifetime(t[key], 1)) throw new CorruptSessionError(`invalid ${key} timeout`);
     out[key] = t[key] as number;
   }
   return out;

@@ -32,8 +32,33 @@ export function stringifyJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** How deep session data may nest: deeper data is neither saved nor read back. */
+export const MAX_DATA_DEPTH = 64;
+
+/**
+ * Whether parsed JSON nests at most `max` levels below `value` (as
+ * {@link stringifyJson} counts them), checked without recursion: stored text
+ * may nest far deeper than the stack would take.
+ *
+ * @example
+ * ```ts
+ * nestsWithin(JSON.parse('{"a":[[1]]}'), 64); // true
+ * ```
+ */
+export function nestsWithin(value: unknown, max = MAX_DATA_DEPTH): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > max) return false;
+    if (typeof v !== 'object' || v === null) continue;
+    // A value below the deepest container counts, as stringifyJson counts it.
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
 function check(value: unknown, path: string[], depth: number): void {
-  if (depth > 64) throw new SessionDataError(`session data nested deeper than 64 levels at ${where(path)}`);
+  if (depth > MAX_DATA_DEPTH) throw new SessionDataError(`session data nested deeper than ${MAX_DATA_DEPTH} levels at ${where(path)}`);
   switch (typeof value) {
     case 'string':
     case 'boolean':

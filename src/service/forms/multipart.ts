@@ -116,6 +116,9 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
 
   parser.on('file', (name, stream, info) => {
     if (failure) {
+      // Destroying the parser fails a part still coming with "Unexpected end of file":
+      // unheard, that error would end the process.
+      stream.on('error', () => {});
       stream.resume();
       return;
     }

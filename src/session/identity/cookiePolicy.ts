@@ -8,6 +8,12 @@ const ATTRIBUTES = ['Path', 'Domain', 'Secure', 'HttpOnly', 'SameSite', 'Partiti
 type Attribute = (typeof ATTRIBUTES)[number];
 /** The directive of each attribute, in the order of {@link ATTRIBUTES}. */
 const ATTRIBUTE_DIRECTIVES = ATTRIBUTES.map((a) => `PSOCookieSession_${a}`);
+/**
+ * RFC 6265 §4.1.1 `path-value = <any CHAR except CTLs or ";">`, starting with
+ * "/", as the cookie package writes it (which refuses "<" too): a path it would
+ * refuse must be refused here, naming the directive, not on every response.
+ */
+const PATH_VALUE = /^\/[\u0020-\u003A\u003D-\u007E]*$/;
 /** RFC 2109 `value = token | quoted-string`, kept to what is safe in a Set-Cookie header. */
 const COMMENT = /^[\x20-\x7e]{1,256}$/;
 
@@ -61,7 +67,9 @@ function parsePolicy(v: Record<Attribute, string | undefined>): CookiePolicy {
   const set = (a: Attribute) => v[a] !== undefined && v[a]!.trim() !== '';
   if (set('Path')) {
     const p = v.Path!.trim();
-    if (!p.startsWith('/') || /[\x00-\x1f\x7f;]/.test(p)) throw new ConfigurationError('PSOCookieSession_Path', v.Path, 'a cookie path starts with "/" and holds no ";" or control characters');
+    if (!PATH_VALUE.test(p)) {
+      throw new ConfigurationError('PSOCookieSession_Path', v.Path, 'a cookie path starts with "/" and holds no ";", "<", control characters or characters beyond ASCII (percent-encode them)');
+    }
     options.path = p;
   }
   if (set('Domain')) {
