@@ -12,7 +12,13 @@ import { FileLogger } from '../../../src/logging/FileLogger.js';
 import { readFormLimits } from '../../../src/service/forms/limits.js';
 import { ServiceCore } from '../../../src/service/ServiceCore.js';
 import type { CookieFileImpl } from '../../../src/session/CookieFileImpl.js';
+import { csrfModeOf, csrfNamesOf } from '../../../src/service/csrf/csrfSettings.js';
+import { sessionCacheControl } from '../../../src/service/sessionCaching.js';
+import { readOnlyOf } from '../../../src/service/sessionMode.js';
 import { readSecrets } from '../../../src/session/identity/idSignature.js';
+import { sessionHeaderOf } from '../../../src/session/identity/sessionHeader.js';
+import { graceMs, rotateAfterMs } from '../../../src/session/rotation/rotation.js';
+import { CookieStore } from '../../../src/session/stores/CookieStore.js';
 import { closeStores, openStore } from '../../../src/session/stores/registry.js';
 import { FakeRequest } from '../../support/fakeRequest.js';
 import { onlyRejects, onlyThrows } from '../../support/fuzz/FuzzTarget.js';
@@ -142,6 +148,17 @@ const cases: Record<DirectiveName, DirectiveCase> = {
   'PSOCookieSession_expires': simple('PSOCookieSession_expires', date, (r) => readExpiry(r)),
   'PSOCookieSession_Comment': cookie('PSOCookieSession_Comment', textOf(['a comment', '"', ';', ' ', '\u0000', '\u007f', 'é', 'x'.repeat(100)])),
   'PSOCookieSession_Version': cookie('PSOCookieSession_Version', textOf(['1', '0', '999', '1000', '-', ' '])),
+  PSOSessionGCInterval: simple('PSOSessionGCInterval', durations, (r) => readSeconds(r, 'PSOSessionGCInterval', 60)),
+  PSOSessionReadOnly: simple('PSOSessionReadOnly', flag, (r) => readOnlyOf(r, undefined)),
+  PSOSessionHeader: simple('PSOSessionHeader', textOf(['X-Session-Id', 'Authorization', 'Bearer', ' ', ',', ':', 'x', '-', '\u0000', 'é', 'off', 'Cookie']), (r) => sessionHeaderOf(r)),
+  PSOSessionCacheControl: simple('PSOSessionCacheControl', textOf(['private', 'no-store', ', ', 'off', 'max-age=0', ' ', '\u0000', 'é', '\n', '"']), (r) => sessionCacheControl(r)),
+  PSOCsrf: simple('PSOCsrf', textOf(['on', 'off', 'origin', 'ON', ' ', 'yes', 'x']), (r) => csrfModeOf(r, undefined)),
+  PSOCsrfField: simple('PSOCsrfField', textOf(['csrf', '_token', ' ', '&', '=', '\u0000', 'é', 'x'.repeat(130)]), (r) => csrfNamesOf(r)),
+  PSOCsrfHeader: simple('PSOCsrfHeader', textOf(['X-CSRF-Token', ' ', ':', '\u0000', 'é', '(', 'x']), (r) => csrfNamesOf(r)),
+  PSOCsrfTrustedOrigins: simple('PSOCsrfTrustedOrigins', textOf(['https://', 'http://', 'example.org', ':8080', ' ', '/', '*', 'null', '\u0000', 'é']), (r) => csrfNamesOf(r)),
+  PSOSessionRotateGrace: simple('PSOSessionRotateGrace', durations, (r) => graceMs(r)),
+  PSOSessionRotate: simple('PSOSessionRotate', durations, (r) => rotateAfterMs(r)),
+  PSOSessionCookieKeys: simple('PSOSessionCookieKeys', textOf(['a-key-of-32-characters-or-more!!', 'short', ' ', '\t', 'x'.repeat(32), 'é'.repeat(16)]), (r) => new CookieStore().keys(r)),
 };
 
 /** A cookie directive: the session policy's own check, then a whole request that sends the cookie. */
