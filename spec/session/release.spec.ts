@@ -125,6 +125,31 @@ describe('early release and read-only sessions', function () {
       assert.deepEqual(dataOf(id), { list: [1, 2] });
     });
 
+    it('answers 500 when the data was changed after it through a value taken before, which would otherwise be lost without a word', async () => {
+      const id = await seed({ list: [1] });
+      const r = await handle(async (req) => {
+        const list = req.session.get('list') as number[];
+        await req.session.release();
+        list.push(2);
+        req.write('done');
+      }, { cookie: id });
+      assert.equal(r.head!.status, 500);
+      assert.match(errorLines(r), /SessionReadOnlyError: cannot change the session data through a value taken from it before release\(\): the session was released/);
+      assert.deepEqual(dataOf(id), { list: [1] });
+    });
+
+    it('leaves a failed save to the handler that called it, and takes it for no late change', async () => {
+      const id = await seed({ n: 1 });
+      const r = await handle(async (req) => {
+        req.session.set('blob', 'x'.repeat(3000));
+        await assert.rejects(req.session.release(), /more than PSOSessionMaxSize/);
+        req.write('went on');
+      }, { cookie: id, env: { PSOSessionMaxSize: '1k' } });
+      assert.equal(r.head!.status, 200, errorLines(r));
+      assert.equal(r.sentBody, 'went on');
+      assert.deepEqual(dataOf(id), { n: 1 });
+    });
+
     it('stores a new session and still sends its cookie with the response', async () => {
       const r = await handle(async (req) => {
         req.session.set('user', 'ada');

@@ -13,6 +13,7 @@ import { SessionBusyError } from './locks/SessionBusyError.js';
 import { openingState, type OpenSession } from './OpenSession.js';
 import { Session, type SessionHost } from './Session.js';
 import { SessionError } from './SessionError.js';
+import { SessionReadOnlyError } from './SessionReadOnlyError.js';
 import type { SessionIdGenerator } from './SessionIdGenerator.js';
 import type { SessionData } from './json.js';
 import { CorruptSessionError, type SessionRecord } from './SessionRecord.js';
@@ -335,7 +336,12 @@ export abstract class SessionImpl implements SessionHost {
    */
   async close(session: Session<object>, commit: boolean): Promise<void> {
     const state = this.#bySession.get(session);
-    if (!state || state.closed) return;
+    if (!state) return;
+    if (state.closed) {
+      // Released early: a change made since through a value taken before (session.get('cart').push(x)) would be lost without a word.
+      if (commit && session.readOnly && session.isModified) throw new SessionReadOnlyError('released', 'change the session data through a value taken from it before release()');
+      return;
+    }
     state.closed = true;
     if (state.readOnly) return;
     try {
@@ -395,6 +401,14 @@ export abstract class SessionImpl implements SessionHost {
     if (state.closed || state.readOnly) return;
     try {
       await this.close(session, true);
+    } catch (e) {
+      // The failure is the handler's to see; it is not taken for a change made after release() at the end.
+      try {
+        session.markSaved(session.serializeData());
+      } catch {
+        // data that cannot be saved stays as it is
+      }
+      throw e;
     } finally {
       session.freeze('released');
     }
