@@ -567,15 +567,19 @@ export abstract class SessionImpl implements SessionHost {
     const { request } = state;
     const dataJson = session.serializeData();
     // Ids regenerate() replaced lead to the new one for a grace period; a login's or a logout's end now.
-    const retired = [...session.retiredIds];
-    const grace = retired.length && (await this.keepsForwards(request)) ? graceMs(request) : 0;
-    const forwards = retired.filter((old) => grace > 0 && !session.isHardRetired(old));
-    for (const old of retired) {
-      if (!forwards.includes(old)) await this.#wrap('delete', () => this.remove(request, old));
-      if (old === state.openedId) state.storedExpires = undefined;
+    const retired = session.retiredIds;
+    let forwards: readonly string[] = [];
+    let grace = 0;
+    if (retired.length) {
+      grace = (await this.keepsForwards(request)) ? graceMs(request) : 0;
+      forwards = retired.filter((old) => grace > 0 && !session.isHardRetired(old));
+      for (const old of retired) {
+        if (!forwards.includes(old)) await this.#wrap('delete', () => this.remove(request, old));
+        if (old === state.openedId) state.storedExpires = undefined;
+      }
+      await this.#wrap('save', () => this.#users.unbind(state, session, retired));
+      session.clearRetired();
     }
-    await this.#wrap('save', () => this.#users.unbind(state, session, retired));
-    session.clearRetired();
     const expiry = session.expiry ?? readExpiry(request);
     const expires = plannedExpires(session, state, expiry, (e, now) => this.expiresAt(request, e, now));
     if (expires <= state.now || keepsNothing(session, request)) {
@@ -594,7 +598,7 @@ export abstract class SessionImpl implements SessionHost {
       if (session.expiry) record.expiry = session.expiry;
       if (session.timeouts) record.timeouts = session.timeouts;
       if (session.idBorn !== session.created) record.born = session.idBorn;
-      await this.#wrap('save', () => this.#users.stamp(state, session, record));
+      if (session.userBinding) await this.#wrap('save', () => this.#users.stamp(state, session, record));
       // The last write of the request frees the lock with it: the forward under the locked id, if any.
       const hints = { final: state.closed && forwards.length === 0 };
       if (dataChanged) await this.#wrap('save', () => this.save(request, session.id, record, hints));

@@ -135,13 +135,13 @@ for (const [label, skipVar, url] of [
       await kit.tearDown();
     });
 
-    it('while a session\'s lock holds the only connection, the index calls made for it run on that connection', async () => {
+    it('while a session\'s lock holds the only connection, the index calls made for it do not wait for another', async () => {
       const store = (await openStore(`${url}?table=${table}&pool=1`))!;
       const held = 'svc:~held';
       const locked = await store.lockAndGet!(held, 5_000);
       try {
         const ada = 'svc:ada';
-        // Each would wait for a second connection, for ever, if it did not run on the lock's.
+        // Each would wait for a second connection, for ever, if it could not run on the lock's.
         await index(store).add(ada, held, Date.now() + 60_000, held);
         await store.set(held, bound('ada'));
         assert.equal(await index(store).generation(ada, held), 0);

@@ -147,7 +147,9 @@ export class MysqlStore implements SessionStore {
       table: this.#quoted,
       createTable,
     });
-    this.users = new MysqlUserIndex(this.table, (key, sql, values) => this.#run(key, sql, values));
+    // Not on the lines of the sessions' locks: a statement there would break their batches, and a
+    // statement of no lock never waits for ever (it queues on a line when no other can be had).
+    this.users = new MysqlUserIndex(this.table, (_key, sql, values) => this.#run(undefined, sql, values));
   }
 
   /** The underlying pool's counts, to watch for leaks. */

@@ -20,8 +20,8 @@ export interface IndexedSession {
  * if a request that held it while it was revoked wrote it back.
  *
  * `held` is the key of the session whose lock the caller holds: a store that
- * serves a session's statements on its lock's connection (PostgreSQL, MySQL)
- * runs the index's there too, so a full pool cannot deadlock.
+ * serves a session's statements on its lock's connection (PostgreSQL) runs
+ * the index's there too, so a full pool cannot deadlock.
  *
  * @example
  * ```ts

@@ -1,7 +1,7 @@
 import { parseRecord } from '../../SessionRecord.js';
 import type { IndexedSession, UserIndex } from '../UserIndex.js';
 
-/** Runs a prepared statement: on the line holding `key`'s lock when the store holds it, else on any. */
+/** Runs a prepared statement for the session of `key` (the store chooses the line). */
 export type MysqlRun = <T>(key: string | undefined, sql: string, values: unknown[]) => Promise<T>;
 
 /** The server's "table doesn't exist". */
