@@ -11,7 +11,7 @@ import {
 import { cookieKeys, openText, sealText } from '../../../src/session/identity/cookieSeal.js';
 import { CookieStore, MAX_COOKIE_BYTES, cookieStoreFor } from '../../../src/session/stores/CookieStore.js';
 import { FakeRequest, tempDir } from '../../support/fakeRequest.js';
-import { CookieJar, runCgi, sample } from '../../support/http.js';
+import { CookieJar } from '../../support/http.js';
 import { MemoryLogger } from '../../support/memoryLogger.js';
 
 const K1 = 'k1-a-secret-of-at-least-thirty-two-characters';
@@ -294,22 +294,5 @@ describe('the cookie store behind a fetch handler', () => {
       assert.equal(await res.text(), `n: ${n} user: -\n`);
       cookie = res.headers.getSetCookie()[0]!.split(';')[0]!;
     }
-  });
-});
-
-describe('the cookie store under CGI', function () {
-  this.timeout(30_000);
-
-  it('keeps the quick sample\'s counter in the cookie, where no session directory can be made', async () => {
-    // /proc takes no directory: had the file store been asked, the request would fail.
-    const env = { PSOSessionStore: 'cookie:', PSOSessionCookieKeys: K1, PSOSessionFileLoader_Path: '/proc/pso-sessions' };
-    const first = await runCgi(sample('quick'), env);
-    assert.match(first.body, /You reloaded: 1 times/, first.stderr);
-    const cookie = first.header('set-cookie')!.split(';')[0]!;
-    const second = await runCgi(sample('quick'), { ...env, HTTP_COOKIE: cookie });
-    assert.match(second.body, /You reloaded: 2 times/, second.stderr);
-    assert.notEqual(second.header('set-cookie')!.split(';')[0], cookie, 'sealed again with the new count');
-    const files = await runCgi(sample('quick'), { PSOSessionFileLoader_Path: '/proc/pso-sessions' });
-    assert.equal(files.status, 500, 'the same request on files fails: the cookie store made the difference');
   });
 });
