@@ -102,7 +102,7 @@ describe('SQLite sessions for CGI under a real Apache httpd (PSOSessionStore sql
       'SetEnv PSOSessionExpire "15*60"',
       '',
     ].join('\n'), { mode: 0o644 });
-    writeFileSync(join(sqlite, '.htaccess'), `SetEnv PSOSessionStore sqlite://${db}\n`, { mode: 0o644 });
+    writeFileSync(join(sqlite, '.htaccess'), `SetEnv PSOSessionStore sqlite://${db}\nSetEnv PSOSessionLockTimeout 30\n`, { mode: 0o644 });
     apache = await startApache({ docroot });
   });
 
