@@ -199,6 +199,44 @@ describe('CookieFileImpl', () => {
       });
     });
 
+    describe('PSOSessionFileIO (a server)', () => {
+      let spies: { rename: sinon.SinonSpy; renameSync: sinon.SinonSpy };
+      beforeEach(() => {
+        spies = { rename: sinon.spy(fs, 'rename'), renameSync: sinon.spy(fs, 'renameSync') };
+        syncBuiltinESMExports();
+      });
+      afterEach(() => {
+        spies.rename.restore();
+        spies.renameSync.restore();
+        syncBuiltinESMExports();
+      });
+      const twoSaves = async (env: Record<string, string>) => {
+        const id = await newSession({ persistent: true, env });
+        const s = await impl.open(withCookie(id, { persistent: true, env }));
+        s.increment('n');
+        await impl.close(s, true);
+        assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 2);
+      };
+
+      it('by default, makes the calls of a save directly', async () => {
+        await twoSaves({});
+        assert.ok(spies.renameSync.callCount >= 2, `renameSync ${spies.renameSync.callCount}`);
+        assert.equal(spies.rename.callCount, 0);
+      });
+
+      it('when async, sends them to the thread pool', async () => {
+        await twoSaves({ PSOSessionFileIO: 'async' });
+        assert.ok(spies.rename.callCount >= 2, `rename ${spies.rename.callCount}`);
+        assert.equal(spies.renameSync.callCount, 0);
+      });
+
+      it('when invalid, is refused', async () => {
+        const s = await impl.open(req({ persistent: true, env: { PSOSessionFileIO: 'threads' } }));
+        s.set('n', 1);
+        await assert.rejects(impl.close(s, true), (e: unknown) => e instanceof ConfigurationError && e.directive === 'PSOSessionFileIO');
+      });
+    });
+
     it('when the directory cannot be created (its parent is a file), fails with SessionStoreError naming it', async () => {
       writeFileSync(join(dir, 'afile'), 'x');
       sessions = join(dir, 'afile', 'sessions');

@@ -97,6 +97,25 @@ describe('acquireFileLock, shared (a long-running process)', () => {
     assert.equal(second.stillHeld(), false);
   });
 
+  it('when its lock was taken over (broken, then made by another), leaves the other\'s lock on release', async () => {
+    const release = await acquireFileLock(lock, 1000, { shared: true });
+    assert.equal(release.stillHeld(), true);
+    unlinkSync(lock);
+    symlinkSync(`${process.pid} ${hostname()} someone-else`, lock);
+    assert.equal(release.stillHeld(), false);
+    await release();
+    assert.equal(lstatSync(lock).isSymbolicLink(), true, 'the other holder\'s lock is still there');
+    // Another process's shared lock (a link to its own holder file) is not ours either.
+    unlinkSync(lock);
+    const theirs = join(dir, `${HOLDER_PREFIX}1-other`);
+    writeFileSync(theirs, `1 ${hostname()} other`);
+    const again = await acquireFileLock(lock, 1000, { shared: true });
+    unlinkSync(lock);
+    linkSync(theirs, lock);
+    await again();
+    assert.equal(lstatSync(lock).ino, lstatSync(theirs).ino);
+  });
+
   it('excludes a symbolic-link lock of another process, and the other way round', async () => {
     const shared = await acquireFileLock(lock, 1000, { shared: true });
     assert.equal(tryFileLock(lock), undefined, 'a CGI process waits for a server');

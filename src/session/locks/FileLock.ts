@@ -118,7 +118,16 @@ function heldLock(path: string, token: string): FileLock {
 }
 
 /** This process's holder file in each directory it has taken shared locks in. */
-const holders = new Map<string, { path: string; token: string; touched: number }>();
+const holders = new Map<string, Holder>();
+
+/** A process's holder file in one directory: its name, its content, its inode. */
+interface Holder {
+  path: string;
+  token: string;
+  touched: number;
+  dev: number;
+  ino: number;
+}
 /**
  * How often a holder file's time is moved forward as its process takes locks,
  * so that a process of another host (which cannot ask whether its holder is
@@ -142,7 +151,7 @@ function trySharedLock(path: string): FileLock | undefined {
         holder.touched = now;
         utimesSync(holder.path, now / 1000, now / 1000);
       }
-      return sharedLock(path, holder.token);
+      return sharedLock(path, holder);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // The holder file was removed (by hand, or a sweep that judged it wrongly): make another.
@@ -157,14 +166,15 @@ function trySharedLock(path: string): FileLock | undefined {
   return undefined;
 }
 
-function holderIn(dir: string): { path: string; token: string; touched: number } {
+function holderIn(dir: string): Holder {
   let holder = holders.get(dir);
   if (holder) return holder;
   const tag = randomBytes(6).toString('hex');
   const token = `${process.pid} ${HOST} ${tag}${STARTED}`;
   const path = join(dir, `${HOLDER_PREFIX}${process.pid}-${tag}`);
   writeFileSync(path, token, { flag: 'wx', mode: 0o600 });
-  holder = { path, token, touched: Date.now() };
+  const { dev, ino } = lstatSync(path);
+  holder = { path, token, touched: Date.now(), dev, ino };
   holders.set(dir, holder);
   if (!removeHoldersOnExit) {
     removeHoldersOnExit = true;
@@ -176,14 +186,23 @@ function holderIn(dir: string): { path: string; token: string; touched: number }
   return holder;
 }
 
-function sharedLock(path: string, token: string): FileLock {
+/**
+ * A shared lock held: a link to this process's holder file, which is ours
+ * while the name still leads to the holder's inode (one `lstat`, where
+ * reading the owner back would take four calls).
+ */
+function sharedLock(path: string, holder: Holder): FileLock {
   let done = false;
-  const stillHeld = () => !done && ownerOf(path) === token;
+  const ours = () => {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    return st !== undefined && st.ino === holder.ino && st.dev === holder.dev;
+  };
+  const stillHeld = () => !done && ours();
   const release = async () => {
     if (done) return;
     done = true;
     try {
-      if (ownerOf(path) === token) unlinkSync(path);
+      if (ours()) unlinkSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     } finally {

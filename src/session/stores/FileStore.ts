@@ -29,8 +29,20 @@ const KEY = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}):([A-Za-z0-9_~-]{1,128})$/;
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
-  /** Synchronous file calls (a CGI process, which serves one request) rather than the thread pool. */
+  /**
+   * Synchronous file calls everywhere (a CGI process, which serves one
+   * request) rather than the thread pool.
+   */
   sync?: boolean;
+  /**
+   * How a server reads and writes a session's files (`PSOSessionFileIO`):
+   * `sync` (the default) makes each of the few system calls of a load or a
+   * save directly, a few microseconds each on a local disk, where a trip
+   * through the thread pool costs more CPU than the call; `async` sends them
+   * to the thread pool, for a directory on a network file system whose calls
+   * may take long. Sweeps (gc, listing) always use the thread pool in a server.
+   */
+  io?: 'sync' | 'async';
   /** Flush every write (and the directory) to disk before answering (`PSOSessionFileLoader_Fsync`). */
   fsync?: boolean;
   /** Make the directory's missing parents (not for a default under a shared directory). */
@@ -66,7 +78,10 @@ export class FileStore implements SessionStore {
   readonly name: string;
   /** The directory of the session files. */
   readonly directory: string;
+  /** The calls of a load, a save or a delete. */
   readonly #ops: FsOps;
+  /** The calls of sweeps and listings, which may touch many files. */
+  readonly #bgOps: FsOps;
   readonly #fsync: boolean;
   /** Locks as hard links to this process's holder file (a long-running process), or as symbolic links. */
   readonly #sharedLocks: boolean;
@@ -83,7 +98,8 @@ export class FileStore implements SessionStore {
   constructor(directory: string, options: FileStoreOptions = {}) {
     this.directory = directory;
     this.name = `file://${directory}`;
-    this.#ops = options.sync ? syncFs : asyncFs;
+    this.#bgOps = options.sync ? syncFs : asyncFs;
+    this.#ops = options.sync || (options.io ?? 'sync') === 'sync' ? syncFs : asyncFs;
     this.#fsync = options.fsync ?? false;
     this.#sharedLocks = !options.sync;
     this.#parents = options.parents ?? true;
@@ -94,7 +110,7 @@ export class FileStore implements SessionStore {
     }
     this.users = new FileUserIndex({
       directory,
-      ops: this.#ops,
+      ops: this.#bgOps,
       fsync: this.#fsync,
       ready: () => this.#ready(),
       get: (key) => this.get(key),
@@ -231,7 +247,7 @@ export class FileStore implements SessionStore {
   /** {@link gc} with its limits: how long unreadable files are kept, how long a sweep may take. */
   async collect(options: Pick<CollectOptions, 'corruptAfterMs' | 'budgetMs'> = {}): Promise<number> {
     await this.#ready();
-    return collectSessionFiles(this.directory, { ...options, fs: this.#ops });
+    return collectSessionFiles(this.directory, { ...options, fs: this.#bgOps });
   }
 
   async count(): Promise<number> {
@@ -246,7 +262,7 @@ export class FileStore implements SessionStore {
       const m = /^pso_(.+)_([A-Za-z0-9_~-]{1,128})\.json$/.exec(name);
       if (!m) continue;
       try {
-        if (parseRecord(await this.#ops.readFile(join(this.directory, name))).expires > now) keys.push(`${m[1]}:${m[2]}`);
+        if (parseRecord(await this.#bgOps.readFile(join(this.directory, name))).expires > now) keys.push(`${m[1]}:${m[2]}`);
       } catch {
         // gone or unreadable: not a session
       }
@@ -261,7 +277,7 @@ export class FileStore implements SessionStore {
 
   async #names(): Promise<string[]> {
     try {
-      return await this.#ops.readdir(this.directory);
+      return await this.#bgOps.readdir(this.directory);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
@@ -270,7 +286,7 @@ export class FileStore implements SessionStore {
 
   /** The directory, made 0700 when missing and refused when another user controls it; checked once. */
   #ready(): Promise<void> {
-    this.#checked ??= ensurePrivateDirectory(this.#ops, this.directory, { what: 'session directory', source: this.#source, parents: this.#parents }).then(
+    this.#checked ??= ensurePrivateDirectory(this.#bgOps, this.directory, { what: 'session directory', source: this.#source, parents: this.#parents }).then(
       () => undefined,
       (e: unknown) => {
         this.#checked = undefined;
