@@ -42,7 +42,10 @@ function pidIn(file: string): number | undefined {
  * written out (its relative `include fastcgi.conf` would not resolve under a
  * private prefix) over `/etc/nginx/fastcgi.conf`; an HTTP server gets
  * `proxy_pass` to an upstream with idle connections kept (`keepalive`, HTTP/1.1),
- * as nginx documents for proxied application servers.
+ * as nginx documents for proxied application servers; pso's FastCGI server
+ * gets its connections kept too (`fastcgi_keep_conn on`), as its deployment
+ * page says. PHP gets Debian's recipe as it is: php-fpm accepts a connection
+ * per request in each child, which is how it is built to run.
  */
 export function nginxAppConfig(app: Upstream): { http: string; server: string } {
   if (app.protocol === 'http') {
@@ -71,7 +74,12 @@ export function nginxAppConfig(app: Upstream): { http: string; server: string } 
         }\n`,
     };
   }
-  return { http: '', server: `        location / {\n            include /etc/nginx/fastcgi.conf;\n            fastcgi_pass ${app.address};\n        }\n` };
+  // pso's FastCGI server as docs/deploy-fastcgi.md sets it up: connections kept between
+  // requests (each new one costs an accept and, with workers, a hand-over by the primary).
+  return {
+    http: `    upstream app {\n        server ${app.address};\n        keepalive 32;\n    }\n`,
+    server: `        location / {\n            include /etc/nginx/fastcgi.conf;\n            fastcgi_keep_conn on;\n            fastcgi_pass app;\n        }\n`,
+  };
 }
 
 /**
