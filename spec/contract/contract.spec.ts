@@ -5,27 +5,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOSTS, SERVICE, type ContractHost, type HostRequest, type HostResponse } from './hosts.js';
+import { HOSTS, SERVICE, type ContractHost, type HostResponse } from './hosts.js';
+import { Jar } from './jar.js';
 import { setCookieOf } from '../support/responses.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
-
-/** Cookies kept between requests to one host, as a browser would. */
-class Jar {
-  readonly cookies = new Map<string, string>();
-  constructor(private readonly host: ContractHost) {}
-  async request(path: string, init: HostRequest = {}): Promise<HostResponse> {
-    const headers: Record<string, string> = { ...init.headers };
-    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    const res = await this.host.request(path, { ...init, headers });
-    for (const sc of res.headers.getSetCookie()) {
-      const pair = sc.split(';')[0]!;
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-    return res;
-  }
-}
 
 /** A Set-Cookie header by cookie name: its value and its attributes, names in lower case. */
 const cookieOf = (res: HostResponse, name: string) => setCookieOf(res.headers, name);

@@ -1,6 +1,7 @@
-// The host matrix of the contract suite: the same handler (handler.ts) started
-// on every host pso has, each answering requests through one interface, so
-// that one list of tests runs against all of them.
+// The host matrix of the contract suite: the same handler (handler.ts, or a
+// sample such as samples/account.ts) started on every host pso has, each
+// answering requests through one interface, so that one list of tests runs
+// against all of them.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,27 @@ export const SERVICE = 'contract';
 /** The compiled handler, which runs itself when it is the main module. */
 export const HANDLER = fileURLToPath(new URL('./handler.js', import.meta.url));
 const SERVERS = fileURLToPath(new URL('./servers.js', import.meta.url));
+
+/**
+ * A handler module the hosts can run: bundled from its source for the CGI
+ * hosts, loaded compiled by the others. It exports `handler`, and may export
+ * `csrf` and `readOnlySession`; it runs itself when it is the main module.
+ */
+export interface HandlerModule {
+  /** The script's name under CGI (`<name>.cgi`, `<name>.fcgi`). */
+  readonly name: string;
+  /** The TypeScript source, for `pso bundle`. */
+  readonly source: string;
+  /** The compiled module. */
+  readonly compiled: string;
+}
+
+/** The contract handler (handler.ts). */
+export const CONTRACT_HANDLER: HandlerModule = { name: 'contract', source: join(ROOT, 'spec/contract/handler.ts'), compiled: HANDLER };
+
+/** A sample as a {@link HandlerModule}: `sampleModule('account')` is samples/account.ts. */
+export const sampleModule = (name: string): HandlerModule =>
+  ({ name, source: join(ROOT, 'samples', `${name}.ts`), compiled: join(ROOT, 'dist/samples', `${name}.js`) });
 
 /** What a request to a host is made of. */
 export interface HostRequest {
@@ -53,7 +75,8 @@ export interface HostDefinition {
   readonly name: string;
   /** Why this host is skipped on this machine, or undefined. */
   skipReason(): string | undefined;
-  start(): Promise<ContractHost>;
+  /** Starts the host running `module` (default: the contract handler). */
+  start(module?: HandlerModule): Promise<ContractHost>;
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -103,24 +126,29 @@ async function viaFetch(base: string, path: string, init: HostRequest = {}): Pro
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
-let bundle: Promise<string> | undefined;
-/** The handler bundled once as an executable CGI script (`pso bundle`), shared by the CGI hosts. */
-function bundledCgi(): Promise<string> {
-  return (bundle ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pso-contract-bundle-'));
-    const file = join(dir, 'contract.cgi');
-    await bundleHandler({ entry: join(ROOT, 'spec/contract/handler.ts'), outfile: file });
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    return file;
-  })());
+const bundles = new Map<string, Promise<string>>();
+/** A handler bundled once as an executable CGI script (`pso bundle`), shared by the CGI hosts. */
+function bundledCgi(module: HandlerModule): Promise<string> {
+  let bundle = bundles.get(module.source);
+  if (!bundle) {
+    bundle = (async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pso-contract-bundle-'));
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, `${module.name}.cgi`);
+      await bundleHandler({ entry: module.source, outfile: file });
+      return file;
+    })();
+    bundles.set(module.source, bundle);
+  }
+  return bundle;
 }
 
-/** A docroot holding the bundled handler as /contract.cgi. */
-async function cgiDocroot(base: string): Promise<string> {
+/** A docroot holding the bundled handler as /<name>.cgi. */
+async function cgiDocroot(base: string, module: HandlerModule): Promise<string> {
   const docroot = join(base, 'htdocs');
   mkdirSync(docroot, { mode: 0o755 });
-  const script = join(docroot, 'contract.cgi');
-  copyFileSync(await bundledCgi(), script);
+  const script = join(docroot, `${module.name}.cgi`);
+  copyFileSync(await bundledCgi(module), script);
   chmodSync(script, 0o755);
   return docroot;
 }
@@ -151,14 +179,14 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** A host that is a node child process listening on a port. */
-function serverHost(name: string, args: (dir: WorkDir) => string[]): HostDefinition {
+function serverHost(name: string, args: (module: HandlerModule) => string[]): HostDefinition {
   return {
     name,
     skipReason: () => undefined,
-    async start() {
+    async start(module = CONTRACT_HANDLER) {
       const dir = workDir(name);
       try {
-        const { url, child } = await startListening(args(dir), cleanEnv(dir.directives));
+        const { url, child } = await startListening(args(module), cleanEnv(dir.directives));
         return {
           name, basePath: '',
           request: (path, init) => viaFetch(url, path, init),
@@ -181,13 +209,13 @@ function serverHost(name: string, args: (dir: WorkDir) => string[]): HostDefinit
 const scriptHost: HostDefinition = {
   name: 'script',
   skipReason: () => undefined,
-  async start() {
+  async start(module = CONTRACT_HANDLER) {
     const dir = workDir('script');
     return {
       name: 'script', basePath: '',
       async request(path, init = {}) {
         const q = path.indexOf('?');
-        const args = [HANDLER, '-X', init.method ?? 'GET', '--path', q < 0 ? path : path.slice(0, q)];
+        const args = [module.compiled, '-X', init.method ?? 'GET', '--path', q < 0 ? path : path.slice(0, q)];
         for (const [name, value] of Object.entries(init.headers ?? {})) {
           if (name.toLowerCase() === 'cookie') args.push('-b', value);
           else args.push('-H', `${name}: ${value}`);
@@ -211,10 +239,10 @@ const scriptHost: HostDefinition = {
 const apacheHost: HostDefinition = {
   name: 'apache-cgi',
   skipReason: () => process.env.PSO_APACHE_SKIP || undefined,
-  async start() {
+  async start(module = CONTRACT_HANDLER) {
     const dir = workDir('apache', 'www-data');
     try {
-      const docroot = await cgiDocroot(dir.base);
+      const docroot = await cgiDocroot(dir.base, module);
       writeFileSync(join(docroot, '.htaccess'), [
         'Options +ExecCGI',
         'AddHandler cgi-script .cgi',
@@ -224,8 +252,8 @@ const apacheHost: HostDefinition = {
       ].join('\n'), { mode: 0o644 });
       const apache = await startApache({ docroot });
       return {
-        name: 'apache-cgi', basePath: '/contract.cgi',
-        request: (path, init) => viaFetch(apache.url, `/contract.cgi${path}`, init),
+        name: 'apache-cgi', basePath: `/${module.name}.cgi`,
+        request: (path, init) => viaFetch(apache.url, `/${module.name}.cgi${path}`, init),
         log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
         stop: async () => { await apache.stop(); rmSync(dir.base, { recursive: true, force: true }); },
       };
@@ -239,14 +267,14 @@ const apacheHost: HostDefinition = {
 const nginxHost: HostDefinition = {
   name: 'nginx-fcgiwrap',
   skipReason: () => process.env.PSO_NGINX_SKIP || undefined,
-  async start() {
+  async start(module = CONTRACT_HANDLER) {
     const dir = workDir('nginx', 'www-data');
     try {
-      const docroot = await cgiDocroot(dir.base);
+      const docroot = await cgiDocroot(dir.base, module);
       const nginx = await startNginx({ docroot, workers: 8, locations: [{ params: dir.directives }] });
       return {
-        name: 'nginx-fcgiwrap', basePath: '/contract.cgi',
-        request: (path, init) => viaFetch(nginx.url, `/contract.cgi${path}`, init),
+        name: 'nginx-fcgiwrap', basePath: `/${module.name}.cgi`,
+        request: (path, init) => viaFetch(nginx.url, `/${module.name}.cgi${path}`, init),
         log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
         stop: async () => { await nginx.stop(); rmSync(dir.base, { recursive: true, force: true }); },
       };
@@ -258,9 +286,9 @@ const nginxHost: HostDefinition = {
 };
 
 /** Starts `pso serve --fastcgi` on a unix socket in `dir` that the web server's workers may connect to. */
-function startFastCgiServer(dir: WorkDir): Promise<{ socket: string; child: ChildProcess }> {
+function startFastCgiServer(dir: WorkDir, module: HandlerModule): Promise<{ socket: string; child: ChildProcess }> {
   const socket = join(dir.base, 'pso.sock');
-  const args = [CLI, 'serve', HANDLER, '--fastcgi', `unix:${socket}`, '--socket-mode', '666'];
+  const args = [CLI, 'serve', module.compiled, '--fastcgi', `unix:${socket}`, '--socket-mode', '666'];
   return new Promise((resolve, reject) => {
     // The directives come as params from the web server, as SetEnv gives them to a CGI script.
     const child = spawn(process.execPath, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -289,13 +317,14 @@ function apacheModulesMissing(modules: readonly string[]): string | undefined {
 const apacheFcgidHost: HostDefinition = {
   name: 'apache-fcgid',
   skipReason: () => process.env.PSO_APACHE_SKIP || process.env.PSO_FCGID_SKIP || apacheModulesMissing(['fcgid']),
-  async start() {
+  async start(module = CONTRACT_HANDLER) {
     const dir = workDir('apache-fcgid', 'www-data');
     try {
       const docroot = join(dir.base, 'htdocs');
       mkdirSync(docroot, { mode: 0o755 });
-      copyFileSync(await bundledCgi(), join(docroot, 'contract.fcgi'));
-      chmodSync(join(docroot, 'contract.fcgi'), 0o755);
+      const script = join(docroot, `${module.name}.fcgi`);
+      copyFileSync(await bundledCgi(module), script);
+      chmodSync(script, 0o755);
       writeFileSync(join(docroot, '.htaccess'), [
         'Options +ExecCGI',
         'AddHandler fcgid-script .fcgi',
@@ -306,8 +335,8 @@ const apacheFcgidHost: HostDefinition = {
       // mod_fcgid's default request limit (128 KiB) would refuse the uploads.
       const apache = await startApache({ docroot, modules: ['fcgid'], extraConfig: 'FcgidMaxRequestLen 67108864\nFcgidIOTimeout 60\n' });
       return {
-        name: 'apache-fcgid', basePath: '/contract.fcgi',
-        request: (path, init) => viaFetch(apache.url, `/contract.fcgi${path}`, init),
+        name: 'apache-fcgid', basePath: `/${module.name}.fcgi`,
+        request: (path, init) => viaFetch(apache.url, `/${module.name}.fcgi${path}`, init),
         log: () => readLog(dir.logFile), uploadDir: dir.uploadDir, scratch: dir.scratch,
         stop: async () => { await apache.stop(); rmSync(dir.base, { recursive: true, force: true }); },
       };
@@ -322,13 +351,13 @@ const apacheFcgidHost: HostDefinition = {
 const apacheProxyFcgiHost: HostDefinition = {
   name: 'apache-proxy-fcgi',
   skipReason: () => process.env.PSO_APACHE_SKIP || apacheModulesMissing(['setenvif', 'proxy', 'proxy_fcgi']),
-  async start() {
+  async start(module = CONTRACT_HANDLER) {
     const dir = workDir('apache-proxy-fcgi');
     let child: ChildProcess | undefined;
     try {
       const docroot = join(dir.base, 'htdocs');
       mkdirSync(docroot, { mode: 0o755 });
-      const server = await startFastCgiServer(dir);
+      const server = await startFastCgiServer(dir, module);
       child = server.child;
       const apache = await startApache({
         docroot,
@@ -362,13 +391,13 @@ const nginxFastCgiHost: HostDefinition = {
   name: 'nginx-fastcgi',
   // fcgiwrap, which the nginx CGI host needs, is not needed here.
   skipReason: () => (!existsSync(NGINX_BIN) ? `${NGINX_BIN} is not installed` : !isRoot ? 'a private nginx whose workers run as www-data needs root' : undefined),
-  async start() {
+  async start(module = CONTRACT_HANDLER) {
     const dir = workDir('nginx-fastcgi');
     let child: ChildProcess | undefined;
     try {
       const docroot = join(dir.base, 'htdocs');
       mkdirSync(docroot, { mode: 0o755 });
-      const server = await startFastCgiServer(dir);
+      const server = await startFastCgiServer(dir, module);
       child = server.child;
       const nginx = await startNginx({
         docroot,
@@ -399,8 +428,8 @@ export const HOSTS: readonly HostDefinition[] = [
   apacheFcgidHost,
   apacheProxyFcgiHost,
   nginxFastCgiHost,
-  serverHost('node-http', () => [CLI, 'serve', HANDLER, '--port', '0']),
-  serverHost('express', () => [SERVERS, 'express']),
-  serverHost('fetch', () => [SERVERS, 'fetch']),
+  serverHost('node-http', (module) => [CLI, 'serve', module.compiled, '--port', '0']),
+  serverHost('express', (module) => [SERVERS, 'express', module.compiled]),
+  serverHost('fetch', (module) => [SERVERS, 'fetch', module.compiled]),
   scriptHost,
 ];

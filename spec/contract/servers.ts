@@ -1,13 +1,24 @@
-// The contract handler in an Express app (`node servers.js express`) or behind
-// a fetch handler fed by node:http (`node servers.js fetch`): a child process
-// that listens on a free loopback port and prints its address. Directives come
-// from the PSO* variables of its environment, as they do for `pso serve`.
+// The contract handler (or the handler module named after the mode) in an
+// Express app (`node servers.js express [module.js]`) or behind a fetch handler
+// fed by node:http (`node servers.js fetch [module.js]`): a child process that
+// listens on a free loopback port and prints its address. Directives come from
+// the PSO* variables of its environment, as they do for `pso serve`.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { createFetchHandler, psoMiddleware } from '../../src/index.js';
-import { csrf, handler, readOnlySession } from './handler.js';
+import { pathToFileURL } from 'node:url';
+import { createFetchHandler, psoMiddleware, type HandlerOptions, type ServiceRequest } from '../../src/index.js';
+
+/** What the servers take from a handler module: its handler, and its options as `pso serve` reads them. */
+interface HandlerExports {
+  handler: (request: ServiceRequest<any>) => unknown;
+  csrf?: HandlerOptions['csrf'];
+  readOnlySession?: HandlerOptions['readOnlySession'];
+}
+
+const modulePath = process.argv[3];
+const { handler, csrf, readOnlySession } = (await import(modulePath ? pathToFileURL(modulePath).href : './handler.js')) as HandlerExports;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../../src/index.js';
 import { asyncFs } from '../../src/util/fs.js';
@@ -79,6 +79,39 @@ describe('ensurePrivateDirectory()', () => {
     writeFileSync(join(dir, 'file'), '');
     for (const name of ['link', 'file']) {
       await assert.rejects(ensurePrivateDirectory(asyncFs, join(dir, name), opts), refusal(join(dir, name), /not a directory/));
+    }
+  });
+
+  describe('when the parent exists but takes no new directory (/proc)', () => {
+    // mkdir in /proc says ENOENT though /proc exists: a walk that makes the parent and tries
+    // again forever spins at 100% CPU (node's own recursive mkdir does). Run in a child
+    // process, killed after 10 s, so that a spin cannot take the test run with it.
+    const attempt = (fs: 'asyncFs' | 'syncFs', target: string) => {
+      const code = `
+        import { ${fs} } from ${JSON.stringify(new URL('../../src/util/fs.js', import.meta.url).href)};
+        import { ensurePrivateDirectory } from ${JSON.stringify(new URL('../../src/util/privateDirectory.js', import.meta.url).href)};
+        try {
+          await ensurePrivateDirectory(${fs}, ${JSON.stringify(target)}, ${JSON.stringify(opts)});
+          console.log('made');
+        } catch (e) {
+          console.log(e.name + ': ' + e.message);
+        }`;
+      return spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+    };
+
+    for (const fs of ['asyncFs', 'syncFs'] as const) {
+      it(`fails at once with an error naming the directory and the parent (${fs})`, function () {
+        if (!existsSync('/proc/self/stat')) this.skip();
+        for (const target of ['/proc/pso-spec-sessions', '/proc/pso-spec-sessions/deeper']) {
+          const r = attempt(fs, target);
+          assert.equal(r.signal, null, `still making ${target} after 10 s: killed`);
+          assert.equal(
+            r.stdout.trim(),
+            `ConfigurationError: PSOSessionFileLoader_Path=${JSON.stringify(target)} is invalid: the session directory cannot be made: ` +
+              'mkdir says /proc/pso-spec-sessions does not exist, yet /proc does (a file system such as /proc takes no new directory); choose another directory',
+          );
+        }
+      });
     }
   });
 });

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './args.js';
 import { moduleNameOf } from '../service/moduleName.js';
 import { cookieNameFrom } from '../session/serviceIds.js';
+import { asyncFs, makeDirectories } from '../util/fs.js';
 import { sha256 } from '../util/sha256.js';
 import { serializeRecord } from '../session/SessionRecord.js';
 
@@ -126,7 +127,7 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
     // Compiled through vm.Script so that V8 can take the cache; without one it compiles as usual.
     'require("vm").Script.prototype.runInThisContext.call(new (require("vm").Script)(__pso_code,{filename:__filename,' +
     'cachedData:__pso_cache?Buffer.from(__pso_cache,"base64"):undefined})).call(module.exports,exports,require,module,__filename,__dirname);\n';
-  await mkdir(dirname(outfile), { recursive: true });
+  await makeDirectories(asyncFs, dirname(outfile), 0o777);
   await writeFile(outfile, loader);
   await chmod(outfile, 0o755);
   return { bytes: Buffer.byteLength(loader), cacheBytes: cache ? Buffer.from(cache, 'base64').byteLength : 0 };

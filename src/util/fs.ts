@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { dirname } from 'node:path';
 
 /**
  * The file operations the file store and its locks use, as promises, in two
@@ -94,5 +95,41 @@ export async function syncDirectory(ops: FsOps, path: string): Promise<void> {
     await ops.fsync(fd);
   } finally {
     await ops.close(fd);
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time, each made with `mode`. Node's own
+ * (`recursive: true`) never returns where mkdir says ENOENT under a parent
+ * that exists, as it does in /proc: it makes the parent and tries again,
+ * forever, at full CPU. Here an ENOENT after the parent was made or found is
+ * final: an error (code `ENOENT`, `parent` set) that says so.
+ *
+ * @example
+ * ```ts
+ * await makeDirectories(asyncFs, '/var/lib/pso/sessions', 0o700);
+ * ```
+ */
+export async function makeDirectories(ops: FsOps, dir: string, mode: number): Promise<void> {
+  try {
+    await ops.mkdir(dir, { recursive: false, mode });
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw e;
+  }
+  const parent = dirname(dir);
+  await makeDirectories(ops, parent, mode);
+  try {
+    await ops.mkdir(dir, { recursive: false, mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || !(await ops.stat(parent).then((s) => s.isDirectory(), () => false))) throw e;
+    throw Object.assign(
+      new Error(`mkdir says ${dir} does not exist, yet ${parent} does (a file system such as /proc takes no new directory)`, { cause: e }),
+      { code: 'ENOENT', parent },
+    );
   }
 }

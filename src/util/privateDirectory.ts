@@ -1,6 +1,6 @@
 import { readFileSync, type Stats } from 'node:fs';
 import { ConfigurationError } from '../config/ConfigurationError.js';
-import type { FsOps } from './fs.js';
+import { makeDirectories, type FsOps } from './fs.js';
 
 /** The uid this process runs as; undefined where there are none (Windows). */
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
@@ -39,8 +39,12 @@ export async function ensurePrivateDirectory(ops: FsOps, dir: string, options: P
   let info = await lstatOrUndefined(ops, dir);
   if (!info) {
     try {
-      await ops.mkdir(dir, { recursive: options.parents, mode: 0o700 });
+      if (options.parents) await makeDirectories(ops, dir, 0o700);
+      else await ops.mkdir(dir, { recursive: false, mode: 0o700 });
     } catch (e) {
+      if ((e as { parent?: string }).parent !== undefined) {
+        throw new ConfigurationError(options.source, dir, `the ${options.what} cannot be made: ${(e as Error).message}; choose another directory`);
+      }
       // Made meanwhile, by this user's other process or by someone else: checked below either way.
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
