@@ -13,7 +13,7 @@
 // samples/quick.ts with each build's `pso bundle` and times sequential
 // requests through one Apache, interleaved, with a node "hello" CGI beside.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { isMain } from 'pso-ts';
 import { startApache, type ApacheServer } from '../spec/support/apache.js';
-import { HELLO_CGI, latencyStats, quickDirectives, setEnvLines } from './cgi-latency.js';
+import { HELLO_CGI, cgiDirectories, latencyStats, quickDirectives, setEnvLines } from './cgi-latency.js';
 import { ROOT, RESULTS_DIR, environment, fmt, table } from './lib.js';
 
 interface Build {
@@ -108,15 +108,7 @@ const median = (xs: number[]) => {
 };
 
 async function cgiRun(builds: Build[], n: number): Promise<Map<string, number[]>> {
-  const uid = Number(execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }));
-  const gid = Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }));
-  const base = mkdtempSync('/tmp/pso-builds-cgi-');
-  chmodSync(base, 0o755);
-  const docroot = join(base, 'htdocs');
-  const sessions = join(base, 'sessions');
-  mkdirSync(docroot, { mode: 0o755 });
-  mkdirSync(sessions, { mode: 0o700 });
-  chownSync(sessions, uid, gid);
+  const { base, docroot, sessions } = cgiDirectories('/tmp/pso-builds-cgi-');
   let apache: ApacheServer | undefined;
   const samples = new Map<string, number[]>();
   try {

@@ -57,6 +57,23 @@ export function setEnvLines(directives: Record<string, string>): string {
   return Object.entries(directives).map(([k, v]) => `SetEnv ${k} "${v}"\n`).join('');
 }
 
+/**
+ * A temporary directory for CGIs under Apache: `htdocs/` (0755) and
+ * `sessions/` (0700, owned by www-data, which the CGIs run as).
+ */
+export function cgiDirectories(prefix: string): { base: string; docroot: string; sessions: string } {
+  const uid = Number(execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }));
+  const gid = Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }));
+  const base = mkdtempSync(prefix);
+  chmodSync(base, 0o755);
+  const docroot = join(base, 'htdocs');
+  const sessions = join(base, 'sessions');
+  mkdirSync(docroot, { mode: 0o755 });
+  mkdirSync(sessions, { mode: 0o700 });
+  chownSync(sessions, uid, gid);
+  return { base, docroot, sessions };
+}
+
 const ms = (x: number) => `${x.toFixed(2).padStart(7)} ms`;
 
 async function main(): Promise<void> {
@@ -64,15 +81,7 @@ async function main(): Promise<void> {
   const warmup = option('warmup', 20);
   if (process.getuid?.() !== 0) throw new Error('needs root: Apache switches its workers to www-data');
 
-  const uid = Number(execFileSync('id', ['-u', 'www-data'], { encoding: 'utf8' }));
-  const gid = Number(execFileSync('id', ['-g', 'www-data'], { encoding: 'utf8' }));
-  const base = mkdtempSync('/tmp/pso-bench-');
-  chmodSync(base, 0o755);
-  const docroot = join(base, 'htdocs');
-  const sessions = join(base, 'sessions');
-  mkdirSync(docroot, { mode: 0o755 });
-  mkdirSync(sessions, { mode: 0o700 });
-  chownSync(sessions, uid, gid);
+  const { base, docroot, sessions } = cgiDirectories('/tmp/pso-bench-');
 
   let apache: ApacheServer | undefined;
   try {

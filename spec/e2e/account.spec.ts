@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium, skipWithoutBrowser } from '../support/chromium.js';
 import { sample, startServer, type ServerProcess } from '../support/http.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
 describe('samples/account.ts in headless Chromium', function () {
   this.timeout(30_000);
@@ -22,14 +21,10 @@ describe('samples/account.ts in headless Chromium', function () {
 
   before(async function () {
     this.timeout(40_000);
-    const reason = process.env.PSO_BROWSER_SKIP;
-    if (reason) {
-      console.log(`    skipping the browser suite: ${reason}`);
-      this.skip();
-    }
+    skipWithoutBrowser(this);
     sessions = mkdtempSync(join(tmpdir(), 'pso-e2e-account-'));
     server = await startServer(sample('account'), ['-D', `PSOSessionFileLoader_Path=${sessions}`]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+    browser = await launchChromium();
   });
 
   after(async function () {

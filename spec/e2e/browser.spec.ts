@@ -4,15 +4,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Cookie, type Page, type Response } from 'playwright-core';
+import { type Browser, type BrowserContext, type Cookie, type Page, type Response } from 'playwright-core';
+import { launchChromium, skipWithoutBrowser } from '../support/chromium.js';
 import { sample, startServer, type ServerProcess } from '../support/http.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-  '--no-first-run', '--disable-component-update', '--disable-sync',
-];
 
 const SAMPLES = ['quick', 'expire', 'nocookie', 'login'] as const;
 type SampleName = (typeof SAMPLES)[number];
@@ -49,17 +45,13 @@ describe('the samples in headless Chromium', function () {
 
   before(async function () {
     this.timeout(30_000);
-    const reason = process.env.PSO_BROWSER_SKIP;
-    if (reason) {
-      console.log(`    skipping the browser suite: ${reason}`);
-      this.skip();
-    }
+    skipWithoutBrowser(this);
     sessions = mkdtempSync(join(tmpdir(), 'pso-e2e-'));
     const started = await Promise.allSettled(SAMPLES.map(async (name) => {
       servers.set(name, await startServer(sample(name), ['-D', `PSOSessionFileLoader_Path=${sessions}`]));
     }));
     for (const s of started) if (s.status === 'rejected') throw s.reason;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+    browser = await launchChromium();
   });
 
   after(async function () {

@@ -8,11 +8,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium, skipWithoutBrowser } from '../support/chromium.js';
 import { sample, startServer, type ServerProcess } from '../support/http.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
 describe('samples/notes.ts in headless Chromium', function () {
   this.timeout(15_000);
@@ -29,11 +28,7 @@ describe('samples/notes.ts in headless Chromium', function () {
 
   before(async function () {
     this.timeout(40_000);
-    const reason = process.env.PSO_BROWSER_SKIP;
-    if (reason) {
-      console.log(`    skipping the browser suite: ${reason}`);
-      this.skip();
-    }
+    skipWithoutBrowser(this);
     sessions = mkdtempSync(join(tmpdir(), 'pso-e2e-notes-'));
     [strict, originOnly] = await Promise.all([
       startServer(sample('notes'), ['-D', `PSOSessionFileLoader_Path=${sessions}`]),
@@ -47,7 +42,7 @@ describe('samples/notes.ts in headless Chromium', function () {
     });
     await new Promise<void>((r) => attacker!.listen(0, '127.0.0.1', r));
     attackerUrl = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20_000 });
+    browser = await launchChromium();
   });
 
   after(async function () {
