@@ -1,6 +1,6 @@
 import type { Expiry } from '../config/expiry.js';
 import type { Release } from './locks/KeyedMutex.js';
-import type { Session, SessionTimeouts } from './Session.js';
+import type { Session } from './Session.js';
 import type { SessionRequest } from './SessionRequest.js';
 import type { LockedRecord } from './stores/SessionStore.js';
 
@@ -56,18 +56,4 @@ export function openingState(request: SessionRequest): OpenSession {
     loadedExpires: undefined, loadedExpiry: undefined, fromClient: false, viaUrl: false, resign: false,
     held: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false,
   };
-}
-
-/** Timeouts compare by value: a handler that sets the same ones on every request changes nothing. */
-export function sameTimeouts(a: SessionTimeouts | undefined, b: SessionTimeouts | undefined): boolean {
-  return a?.idle === b?.idle && a?.absolute === b?.absolute;
-}
-
-/** Expiries compare by value. */
-export function sameExpiry(a: Expiry | undefined, b: Expiry | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.kind !== b.kind) return false;
-  if (a.kind === 'after') return a.seconds === (b as typeof a).seconds;
-  if (a.kind === 'at') return a.time === (b as typeof a).time;
-  return true;
 }

@@ -1,8 +1,9 @@
 import { readFlag, readOptionalSeconds } from '../config/directives.js';
 import type { Expiry } from '../config/expiry.js';
-import { sameExpiry, type OpenSession } from './OpenSession.js';
-import type { Session, SessionTimeouts } from './Session.js';
-import type { SessionRecord } from './SessionRecord.js';
+import type { OpenSession } from './OpenSession.js';
+import type { Session } from './Session.js';
+import { sameExpiry } from './SessionLifetime.js';
+import type { SessionRecord, SessionTimeouts } from './SessionRecord.js';
 import type { SessionRequest } from './SessionRequest.js';
 
 /** A stored expiry is moved only when it is this far behind, so unchanged sessions are not rewritten on every request. */
