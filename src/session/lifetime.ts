@@ -1,4 +1,5 @@
-import { readFlag, readOptionalSeconds } from '../config/directives.js';
+import { DEFAULT_MAX_SESSION_BYTES } from '../config/defaults.js';
+import { readBytes, readFlag, readOptionalSeconds } from '../config/directives.js';
 import type { Expiry } from '../config/expiry.js';
 import type { OpenSession } from './OpenSession.js';
 import type { Session } from './Session.js';
@@ -78,6 +79,11 @@ export function cookieNeeded(session: Session<object>, state: OpenSession, expir
 export function hasEnded(record: SessionRecord, request: SessionRequest, now: number): boolean {
   const absolute = record.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout');
   return record.expires <= now || (absolute !== undefined && record.created + absolute * 1000 <= now);
+}
+
+/** The largest session data kept, in bytes: `PSOSessionMaxSize`. */
+export function maxSessionBytes(request: SessionRequest): number {
+  return readBytes(request, 'PSOSessionMaxSize', DEFAULT_MAX_SESSION_BYTES);
 }
 
 /**
