@@ -49,6 +49,8 @@ export interface OpenSession {
   viaHeader: boolean;
   /** Ids the client presented that `regenerate()` had replaced, followed within the grace to this session, in order. */
   forwardedFrom: string[];
+  /** The id the client presented, replaced as the session opened (`PSOSessionRotate`): it leads here for the grace. */
+  rotatedFrom: string | undefined;
 }
 
 /** The state of a request whose session is being opened. */
@@ -56,7 +58,7 @@ export function openingState(request: SessionRequest): OpenSession {
   return {
     request, now: Date.now(), session: undefined, release: undefined, openedId: '', storedExpires: undefined,
     loadedExpires: undefined, loadedExpiry: undefined, fromClient: false, viaUrl: false, resign: false,
-    held: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false, forwardedFrom: [],
+    held: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false, forwardedFrom: [], rotatedFrom: undefined,
   };
 }
 

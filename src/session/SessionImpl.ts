@@ -359,6 +359,23 @@ export abstract class SessionImpl implements SessionHost, PolicyHooks {
     return this.#open.ofRequest(request)?.viaHeader ?? false;
   }
 
+  /**
+   * The ids this request presented that led to its session but are no longer
+   * its id: ids `regenerate()` replaced, followed within
+   * `PSOSessionRotateGrace`, and the id `PSOSessionRotate` replaced as the
+   * session opened. A page made before the change carries their CSRF tokens.
+   *
+   * @example
+   * ```ts
+   * impl.formerIds(request); // [] unless the id changed under the client
+   * ```
+   */
+  formerIds(request: SessionRequest): readonly string[] {
+    const state = this.#open.ofRequest(request);
+    if (!state) return [];
+    return state.rotatedFrom === undefined ? state.forwardedFrom : [...state.forwardedFrom, state.rotatedFrom];
+  }
+
   /** What is kept about a request's open session, for the hooks of subclasses. */
   protected openStateOf(request: SessionRequest): OpenSession | undefined {
     return this.#open.ofRequest(request);

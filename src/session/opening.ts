@@ -22,7 +22,8 @@ export interface Opener {
  * client's, used only if it is well formed, stored and unexpired; anything
  * else gets a new session with a fresh id. The stored session is locked
  * until `close()`, unless `state.readOnly`. An id old enough for
- * `PSOSessionRotate` is replaced now (its old one leads here for the grace).
+ * `PSOSessionRotate` is replaced now, unless read-only (its old one leads
+ * here for the grace).
  *
  * @example
  * ```ts
@@ -56,8 +57,12 @@ export async function openSession<D extends object = SessionData>(opener: Opener
   state.storedExpires = state.loadedExpires = record?.expires;
   state.loadedExpiry = record?.expiry;
   opener.track(session, state);
-  // PSOSessionRotate: an id old enough is replaced now (its old one leads here for the grace period).
-  if (record && forced === undefined && rotationDue(request, session, state.now) && (await hooks.keepsForwards(request))) session.rotate();
+  // PSOSessionRotate: an id old enough is replaced now (its old one leads here for the grace period);
+  // not by a read-only request, which writes neither the new id nor the forward.
+  if (record && forced === undefined && !state.readOnly && rotationDue(request, session, state.now) && (await hooks.keepsForwards(request))) {
+    session.rotate();
+    state.rotatedFrom = id;
+  }
   return session;
 }
 
