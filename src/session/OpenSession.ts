@@ -1,6 +1,6 @@
 import type { Expiry } from '../config/expiry.js';
 import type { Release } from './locks/KeyedMutex.js';
-import type { Session, SessionTimeouts } from './Session.js';
+import type { Session } from './Session.js';
 import type { SessionRequest } from './SessionRequest.js';
 import type { LockedRecord } from './stores/SessionStore.js';
 
@@ -47,6 +47,10 @@ export interface OpenSession {
   readOnly: boolean;
   /** The id came in the `PSOSessionHeader` request header: it goes back in a header, not a cookie. */
   viaHeader: boolean;
+  /** Ids the client presented that `regenerate()` had replaced, followed within the grace to this session, in order. */
+  forwardedFrom: string[];
+  /** The id the client presented, replaced as the session opened (`PSOSessionRotate`): it leads here for the grace. */
+  rotatedFrom: string | undefined;
 }
 
 /** The state of a request whose session is being opened. */
@@ -54,20 +58,57 @@ export function openingState(request: SessionRequest): OpenSession {
   return {
     request, now: Date.now(), session: undefined, release: undefined, openedId: '', storedExpires: undefined,
     loadedExpires: undefined, loadedExpiry: undefined, fromClient: false, viaUrl: false, resign: false,
-    held: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false,
+    held: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false, forwardedFrom: [], rotatedFrom: undefined,
   };
 }
 
-/** Timeouts compare by value: a handler that sets the same ones on every request changes nothing. */
-export function sameTimeouts(a: SessionTimeouts | undefined, b: SessionTimeouts | undefined): boolean {
-  return a?.idle === b?.idle && a?.absolute === b?.absolute;
-}
+/**
+ * The open session of each request, found by request (the policy's hooks)
+ * or by session (the session's calls back): a policy's per-request state,
+ * in one table, dropped with the request.
+ *
+ * @example
+ * ```ts
+ * const state = table.opening(request);
+ * table.track(session, state);
+ * table.live(session, 'its request has ended'); // state, until closed
+ * ```
+ */
+export class OpenSessions {
+  readonly #byRequest = new WeakMap<SessionRequest, OpenSession>();
+  readonly #bySession = new WeakMap<Session<object>, OpenSession>();
 
-/** Expiries compare by value. */
-export function sameExpiry(a: Expiry | undefined, b: Expiry | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.kind !== b.kind) return false;
-  if (a.kind === 'after') return a.seconds === (b as typeof a).seconds;
-  if (a.kind === 'at') return a.time === (b as typeof a).time;
-  return true;
+  /** The state of a request whose session is being opened, found by request from now on. */
+  opening(request: SessionRequest): OpenSession {
+    const state = openingState(request);
+    this.#byRequest.set(request, state);
+    return state;
+  }
+
+  /** Finds `state` by its session too, once the session is made. */
+  track(session: Session<object>, state: OpenSession): void {
+    this.#bySession.set(session, state);
+  }
+
+  ofRequest(request: SessionRequest): OpenSession | undefined {
+    return this.#byRequest.get(request);
+  }
+
+  ofSession(session: Session<object>): OpenSession | undefined {
+    return this.#bySession.get(session);
+  }
+
+  /** The state of a session opened here. @throws Error naming `policy` for any other session. */
+  opened(session: Session<object>, policy: string): OpenSession {
+    const state = this.#bySession.get(session);
+    if (!state) throw new Error(`this session was not opened by ${policy}`);
+    return state;
+  }
+
+  /** The state of a session still open. @throws Error, "this session is closed: " and `why`, for one closed or unknown. */
+  live(session: Session<object>, why: string): OpenSession {
+    const state = this.#bySession.get(session);
+    if (!state || state.closed) throw new Error(`this session is closed: ${why}`);
+    return state;
+  }
 }

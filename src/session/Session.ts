@@ -1,14 +1,11 @@
 import type { Expiry } from '../config/expiry.js';
-import { MAX_LIFETIME_SECONDS, parseExpiry } from '../config/expiry.js';
-import { parseDateWithFormat } from '../config/strptime.js';
-import { addFlash, takeFlashes, type FlashMessage } from './flash.js';
-import { bareObject, stringifyJson, type JsonValue, type SessionData } from './json.js';
-import { sameExpiry, sameTimeouts } from './OpenSession.js';
-import { readOnlyView } from './readOnlyView.js';
-import { SessionReadOnlyError, type ReadOnlyReason } from './SessionReadOnlyError.js';
+import type { JsonValue, SessionData } from './json.js';
+import { SessionLifetime } from './SessionLifetime.js';
+import type { SessionTimeouts } from './SessionRecord.js';
 import { checkUserId, keptAgent, type UserBinding } from './users/userBinding.js';
-import type { UserSessionInfo } from './users/liveSessions.js';
-import type { RevokeOptions } from './users/UserSessions.js';
+import type { RevokeOptions, UserSessionInfo } from './users/liveSessions.js';
+
+export type { SessionTimeouts };
 
 /** What a session needs from the policy that opened it (its {@link SessionImpl}). */
 export interface SessionHost {
@@ -37,16 +34,6 @@ export interface LoginDetails {
 }
 
 /**
- * Server-side limits in seconds: `idle` after the last request, `absolute`
- * after creation. Unset limits come from `PSOSessionIdleTimeout` and
- * `PSOSessionAbsoluteTimeout`.
- */
-export interface SessionTimeouts {
-  idle?: number | undefined;
-  absolute?: number | undefined;
-}
-
-/**
  * One visitor's session: JSON data plus its lifetime. Handlers get it as
  * `request.session` (or `request.pso().session`).
  *
@@ -59,24 +46,14 @@ export interface SessionTimeouts {
  * request.session.data.theme = 'dark';
  * ```
  */
-export class Session<D extends object = SessionData> {
+export class Session<D extends object = SessionData> extends SessionLifetime<D> {
   #id: string;
   #isNew: boolean;
-  #data: Record<string, JsonValue>;
-  #snapshot: string;
-  #expiry: Expiry | undefined;
-  #storedExpiry: Expiry | undefined;
   #host: SessionHost;
-  #timeouts: SessionTimeouts | undefined;
-  #storedTimeouts: SessionTimeouts | undefined;
   #retired: string[] = [];
   /** Retired ids that must not lead to the new one: a login's or a logout's. */
   readonly #hardRetired = new Set<string>();
   #destroyed = false;
-  #keepAsked = false;
-  /** Why changes are refused (read-only, released), or `undefined` while they are kept. */
-  #frozen: ReadOnlyReason | undefined;
-  #view: Record<string, JsonValue> | undefined;
   #user: UserBinding | undefined;
   #storedUser: UserBinding | undefined;
   #userChanged = false;
@@ -100,16 +77,11 @@ export class Session<D extends object = SessionData> {
     /** When its id was issued, when not at creation. */
     born?: number | undefined;
   }) {
+    super(init.data, init.snapshot, init.expiry, init.timeouts);
     this.#id = init.id;
     this.#isNew = init.isNew;
-    this.#data = bareObject(init.data);
-    this.#snapshot = init.snapshot ?? JSON.stringify(this.#data);
-    this.#expiry = init.expiry;
-    this.#storedExpiry = init.expiry;
     this.created = init.created;
     this.#host = init.host;
-    this.#timeouts = init.timeouts;
-    this.#storedTimeouts = init.timeouts;
     this.#user = init.user;
     this.#storedUser = init.user;
     this.#idBorn = init.born ?? init.created;
@@ -123,156 +95,6 @@ export class Session<D extends object = SessionData> {
   /** True when this request created the session. */
   get isNew(): boolean {
     return this.#isNew;
-  }
-
-  /**
-   * The data, to read and assign directly. Values must be JSON; anything else
-   * is refused with a {@link SessionDataError} when the session is saved.
-   */
-  get data(): Partial<D> {
-    return this.#readable() as Partial<D>;
-  }
-
-  /**
-   * The value under `key`, or `fallback` when there is none.
-   *
-   * @example
-   * ```ts
-   * const cart = session.get('cart', []);
-   * ```
-   */
-  get<K extends keyof D & string>(key: K): D[K] | undefined;
-  get<K extends keyof D & string>(key: K, fallback: D[K]): D[K];
-  get(key: string, fallback?: unknown): unknown {
-    return Object.hasOwn(this.#data, key) ? this.#readable()[key] : fallback;
-  }
-
-  /** Stores `value` under `key`. @throws SessionReadOnlyError in a read-only or released session. */
-  set<K extends keyof D & string>(key: K, value: D[K]): this {
-    this.#writable(`set ${JSON.stringify(key)}`);
-    this.#data[key] = value as JsonValue;
-    return this;
-  }
-
-  /** Whether `key` holds a value. */
-  has(key: keyof D & string): boolean {
-    return Object.hasOwn(this.#data, key);
-  }
-
-  /** Removes `key`; returns whether it was there. */
-  delete(key: keyof D & string): boolean {
-    this.#writable(`delete ${JSON.stringify(key)}`);
-    const had = Object.hasOwn(this.#data, key);
-    delete this.#data[key];
-    return had;
-  }
-
-  /** Removes every key. */
-  clear(): void {
-    this.#writable('clear the session');
-    this.#data = bareObject();
-  }
-
-  /** The keys that hold values. */
-  keys(): string[] {
-    return Object.keys(this.#data);
-  }
-
-  /**
-   * Adds `by` to the number under `key` (a missing key counts as 0) and
-   * returns the new value: the How-To's `try: s['reloads'] += 1 except: s['reloads'] = 1`.
-   *
-   * @throws TypeError if `key` holds something other than a number.
-   * @example
-   * ```ts
-   * request.write(`You reloaded: ${request.session.increment('reloads')} times`);
-   * ```
-   */
-  increment(key: keyof D & string, by = 1): number {
-    this.#writable(`increment ${JSON.stringify(key)}`);
-    const current = Object.hasOwn(this.#data, key) ? this.#data[key] : 0;
-    if (typeof current !== 'number') {
-      throw new TypeError(`session value ${JSON.stringify(key)} is a ${typeof current}, not a number`);
-    }
-    const next = current + by;
-    this.#data[key] = next;
-    return next;
-  }
-
-  /**
-   * Sets when the session ends, in every form of the How-To:
-   * - `expire()`: when the browser closes (the default);
-   * - `expire(0)`: right away (the stored session is deleted and the cookie cleared);
-   * - `expire(seconds)`: that many seconds after the last request;
-   * - `expire({ date: epochSeconds })` or `expire(aDate)`: at a given time;
-   * - `expire(text, format)`: at a time written with a strptime-style format;
-   * - `expire(text)`: seconds, an integer expression or an HTTP date, as the directive takes.
-   *
-   * @throws RangeError for negative, non-finite or over-long lifetimes;
-   *   DateFormatError when `text` does not match `format`.
-   * @example
-   * ```ts
-   * session.expire(15 * 60);
-   * session.expire({ date: Date.now() / 1000 + 2 * 24 * 3600 });
-   * session.expire('Mon, 15 APR 2001 19:00:00', '%a, %d %b %Y %H:%M:%S');
-   * ```
-   */
-  expire(): this;
-  expire(seconds: number): this;
-  expire(when: Date | { date: number }): this;
-  expire(text: string, format?: string): this;
-  expire(when?: number | Date | { date: number } | string, format?: string): this {
-    this.#writable('change the expiry');
-    this.#keepAsked = true;
-    if (when === undefined) {
-      this.#expiry = { kind: 'browser' };
-    } else if (typeof when === 'number') {
-      if (!Number.isFinite(when) || when < 0 || when > MAX_LIFETIME_SECONDS) {
-        throw new RangeError(`session.expire(${when}): seconds must be from 0 to ${MAX_LIFETIME_SECONDS}`);
-      }
-      this.#expiry = { kind: 'after', seconds: Math.floor(when) };
-    } else if (when instanceof Date) {
-      this.#expiry = at(when.getTime(), 'a Date');
-    } else if (typeof when === 'string') {
-      const parsed = format === undefined ? parseExpiry(when, 'session.expire()') : undefined;
-      // An HTTP date gets the same range check as every other date form.
-      this.#expiry = parsed === undefined ? at(parseDateWithFormat(when, format!), 'the date') : parsed.kind === 'at' ? at(parsed.time, 'the date') : parsed;
-    } else if (when && typeof when === 'object' && typeof when.date === 'number') {
-      this.#expiry = at(when.date * 1000, '{ date }');
-    } else {
-      throw new TypeError('session.expire() takes nothing, seconds, a Date, { date: epochSeconds }, or a date string and its format');
-    }
-    return this;
-  }
-
-  /**
-   * Sets server-side timeouts for this session (kept across requests): `idle`
-   * seconds after the last request and `absolute` seconds after creation,
-   * whichever comes first. `undefined` leaves a limit to the directives.
-   *
-   * @example
-   * ```ts
-   * session.setTimeouts({ idle: 30 * 60, absolute: 8 * 3600 });
-   * ```
-   */
-  setTimeouts(timeouts: SessionTimeouts): this {
-    this.#writable('change the timeouts');
-    const next: SessionTimeouts = {};
-    for (const key of ['idle', 'absolute'] as const) {
-      const v = timeouts[key];
-      if (v === undefined) continue;
-      if (!Number.isFinite(v) || v < 1 || v > MAX_LIFETIME_SECONDS) {
-        throw new RangeError(`session.setTimeouts(): ${key} must be from 1 to ${MAX_LIFETIME_SECONDS} seconds`);
-      }
-      next[key] = Math.floor(v);
-    }
-    this.#timeouts = next.idle === undefined && next.absolute === undefined ? undefined : next;
-    return this;
-  }
-
-  /** The timeouts set in code, if any. */
-  get timeouts(): SessionTimeouts | undefined {
-    return this.#timeouts;
   }
 
   /**
@@ -293,7 +115,7 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   regenerate(): this {
-    this.#writable('change the session id');
+    this.assertWritable('change the session id');
     return this.#retire(this.#user === undefined);
   }
 
@@ -318,7 +140,7 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   login(userId: string | number, details: LoginDetails = {}): this {
-    this.#writable('log in');
+    this.assertWritable('log in');
     const id = checkUserId(userId);
     this.#retire(true);
     this.#user = { id, at: Date.now(), agent: keptAgent(details.userAgent) };
@@ -401,7 +223,7 @@ export class Session<D extends object = SessionData> {
 
   #retire(hard: boolean): this {
     const next = this.#host.renewSessionId(this);
-    this.#keepAsked = true;
+    this.askToKeep();
     this.#retired.push(this.#id);
     if (hard) this.#hardRetired.add(this.#id);
     this.#id = next;
@@ -420,14 +242,13 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   destroy(): this {
-    this.#writable('destroy the session');
+    this.assertWritable('destroy the session');
     this.#retire(true);
     this.#user = undefined;
-    this.#data = bareObject();
+    this.emptyData();
     this.#destroyed = true;
     this.#isNew = true;
-    this.#expiry = undefined;
-    this.#timeouts = undefined;
+    this.replaceLifetime(undefined, undefined, false);
     this.created = Date.now();
     return this;
   }
@@ -442,39 +263,18 @@ export class Session<D extends object = SessionData> {
     return this.#destroyed;
   }
 
-  /**
-   * @internal Whether the handler asked for this session to be kept even while
-   * it holds nothing (`save()`, `regenerate()`, `expire()`): a new, empty
-   * session is otherwise neither stored nor sent.
-   */
-  get keepAsked(): boolean {
-    return this.#keepAsked;
-  }
-
   /** @internal Forgets the retired ids once deleted. */
   clearRetired(): void {
     this.#retired = [];
     this.#hardRetired.clear();
   }
 
-  /** Whether the session holds no data. */
-  get isEmpty(): boolean {
-    for (const _ in this.#data) return false;
-    return true;
-  }
-
-  /** The expiry set in code, if any (otherwise directives decide). */
-  get expiry(): Expiry | undefined {
-    return this.#expiry;
-  }
-
   /** Back to the data as loaded at the start of the request, or as last saved. */
   revert(): this {
     // Nothing can have changed since the session was frozen.
-    if (this.#frozen) return this;
-    this.#data = bareObject(JSON.parse(this.#snapshot));
-    this.#expiry = this.#storedExpiry;
-    this.#timeouts = this.#storedTimeouts;
+    if (this.readOnly) return this;
+    this.revertData();
+    this.revertLifetime();
     this.#user = this.#storedUser;
     this.#userChanged = false;
     return this;
@@ -490,46 +290,12 @@ export class Session<D extends object = SessionData> {
    * ```
    */
   async save(): Promise<void> {
-    this.#writable('save the session');
-    this.#keepAsked = true;
+    this.assertWritable('save the session');
+    this.askToKeep();
     await this.#host.saveSession(this);
   }
 
-  // ---- flash messages, early release, reload and touch (docs/recipes/flash.md, release.md, reload-touch.md)
-
-  /**
-   * Leaves a message for the next page the visitor sees: it waits in the
-   * session until {@link flashes} takes it. A redirect after a POST shows it
-   * safely, since pso saves the session before the redirect goes out.
-   *
-   * @throws TypeError for a `kind` that is not 1 to 64 characters or a `message` that is not a string;
-   *   SessionReadOnlyError in a read-only or released session.
-   * @example
-   * ```ts
-   * request.session.flash('info', 'Your note was saved');
-   * request.redirect('/', 303);
-   * ```
-   */
-  flash(kind: string, message: string): this {
-    this.#writable('flash a message');
-    addFlash(this.#data, kind, message);
-    return this;
-  }
-
-  /**
-   * Takes the messages left by {@link flash} (of one `kind`, or all), oldest
-   * first: each is given once, then it is gone from the session.
-   *
-   * @throws SessionReadOnlyError in a read-only or released session (taking a message changes the session).
-   * @example
-   * ```ts
-   * for (const { kind, message } of request.session.flashes()) request.write(`<p class="${kind}">${escape(message)}</p>`);
-   * ```
-   */
-  flashes(kind?: string): FlashMessage[] {
-    this.#writable('take flash messages (taking them changes the session)');
-    return takeFlashes(this.#data, kind);
-  }
+  // ---- early release, reload and touch (docs/recipes/release.md, reload-touch.md)
 
   /**
    * Saves the session and unlocks it now, before the handler ends, as PHP's
@@ -586,44 +352,24 @@ export class Session<D extends object = SessionData> {
   }
 
   /**
-   * Whether changes are refused: the session was opened read-only, or released.
-   *
-   * @example
-   * ```ts
-   * if (!request.session.readOnly) request.session.increment('views');
-   * ```
-   */
-  get readOnly(): boolean {
-    return this.#frozen !== undefined;
-  }
-
-  /** @internal Refuses changes from now on. */
-  freeze(reason: ReadOnlyReason): void {
-    this.#frozen ??= reason;
-  }
-
-  /**
    * @internal Keeps the session (stores it and sends its id) though it may
    * hold no data, as a CSRF token needs; a frozen one only if it is stored.
    */
   keep(what: string): void {
-    if (this.#frozen) {
-      if (!this.#hostPart('isStored', 'keep()')(this)) this.#writable(what);
+    if (this.readOnly) {
+      if (!this.#hostPart('isStored', 'keep()')(this)) this.assertWritable(what);
       return;
     }
-    this.#keepAsked = true;
+    this.askToKeep();
   }
 
   /** @internal The stored state read again (`reload()`), or an empty new session when it is gone. */
   replaceWith(stored: { data: Record<string, JsonValue>; created: number; expiry?: Expiry | undefined; timeouts?: SessionTimeouts | undefined } | undefined, snapshot?: string): void {
-    this.#data = bareObject(stored?.data ?? {});
-    this.#snapshot = snapshot ?? JSON.stringify(this.#data);
-    this.#expiry = this.#storedExpiry = stored?.expiry;
-    this.#timeouts = this.#storedTimeouts = stored?.timeouts;
+    this.replaceData(stored?.data ?? {}, snapshot);
+    this.replaceLifetime(stored?.expiry, stored?.timeouts, true);
     this.created = stored?.created ?? Date.now();
     this.#isNew = stored === undefined;
-    if (!stored) this.#keepAsked = false;
-    this.#view = undefined;
+    if (!stored) this.askToKeep(false);
   }
 
   #hostPart<K extends 'releaseSession' | 'reloadSession' | 'touchSession' | 'isStored'>(name: K, what: string): NonNullable<SessionHost[K]> {
@@ -632,60 +378,21 @@ export class Session<D extends object = SessionData> {
     return part.bind(this.#host) as NonNullable<SessionHost[K]>;
   }
 
-  #readable(): Record<string, JsonValue> {
-    if (!this.#frozen) return this.#data;
-    return (this.#view ??= readOnlyView(this.#data, (what) => this.#refuse(what)));
-  }
-
-  #writable(what: string): void {
-    if (this.#frozen) this.#refuse(what);
-  }
-
-  #refuse(what: string): never {
-    throw new SessionReadOnlyError(this.#frozen!, what);
-  }
-
   /** Whether the data, the expiry or the timeouts differ from what was loaded or last saved. */
   get isModified(): boolean {
-    return JSON.stringify(this.#data) !== this.#snapshot || this.lifeChanged;
+    return this.dataModified || this.lifeChanged;
   }
 
   /** @internal Whether the expiry or the timeouts set in code differ from what was loaded or last saved. */
   get lifeChanged(): boolean {
-    return !sameExpiry(this.#expiry, this.#storedExpiry) || !sameTimeouts(this.#timeouts, this.#storedTimeouts) || this.#userChanged;
-  }
-
-  /**
-   * The data as JSON text, checked.
-   * @internal
-   */
-  serializeData(): string {
-    return stringifyJson(this.#data);
-  }
-
-  /** The data as a plain object (a copy). */
-  toJSON(): Record<string, JsonValue> {
-    return JSON.parse(JSON.stringify(this.#data));
+    return this.lifetimeChanged || this.#userChanged;
   }
 
   /** @internal Marks the current state as saved. */
   markSaved(dataJson: string): void {
-    this.#snapshot = dataJson;
-    this.#storedExpiry = this.#expiry;
-    this.#storedTimeouts = this.#timeouts;
+    this.dataSaved(dataJson);
+    this.lifetimeSaved();
     this.#storedUser = this.#user;
     this.#userChanged = false;
   }
-
-  /** @internal The snapshot of the data (JSON), for change detection. */
-  get snapshot(): string {
-    return this.#snapshot;
-  }
-}
-
-function at(time: number, what: string): Expiry {
-  if (!Number.isFinite(time) || time < 0 || time > Date.now() + MAX_LIFETIME_SECONDS * 1000) {
-    throw new RangeError(`session.expire(): ${what} must lie between 1970 and ten years from now`);
-  }
-  return { kind: 'at', time: Math.floor(time) };
 }

@@ -1,8 +1,17 @@
 import { MAX_LIFETIME_SECONDS, type Expiry } from '../config/expiry.js';
-import type { SessionTimeouts } from './Session.js';
 import { bareObject, MAX_DATA_DEPTH, nestsWithin, stringifyJson, type JsonValue } from './json.js';
 import { SessionError } from './SessionError.js';
 import { parseStoredUser, type UserBinding } from './users/userBinding.js';
+
+/**
+ * Server-side limits in seconds: `idle` after the last request, `absolute`
+ * after creation. Unset limits come from `PSOSessionIdleTimeout` and
+ * `PSOSessionAbsoluteTimeout`.
+ */
+export interface SessionTimeouts {
+  idle?: number | undefined;
+  absolute?: number | undefined;
+}
 
 /**
  * What a store keeps for one session. Times are milliseconds since the epoch.

@@ -1,8 +1,10 @@
-import { readFlag, readOptionalSeconds } from '../config/directives.js';
+import { DEFAULT_MAX_SESSION_BYTES } from '../config/defaults.js';
+import { readBytes, readFlag, readOptionalSeconds } from '../config/directives.js';
 import type { Expiry } from '../config/expiry.js';
-import { sameExpiry, type OpenSession } from './OpenSession.js';
-import type { Session, SessionTimeouts } from './Session.js';
-import type { SessionRecord } from './SessionRecord.js';
+import type { OpenSession } from './OpenSession.js';
+import type { Session } from './Session.js';
+import { sameExpiry } from './SessionLifetime.js';
+import type { SessionRecord, SessionTimeouts } from './SessionRecord.js';
 import type { SessionRequest } from './SessionRequest.js';
 
 /** A stored expiry is moved only when it is this far behind, so unchanged sessions are not rewritten on every request. */
@@ -77,6 +79,11 @@ export function cookieNeeded(session: Session<object>, state: OpenSession, expir
 export function hasEnded(record: SessionRecord, request: SessionRequest, now: number): boolean {
   const absolute = record.timeouts?.absolute ?? readOptionalSeconds(request, 'PSOSessionAbsoluteTimeout');
   return record.expires <= now || (absolute !== undefined && record.created + absolute * 1000 <= now);
+}
+
+/** The largest session data kept, in bytes: `PSOSessionMaxSize`. */
+export function maxSessionBytes(request: SessionRequest): number {
+  return readBytes(request, 'PSOSessionMaxSize', DEFAULT_MAX_SESSION_BYTES);
 }
 
 /**

@@ -2,6 +2,7 @@
 // methods, with a 403 that says which check failed.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import sinon from 'sinon';
 import { CsrfError, ServiceHandler, createContainer, type Handler, type HandlerOptions } from '../../../src/index.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../../support/fakeRequest.js';
 
@@ -137,6 +138,94 @@ describe('CSRF checks', () => {
       const r = await post(undefined, 'text=a', { env: { PSOCsrf: 'strict' } });
       assert.equal(r.head!.status, 500);
       assert.ok(r.logLines.some((l) => /PSOCsrf/.test(l.message) && /expected one of on, origin, off/.test(l.message)), JSON.stringify(r.logLines));
+    });
+  });
+
+  describe('while an id replaced by regenerate() or PSOSessionRotate still leads to the new one (PSOSessionRotateGrace)', () => {
+    const on = { PSOCsrf: 'on' };
+    let clock: sinon.SinonFakeTimers;
+    let T0: number;
+    beforeEach(() => {
+      T0 = (Math.floor(Date.now() / 1000) + 1) * 1000;
+      clock = sinon.useFakeTimers({ now: T0, toFake: ['Date'] });
+    });
+    afterEach(() => sinon.restore());
+    const at = (ms: number) => clock.setSystemTime(T0 + ms);
+    /** What the session holds, seen with `id`. */
+    const noteOf = async (id: string) => (await call((r) => { r.write(String(r.session.get('note'))); }, { cookie: id })).sentBody;
+
+    /** ada, logged in, with a form rendered: her id and the form's token. */
+    async function loggedIn(env: Record<string, string> = {}): Promise<{ id: string; token: string }> {
+      const r = await call((req) => { req.session.login('ada'); req.write(req.csrfToken()); }, { env });
+      return { id: idOf(r)!, token: r.sentBody };
+    }
+    /** A request with `old` that regenerates the session: the new id. */
+    async function regenerate(old: string): Promise<string> {
+      const id = idOf(await call((r) => { r.session.regenerate(); r.write('ok'); }, { cookie: old }))!;
+      assert.ok(id && id !== old);
+      return id;
+    }
+
+    it('accepts the token of the old id, posted with the old id within the grace: a parallel request, a page open while the id changed', async () => {
+      const { id: old, token } = await loggedIn();
+      const id = await regenerate(old);
+      at(4_999);
+      const r = await post(old, `csrf=${token}&text=parallel`, { env: on });
+      assert.equal(r.sentBody, 'noted parallel');
+      assert.equal(idOf(r), id, 'the client learns the new id');
+      assert.equal(await noteOf(id), 'parallel', 'noted in the session the old id leads to');
+    });
+
+    it('accepts it along a chain of forwards (an id replaced twice within the grace)', async () => {
+      const { id: first, token } = await loggedIn();
+      const second = await regenerate(first);
+      at(1_000);
+      const third = await regenerate(second);
+      at(2_000);
+      assert.equal((await post(first, `csrf=${token}&text=chained`, { env: on })).sentBody, 'noted chained');
+      assert.equal(await noteOf(third), 'chained');
+    });
+
+    it('refuses it once the grace is over: the old id names no session any more', async () => {
+      const { id: old, token } = await loggedIn();
+      await regenerate(old);
+      at(5_000);
+      const r = await post(old, `csrf=${token}&text=late`, { env: on });
+      assert.equal(r.head!.status, 403);
+      assert.match(r.sentBody, /\(token\): the request names no stored session/);
+      assert.equal(handlerRan, false);
+    });
+
+    it('refuses, within the grace, a token of another session posted with the old id, and the new session\'s own check stands', async () => {
+      const { id: old } = await loggedIn();
+      const other = await visitor();
+      const id = await regenerate(old);
+      at(1_000);
+      const forged = await post(old, `csrf=${other.token}&text=x`, { env: on });
+      assert.equal(forged.head!.status, 403);
+      assert.match(forged.sentBody, /\(token\): the CSRF token belongs to another session/);
+      assert.equal(await noteOf(id), 'undefined');
+      const fresh = (await call(page, { cookie: id })).sentBody;
+      assert.equal((await post(id, `csrf=${fresh}&text=y`, { env: on })).sentBody, 'noted y');
+    });
+
+    it('refuses the token of an id a login replaced: a login leaves no forward', async () => {
+      const planted = await visitor();
+      const id = idOf(await call((r) => { r.session.login('ada'); r.write('ok'); }, { cookie: planted.id }))!;
+      assert.notEqual(id, planted.id);
+      assert.equal((await post(planted.id, `csrf=${planted.token}&text=x`, { env: on })).head!.status, 403);
+      assert.equal((await post(id, `csrf=${planted.token}&text=x`, { env: on })).head!.status, 403);
+    });
+
+    it('accepts the token of an id PSOSessionRotate replaces on this very request', async () => {
+      const env = { ...on, PSOSessionRotate: '600' };
+      const { id: old, token } = await loggedIn(env);
+      at(600_000);
+      const r = await post(old, `csrf=${token}&text=rotated`, { env });
+      assert.equal(r.sentBody, 'noted rotated');
+      const id = idOf(r)!;
+      assert.notEqual(id, old);
+      assert.equal(await noteOf(id), 'rotated');
     });
   });
 

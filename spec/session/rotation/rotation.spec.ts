@@ -159,6 +159,24 @@ describe('id rotation through ServiceHandler (files, time frozen)', () => {
       assert.equal(cookieId((await handle(req(id, env))).r), undefined, 'counted from when the new id was issued');
     });
 
+    it('is not done by a read-only request, which writes nothing: reload() and touch() work on the id the client has; the next writer rotates', async () => {
+      const env = { PSOSessionRotate: '600' };
+      const old = await loggedIn(env);
+      at(600_000);
+      let seen: { id?: string; reloaded?: boolean; touched?: boolean } = {};
+      const ro = await handle(req(old, { ...env, PSOSessionReadOnly: 'on' }), async (s) => {
+        seen = { id: s.id, reloaded: await s.reload(), touched: await s.touch() };
+      });
+      assert.deepEqual(seen, { id: old, reloaded: true, touched: true });
+      assert.equal(ro.r.head!.status, 200);
+      assert.equal(cookieId(ro.r), undefined, 'the client keeps its id');
+      const stored = parseRecord(readFileSync(file(old), 'utf8'));
+      assert.equal(stored.moved, undefined, 'still the session, not a forward');
+      assert.equal(stored.data.cart, 3);
+      const id = cookieId((await handle(req(old, env))).r)!;
+      assert.ok(id && id !== old);
+    });
+
     it('rotates sessions bound to no user too, with a forward', async () => {
       const env = { PSOSessionRotate: '60' };
       const old = cookieId((await handle(req(undefined, env), (s) => s.set('n', 1))).r)!;

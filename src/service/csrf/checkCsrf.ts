@@ -18,6 +18,12 @@ export interface CsrfRequest extends OriginSource {
 export interface CsrfSession {
   /** The session's id when the request named a stored one; `undefined` for a new session. */
   storedId: string | undefined;
+  /**
+   * Ids the request presented that led to the stored session within the
+   * rotation grace (`SessionImpl.formerIds`): a form made before the id
+   * changed carries a token of one of them.
+   */
+  formerIds?: readonly string[] | undefined;
   /** The request carries the session cookie: a credential a browser adds by itself, even to a forged request. */
   cookie: boolean;
   /** The id came in the `PSOSessionHeader` header, which no other site can make a browser send. */
@@ -55,6 +61,8 @@ export async function checkCsrf(request: CsrfRequest, mode: CsrfMode, session: C
   }
   const verdict = csrfTokenMatches(token, session.storedId);
   if (verdict === 'malformed') throw new CsrfError('token', `the CSRF token in ${where} is not one pso makes`);
+  // A page made before regenerate() or PSOSessionRotate, posted with the id it was made for while that id still leads here.
+  if (verdict === 'mismatch' && session.formerIds?.some((id) => csrfTokenMatches(token, id) === 'ok')) return;
   if (verdict === 'mismatch') throw new CsrfError('token', 'the CSRF token belongs to another session (a page from before a login or logout, or another visitor\'s): load the form again');
 }
 

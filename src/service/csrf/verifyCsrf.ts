@@ -29,6 +29,7 @@ export async function verifyCsrf(
   if (mode === 'off') return;
   await checkCsrf(input, mode, {
     storedId: session.isNew ? undefined : session.id,
+    formerIds: session.isNew ? [] : impl.formerIds(request),
     cookie: request.getCookie(impl.getServiceId(request)) !== undefined,
     header: impl.presentedInHeader(request),
   });

@@ -1,8 +1,7 @@
 import type { Expiry } from '../../config/expiry.js';
 import type { JsonValue } from '../json.js';
-import type { SessionTimeouts } from '../Session.js';
 import { DEFAULT_IDLE_SECONDS } from '../../config/defaults.js';
-import { CorruptSessionError, parseRecord, type SessionRecord } from '../SessionRecord.js';
+import { CorruptSessionError, parseRecord, type SessionRecord, type SessionTimeouts } from '../SessionRecord.js';
 import type { SessionStore } from './SessionStore.js';
 
 /**

@@ -5,9 +5,10 @@ import type { UserIndex } from './UserIndex.js';
 /**
  * Where sessions are kept: a small Promise-based contract, in the spirit of
  * express-session's store (required `get/set/destroy`, recommended `touch`,
- * optional `lock/gc/count/list/close`). Keys are `<service id>:<session id>`,
- * both validated; `record.expires` (ms since the epoch) lets a store expire
- * data natively (a TTL).
+ * optional `lock/gc/count/list/close`). Keys are `<service id>:~<hash>`, the
+ * SHA-256 of the session id (a store never sees a live id), the service id
+ * validated; `record.expires` (ms since the epoch) lets a store expire data
+ * natively (a TTL).
  *
  * @example
  * ```ts

@@ -7,9 +7,11 @@ import type { SessionRequest } from '../SessionRequest.js';
 import type { SessionStore } from '../stores/SessionStore.js';
 import { storeCall } from '../stores/storeCall.js';
 import type { UserIndex } from '../stores/UserIndex.js';
-import { describeSession, liveSessions, type UserSessionInfo } from './liveSessions.js';
+import { describeSession, liveSessions, type RevokeOptions, type UserSessionInfo } from './liveSessions.js';
 import { checkUserId, ownerOf, type UserBinding } from './userBinding.js';
 import { userIndexOf } from './userIndexOf.js';
+
+export type { RevokeOptions };
 
 /** An index entry outlives its session's expiry by this much, so that it is moved on rarely. */
 const INDEX_SLACK_MS = 3600_000;
@@ -22,14 +24,6 @@ export interface UserSessionsPolicy {
   getServiceId(request: SessionRequest): string;
   storeKey(request: SessionRequest, id: string): string;
   storeFor(request: SessionRequest): SessionStore | undefined | Promise<SessionStore | undefined>;
-}
-
-/** What `session.revokeUserSessions()` takes. */
-export interface RevokeOptions {
-  /** Whose sessions: default the session's own user. */
-  user?: string | number;
-  /** Keep this request's session ("log out everywhere else"); default false: this one ends too. */
-  keepCurrent?: boolean;
 }
 
 /**

@@ -2,6 +2,14 @@ import type { SessionRecord } from '../SessionRecord.js';
 import type { UserIndex } from '../stores/UserIndex.js';
 import { ownerOf } from './userBinding.js';
 
+/** What `session.revokeUserSessions()` takes. */
+export interface RevokeOptions {
+  /** Whose sessions: default the session's own user. */
+  user?: string | number;
+  /** Keep this request's session ("log out everywhere else"); default false: this one ends too. */
+  keepCurrent?: boolean;
+}
+
 /** One session of a user, as `session.userSessions()` and `pso sessions list` show it. */
 export interface UserSessionInfo {
   /**
