@@ -167,6 +167,7 @@ export class ServiceCore {
     const { response, forms } = internalsOf(request);
     let impl: SessionImpl | undefined;
     let session: Session<D> | undefined;
+    let settled = false;
     try {
       await forms.prepare();
       impl = this.sessionImplFor(options);
@@ -188,12 +189,14 @@ export class ServiceCore {
       await impl.close(session, true);
       // Uploads go before the last bytes, so a client that has the whole answer never finds them.
       await this.#settle(request);
+      settled = true;
       await response.finish();
     } catch (e) {
+      settled = false;
       if (impl && session) await impl.close(session, false).catch((err) => request.logWith('error', err));
       await this.fail(request, e, options);
     } finally {
-      await this.#settle(request);
+      if (!settled) await this.#settle(request);
     }
   }
 

@@ -70,9 +70,11 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   #directives: DirectiveIndex | undefined;
   #response: OutgoingResponse | undefined;
   #forms: FormReader | undefined;
+  #internals: RequestInternals | undefined;
 
   static {
-    internals = (r) => ({
+    // Made once per request: the core asks for them several times.
+    internals = (r) => (r.#internals ??= {
       response: r.#out(),
       forms: r.#in(),
       bind: (b) => {

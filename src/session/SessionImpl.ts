@@ -3,7 +3,7 @@ import { DEFAULT_IDLE_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS } from '../config/de
 import { readExpiry, readSeconds } from '../config/directives.js';
 import type { Expiry } from '../config/expiry.js';
 import { TOKENS } from '../container/tokens.js';
-import { sha256 } from '../util/sha256.js';
+import { sha256Recent } from '../util/sha256.js';
 import { HeadersSentError } from './HeadersSentError.js';
 import type { KeyedMutex, Release } from './locks/KeyedMutex.js';
 import { GcSchedule } from './GcSchedule.js';
@@ -155,7 +155,7 @@ export abstract class SessionImpl implements SessionHost, PolicyHooks {
    * so that a copy of the store (a backup, a leaked dump) gives no live id.
    */
   storeKey(request: SessionRequest, id: string): string {
-    return `${this.getServiceId(request)}:~${sha256(id)}`;
+    return `${this.getServiceId(request)}:~${sha256Recent(id)}`;
   }
 
   /**

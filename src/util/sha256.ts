@@ -66,3 +66,21 @@ export function sha256(text: string): string {
   [h0, h1, h2, h3, h4, h5, h6, h7].forEach((v, i) => out.writeUInt32BE(v >>> 0, i * 4));
   return out.toString('base64url');
 }
+
+/** The digests of the last few texts asked for (a request hashes its session id at each store step). */
+const recent = new Map<string, string>();
+const RECENT_MAX = 256;
+
+/**
+ * {@link sha256}, remembering the last {@link RECENT_MAX} texts: the same id
+ * is hashed to load, lock and save one request's session.
+ */
+export function sha256Recent(text: string): string {
+  let digest = recent.get(text);
+  if (digest === undefined) {
+    digest = sha256(text);
+    if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
+    recent.set(text, digest);
+  }
+  return digest;
+}
