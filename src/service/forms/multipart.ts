@@ -107,6 +107,7 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
   const files: (UploadedFile | undefined)[] = [];
   const paths: string[] = [];
   const streams: (Readable | WriteStream)[] = [];
+  const outs: WriteStream[] = [];
   const writes: Promise<void>[] = [];
   let failure: Error | undefined;
   let rejectFailed!: (e: Error) => void;
@@ -146,6 +147,7 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
     paths.push(path);
     const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
     streams.push(stream, out);
+    outs.push(out);
     const slot = files.push(undefined) - 1;
     let size = 0;
     stream.on('data', (chunk: Buffer) => (size += chunk.byteLength));
@@ -191,6 +193,9 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
     parser.destroy();
     for (const s of streams) s.destroy();
     await Promise.allSettled(writes);
+    // pipeline() gives up as soon as a part's stream fails, while its file may still be opening:
+    // removed before it is made, it would be left behind.
+    await Promise.all(outs.map((out) => (out.closed ? undefined : new Promise<void>((resolve) => out.once('close', () => resolve())))));
     await Promise.all(paths.map((p) => unlink(p).catch(() => {})));
     throw e;
   }
