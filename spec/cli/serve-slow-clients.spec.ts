@@ -18,11 +18,14 @@ const MB = 1024 * 1024;
 // GET /       increments n and answers it     GET /peek   answers n
 // GET /big    increments n, then writes 32 MB (more than the connection's buffers hold)
 // GET /stream increments n, then writes 32 MB awaiting each flush(): the session stays open meanwhile
+// GET /one    writes 24 MB in one piece (one write, which the system takes for a long while)
 // POST /echo  reads the body (a form or not), increments n, answers its length
 const HANDLER = `
 const chunk = Buffer.alloc(${MB}, 'x');
+const one = Buffer.alloc(${24 * MB}, 'y');
 export async function handler(r) {
   r.sendHttpHeaders('text/plain');
+  if (r.path === '/one') return void r.write(one);
   if (r.path === '/peek') return void r.write(String(r.session.get('n', 0)));
   const n = r.session.increment('n');
   if (r.path === '/big') { for (let i = 0; i < 32; i++) r.write(chunk); return; }
@@ -175,6 +178,23 @@ describe('pso serve: slow and stalled clients', function () {
       assert.equal(await ask(cookie), '4');
     });
   }
+
+  it('does not cut off a client that reads a large answer slowly but keeps reading', async () => {
+    const { port } = await start(['--send-timeout', '4']);
+    const reader = new Raw(port, { read: false });
+    reader.socket.write('GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    let got = 0;
+    // About 3 MB/s: the one write of 24 MB takes longer than the send timeout to go out, though the client never stops.
+    reader.socket.on('data', (d: Buffer) => {
+      got += d.byteLength;
+      reader.socket.pause();
+      setTimeout(() => reader.socket.resume(), 20);
+    });
+    reader.socket.resume();
+    await within(60_000, reader.closed, 'the end of the answer');
+    assert.ok(got > 24 * MB, `received ${got} bytes of the 24 MB body and its head`);
+    assert.doesNotMatch(server!.stderr(), /took none of the response/);
+  });
 
   it('a handler that streams with its session open holds it, from a client that stops reading, for the send timeout at most', async () => {
     const { port, cookie } = await start();
