@@ -4,7 +4,7 @@ import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { DEFAULT_IDLE_SECONDS } from '../../config/defaults.js';
 import { asyncFs, syncDirectory, syncFs, type FsOps } from '../../util/fs.js';
 import { ensurePrivateDirectory } from '../../util/privateDirectory.js';
-import { HOLDER_PREFIX, acquireFileLock, holderIsAbandoned, lockIsStale, tryFileLock } from '../locks/FileLock.js';
+import { HOLDER_PREFIX, acquireFileLock, holderIsAbandoned, removeAbandonedLock, tryFileLock } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
@@ -395,10 +395,8 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
           removed++;
         }
       } else if (name.startsWith(PREFIX) && name.endsWith(LOCK)) {
-        if (lockIsStale(file)) {
-          await ops.unlink(file);
-          removed++;
-        }
+        // As a waiter breaks one, not judged now and removed later: by then a request may hold it.
+        if (removeAbandonedLock(file)) removed++;
       } else if (name.startsWith(HOLDER_PREFIX)) {
         if (holderIsAbandoned(file)) {
           await ops.unlink(file);
