@@ -1,4 +1,3 @@
-import { constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { DEFAULT_IDLE_SECONDS } from '../../config/defaults.js';
@@ -9,6 +8,7 @@ import type { Release } from '../locks/KeyedMutex.js';
 import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { keepAlive, openSpare } from './spareFile.js';
 import { collectUserEntries, FileUserIndex } from './users/FileUserIndex.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
@@ -22,8 +22,6 @@ const HOLD = '.hold';
 const LOCK = '.lock';
 /** Temporary files older than this are leftovers of a crash. */
 const TMP_STALE_MS = 3600_000;
-/** Open for writing, create if missing, keep the content (rewritten in place), refuse a symbolic link. */
-const SPARE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
 /** What a key may name: a service id (a cookie name without `/`) and a session id or its hash. */
 const KEY = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}):([A-Za-z0-9_~-]{1,128})$/;
 
@@ -140,7 +138,7 @@ export class FileStore implements SessionStore {
     const ops = this.#ops;
     try {
       const base = file.slice(0, -SUFFIX.length);
-      const fd = await ops.open(`${base}${SPARE}`, SPARE_FLAGS, 0o600);
+      const fd = await openSpare(ops, `${base}${SPARE}`);
       try {
         await ops.rewrite(fd, text);
         if (this.#fsync) await ops.fsync(fd);
@@ -280,29 +278,6 @@ export class FileStore implements SessionStore {
     );
     return this.#checked;
   }
-}
-
-/**
- * Gives `file`'s inode the name `hold` too, so that renaming over `file`
- * frees nothing; false where there is no file yet or links are not supported.
- */
-async function keepAlive(ops: FsOps, file: string, hold: string): Promise<boolean> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await ops.link(file, hold);
-      return true;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      // Left by a crash between the two renames: it is only a second name of an older version.
-      if (code === 'EEXIST' && attempt === 0) {
-        await ops.unlink(hold).catch(() => {});
-        continue;
-      }
-      if (code === 'ENOENT' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK' || code === 'EXDEV') return false;
-      throw e;
-    }
-  }
-  return false;
 }
 
 /** The file of a session key in `dir`. @throws Error for a key no session can have. */
