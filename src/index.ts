@@ -40,6 +40,7 @@ export type { UploadedFile } from './service/forms/UploadedFile.js';
 
 // Hosts: how a handler is served.
 export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
+export { TIMEOUT_DEFAULTS, type ServerTimeouts } from './hosts/ServerTimeouts.js';
 export { serveFastCgi, type ServeFastCgiOptions, type FastCgiServer } from './hosts/fastcgi/serveFastCgi.js';
 export { createFetchHandler, type FetchHandlerOptions } from './hosts/fetch/createFetchHandler.js';
 export { psoMiddleware, type MiddlewareOptions } from './hosts/express/psoMiddleware.js';

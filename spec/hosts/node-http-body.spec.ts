@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { ServiceHandler, TOKENS, createContainer, serve, type ServiceRequest } from '../../src/index.js';
@@ -17,6 +18,13 @@ function raw(url: string, text: string): Promise<string> {
     socket.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve(data) : reject(e)));
     socket.end(text);
   });
+}
+
+/** A container whose log lines are kept, not printed. */
+function quiet() {
+  const container = createContainer();
+  container.rebind(TOKENS.Logger).toConstantValue(new MemoryLogger());
+  return container;
 }
 
 describe('NodeHttpRequest (request body)', () => {
@@ -157,5 +165,54 @@ describe('NodeHttpRequest (request body)', () => {
       assert.equal(res.status, 500);
       assert.ok(logger.lines.some((l) => l.level === 'error' && l.message === 'POST /: 500: PSOMaxBodySize="lots" is invalid: expected a size in bytes, such as 1048576 or 1m'), logger.text());
     });
+  });
+
+  // A body that is not a form is read before the session opens (up to PSOMaxBodySize), so that a slow
+  // client never holds its session while it sends (spec/cli/serve-slow-clients.spec.ts shows that part).
+  describe('a body that is not a form, read before the session opens', () => {
+    let server: Awaited<ReturnType<typeof serve>>;
+    let cleanup: () => void;
+    beforeEach(async () => {
+      const temp = tempDir();
+      cleanup = temp.cleanup;
+      server = await serve(async (r: ServiceRequest) => {
+        if (r.path === '/ignore') return void r.write('ignored');
+        const limit = Number(r.query.get('limit') ?? '0') || undefined;
+        const body = await r.body(limit);
+        r.write(`${body.byteLength} ${createHash('sha256').update(body).digest('hex')}`);
+      }, { port: 0, moduleName: 'body', serviceHandler: new ServiceHandler(quiet()), directives: { PSOSessionFileLoader_Path: temp.dir, PSOMaxBodySize: '1k' } });
+    });
+    afterEach(async () => {
+      await server.close();
+      cleanup();
+    });
+    const send = (path: string, body: Uint8Array, chunked: boolean) => fetch(`${server.url}${path.slice(1)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: chunked ? new ReadableStream<Uint8Array>({ start(c) { for (let at = 0; at < body.byteLength; at += 700) c.enqueue(body.subarray(at, at + 700)); c.close(); } }) : body,
+      duplex: 'half',
+    } as RequestInit);
+
+    for (const chunked of [false, true]) {
+      const how = chunked ? 'chunked' : 'with a Content-Length';
+      it(`hands the handler the same bytes ${how}: within PSOMaxBodySize, over it with a larger limit, and 413 over the limit`, async () => {
+        for (const size of [1, 1024, 5000]) {
+          const body = randomBytes(size);
+          const expected = `${size} ${createHash('sha256').update(body).digest('hex')}`;
+          if (size <= 1024) assert.equal(await (await send('/', body, chunked)).text(), expected);
+          else {
+            assert.equal((await send('/', body, chunked)).status, 413);
+            assert.equal(await (await send('/?limit=8000', body, chunked)).text(), expected);
+          }
+        }
+      });
+
+      it(`answers a handler that never reads a body ${how} larger than PSOMaxBodySize, and serves on`, async () => {
+        const r = await send('/ignore', randomBytes(5000), chunked);
+        assert.equal(r.status, 200);
+        assert.equal(await r.text(), 'ignored');
+        assert.equal(await (await send('/', Buffer.from('after'), chunked)).text(), `5 ${createHash('sha256').update('after').digest('hex')}`);
+      });
+    }
   });
 });

@@ -11,6 +11,8 @@ import {
   ConfigurationError, CookieFileImpl, CorruptSessionError, ServiceHandler, SessionStoreError, TOKENS, collectSessionFiles,
   createContainer, parseRecord, serializeRecord, type ServiceRequest, type SessionRecord,
 } from '../../src/index.js';
+import { tryFileLock, type FileLock } from '../../src/session/locks/FileLock.js';
+import { asyncFs, type FsOps } from '../../src/util/fs.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 
@@ -455,5 +457,31 @@ describe('collectSessionFiles', () => {
 
   it('when the directory does not exist, deletes nothing', async () => {
     assert.equal(await collectSessionFiles(join(dir, 'missing')), 0);
+  });
+
+  // The kill -9 suite under heavy load: a sweep judged a dead server's lock abandoned; before its
+  // removal came (through a busy thread pool), a request broke that lock and took it; the sweep then
+  // removed the live lock, a second process took it too, and two writers tore the session's file.
+  it('when a request breaks and takes a dead holder\'s lock while the sweep is removing it, leaves the new holder its lock', async () => {
+    const lockFile = join(dir, 'pso_spec_busy.lock');
+    writeFileSync(lockFile, `${await deadPid()} ${hostname()} x`);
+    let taken: FileLock | undefined;
+    const slowUnlink: FsOps = {
+      ...asyncFs,
+      unlink: async (path) => {
+        // What a request does while the sweep's call waits its turn in the thread pool.
+        if (path === lockFile) taken ??= tryFileLock(lockFile, { shared: true });
+        return asyncFs.unlink(path);
+      },
+    };
+    await collectSessionFiles(dir, { fs: slowUnlink });
+    taken ??= tryFileLock(lockFile, { shared: true });
+    try {
+      assert.ok(taken, 'the request took the lock');
+      assert.equal(taken.stillHeld(), true, 'the lock is still the request\'s');
+      assert.equal(tryFileLock(lockFile), undefined, 'no one else can take it');
+    } finally {
+      await taken?.();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { WorkerFailure } from '../server/WorkerFailure.js';
 
 const HELP = `usage: pso <command> [options]
 
-  serve <module> [--listen HOST:PORT|unix:/path.sock] [--workers N|auto] [--watch] [-D NAME=VALUE ...]
+  serve <module> [--listen HOST:PORT|unix:/path.sock] [--workers N|auto] [--watch] [--*-timeout S] [-D NAME=VALUE ...]
         serve a handler module (.js, or .ts compiled with esbuild) with node:http
           --listen       where: HOST:PORT, PORT, or unix:/path/to.sock (also --port N, --host H;
                          default 127.0.0.1, port env PORT, else 8080)
@@ -18,6 +18,13 @@ const HELP = `usage: pso <command> [options]
           --watch        reload when the module or a file it imports changes
           --fastcgi A    speak FastCGI instead of HTTP, on HOST:PORT or unix:/path (for nginx
                          fastcgi_pass or Apache mod_proxy_fcgi); works with --workers
+          --headers-timeout S     a request's head must arrive within S seconds (default 30)
+          --request-timeout S     a request with its body within S seconds (default 300)
+          --send-timeout S        a client that takes none of its answer for S seconds is
+                                  cut off (default 60; with --fastcgi, the web server)
+          --keep-alive-timeout S  an idle kept-alive connection is closed after S seconds (default 5)
+                                  (the head, request and keep-alive timeouts are HTTP's: with
+                                  --fastcgi the web server in front times its clients)
   bundle <handler.ts> -o <file.cgi> [--store sqlite,redis,postgres,mysql] [--node-modules DIR] [--shebang LINE] [--no-minify] [--no-code-cache]
         write a one-file executable CGI script (with the database stores named)
   gc [--path DIR]
@@ -36,6 +43,11 @@ const HELP = `usage: pso <command> [options]
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
+  // `pso serve --help` (or any command's) is the help, not an unknown option.
+  if (command !== undefined && (args.includes('--help') || args.includes('-h'))) {
+    process.stdout.write(HELP);
+    return;
+  }
   switch (command) {
     case 'serve':
       return (await import('./serveCommand.js')).serveCommand(args);

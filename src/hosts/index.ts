@@ -23,5 +23,6 @@ export { FastCgiAbortedError } from './fastcgi/FastCgiAbortedError.js';
 export { FastCgiAddressError } from './fastcgi/FastCgiAddressError.js';
 export { parseFastCgiAddress, formatFastCgiAddress, type FastCgiAddress } from './fastcgi/fastCgiAddress.js';
 export { stdinListens } from './fastcgi/stdinListens.js';
+export { watchSending } from './watchSending.js';
 export { ServerDirectives } from '../config/ServerDirectives.js';
 export { cgiVariable, headerOfVariable, variableOfHeader, type CgiSource } from '../service/cgiVariables.js';

@@ -1,3 +1,4 @@
+import type { ServerTimeouts } from '../hosts/ServerTimeouts.js';
 import type { ListenAddress } from './ListenAddress.js';
 import type { ListenerName } from './listeners.js';
 
@@ -8,7 +9,7 @@ import type { ListenerName } from './listeners.js';
  * ```ts
  * const config: ServeConfig = {
  *   module: 'handler.ts', address: { kind: 'tcp', host: '127.0.0.1', port: 8080 }, listener: 'http',
- *   directives: {}, workers: 2, graceMs: 10_000, watch: false,
+ *   directives: {}, workers: 2, graceMs: 10_000, watch: false, timeouts: { sendMs: 30_000 },
  * };
  * ```
  */
@@ -27,6 +28,8 @@ export interface ServeConfig {
   graceMs: number;
   /** Reload when the module or a file it imports changes. */
   watch: boolean;
+  /** The timeouts given on the command line (`--headers-timeout` ...); the others keep their defaults. */
+  timeouts: Partial<ServerTimeouts>;
 }
 
 /**

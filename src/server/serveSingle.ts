@@ -10,7 +10,7 @@ import { startServing, stopServing } from './startServing.js';
  *
  * @example
  * ```ts
- * await serveSingle({ module: 'handler.ts', address, listener: 'http', directives: {}, workers: 1, graceMs: 10_000, watch: false });
+ * await serveSingle({ module: 'handler.ts', address, listener: 'http', directives: {}, workers: 1, graceMs: 10_000, watch: false, timeouts: {} });
  * ```
  */
 export async function serveSingle(config: ServeConfig): Promise<void> {

@@ -29,6 +29,7 @@ export async function startServing(config: ProcessConfig): Promise<ListeningServ
     ...(mod.sessionImpl ? { sessionImpl: mod.sessionImpl } : {}),
     ...(mod.csrf !== undefined ? { csrf: mod.csrf } : {}),
     ...(mod.readOnlySession !== undefined ? { readOnlySession: mod.readOnlySession } : {}),
+    timeouts: config.timeouts,
   };
   const listen = await LISTENERS[config.listener]();
   return listen(mod.handler, options, config.address);

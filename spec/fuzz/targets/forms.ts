@@ -215,7 +215,7 @@ const multipartRoundTrip: FuzzTarget = {
 };
 
 const multipartHostile: FuzzTarget = {
-  name: 'multipart: cut, corrupted or over a limit, a body is refused with a 400 or 413 and leaves no temporary file',
+  name: 'multipart: cut, corrupted or over a limit, a body is refused with a 400, 413 or 415 and leaves no temporary file',
   runs: 400,
   property: () =>
     fuzzAsyncProperty(
@@ -238,7 +238,7 @@ const multipartHostile: FuzzTarget = {
           HttpError,
         );
         if ('value' in got) await Promise.all(got.value.files.map((f) => f[kDiscard]()));
-        else if (![400, 413].includes((got.error as HttpError).status)) throw new Error(`refused with ${(got.error as HttpError).status}: ${got.error.message}`);
+        else if (![400, 413, 415].includes((got.error as HttpError).status)) throw new Error(`refused with ${(got.error as HttpError).status}: ${got.error.message}`);
         const left = uploadsLeft();
         if (left.length > 0) throw new Error(`temporary files left after ${'error' in got ? got.error.message : 'success'}: ${left.join(', ')}`);
         return true;

@@ -10,6 +10,8 @@ import {
 } from './protocol.js';
 import { encodeRecord, encodeStream, endRequestBody, unknownTypeBody } from './records.js';
 import { RecordReader } from './RecordReader.js';
+import { TIMEOUT_DEFAULTS } from '../ServerTimeouts.js';
+import { watchSending } from '../watchSending.js';
 
 /** Limits of one connection, and what FCGI_GET_VALUES is told. */
 export interface FastCgiLimits {
@@ -23,6 +25,8 @@ export interface FastCgiLimits {
   bodyHighWaterMark?: number;
   /** Milliseconds a closing connection keeps reading what the web server still sends, so that the answer is not lost to a reset. Default 2000. */
   lingerMs?: number;
+  /** Milliseconds the web server may take none of the output waiting for it before the connection is closed (0: no limit). Default 60000. */
+  sendTimeoutMs?: number;
 }
 
 /** Options of {@link FastCgiConnection}. */
@@ -40,6 +44,7 @@ export const FASTCGI_DEFAULTS: Readonly<Required<FastCgiLimits>> = {
   maxConnections: 1024,
   bodyHighWaterMark: 64 * 1024,
   lingerMs: 2000,
+  sendTimeoutMs: TIMEOUT_DEFAULTS.sendMs,
 };
 
 /** Params of a request, as they come, until the empty FCGI_PARAMS. */
@@ -327,11 +332,15 @@ export class FastCgiConnection implements ExchangeOwner {
   #write(pieces: readonly Uint8Array[]): boolean {
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) return true;
-    if (pieces.length === 1) return socket.write(pieces[0]!);
-    socket.cork();
     let ok = true;
-    for (const piece of pieces) ok = socket.write(piece);
-    socket.uncork();
+    if (pieces.length === 1) ok = socket.write(pieces[0]!);
+    else {
+      socket.cork();
+      for (const piece of pieces) ok = socket.write(piece);
+      socket.uncork();
+    }
+    // A web server that stops reading would hold this connection's requests (and their handlers) for ever.
+    if (!ok) watchSending(socket, this.#limits.sendTimeoutMs, () => this.#log('warn', `the web server took none of the output for ${this.#limits.sendTimeoutMs / 1000} s; closing the connection`));
     return ok;
   }
 

@@ -104,8 +104,8 @@ export function createFastCgiServer<D extends object = SessionData>(handler: Han
 }
 
 function limitsOf(options: FastCgiLimits): FastCgiLimits {
-  const { maxParamsBytes, maxRequests, maxConnections, bodyHighWaterMark, lingerMs } = options;
-  return { maxParamsBytes, maxRequests, maxConnections, bodyHighWaterMark, lingerMs };
+  const { maxParamsBytes, maxRequests, maxConnections, bodyHighWaterMark, lingerMs, sendTimeoutMs } = options;
+  return { maxParamsBytes, maxRequests, maxConnections, bodyHighWaterMark, lingerMs, sendTimeoutMs };
 }
 
 function isFavicon(exchange: FastCgiExchange): boolean {

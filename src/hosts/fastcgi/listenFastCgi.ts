@@ -5,6 +5,7 @@ import type { ListeningServer } from '../../server/Listen.js';
 import { ServiceCore, type Handler } from '../../service/ServiceCore.js';
 import type { SessionData } from '../../session/json.js';
 import type { ServeOptions } from '../node-http/serve.js';
+import { resolveTimeouts } from '../ServerTimeouts.js';
 import { createFastCgiServer } from './createFastCgiServer.js';
 
 /**
@@ -25,6 +26,8 @@ export async function listenFastCgi<D extends object = SessionData>(handler: Han
     // The PSO* variables of the environment under those given in code, as for serve().
     directives: new ServerDirectives(options.directives).values,
     serviceHandler: options.serviceHandler ?? new ServiceCore(),
+    // The web server in front times its clients; what is left here is a web server that stops reading.
+    sendTimeoutMs: resolveTimeouts(options.timeouts).sendMs,
   });
   const bound = await listenOn(handle.server, address);
   return {

@@ -4,6 +4,7 @@ import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRe
 import { HttpError } from '../../service/errors.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
 import type { SessionData } from '../../session/json.js';
+import { watchSending } from '../watchSending.js';
 
 /** A character that is one byte of 0x80-0xFF on the wire (checked header values hold nothing higher). */
 const EIGHT_BIT = /[\x80-\xff]/;
@@ -14,6 +15,11 @@ export interface NodeHttpRequestInit extends ServiceRequestInit {
   res: ServerResponse;
   /** Directives of this server (the `SetEnv` of a persistent server), or a plain record of them. */
   directives: ServerDirectives | Readonly<Record<string, string>>;
+  /**
+   * Milliseconds the client may take none of a response that waits to be
+   * sent before its connection is closed (see `watchSending`); none: no limit.
+   */
+  sendTimeoutMs?: number;
 }
 
 /**
@@ -28,6 +34,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   readonly #directives: ServerDirectives;
   readonly #url: string;
   readonly #queryAt: number;
+  readonly #sendTimeoutMs: number | undefined;
   /** Whether a header value holds a byte 0x80-0xFF. */
   #eightBitHead = false;
 
@@ -38,6 +45,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     this.#directives = init.directives instanceof ServerDirectives ? init.directives : new ServerDirectives(init.directives, {});
     this.#url = init.req.url ?? '/';
     this.#queryAt = this.#url.indexOf('?');
+    this.#sendTimeoutMs = init.sendTimeoutMs;
   }
 
   override get method(): string {
@@ -157,6 +165,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
   protected override emitBody(chunk: Uint8Array): Promise<void> | void {
     if (this.res.destroyed) return;
     if (!this.res.write(chunk)) {
+      this.#watchSending();
       return new Promise((resolve) => {
         const done = () => {
           this.res.off('drain', done);
@@ -171,6 +180,7 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
 
   protected override emitEnd(): Promise<void> {
     this.res.end();
+    this.#watchSending();
     return Promise.resolve();
   }
 
@@ -180,6 +190,20 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
     // byte 0xE9 into two. Such a head goes as latin1, before the body's bytes.
     if (!this.res.destroyed) this.res.end(typeof chunk === 'string' && this.#eightBitHead ? Buffer.from(chunk, 'utf8') : chunk);
     else this.res.end();
+    this.#watchSending();
     return Promise.resolve();
+  }
+
+  /**
+   * When more waits to go out than the connection holds, closes it if the
+   * client takes none of it for the send timeout: nothing (a handler
+   * awaiting `flush()`, the connection itself) waits on a client that
+   * stopped reading for longer.
+   */
+  #watchSending(): void {
+    const socket = this.res.socket;
+    const ms = this.#sendTimeoutMs;
+    if (ms === undefined || !socket?.writableNeedDrain) return;
+    watchSending(socket, ms, () => this.logWith('warn', `the client took none of the response for ${ms / 1000} s: connection closed (the send timeout)`));
   }
 }

@@ -2,6 +2,7 @@ import { describeAddress, type ListenAddress } from '../../server/ListenAddress.
 import { listenOn } from '../../server/listenOn.js';
 import type { SessionData } from '../../session/json.js';
 import type { Handler } from '../../service/ServiceCore.js';
+import { resolveTimeouts } from '../ServerTimeouts.js';
 import { HttpDrain } from './HttpDrain.js';
 import { createRequestListener, type PsoServer, type ServeOptions } from './serve.js';
 
@@ -23,7 +24,14 @@ export async function listenHttp<D extends object = SessionData>(
 ): Promise<PsoServer> {
   // Loaded here, not at the top: CGI scripts bundle this module but never serve.
   const { createServer } = await import('node:http');
-  const server = createServer(createRequestListener(handler, options));
+  const t = resolveTimeouts(options.timeouts);
+  const server = createServer({
+    headersTimeout: t.headersMs,
+    requestTimeout: t.requestMs,
+    keepAliveTimeout: t.keepAliveMs,
+    // node:http looks for requests past their time every 30 s by default: a 5 s limit could last 35.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, t.headersMs / 4)),
+  }, createRequestListener(handler, { ...options, timeouts: t }));
   const drain = new HttpDrain(server);
   const bound = await listenOn(server, address);
   const url = bound.kind === 'unix' ? describeAddress(bound) : `http://${describeAddress(bound)}/`;

@@ -5,6 +5,7 @@ import type { SessionData } from '../../session/json.js';
 import { NodeHttpRequest } from './NodeHttpRequest.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
 import type { HttpDrain } from './HttpDrain.js';
+import { TIMEOUT_DEFAULTS, type ServerTimeouts } from '../ServerTimeouts.js';
 
 /** Options of {@link serve} and {@link createRequestListener}. */
 export interface ServeOptions extends HandlerOptions {
@@ -22,6 +23,17 @@ export interface ServeOptions extends HandlerOptions {
    * otherwise run the handler (a page that counts visits would count two).
    */
   handleFavicon?: boolean;
+  /**
+   * How long the server waits on a slow or stalled client, each in
+   * milliseconds; those left out keep {@link TIMEOUT_DEFAULTS}. A request
+   * listener alone applies `sendMs`; the others are the server's.
+   *
+   * @example
+   * ```ts
+   * await serve(handler, { port: 8080, timeouts: { headersMs: 10_000, sendMs: 30_000 } });
+   * ```
+   */
+  timeouts?: Partial<ServerTimeouts>;
 }
 
 /** A running pso server. */
@@ -59,6 +71,7 @@ export function createRequestListener<D extends object = SessionData>(
   const logger = serviceHandler.logger;
   const directives = new ServerDirectives(options.directives);
   const moduleName = options.moduleName ?? moduleNameOf(process.argv[1]);
+  const sendTimeoutMs = options.timeouts?.sendMs ?? TIMEOUT_DEFAULTS.sendMs;
   // Resolve the session policy now, so a wiring mistake shows at start-up.
   serviceHandler.sessionImplFor(options);
   return (req, res) => {
@@ -67,7 +80,7 @@ export function createRequestListener<D extends object = SessionData>(
       res.end(req.method === 'HEAD' ? undefined : 'Not Found\n');
       return;
     }
-    const request = new NodeHttpRequest<D>({ req, res, directives, moduleName, logger });
+    const request = new NodeHttpRequest<D>({ req, res, directives, moduleName, logger, sendTimeoutMs });
     serviceHandler.handle(request, handler, options).catch((e: unknown) => {
       // handle() never rejects; this is the last line of defence for the process.
       logger.log('error', `unhandled failure: ${(e as Error)?.stack ?? e}`);

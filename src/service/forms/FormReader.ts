@@ -36,6 +36,8 @@ export class FormReader {
   #body: Promise<Uint8Array> | undefined;
   #bodyTaken = false;
   #form: Promise<FormInput> | undefined;
+  /** A body that is not a form, read before the session opened, until the handler takes it. */
+  #ahead: ReadAhead | undefined;
   #formInput: FormInput | undefined;
   #uploads: UploadedFile[] = [];
 
@@ -52,9 +54,17 @@ export class FormReader {
     return (this.#form ??= this.#readForm().then((f) => (this.#formInput = f)));
   }
 
-  /** Reads a form body before the handler runs (its accessors are sync), unless `PSOFormParse off`. */
+  /**
+   * Reads the body before the session is opened: a form (its accessors are
+   * sync), unless `PSOFormParse off`; any other body up to `PSOMaxBodySize`,
+   * kept for `body()`. A client that sends slowly then holds nothing while
+   * it sends: the session is not locked until its body is in.
+   *
+   * @throws HttpError 400 for a body the client did not finish; a form's errors as `form()`.
+   */
   async prepare(): Promise<void> {
-    if (this.#formBodyType() !== undefined && readFlag(this.#source, 'PSOFormParse', true)) await this.form();
+    if (this.#formBodyType() === undefined) return this.#readAhead();
+    if (readFlag(this.#source, 'PSOFormParse', true)) await this.form();
   }
 
   /** The form, for the sync accessors: parsed already, or only the query string to read. */
@@ -68,19 +78,64 @@ export class FormReader {
     return this.#formInput;
   }
 
-  /** Removes the uploads the handler did not keep; the failures, for the log. */
+  /** Removes the uploads the handler did not keep, and lets go of a body read ahead; the failures, for the log. */
   async cleanup(): Promise<Error[]> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    // What the handler left of a body read ahead in part: the host drops it (and the connection after the answer).
+    if (ahead?.rest && !this.#bodyTaken) await ahead.rest.return?.(undefined);
     const uploads = this.#uploads;
     this.#uploads = [];
     const results = await Promise.allSettled(uploads.map((u) => u[kDiscard]()));
     return results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   }
 
-  /** The body, handed out once. */
+  /** The body, handed out once (what was read ahead first). */
   #takeBody(): AsyncIterable<Uint8Array> {
     if (this.#bodyTaken) throw new Error('the request body has already been read (as a form or by body())');
     this.#bodyTaken = true;
-    return this.#source.chunks();
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    return ahead ? replay(ahead) : this.#source.chunks();
+  }
+
+  /**
+   * Reads a body that is not a form, up to `PSOMaxBodySize`, before the
+   * session opens. A body declared larger is left for the handler, which
+   * may read it with a larger limit. The host's own failures (a body that
+   * middleware in front read already) count only if the handler asks for
+   * the body; a client's (a body cut short) fail the request now.
+   */
+  async #readAhead(): Promise<void> {
+    const { method } = this.#source;
+    if (method === 'GET' || method === 'HEAD' || this.#bodyTaken || this.#ahead) return;
+    let declared: number | undefined;
+    let limit: number;
+    try {
+      declared = this.#declaredLength();
+      limit = readBytes(this.#source, 'PSOMaxBodySize', FORM_DEFAULTS.maxBodySize);
+    } catch {
+      // Told when the handler asks for the body, as before.
+      return;
+    }
+    const chunked = declared === undefined && this.#source.header('transfer-encoding') !== undefined;
+    if (!(declared !== undefined && declared > 0 && declared <= limit) && !chunked) return;
+    const iterator = this.#source.chunks()[Symbol.asyncIterator]();
+    const ahead: ReadAhead = { chunks: [], rest: undefined, error: undefined };
+    this.#ahead = ahead;
+    let got = 0;
+    try {
+      while (got <= limit) {
+        const next = await iterator.next();
+        if (next.done) return;
+        ahead.chunks.push(next.value);
+        got += next.value.byteLength;
+      }
+      ahead.rest = iterator;
+    } catch (e) {
+      if (e instanceof HttpError && e.status < 500) throw e;
+      ahead.error = e;
+    }
   }
 
   #declaredLength(): number | undefined {
@@ -154,5 +209,32 @@ export class FormReader {
       return new FormInput(fields, multipart.files);
     }
     return new FormInput(fields);
+  }
+}
+
+/** A body read ahead: its first chunks, and then the rest still to come, or the failure that ended it. */
+interface ReadAhead {
+  chunks: Uint8Array[];
+  rest: AsyncIterator<Uint8Array> | undefined;
+  error: unknown;
+}
+
+/** The chunks read ahead, then the rest of the body as it comes. */
+async function* replay(ahead: ReadAhead): AsyncIterable<Uint8Array> {
+  yield* ahead.chunks;
+  if (ahead.error !== undefined) throw ahead.error;
+  const rest = ahead.rest;
+  if (!rest) return;
+  let done = false;
+  try {
+    for (;;) {
+      const next = await rest.next();
+      if (next.done) break;
+      yield next.value;
+    }
+    done = true;
+  } finally {
+    // Stopped early (a limit reached): the host drops the rest, as it does for a body read directly.
+    if (!done) await rest.return?.(undefined);
   }
 }

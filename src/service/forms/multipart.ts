@@ -29,6 +29,18 @@ async function ensureUploadDir(dir: string): Promise<void> {
   checkedDirs.add(dir);
 }
 
+/** RFC 7578 §4.2: every part names its field. busboy passes a part without a name on with none. */
+const NO_NAME = (): HttpError => new HttpError(400, 'malformed multipart/form-data body: a part has no field name (Content-Disposition: form-data; name="...")');
+
+/** Runs `fn`; what it throws goes to `fail`. */
+function guarded(fail: (e: Error) => void, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    fail(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
 const unlink = (path: string) => new Promise<void>((resolve, reject) => unlinkCb(path, (e) => (e ? reject(e) : resolve())));
 
 /** What a multipart body held: its text fields (still bytes) and its files (on disk). */
@@ -66,7 +78,7 @@ function paramText(text: string): string {
  * size. On any failure (a limit, a malformed or truncated body, a client
  * that goes away) every temporary file is removed before the error is thrown.
  *
- * @throws HttpError 413 naming the limit's directive; 400 for a malformed body.
+ * @throws HttpError 413 naming the limit's directive; 400 for a malformed body; 415 for a part in a charset that cannot be decoded.
  */
 export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentType: string, limits: FormLimits): Promise<ParsedMultipart> {
   await ensureUploadDir(limits.uploadDir);
@@ -95,6 +107,7 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
   const files: (UploadedFile | undefined)[] = [];
   const paths: string[] = [];
   const streams: (Readable | WriteStream)[] = [];
+  const outs: WriteStream[] = [];
   const writes: Promise<void>[] = [];
   let failure: Error | undefined;
   let rejectFailed!: (e: Error) => void;
@@ -106,19 +119,25 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
     rejectFailed(e);
   };
 
-  parser.on('field', (name, value, info) => {
+  // busboy calls these within parser.write(): what they throw must become a failure of this
+  // body, not an error thrown through busboy (which would leave a part's stream unheard).
+  parser.on('field', (name: string | undefined, value: string | undefined, info) => guarded(fail, () => {
+    if (name === undefined) return fail(NO_NAME());
     if (info.nameTruncated || info.valueTruncated) {
       fail(new HttpError(413, `form field ${JSON.stringify(paramText(name))} is larger than the limit of ${limits.maxFieldSize} bytes (PSOMaxFieldSize)`));
       return;
     }
+    // busboy decodes a part that names its charset, and gives nothing for a charset it cannot decode.
+    if (value === undefined) return fail(new HttpError(415, `form field ${JSON.stringify(paramText(name))} names a charset in its Content-Type that cannot be decoded; send it as UTF-8`));
     fields.push({ name: Buffer.from(paramText(name), 'utf8'), value: rawBytes(value) });
-  });
+  }));
 
-  parser.on('file', (name, stream, info) => {
-    if (failure) {
-      // Destroying the parser fails a part still coming with "Unexpected end of file":
-      // unheard, that error would end the process.
-      stream.on('error', () => {});
+  parser.on('file', (name: string | undefined, stream, info) => guarded(fail, () => {
+    // Destroying the parser fails a part still coming with "Unexpected end of file":
+    // unheard, that error would end the process. pipeline() below hears it too.
+    stream.on('error', () => {});
+    if (name === undefined) fail(NO_NAME());
+    if (failure || name === undefined) {
       stream.resume();
       return;
     }
@@ -128,6 +147,7 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
     paths.push(path);
     const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
     streams.push(stream, out);
+    outs.push(out);
     const slot = files.push(undefined) - 1;
     let size = 0;
     stream.on('data', (chunk: Buffer) => (size += chunk.byteLength));
@@ -144,7 +164,7 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
         (e: Error) => fail(failure ?? new HttpError(500, `could not write the upload to ${limits.uploadDir}: ${e.message}`, false)),
       ),
     );
-  });
+  }));
 
   parser.on('fieldsLimit', () => fail(new HttpError(413, `more than ${limits.maxFields} form fields (PSOMaxFields)`)));
   parser.on('filesLimit', () => fail(new HttpError(413, `more than ${limits.maxFiles} files (PSOMaxFiles)`)));
@@ -173,6 +193,9 @@ export async function parseMultipart(body: AsyncIterable<Uint8Array>, contentTyp
     parser.destroy();
     for (const s of streams) s.destroy();
     await Promise.allSettled(writes);
+    // pipeline() gives up as soon as a part's stream fails, while its file may still be opening:
+    // removed before it is made, it would be left behind.
+    await Promise.all(outs.map((out) => (out.closed ? undefined : new Promise<void>((resolve) => out.once('close', () => resolve())))));
     await Promise.all(paths.map((p) => unlink(p).catch(() => {})));
     throw e;
   }

@@ -250,24 +250,47 @@ function ownerOf(path: string): string | undefined {
   }
 }
 
-/** Breaks an abandoned lock; whether it did (or the lock was already gone). */
+/** Breaks an abandoned lock; whether it did (or the lock was already gone, or changed hands): worth another try. */
 function breakIfStale(path: string): boolean {
+  return breakAbandoned(path) !== 'held';
+}
+
+/**
+ * Removes a lock whose holder is gone (see {@link lockIsStale}), as a waiter
+ * would break it: under the break guard, and only if it is still that
+ * holder's lock. A sweep must not judge first and remove later: in between,
+ * a waiter may break the lock and take it, and the sweep would then remove
+ * a live holder's lock, letting a second holder in.
+ *
+ * @returns whether it removed the lock.
+ * @example
+ * ```ts
+ * if (removeAbandonedLock('/var/lib/pso/sessions/pso_shop_x.lock')) removed++;
+ * ```
+ */
+export function removeAbandonedLock(path: string): boolean {
+  return breakAbandoned(path) === 'broken';
+}
+
+function breakAbandoned(path: string): 'broken' | 'gone' | 'held' {
   const seen = describe(path);
-  if (!seen) return true;
-  if (!seen.stale) return false;
+  if (!seen) return 'gone';
+  if (!seen.stale) return 'held';
   const guard = `${path}.break`;
   try {
     writeFileSync(guard, String(process.pid), { flag: 'wx', mode: 0o600 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return 'held';
     const g = lstatOrUndefined(guard);
     if (g && Date.now() - g.mtimeMs > GUARD_STALE_MS) unlinkQuietly(guard);
-    return false;
+    return 'held';
   }
   try {
-    // Still the same abandoned lock? Nobody can have taken it since: it exists until unlinked.
-    if (ownerOf(path) === seen.owner) unlinkQuietly(path);
-    return true;
+    // Still the same abandoned lock? Then nobody has taken it since (it exists until unlinked, and only
+    // one who holds the guard unlinks another's lock), and the check and the unlink are one synchronous step.
+    if (ownerOf(path) !== seen.owner) return 'gone';
+    unlinkQuietly(path);
+    return 'broken';
   } finally {
     unlinkQuietly(guard);
   }

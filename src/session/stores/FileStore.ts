@@ -1,4 +1,3 @@
-import { constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { asyncFs, syncDirectory, syncFs, type FsOps } from '../../util/fs.js';
@@ -10,11 +9,10 @@ import { SessionStoreError } from '../SessionStoreError.js';
 import { collectSessionFiles, type CollectOptions } from './collectSessionFiles.js';
 import { HOLD, LOCK, SPARE, SUFFIX, sessionFileOf } from './fileLayout.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { keepAlive, openSpare } from './spareFile.js';
 import { FileUserIndex } from './users/FileUserIndex.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-/** Open for writing, create if missing, keep the content (rewritten in place), refuse a symbolic link. */
-const SPARE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -145,7 +143,7 @@ export class FileStore implements SessionStore {
     const ops = this.#ops;
     try {
       const base = file.slice(0, -SUFFIX.length);
-      const fd = await ops.open(`${base}${SPARE}`, SPARE_FLAGS, 0o600);
+      const fd = await openSpare(ops, `${base}${SPARE}`);
       try {
         await ops.rewrite(fd, text);
         if (this.#fsync) await ops.fsync(fd);
@@ -285,29 +283,6 @@ export class FileStore implements SessionStore {
     );
     return this.#checked;
   }
-}
-
-/**
- * Gives `file`'s inode the name `hold` too, so that renaming over `file`
- * frees nothing; false where there is no file yet or links are not supported.
- */
-async function keepAlive(ops: FsOps, file: string, hold: string): Promise<boolean> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await ops.link(file, hold);
-      return true;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      // Left by a crash between the two renames: it is only a second name of an older version.
-      if (code === 'EEXIST' && attempt === 0) {
-        await ops.unlink(hold).catch(() => {});
-        continue;
-      }
-      if (code === 'ENOENT' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK' || code === 'EXDEV') return false;
-      throw e;
-    }
-  }
-  return false;
 }
 
 function hint(e: unknown): string {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { DEFAULT_IDLE_SECONDS } from '../../config/defaults.js';
 import { asyncFs, type FsOps } from '../../util/fs.js';
-import { HOLDER_PREFIX, holderIsAbandoned, lockIsStale, tryFileLock } from '../locks/FileLock.js';
+import { HOLDER_PREFIX, holderIsAbandoned, removeAbandonedLock, tryFileLock } from '../locks/FileLock.js';
 import { parseRecord } from '../SessionRecord.js';
 import { HOLD, LOCK, PREFIX, SPARE, SUFFIX, TMP_STALE_MS, sessionFileOf } from './fileLayout.js';
 import { collectUserEntries } from './users/FileUserIndex.js';
@@ -77,10 +77,8 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
           removed++;
         }
       } else if (name.startsWith(PREFIX) && name.endsWith(LOCK)) {
-        if (lockIsStale(file)) {
-          await ops.unlink(file);
-          removed++;
-        }
+        // As a waiter breaks one, not judged now and removed later: by then a request may hold it.
+        if (removeAbandonedLock(file)) removed++;
       } else if (name.startsWith(HOLDER_PREFIX)) {
         if (holderIsAbandoned(file)) {
           await ops.unlink(file);
