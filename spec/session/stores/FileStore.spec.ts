@@ -33,7 +33,9 @@ describe('FileStore', () => {
         unlinkSync(spare);
         linkSync(file, spare);
         // The process dies after writing the new text at the start of the file, before cutting it to length.
+        // (Through the thread pool or directly: PSOSessionFileIO.)
         sinon.stub(fs, 'ftruncate').callsFake(((_fd: number, _len: number, cb: (e: Error) => void) => cb(new Error('killed'))) as typeof fs.ftruncate);
+        sinon.stub(fs, 'ftruncateSync').throws(new Error('killed'));
         syncBuiltinESMExports();
         await assert.rejects(store.set(key, record(3, '')));
         sinon.restore();
