@@ -47,7 +47,8 @@ export const asyncFs: FsOps = {
   open: (path, flags, mode) => call((cb) => fs.open(path, flags, mode, cb)),
   rewrite: async (fd, data) => {
     const buf = Buffer.from(data);
-    await call<number>((cb) => fs.write(fd, buf, 0, buf.length, 0, cb));
+    // write() may take part (a disk short of space takes what fits): the rest follows, or the error comes.
+    for (let at = 0; at < buf.length;) at += await call<number>((cb) => fs.write(fd, buf, at, buf.length - at, at, cb));
     await call<void>((cb) => fs.ftruncate(fd, buf.length, done(cb)));
   },
   fstat: (fd) => call((cb) => fs.fstat(fd, cb)),
@@ -69,7 +70,7 @@ export const syncFs: FsOps = {
   open: async (path, flags, mode) => fs.openSync(path, flags, mode),
   rewrite: async (fd, data) => {
     const buf = Buffer.from(data);
-    fs.writeSync(fd, buf, 0, buf.length, 0);
+    for (let at = 0; at < buf.length;) at += fs.writeSync(fd, buf, at, buf.length - at, at);
     fs.ftruncateSync(fd, buf.length);
   },
   fstat: async (fd) => fs.fstatSync(fd),

@@ -19,6 +19,29 @@ describe('FileStore', () => {
   });
 
   describe('set', () => {
+    // write() may take fewer bytes than it is given (a disk that fills up takes what fits, and says so
+    // only on the next call): the rest went unwritten, the file was cut to length, and the torn version
+    // replaced the session's file.
+    for (const sync of [false, true]) {
+      it(`when the system writes part of a version at a time, writes the rest (${sync ? 'synchronous' : 'thread pool'} calls)`, async () => {
+        const store = new FileStore(dir, { sync });
+        const key = 'spec:short';
+        const write = fs.write;
+        const writeSync = fs.writeSync;
+        // At most 16 bytes per call, as a file system short of space might.
+        sinon.stub(fs, 'write').callsFake(((fd: number, buf: Buffer, off: number, len: number, pos: number, cb: (e: Error | null, n: number) => void) =>
+          write(fd, buf, off, Math.min(len, 16), pos, cb)) as unknown as typeof fs.write);
+        sinon.stub(fs, 'writeSync').callsFake(((fd: number, buf: Buffer, off: number, len: number, pos: number) =>
+          writeSync(fd, buf, off, Math.min(len, 16), pos)) as unknown as typeof fs.writeSync);
+        syncBuiltinESMExports();
+        await store.set(key, record(1, 'z'.repeat(200)));
+        await store.set(key, record(2, 'w'.repeat(100)));
+        sinon.restore();
+        syncBuiltinESMExports();
+        assert.deepEqual({ ...(await store.get(key))?.data }, { n: 2, pad: 'w'.repeat(100) });
+      });
+    }
+
     // Two writers of one session at once (a lock removed under its holder: see collectSessionFiles) could
     // leave the spare as a second name of the session's file; every later save then rewrote the live
     // file in place, and a kill -9 between writing and truncating left it torn: the session was lost.
