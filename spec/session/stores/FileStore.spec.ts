@@ -22,9 +22,9 @@ describe('FileStore', () => {
     // write() may take fewer bytes than it is given (a disk that fills up takes what fits, and says so
     // only on the next call): the rest went unwritten, the file was cut to length, and the torn version
     // replaced the session's file.
-    for (const sync of [false, true]) {
-      it(`when the system writes part of a version at a time, writes the rest (${sync ? 'synchronous' : 'thread pool'} calls)`, async () => {
-        const store = new FileStore(dir, { sync });
+    for (const io of ['sync', 'async'] as const) {
+      it(`when the system writes part of a version at a time, writes the rest (${io === 'sync' ? 'direct' : 'thread pool'} calls)`, async () => {
+        const store = new FileStore(dir, { io });
         const key = 'spec:short';
         const write = fs.write;
         const writeSync = fs.writeSync;
