@@ -4,6 +4,7 @@
 //
 //   git worktree add /tmp/pso-before <commit> && (cd /tmp/pso-before && npm ci)
 //   npx tsc -p . && node dist/bench/builds.js --other /tmp/pso-before [--requests 6000] [--rounds 3] [--n 200]
+//     [--stores file,memory,sqlite,redis,postgres,mysql] [--no-cgi]
 //
 // Each build serves its own dist/bench/counterHandler.js (the counter page)
 // with its own command line, one process, on a fresh session directory; the
@@ -59,11 +60,22 @@ function get(port: number, agent: Agent, cookie?: string): Promise<{ status: num
   });
 }
 
-async function serveRun(build: Build, store: 'file' | 'memory', requests: number): Promise<{ rps: number; cpuUs: number; non200: number }> {
+/** The stores a run can use: `PSOSessionStore` for a build (each build its own table or prefix), none for files. */
+const STORES: Record<string, (dir: string, build: Build) => string | undefined> = {
+  file: () => undefined,
+  memory: () => 'memory:',
+  sqlite: (dir) => `sqlite://${join(dir, 'sessions.db')}`,
+  redis: (_dir, b) => `redis://127.0.0.1:6379/5?prefix=pso-builds-${b.name}:`,
+  postgres: (_dir, b) => `postgres://postgres@127.0.0.1:5432/test?table=pso_builds_${b.name.replace(/\W/g, '_')}`,
+  mysql: (_dir, b) => `mysql://root@127.0.0.1:3306/test?table=pso_builds_${b.name.replace(/\W/g, '_')}`,
+};
+
+async function serveRun(build: Build, store: string, requests: number): Promise<{ rps: number; cpuUs: number; non200: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'pso-builds-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: '', PSOSessionFileLoader_Path: join(dir, 'sessions') };
-  if (store === 'memory') env.PSOSessionStore = 'memory:';
+  const url = STORES[store]!(dir, build);
+  if (url) env.PSOSessionStore = url;
   const child: ChildProcess = spawn(process.execPath, [join(build.root, 'dist/src/cli/main.js'), 'serve', join(build.root, 'dist/bench/counterHandler.js'), '--port', String(port)], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -155,12 +167,14 @@ async function main(): Promise<void> {
   const requests = count('requests', 6000);
   const rounds = count('rounds', 3);
   const n = count('n', 200);
+  const stores = (option('stores') ?? 'file,memory').split(',');
+  for (const s of stores) if (!Object.hasOwn(STORES, s)) throw new Error(`--stores: unknown ${s} (known: ${Object.keys(STORES).join(', ')})`);
   const results: Record<string, unknown> = { bench: 'builds', date: new Date().toISOString(), env: environment(), builds, requests, rounds };
 
   console.log(`builds bench: ${builds.map((b) => `${b.name} (${b.root})`).join(' against ')}; load ${loadavg()[0]!.toFixed(2)}`);
   const serve: Record<string, { rps: number[]; cpuUs: number[]; non200: number }> = {};
   for (let r = 0; r < rounds; r++) {
-    for (const store of ['file', 'memory'] as const) {
+    for (const store of stores) {
       for (const b of r % 2 ? [...builds].reverse() : builds) {
         const x = await serveRun(b, store, requests);
         const key = `${store} ${b.name}`;
@@ -173,7 +187,7 @@ async function main(): Promise<void> {
     }
   }
   const rows = [['target', 'req/s (median)', 'rounds', 'CPU us/req (median)', 'non-200', 'x other (req/s)', 'x other (CPU)']];
-  for (const store of ['file', 'memory']) {
+  for (const store of stores) {
     const base = serve[`${store} ${builds[0]!.name}`]!;
     for (const b of builds) {
       const s = serve[`${store} ${b.name}`]!;
@@ -184,7 +198,9 @@ async function main(): Promise<void> {
   console.log(table(rows));
   results.serve = serve;
 
-  if (process.getuid?.() === 0) {
+  if (process.argv.includes('--no-cgi')) {
+    console.log('\nB. CGI latency not asked for (--no-cgi)');
+  } else if (process.getuid?.() === 0) {
     const cgi = await cgiRun(builds, n);
     const crow = [['CGI', 'median ms', 'p90 ms', 'mean ms', 'x other (median)']];
     const otherMedian = latencyStats(cgi.get(builds[0]!.name)!).median;
