@@ -38,7 +38,7 @@ async function limited<T, R>(items: T[], limit: number, fn: (item: T) => Promise
 }
 
 describe('SQLite sessions for CGI under a real Apache httpd (PSOSessionStore sqlite:)', function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
 
   let apache: ApacheServer | undefined;
   let base: string;
@@ -102,7 +102,7 @@ describe('SQLite sessions for CGI under a real Apache httpd (PSOSessionStore sql
       'SetEnv PSOSessionExpire "15*60"',
       '',
     ].join('\n'), { mode: 0o644 });
-    writeFileSync(join(sqlite, '.htaccess'), `SetEnv PSOSessionStore sqlite://${db}\nSetEnv PSOSessionLockTimeout 30\n`, { mode: 0o644 });
+    writeFileSync(join(sqlite, '.htaccess'), `SetEnv PSOSessionStore sqlite://${db}\nSetEnv PSOSessionLockTimeout 90\n`, { mode: 0o644 });
     apache = await startApache({ docroot });
   });
 
@@ -188,7 +188,7 @@ function describeCgiStore(store: CgiStore): void {
   describe(`${store.label} sessions for CGI under a real Apache httpd (PSOSessionStore ${new URL(store.url).protocol})`, function () {
     // 200 CGI processes on one session, each loading its driver and waiting its turn:
     // about 50 s with Redis on a quiet 2-core machine, so room for a busy one.
-    this.timeout(150_000);
+    this.timeout(300_000);
 
     let apache: ApacheServer | undefined;
     let base: string | undefined;
@@ -233,7 +233,7 @@ function describeCgiStore(store: CgiStore): void {
       chmodSync(docroot, 0o755);
       mkdirSync(join(docroot, store.dir), { mode: 0o755 });
       // 50 CGIs loading a driver at once can keep the last waiters past the default 10 s on a small machine.
-      writeFileSync(join(docroot, store.dir, '.htaccess'), `SetEnv PSOSessionStore "${store.url}"\nSetEnv PSOSessionLockTimeout 30\n`, { mode: 0o644 });
+      writeFileSync(join(docroot, store.dir, '.htaccess'), `SetEnv PSOSessionStore "${store.url}"\nSetEnv PSOSessionLockTimeout 90\n`, { mode: 0o644 });
       mkdirSync(join(docroot, `${store.dir}-down`), { mode: 0o755 });
       writeFileSync(join(docroot, `${store.dir}-down`, '.htaccess'), `SetEnv PSOSessionStore "${store.downUrl}"\n`, { mode: 0o644 });
       await bundleHandler({ entry: join(ROOT, 'samples', 'quick.ts'), outfile: join(docroot, store.dir, 'quick.cgi'), stores: [store.dir], nodeModules: join(ROOT, 'node_modules') });

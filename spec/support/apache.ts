@@ -114,7 +114,7 @@ ServerLimit 4
 ThreadLimit 64
 ThreadsPerChild 64
 MaxRequestWorkers 256
-Timeout 60
+Timeout 150
 KeepAlive On
 ${existsSync('/etc/mime.types') ? 'TypesConfig /etc/mime.types' : ''}
 AddDefaultCharset Off
