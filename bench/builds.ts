@@ -15,7 +15,7 @@
 // requests through one Apache, interleaved, with a node "hello" CGI beside.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { isMain } from 'pso-ts';
 import { startApache, type ApacheServer } from '../spec/support/apache.js';
 import { HELLO_CGI, cgiDirectories, latencyStats, quickDirectives, setEnvLines } from './cgi-latency.js';
-import { ROOT, RESULTS_DIR, environment, fmt, table } from './lib.js';
+import { ROOT, RESULTS_DIR, environment, fmt, get, table } from './lib.js';
 
 interface Build {
   name: string;
@@ -47,17 +47,6 @@ const TICK_MS = 10;
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-function get(port: number, agent: Agent, cookie?: string): Promise<{ status: number; cookie?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: '/', agent, headers: cookie ? { cookie } : {} }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, cookie: res.headers['set-cookie']?.[0]?.split(';')[0] }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** The stores a run can use: `PSOSessionStore` for a build (each build its own table or prefix), none for files. */
@@ -84,7 +73,7 @@ async function serveRun(build: Build, store: string, requests: number): Promise<
   try {
     for (let i = 0; ; i++) {
       try {
-        await get(port, agent);
+        await get(port, '/', undefined, agent);
         break;
       } catch (e) {
         if (i > 100) throw e;
@@ -92,8 +81,8 @@ async function serveRun(build: Build, store: string, requests: number): Promise<
       }
     }
     const cookies: string[] = [];
-    for (let i = 0; i < 500; i++) cookies.push((await get(port, agent)).cookie!);
-    for (let i = 0; i < 1000; i++) await get(port, agent, cookies[i % cookies.length]);
+    for (let i = 0; i < 500; i++) cookies.push((await get(port, '/', undefined, agent)).cookie!);
+    for (let i = 0; i < 1000; i++) await get(port, '/', cookies[i % cookies.length], agent);
     const c0 = cpuMs(child.pid!);
     const t0 = performance.now();
     let next = 0;
@@ -101,7 +90,7 @@ async function serveRun(build: Build, store: string, requests: number): Promise<
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (next < requests) {
         const i = next++;
-        if ((await get(port, agent, cookies[i % cookies.length])).status !== 200) non200++;
+        if ((await get(port, '/', cookies[i % cookies.length], agent)).status !== 200) non200++;
       }
     }));
     const wall = performance.now() - t0;
@@ -114,10 +103,7 @@ async function serveRun(build: Build, store: string, requests: number): Promise<
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+const median = (xs: number[]) => latencyStats(xs).median;
 
 async function cgiRun(builds: Build[], n: number): Promise<Map<string, number[]>> {
   const { base, docroot, sessions } = cgiDirectories('/tmp/pso-builds-cgi-');
