@@ -21,6 +21,10 @@ function aptInstall(pkgs) {
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const run = (args) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+    // A package install cut off earlier (a machine stopped mid-install) leaves dpkg
+    // "interrupted", and apt-get refuses everything until it is finished.
+    const audit = spawnSync('dpkg', ['--audit'], { encoding: 'utf8' });
+    if (audit.status === 0 && audit.stdout.trim() !== '') spawnSync('dpkg', ['--configure', '-a'], { stdio: ['ignore', 'ignore', 'inherit'], env });
     return run(['install', '-y', '-q', '--no-install-recommends', ...pkgs]) ||
       (run(['update', '-q']) && run(['install', '-y', '-q', '--no-install-recommends', ...pkgs]));
   } finally {
