@@ -67,20 +67,28 @@ export function sha256(text: string): string {
   return out.toString('base64url');
 }
 
-/** The digests of the last few texts asked for (a request hashes its session id at each store step). */
-const recent = new Map<string, string>();
-const RECENT_MAX = 256;
+/**
+ * The digests of the texts asked for lately, in two generations: a text is
+ * looked up in the young one, then the old; when the young one is full it
+ * becomes the old one. (A single map trimmed from its oldest end would walk
+ * over every entry deleted before it to find that end, on each call.)
+ */
+let young = new Map<string, string>();
+let old = new Map<string, string>();
+const GENERATION_MAX = 128;
 
 /**
- * {@link sha256}, remembering the last {@link RECENT_MAX} texts: the same id
- * is hashed to load, lock and save one request's session.
+ * {@link sha256}, remembering the digests of the last 128 to 256 texts: the
+ * same id is hashed to load, lock and save one request's session.
  */
 export function sha256Recent(text: string): string {
-  let digest = recent.get(text);
-  if (digest === undefined) {
-    digest = sha256(text);
-    if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
-    recent.set(text, digest);
+  let digest = young.get(text);
+  if (digest !== undefined) return digest;
+  digest = old.get(text) ?? sha256(text);
+  if (young.size >= GENERATION_MAX) {
+    old = young;
+    young = new Map();
   }
+  young.set(text, digest);
   return digest;
 }
