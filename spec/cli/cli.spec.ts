@@ -40,6 +40,12 @@ describe('pso (command line)', () => {
       assert.match(cookie, /^quick=[A-Za-z0-9_-]{27}$/);
       const second = await runCgi(out, { PSOSessionFileLoader_Path: sessions, HTTP_COOKIE: cookie });
       assert.equal(second.body, 'Hello World!  ~ You reloaded: 2 times ~ Try Reload !\n');
+      // A returning visitor's request loads no node:crypto (some 8 ms of a CGI process's start).
+      const probe = join(dir, 'modules.cjs');
+      writeFileSync(probe, "process.on('exit', () => process.stderr.write(`crypto loaded: ${process.moduleLoadList.includes('NativeModule crypto')}\\n`));\n");
+      const third = await runCgi(out, { PSOSessionFileLoader_Path: sessions, HTTP_COOKIE: cookie, NODE_OPTIONS: `--require ${probe}` });
+      assert.equal(third.body, 'Hello World!  ~ You reloaded: 3 times ~ Try Reload !\n');
+      assert.match(third.stderr, /^crypto loaded: false$/m);
     });
 
     it('embeds a code cache node accepts, made without calling the handler', async function () {

@@ -19,8 +19,9 @@ function procStat(pid: number | 'self'): { state: string; started: string } | un
   return state && started ? { state, started } : undefined;
 }
 
-const HAS_PROC = procStat('self') !== undefined;
-const OWN_START = procStat('self')?.started;
+const OWN_STAT = procStat('self');
+const HAS_PROC = OWN_STAT !== undefined;
+const OWN_START = OWN_STAT?.started;
 
 /**
  * This process's start time, to write beside its pid in a lock's holder
