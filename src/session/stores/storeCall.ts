@@ -12,18 +12,27 @@ interface Pending {
   expire(): void;
 }
 
+/** Ticks without a new operation after which the timer stops (one second). */
+const IDLE_TICKS = 20;
+
 /**
  * Store operations in flight, checked by one timer for the process rather
  * than a timer each (every request makes two or more). The timer keeps the
  * process alive only while an operation waits (unref'd when none does, so a
- * CGI process can exit at once), and stops at its first tick with none left:
- * a busy server does not make and clear a timer for every operation.
+ * CGI process can exit at once), and stops after a second in which no
+ * operation began: a busy server makes neither a timer per operation nor a
+ * new one at every tick (with a fast store, every tick found nothing
+ * pending, so the timer was stopped and made again twenty times a second).
  */
 const pending = new Set<Pending>();
 let ticker: NodeJS.Timeout | undefined;
+/** Ticks in a row in which no operation began. */
+let idleTicks = 0;
+let begun = false;
 
 function watch(entry: Pending): void {
   pending.add(entry);
+  begun = true;
   if (ticker === undefined) ticker = setInterval(expireLate, DEADLINE_TICK_MS);
   else ticker.ref();
 }
@@ -42,9 +51,14 @@ function expireLate(): void {
       entry.expire();
     }
   }
-  if (pending.size === 0) {
+  if (pending.size > 0) return;
+  ticker?.unref();
+  idleTicks = begun ? 0 : idleTicks + 1;
+  begun = false;
+  if (idleTicks >= IDLE_TICKS) {
     clearInterval(ticker);
     ticker = undefined;
+    idleTicks = 0;
   }
 }
 

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { storeCall } from '../../../src/session/stores/storeCall.js';
+import { StoreUnavailableError } from '../../../src/session/stores/StoreUnavailableError.js';
+import type { SessionStore } from '../../../src/session/stores/SessionStore.js';
+import { ROOT } from '../../support/http.js';
+
+const store = { name: 'test:' } as SessionStore;
+const module = join(ROOT, 'dist/src/session/stores/storeCall.js');
+
+/** Runs `body` in a fresh node with `storeCall` and a store named test: in scope; its output and how long it ran. */
+function inChild(body: string): { out: string; ms: number } {
+  const script = `import { storeCall } from ${JSON.stringify(module)};
+const store = { name: 'test:' };
+${body}`;
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  return { out: r.stdout + r.stderr, ms: Date.now() - started };
+}
+
+describe('storeCall (store operation deadlines)', () => {
+  it('gives the answer of an operation that answers in time', async () => {
+    assert.equal(await storeCall(store, 'get', 1000, async () => 42), 42);
+  });
+
+  it('rejects an operation that does not answer within its time, naming the store and the operation', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      storeCall(store, 'get', 150, () => new Promise(() => undefined)),
+      (e: unknown) => e instanceof StoreUnavailableError && /test:/.test(e.message) && /no answer to get within 150 ms/.test(e.message),
+    );
+    assert.ok(Date.now() - started >= 140, 'not before its time');
+  });
+
+  it('many operations in a row, then one that hangs: the hung one still meets its deadline', async () => {
+    for (let i = 0; i < 500; i++) await storeCall(store, 'get', 1000, async () => i);
+    await new Promise((r) => setTimeout(r, 120)); // ticks with nothing pending
+    await assert.rejects(storeCall(store, 'set', 150, () => new Promise(() => undefined)), StoreUnavailableError);
+  });
+
+  it('does not keep a process alive once its operations have answered (a CGI exits at once)', function () {
+    this.timeout(30_000);
+    const bare = inChild(`console.log('answered');`);
+    const r = inChild(`await storeCall(store, 'get', 5000, async () => 1); console.log('answered');`);
+    assert.match(r.out, /answered/);
+    // The timer stops after an idle second; until then it must not hold the process.
+    assert.ok(r.ms < bare.ms + 600, `the process exited at once (${r.ms} ms, ${bare.ms} ms without the call), not after the timer's idle second`);
+  });
+
+  it('keeps a process alive while an operation waits, until its deadline', function () {
+    this.timeout(30_000);
+    // Nothing else holds the event loop: only the deadline's timer can make the rejection happen.
+    const r = inChild(`storeCall(store, 'get', 300, () => new Promise(() => undefined)).catch((e) => console.log('rejected:', e.message));`);
+    assert.match(r.out, /rejected: .*no answer to get within 300 ms/);
+  });
+});
