@@ -21,8 +21,11 @@ const IDLE_TICKS = 20;
  * process alive only while an operation waits (unref'd when none does, so a
  * CGI process can exit at once), and stops after a second in which no
  * operation began: a busy server makes neither a timer per operation nor a
- * new one at every tick (with a fast store, every tick found nothing
- * pending, so the timer was stopped and made again twenty times a second).
+ * new one at every tick. (With a fast store every tick found nothing
+ * pending, so the timer was stopped and made again twenty times a second;
+ * in three runs of six under a memory-store load, old-generation growth
+ * then went from about 1 to 7 MB per 1,000 requests, and a request's CPU
+ * up by about half: V8 kept whole requests through young collections.)
  */
 const pending = new Set<Pending>();
 let ticker: NodeJS.Timeout | undefined;
