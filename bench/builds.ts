@@ -100,6 +100,46 @@ async function serveRun(build: Build, store: string, requests: number): Promise<
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
+    await dropStore(store, build);
+  }
+}
+
+/** Deletes what a run wrote to a database store (its table, or its keys), so that each run starts empty and none is left behind. */
+async function dropStore(store: string, build: Build): Promise<void> {
+  const table = `pso_builds_${build.name.replace(/\W/g, '_')}`;
+  if (store === 'postgres') {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test', connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+      // The user index's table is named after the sessions' table.
+      for (const { tablename } of (await client.query(`SELECT tablename FROM pg_tables WHERE tablename LIKE $1`, [`${table}%`])).rows) {
+        await client.query(`DROP TABLE IF EXISTS "${tablename}"`);
+      }
+    } finally {
+      await client.end();
+    }
+  } else if (store === 'mysql') {
+    const mysql = await import('mysql2/promise');
+    const connection = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', database: 'test', connectTimeout: 5000 });
+    try {
+      const [rows] = await connection.query('SHOW TABLES LIKE ?', [`${table}%`]);
+      for (const row of rows as Record<string, string>[]) await connection.query(`DROP TABLE IF EXISTS \`${Object.values(row)[0]}\``);
+    } finally {
+      await connection.end();
+    }
+  } else if (store === 'redis') {
+    const { createClient } = await import('redis');
+    const client = createClient({ url: 'redis://127.0.0.1:6379/5' });
+    await client.connect();
+    try {
+      for await (const keys of client.scanIterator({ MATCH: `pso-builds-${build.name}:*`, COUNT: 1000 })) {
+        const batch = ([] as string[]).concat(keys);
+        if (batch.length) await client.del(batch);
+      }
+    } finally {
+      await client.quit();
+    }
   }
 }
 
