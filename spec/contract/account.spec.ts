@@ -5,7 +5,7 @@
 // out everywhere" ending the user's session in two browsers; then a check
 // that every host answered alike.
 import assert from 'node:assert/strict';
-import { HOSTS, SERVICE, sampleModule, type ContractHost, type HostResponse } from './hosts.js';
+import { HOSTS, SERVICE, answeredAlike, hostForSuite, sampleModule, type ContractHost, type HostResponse, type Transcripts } from './hosts.js';
 import { Jar } from './jar.js';
 
 const ACCOUNT = sampleModule('account');
@@ -20,7 +20,7 @@ function csrfField(body: string): string {
 }
 
 /** What each host answered, with what differs by host (its base path, ids, tokens) taken out. */
-const transcripts = new Map<string, Record<string, unknown>>();
+const transcripts: Transcripts = new Map();
 
 for (const definition of HOSTS) {
   describe(`samples/account.ts on ${definition.name}`, function () {
@@ -43,19 +43,9 @@ for (const definition of HOSTS) {
     const login = (jar: Jar, user: string) => jar.request(`/login?user=${encodeURIComponent(user)}`);
     const post = (jar: Jar, body: string) => jar.request('/note', { method: 'POST', headers: FORM, body });
 
-    before(async function () {
-      const reason = definition.skipReason();
-      if (reason) {
-        console.log(`    skipping samples/account.ts on the ${definition.name} host: ${reason}`);
-        this.skip();
-      }
-      host = await definition.start(ACCOUNT);
-      record = {};
-      transcripts.set(definition.name, record);
-    });
-
-    after(async () => {
-      await host?.stop();
+    hostForSuite(definition, `samples/account.ts on the ${definition.name} host`, ACCOUNT, transcripts, (started, fresh) => {
+      host = started;
+      record = fresh;
     });
 
     it('GET /login?user=NAME: 303 to the page, with a new session id bound to NAME', async () => {
@@ -175,13 +165,4 @@ for (const definition of HOSTS) {
   });
 }
 
-describe('samples/account.ts on every host', () => {
-  it('answered alike on every host that ran', function () {
-    const ran = [...transcripts];
-    if (ran.length < 2) this.skip();
-    const [firstName, first] = ran[0]!;
-    for (const [name, transcript] of ran.slice(1)) {
-      assert.deepEqual(transcript, first, `${name} answered otherwise than ${firstName}`);
-    }
-  });
-});
+answeredAlike('samples/account.ts on every host', transcripts);

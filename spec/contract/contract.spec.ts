@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOSTS, SERVICE, type ContractHost, type HostResponse } from './hosts.js';
+import { HOSTS, SERVICE, answeredAlike, hostForSuite, type ContractHost, type HostResponse, type Transcripts } from './hosts.js';
 import { Jar } from './jar.js';
 import { setCookieOf } from '../support/responses.js';
 
@@ -45,7 +45,7 @@ let tokens = 0;
 const token = () => `tok${process.pid}n${++tokens}r${Math.random().toString(36).slice(2, 8)}`;
 
 /** What each host answered, in a form that must be the same for all. */
-const transcripts = new Map<string, Record<string, unknown>>();
+const transcripts: Transcripts = new Map();
 
 for (const definition of HOSTS) {
   describe(`the contract handler on ${definition.name}`, function () {
@@ -62,19 +62,9 @@ for (const definition of HOSTS) {
       return { ...echo, path: echo.path.startsWith(host.basePath) ? echo.path.slice(host.basePath.length) : echo.path };
     };
 
-    before(async function () {
-      const reason = definition.skipReason();
-      if (reason) {
-        console.log(`    skipping the ${definition.name} host: ${reason}`);
-        this.skip();
-      }
-      host = await definition.start();
-      record = {};
-      transcripts.set(definition.name, record);
-    });
-
-    after(async () => {
-      await host?.stop();
+    hostForSuite(definition, `the ${definition.name} host`, undefined, transcripts, (started, fresh) => {
+      host = started;
+      record = fresh;
     });
 
     it('counts 1, 2, 3 in one session, under the PSOServiceId cookie; another client starts at 1', async () => {
@@ -358,13 +348,4 @@ for (const definition of HOSTS) {
   });
 }
 
-describe('the contract handler on every host', () => {
-  it('answered alike on every host that ran', function () {
-    const ran = [...transcripts];
-    if (ran.length < 2) this.skip();
-    const [firstName, first] = ran[0]!;
-    for (const [name, transcript] of ran.slice(1)) {
-      assert.deepEqual(transcript, first, `${name} answered otherwise than ${firstName}`);
-    }
-  });
-});
+answeredAlike('the contract handler on every host', transcripts);

@@ -2,6 +2,7 @@
 // sample such as samples/account.ts) started on every host pso has, each
 // answering requests through one interface, so that one list of tests runs
 // against all of them.
+import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,6 +78,53 @@ export interface HostDefinition {
   skipReason(): string | undefined;
   /** Starts the host running `module` (default: the contract handler). */
   start(module?: HandlerModule): Promise<ContractHost>;
+}
+
+/** What each host of a contract suite answered, by host name, with what differs by host taken out. */
+export type Transcripts = Map<string, Record<string, unknown>>;
+
+/**
+ * Starts `definition`'s host running `module` before a suite and stops it
+ * after; where the host cannot run here, the suite is skipped and the log
+ * says why. `started` gets the host and the record of its answers, which
+ * `transcripts` keeps for {@link answeredAlike}.
+ */
+export function hostForSuite(
+  definition: HostDefinition,
+  what: string,
+  module: HandlerModule | undefined,
+  transcripts: Transcripts,
+  started: (host: ContractHost, record: Record<string, unknown>) => void,
+): void {
+  let host: ContractHost | undefined;
+  before(async function () {
+    const reason = definition.skipReason();
+    if (reason) {
+      console.log(`    skipping ${what}: ${reason}`);
+      this.skip();
+    }
+    host = await definition.start(module);
+    const record: Record<string, unknown> = {};
+    transcripts.set(definition.name, record);
+    started(host, record);
+  });
+  after(async () => {
+    await host?.stop();
+  });
+}
+
+/** The last suite of a contract: every host that ran answered as the first one did. */
+export function answeredAlike(title: string, transcripts: Transcripts): void {
+  describe(title, () => {
+    it('answered alike on every host that ran', function () {
+      const ran = [...transcripts];
+      if (ran.length < 2) this.skip();
+      const [firstName, first] = ran[0]!;
+      for (const [name, transcript] of ran.slice(1)) {
+        assert.deepEqual(transcript, first, `${name} answered otherwise than ${firstName}`);
+      }
+    });
+  });
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
