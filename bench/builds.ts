@@ -49,14 +49,21 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
 }
 
+const POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';
+const MYSQL = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' };
+const REDIS = 'redis://127.0.0.1:6379/5';
+/** A build's table in the SQL databases, and its key prefix in Redis. */
+const tableOf = (b: Build) => `pso_builds_${b.name.replace(/\W/g, '_')}`;
+const prefixOf = (b: Build) => `pso-builds-${b.name}:`;
+
 /** The stores a run can use: `PSOSessionStore` for a build (each build its own table or prefix), none for files. */
 const STORES: Record<string, (dir: string, build: Build) => string | undefined> = {
   file: () => undefined,
   memory: () => 'memory:',
   sqlite: (dir) => `sqlite://${join(dir, 'sessions.db')}`,
-  redis: (_dir, b) => `redis://127.0.0.1:6379/5?prefix=pso-builds-${b.name}:`,
-  postgres: (_dir, b) => `postgres://postgres@127.0.0.1:5432/test?table=pso_builds_${b.name.replace(/\W/g, '_')}`,
-  mysql: (_dir, b) => `mysql://root@127.0.0.1:3306/test?table=pso_builds_${b.name.replace(/\W/g, '_')}`,
+  redis: (_dir, b) => `${REDIS}?prefix=${prefixOf(b)}`,
+  postgres: (_dir, b) => `${POSTGRES}?table=${tableOf(b)}`,
+  mysql: (_dir, b) => `mysql://${MYSQL.user}@${MYSQL.host}:${MYSQL.port}/${MYSQL.database}?table=${tableOf(b)}`,
 };
 
 async function serveRun(build: Build, store: string, requests: number): Promise<{ rps: number; cpuUs: number; non200: number }> {
@@ -106,10 +113,10 @@ async function serveRun(build: Build, store: string, requests: number): Promise<
 
 /** Deletes what a run wrote to a database store (its table, or its keys), so that each run starts empty and none is left behind. */
 async function dropStore(store: string, build: Build): Promise<void> {
-  const table = `pso_builds_${build.name.replace(/\W/g, '_')}`;
+  const table = tableOf(build);
   if (store === 'postgres') {
     const pg = (await import('pg')).default;
-    const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test', connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({ connectionString: POSTGRES, connectionTimeoutMillis: 5000 });
     await client.connect();
     try {
       // The user index's table is named after the sessions' table.
@@ -121,7 +128,7 @@ async function dropStore(store: string, build: Build): Promise<void> {
     }
   } else if (store === 'mysql') {
     const mysql = await import('mysql2/promise');
-    const connection = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', database: 'test', connectTimeout: 5000 });
+    const connection = await mysql.createConnection({ ...MYSQL, connectTimeout: 5000 });
     try {
       const [rows] = await connection.query('SHOW TABLES LIKE ?', [`${table}%`]);
       for (const row of rows as Record<string, string>[]) await connection.query(`DROP TABLE IF EXISTS \`${Object.values(row)[0]}\``);
@@ -130,10 +137,10 @@ async function dropStore(store: string, build: Build): Promise<void> {
     }
   } else if (store === 'redis') {
     const { createClient } = await import('redis');
-    const client = createClient({ url: 'redis://127.0.0.1:6379/5' });
+    const client = createClient({ url: REDIS });
     await client.connect();
     try {
-      for await (const keys of client.scanIterator({ MATCH: `pso-builds-${build.name}:*`, COUNT: 1000 })) {
+      for await (const keys of client.scanIterator({ MATCH: `${prefixOf(build)}*`, COUNT: 1000 })) {
         const batch = ([] as string[]).concat(keys);
         if (batch.length) await client.del(batch);
       }

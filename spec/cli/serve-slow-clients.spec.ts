@@ -123,16 +123,22 @@ describe('pso serve: slow and stalled clients', function () {
     return r.body;
   }
 
-  it('cuts off a client that sends its headers a byte a second after the headers timeout; the same session is served meanwhile', async () => {
-    const { port, cookie } = await start();
-    const slow = new Raw(port, { read: true });
-    const began = Date.now();
-    void slow.trickle(`GET / HTTP/1.1\r\nHost: x\r\nCookie: ${cookie}\r\nX-Slow: ${'a'.repeat(60)}\r\n\r\n`, 1000);
+  /** The session's answers, asked every 200 ms while `slow` is still connected (20 s at most from `began`). */
+  async function askWhileOpen(slow: Raw, cookie: string, began: number): Promise<string[]> {
     const answers: string[] = [];
     while (!slow.isClosed && Date.now() - began < 20_000) {
       answers.push(await ask(cookie));
       await sleep(200);
     }
+    return answers;
+  }
+
+  it('cuts off a client that sends its headers a byte a second after the headers timeout; the same session is served meanwhile', async () => {
+    const { port, cookie } = await start();
+    const slow = new Raw(port, { read: true });
+    const began = Date.now();
+    void slow.trickle(`GET / HTTP/1.1\r\nHost: x\r\nCookie: ${cookie}\r\nX-Slow: ${'a'.repeat(60)}\r\n\r\n`, 1000);
+    const answers = await askWhileOpen(slow, cookie, began);
     await within(2000 + 5000, slow.closed, 'the slow client cut off');
     assert.ok(slow.closedAt! - began < 2000 + 5000, `cut off after ${slow.closedAt! - began} ms`);
     assert.match(slow.received.toString('latin1'), /^HTTP\/1\.1 408 /);
@@ -147,11 +153,7 @@ describe('pso serve: slow and stalled clients', function () {
       const began = Date.now();
       slow.socket.write(`POST /echo HTTP/1.1\r\nHost: x\r\nCookie: ${cookie}\r\nContent-Type: ${type}\r\nContent-Length: ${body.length}\r\n\r\n`);
       void slow.trickle(body, 500);
-      const answers: string[] = [];
-      while (!slow.isClosed && Date.now() - began < 20_000) {
-        answers.push(await ask(cookie));
-        await sleep(200);
-      }
+      const answers = await askWhileOpen(slow, cookie, began);
       await within(3000 + 5000, slow.closed, 'the trickling client cut off');
       assert.ok(slow.closedAt! - began < 3000 + 5000, `cut off after ${slow.closedAt! - began} ms`);
       assert.match(slow.received.toString('latin1'), /^HTTP\/1\.1 408 /);
