@@ -5,6 +5,7 @@ import type { ListeningServer } from './Listen.js';
 import { LISTENERS } from './listeners.js';
 import { loadHandlerModule } from './loadHandlerModule.js';
 import type { ProcessConfig } from './ServeConfig.js';
+import { keepRequestsYoung } from '../util/servingHeap.js';
 
 /** How long the session stores' connections get to close after the last request. */
 const STORE_CLOSE_MS = 2000;
@@ -20,6 +21,7 @@ const STORE_CLOSE_MS = 2000;
  * ```
  */
 export async function startServing(config: ProcessConfig): Promise<ListeningServer> {
+  keepRequestsYoung();
   // Stack traces of a compiled TypeScript module point into its sources (a JavaScript one is left as node runs it).
   if (config.importPath !== config.source) process.setSourceMapsEnabled(true);
   const mod = await loadHandlerModule(config.importPath, config.module, config.source);

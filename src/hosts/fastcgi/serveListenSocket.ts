@@ -1,6 +1,7 @@
 import { withDefaults } from '../../config/directives.js';
 import type { Handler, RunOptions, ServiceCore } from '../../service/ServiceCore.js';
 import { closeStores } from '../../session/stores/registry.js';
+import { keepRequestsYoung } from '../../util/servingHeap.js';
 import { createFastCgiServer } from './createFastCgiServer.js';
 
 /**
@@ -18,6 +19,7 @@ import { createFastCgiServer } from './createFastCgiServer.js';
  * ```
  */
 export async function serveListenSocket<D extends object>(serviceHandler: ServiceCore, handler: Handler<D>, options: RunOptions): Promise<number> {
+  keepRequestsYoung();
   const logger = serviceHandler.logger;
   const fromEnvironment: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('PSO') && v !== undefined) fromEnvironment[k] = v;

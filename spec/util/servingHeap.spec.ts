@@ -1,0 +1,68 @@
+// A `pso serve` process keeps a request's objects in V8's young generation
+// (allocation-site pretenuring off), unless node was started with a
+// pretenuring flag of its own. The probe is a handler that makes many objects
+// at one literal, all kept, as a burst of new sessions would: with
+// pretenuring, V8 then allocates that literal's objects old.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, cleanEnv } from '../support/http.js';
+
+const PROBE = `
+const inYoung = new Function('o', 'return %InYoungGeneration(o)');
+function make(i) { return { i, next: null }; }
+export function handler(r) {
+  const keep = [];
+  let last;
+  for (let i = 0; i < 2_000_000; i++) keep.push((last = make(i)));
+  r.sendHttpHeaders('text/plain');
+  r.write(inYoung(last) ? 'young' : 'old');
+}
+`;
+
+/** Serves the probe with `node <nodeArgs> pso serve`, asks it once, stops it. */
+async function probe(dir: string, nodeArgs: string[], vars: Record<string, string> = {}): Promise<string> {
+  const module = join(dir, 'probe.mjs');
+  writeFileSync(module, PROBE);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, 'serve', module, '--port', '0', '-D', `PSOSessionFileLoader_Path=${join(dir, 'sessions')}`, '-D', 'PSOSessionLazy=on'], {
+    env: cleanEnv(vars),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout!.setEncoding('utf8').on('data', (d) => {
+        out += d;
+        const m = /on (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.stderr!.setEncoding('utf8').on('data', (d) => (out += d));
+      child.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
+    });
+    const res = await fetch(url);
+    assert.equal(res.status, 200);
+    return await res.text();
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  }
+}
+
+describe('the heap of a pso serve process', function () {
+  this.timeout(60_000);
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'pso-heap-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps objects young at a literal whose objects all survived (allocation-site pretenuring off)', async () => {
+    assert.equal(await probe(dir, ['--allow-natives-syntax']), 'young');
+  });
+
+  it('leaves pretenuring on when node is started with the flag (the probe sees it: objects made old)', async () => {
+    assert.equal(await probe(dir, ['--allow-natives-syntax', '--allocation-site-pretenuring']), 'old');
+  });
+});
