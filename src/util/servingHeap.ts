@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+import { createRequire } from 'node:module';
 
 let done = false;
 
@@ -36,5 +36,6 @@ export function keepRequestsYoung(): void {
   if (done) return;
   done = true;
   const chosen = process.execArgv.some((arg) => /allocation[-_]site[-_]pretenuring/.test(arg));
-  if (!chosen) setFlagsFromString('--no-allocation-site-pretenuring');
+  // Loaded here, not imported: a CGI script (which never serves long) does not pay for node:v8.
+  if (!chosen) (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString('--no-allocation-site-pretenuring');
 }
