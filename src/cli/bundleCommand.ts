@@ -16,7 +16,10 @@ export interface BundleOptions {
   entry: string;
   /** The executable to write. */
   outfile: string;
-  /** The interpreter line (default `#!/usr/bin/env node`). */
+  /**
+   * The node to run, as an interpreter line (default `#!/usr/bin/env node`:
+   * `node` on PATH); the script itself starts `#!/bin/sh` and `exec`s it.
+   */
   shebang?: string;
   /** Minify (default true). */
   minify?: boolean;
@@ -119,18 +122,53 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
   });
   const code = WRAP_HEAD + result.outputFiles[0]!.text + WRAP_TAIL;
   const cache = options.codeCache === false ? undefined : await makeCodeCache(code, outfile);
-  const shebang = options.shebang ?? '#!/usr/bin/env node';
-  const loader =
-    `${shebang}\n` +
-    `var __pso_code=${JSON.stringify(code)};\n` +
-    `var __pso_cache=${JSON.stringify(cache ?? '')};\n` +
-    // Compiled through vm.Script so that V8 can take the cache; without one it compiles as usual.
-    'require("vm").Script.prototype.runInThisContext.call(new (require("vm").Script)(__pso_code,{filename:__filename,' +
-    'cachedData:__pso_cache?Buffer.from(__pso_cache,"base64"):undefined})).call(module.exports,exports,require,module,__filename,__dirname);\n';
+  const loader = executable(code, cache ?? '', options.shebang ?? '#!/usr/bin/env node');
   await makeDirectories(asyncFs, dirname(outfile), 0o777);
   await writeFile(outfile, loader);
   await chmod(outfile, 0o755);
   return { bytes: Buffer.byteLength(loader), cacheBytes: cache ? Buffer.from(cache, 'base64').byteLength : 0 };
+}
+
+/**
+ * The executable: a shell script and a node program at once, with the bundle
+ * and its code cache in a comment at its end.
+ *
+ * Run as a program (by a web server, mod_fcgid, or a shell), `/bin/sh` reads
+ * the first lines only and `exec`s node with a small loader (`node -e`), which
+ * reads the file as bytes, compiles the bundle with the cache and runs it.
+ * Node itself then never parses the file: given it as a script, it would read
+ * the whole of it as text and scan it (about 20 ms for a megabyte on a small
+ * server, on every request). `node file.cgi` works too: line 2 is a string
+ * and a comment to node, line 3 the same loader, the rest a comment.
+ *
+ * The comment holds the bundle as UTF-8, where each `*\/` is written with a
+ * control character the bundle lacks between the two, then the cache in base64.
+ */
+function executable(code: string, cache: string, shebang: string): string {
+  const marker = [...Array(32).keys()].map((c) => String.fromCharCode(c)).find((c) => c !== '\n' && c !== '\r' && c !== '\0' && !code.includes(c));
+  if (marker === undefined) throw new Error('the bundle uses every control character: it cannot be embedded');
+  const body = code.replaceAll('*/', `*${marker}/`);
+  const escaped = `\\x${marker.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  // Single quotes would end the shell's quoting of the loader: it has none.
+  const loader =
+    `var P=require("path"),b=require("fs").readFileSync(f),e=b.length-3-${cache.length},c=b.utf8Slice(e-${Buffer.byteLength(body)},e),M=require("module"),m=new M(f,null);` +
+    `if(c.indexOf("${escaped}")>=0)c=c.split("*${escaped}/").join("*/");` +
+    'm.filename=f;m.paths=M._nodeModulePaths(P.dirname(f));' +
+    'var r=function(i){return m.require(i)};r.resolve=function(i,o){return M._resolveFilename(i,m,false,o)};r.main=m;r.cache=M._cache;' +
+    `new (require("vm").Script)(c,{filename:f,cachedData:${cache.length ? `Buffer.from(b.latin1Slice(e,e+${cache.length}),"base64")` : 'undefined'}})` +
+    '.runInThisContext().call(m.exports,m.exports,r,m,f,P.dirname(f))';
+  return `#!/bin/sh\n` +
+    `':' //; exec ${nodeCommand(shebang)} -e '(function(f){${loader}})(require("path").resolve(process.argv[1]))' "$0" "$@"\n` +
+    `;(function(f){${loader}})(__filename);\n` +
+    `/*${body}${cache}*/\n`;
+}
+
+/** The command that runs node, from an interpreter line: `#!/usr/bin/env node` gives `node` (found on PATH, as env would). */
+function nodeCommand(shebang: string): string {
+  const words = shebang.replace(/^#!/, '').trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) throw new UsageError(`--shebang ${JSON.stringify(shebang)}: no interpreter`);
+  if (words.some((w) => /[^\w\/.,:=+@%-]/.test(w))) throw new UsageError(`--shebang ${JSON.stringify(shebang)}: only a path and plain options are allowed`);
+  return (words[0] === '/usr/bin/env' && words.length > 1 ? words.slice(1) : words).join(' ');
 }
 
 /**
