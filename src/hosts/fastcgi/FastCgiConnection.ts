@@ -94,7 +94,7 @@ export class FastCgiConnection implements ExchangeOwner {
     this.#limits = { ...FASTCGI_DEFAULTS, ...definedOnly(options) };
     this.#reader = new RecordReader((type, id, content) => this.#onRecord(type, id, content));
     this.#closed = new Promise((resolve) => socket.once('close', () => {
-      this.#gone(new FastCgiAbortedError('the web server closed the connection'));
+      this.#gone('the web server closed the connection');
       resolve();
     }));
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -379,7 +379,10 @@ export class FastCgiConnection implements ExchangeOwner {
     if (this.#done) return;
     this.#done = true;
     this.#paused = false;
-    for (const exchange of this.#exchanges.values()) exchange.lose(new FastCgiAbortedError('the connection was closed'));
+    if (this.#exchanges.size > 0) {
+      const reason = new FastCgiAbortedError('the connection was closed');
+      for (const exchange of this.#exchanges.values()) exchange.lose(reason);
+    }
     this.#exchanges.clear();
     this.#params.clear();
     const socket = this.#socket;
@@ -397,10 +400,14 @@ export class FastCgiConnection implements ExchangeOwner {
   }
 
   /** The socket closed: every request still running is aborted and can write no more. */
-  #gone(reason: Error): void {
+  #gone(why: string): void {
     this.#done = true;
     if (this.#linger) clearTimeout(this.#linger);
-    for (const exchange of this.#exchanges.values()) exchange.lose(reason);
+    // The error (and its stack) is made only when a request is lost: most connections close with none open.
+    if (this.#exchanges.size > 0) {
+      const reason = new FastCgiAbortedError(why);
+      for (const exchange of this.#exchanges.values()) exchange.lose(reason);
+    }
     this.#exchanges.clear();
     this.#params.clear();
   }
