@@ -103,10 +103,16 @@ if (isMain(import.meta.url)) new ServiceHandler().run(handler);
 
     it('--shebang names the node to run; anything but a path and plain options is refused', async function () {
       this.timeout(60_000);
+      const entry = join(dir, 'argv.mjs');
+      // What a child the handler forks would inherit: the node options, not the loader.
+      writeFileSync(entry, `import { ServiceHandler, isMain } from ${JSON.stringify(join(ROOT, 'dist/src/index.js'))};
+export function handler(r) { r.sendHttpHeaders('text/plain'); r.write(JSON.stringify(process.execArgv)); }
+if (isMain(import.meta.url)) new ServiceHandler().run(handler);
+`);
       const out = join(dir, 'named-node.cgi');
-      assert.equal((await pso(['bundle', join(ROOT, 'samples/test.ts'), '-o', out, '--no-code-cache', '--shebang', `#!${process.execPath} --max-old-space-size=64`])).code, 0);
+      assert.equal((await pso(['bundle', entry, '-o', out, '--no-code-cache', '--shebang', `#!${process.execPath} --max-old-space-size=64`])).code, 0);
       assert.ok(readFileSync(out, 'utf8').split('\n')[1]!.startsWith(`':' //; exec ${process.execPath} --max-old-space-size=64 -e '`));
-      assert.equal((await runCgi(out, { PSOSessionFileLoader_Path: join(dir, 's') })).body, 'hello world\n');
+      assert.equal((await runCgi(out, { PSOSessionFileLoader_Path: join(dir, 's') })).body, '["--max-old-space-size=64"]');
       const bad = await pso(['bundle', join(ROOT, 'samples/test.ts'), '-o', join(dir, 'bad.cgi'), '--shebang', '#!/usr/bin/env node; touch /tmp/x']);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /only a path and plain options/);

@@ -154,6 +154,8 @@ function executable(code: string, cache: string, shebang: string): string {
     `var P=require("path"),b=require("fs").readFileSync(f),e=b.length-3-${cache.length},c=b.utf8Slice(e-${Buffer.byteLength(body)},e),M=require("module"),m=new M(f,null);` +
     `if(c.indexOf("${escaped}")>=0)c=c.split("*${escaped}/").join("*/");` +
     'm.filename=f;m.paths=M._nodeModulePaths(P.dirname(f));' +
+    // The loader is no option of node's for a child the handler forks (child_process.fork).
+    'var x=process.execArgv.indexOf("-e");if(x>=0)process.execArgv.splice(x,2);' +
     'var r=function(i){return m.require(i)};r.resolve=function(i,o){return M._resolveFilename(i,m,false,o)};r.main=m;r.cache=M._cache;' +
     `new (require("vm").Script)(c,{filename:f,cachedData:${cache.length ? `Buffer.from(b.latin1Slice(e,e+${cache.length}),"base64")` : 'undefined'}})` +
     '.runInThisContext().call(m.exports,m.exports,r,m,f,P.dirname(f))';

@@ -379,12 +379,7 @@ export class FastCgiConnection implements ExchangeOwner {
     if (this.#done) return;
     this.#done = true;
     this.#paused = false;
-    if (this.#exchanges.size > 0) {
-      const reason = new FastCgiAbortedError('the connection was closed');
-      for (const exchange of this.#exchanges.values()) exchange.lose(reason);
-    }
-    this.#exchanges.clear();
-    this.#params.clear();
+    this.#loseAll('the connection was closed');
     const socket = this.#socket;
     socket.end();
     socket.resume();
@@ -403,7 +398,11 @@ export class FastCgiConnection implements ExchangeOwner {
   #gone(why: string): void {
     this.#done = true;
     if (this.#linger) clearTimeout(this.#linger);
-    // The error (and its stack) is made only when a request is lost: most connections close with none open.
+    this.#loseAll(why);
+  }
+
+  /** Ends every request still open, which can write no more; the error (and its stack) is made only when there is one. */
+  #loseAll(why: string): void {
     if (this.#exchanges.size > 0) {
       const reason = new FastCgiAbortedError(why);
       for (const exchange of this.#exchanges.values()) exchange.lose(reason);
