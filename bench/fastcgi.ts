@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, serveFastCgi, type ServiceRequest } from 'pso-ts';
 import { startNginx, type NginxServer } from '../spec/support/nginx.js';
+import { keepRequestsYoung } from '../src/util/servingHeap.js';
 import { RESULTS_DIR, consistencyCheck, environment, fmt, measure, parseOptions, psoCounter, runMain, table, watchdog, type Measured, type ServerUsage } from './lib.js';
 
 const KINDS = ['fastcgi', 'http'] as const;
@@ -66,6 +67,8 @@ function startChild(kind: Kind, dir: string): Promise<Child> {
 
 /** The child: serves the counter over FastCGI or HTTP, reports its address, its CPU time on request. */
 async function childMain(kind: Kind, dir: string): Promise<void> {
+  // As `pso serve` does, with or without --fastcgi.
+  keepRequestsYoung();
   let requests = 0;
   const handler = (r: ServiceRequest) => { requests++; psoCounter(r); };
   const directives = { PSOServiceId: 'bench', PSOSessionFileLoader_Path: join(dir, 'sessions'), PSOSessionGCProbability: '0' };
