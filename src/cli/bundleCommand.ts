@@ -122,11 +122,11 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
   });
   const code = WRAP_HEAD + result.outputFiles[0]!.text + WRAP_TAIL;
   const cache = options.codeCache === false ? undefined : await makeCodeCache(code, outfile);
-  const loader = executable(code, cache ?? '', options.shebang ?? '#!/usr/bin/env node');
+  const file = executable(code, cache ?? Buffer.alloc(0), options.shebang ?? '#!/usr/bin/env node');
   await makeDirectories(asyncFs, dirname(outfile), 0o777);
-  await writeFile(outfile, loader);
+  await writeFile(outfile, file);
   await chmod(outfile, 0o755);
-  return { bytes: Buffer.byteLength(loader), cacheBytes: cache ? Buffer.from(cache, 'base64').byteLength : 0 };
+  return { bytes: file.byteLength, cacheBytes: cache?.byteLength ?? 0 };
 }
 
 /**
@@ -141,28 +141,34 @@ export async function bundleHandler(options: BundleOptions): Promise<{ bytes: nu
  * server, on every request). `node file.cgi` works too: line 2 is a string
  * and a comment to node, line 3 the same loader, the rest a comment.
  *
- * The comment holds the bundle as UTF-8, where each `*\/` is written with a
- * control character the bundle lacks between the two, then the cache in base64.
+ * The comment holds the bundle (UTF-8) and then the cache (V8's bytes, as
+ * they are). Where the two hold `*\/`, which would end the comment, the slash
+ * is written as a zero byte, and the loader, which lists those places, puts
+ * the slashes back in the bytes it read before using them.
  */
-function executable(code: string, cache: string, shebang: string): string {
-  const marker = [...Array(32).keys()].map((c) => String.fromCharCode(c)).find((c) => c !== '\n' && c !== '\r' && c !== '\0' && !code.includes(c));
-  if (marker === undefined) throw new Error('the bundle uses every control character: it cannot be embedded');
-  const body = code.replaceAll('*/', `*${marker}/`);
-  const escaped = `\\x${marker.charCodeAt(0).toString(16).padStart(2, '0')}`;
+function executable(code: string, cache: Buffer, shebang: string): Buffer {
+  const bundle = Buffer.from(code, 'utf8');
+  const payload = Buffer.concat([bundle, cache]);
+  const slashes: number[] = [];
+  for (let at = payload.indexOf('*/'); at >= 0; at = payload.indexOf('*/', at + 1)) {
+    payload[at + 1] = 0;
+    slashes.push(at + 1);
+  }
   // Single quotes would end the shell's quoting of the loader: it has none.
   const loader =
-    `var P=require("path"),b=require("fs").readFileSync(f),e=b.length-3-${cache.length},c=b.utf8Slice(e-${Buffer.byteLength(body)},e),M=require("module"),m=new M(f,null);` +
-    `if(c.indexOf("${escaped}")>=0)c=c.split("*${escaped}/").join("*/");` +
+    `var P=require("path"),b=require("fs").readFileSync(f),s=b.length-3-${payload.length},e=s+${bundle.length},M=require("module"),m=new M(f,null);` +
+    `for(var k of [${slashes.join(',')}])b[s+k]=47;` +
     'm.filename=f;m.paths=M._nodeModulePaths(P.dirname(f));' +
     // The loader is no option of node's for a child the handler forks (child_process.fork).
     'var x=process.execArgv.indexOf("-e");if(x>=0)process.execArgv.splice(x,2);' +
     'var r=function(i){return m.require(i)};r.resolve=function(i,o){return M._resolveFilename(i,m,false,o)};r.main=m;r.cache=M._cache;' +
-    `new (require("vm").Script)(c,{filename:f,cachedData:${cache.length ? `Buffer.from(b.latin1Slice(e,e+${cache.length}),"base64")` : 'undefined'}})` +
+    `new (require("vm").Script)(b.utf8Slice(s,e),{filename:f,cachedData:${cache.length ? 'b.subarray(e,b.length-3)' : 'undefined'}})` +
     '.runInThisContext().call(m.exports,m.exports,r,m,f,P.dirname(f))';
-  return `#!/bin/sh\n` +
+  const head =
+    '#!/bin/sh\n' +
     `':' //; exec ${nodeCommand(shebang)} -e '(function(f){${loader}})(require("path").resolve(process.argv[1]))' "$0" "$@"\n` +
-    `;(function(f){${loader}})(__filename);\n` +
-    `/*${body}${cache}*/\n`;
+    `;(function(f){${loader}})(__filename);\n/*`;
+  return Buffer.concat([Buffer.from(head, 'utf8'), payload, Buffer.from('*/\n')]);
 }
 
 /** The command that runs node, from an interpreter line: `#!/usr/bin/env node` gives `node` (found on PATH, as env would). */
@@ -176,10 +182,10 @@ function nodeCommand(shebang: string): string {
 /**
  * Runs the bundle once in a fresh node, as a CGI request would (a GET from a
  * returning visitor, sessions in a temporary directory, the user's handler left out),
- * and returns V8's code cache of everything that ran, base64-encoded;
+ * and returns V8's code cache of everything that ran;
  * undefined if that fails.
  */
-async function makeCodeCache(code: string, outfile: string): Promise<string | undefined> {
+async function makeCodeCache(code: string, outfile: string): Promise<Buffer | undefined> {
   const dir = await mkdtemp(join(tmpdir(), 'pso-bundle-'));
   try {
     const src = join(dir, 'code.js');
@@ -219,7 +225,7 @@ async function makeCodeCache(code: string, outfile: string): Promise<string | un
       process.stderr.write(`pso bundle: no code cache (running the module failed: ${String(r.stderr).trim().split('\n').slice(-1)[0]})\n`);
       return undefined;
     }
-    return (await readFile(out)).toString('base64');
+    return await readFile(out);
   } catch (e) {
     process.stderr.write(`pso bundle: no code cache (${(e as Error).message})\n`);
     return undefined;
