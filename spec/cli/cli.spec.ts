@@ -113,9 +113,17 @@ if (isMain(import.meta.url)) new ServiceHandler().run(handler);
       assert.equal((await pso(['bundle', entry, '-o', out, '--no-code-cache', '--shebang', `#!${process.execPath} --max-old-space-size=64`])).code, 0);
       assert.ok(readFileSync(out, 'utf8').split('\n')[1]!.startsWith(`':' //; exec ${process.execPath} --max-old-space-size=64 -e '`));
       assert.equal((await runCgi(out, { PSOSessionFileLoader_Path: join(dir, 's') })).body, '["--max-old-space-size=64"]');
+      // env's -S (to pass options through a shebang) is env's, not node's.
+      const viaEnv = join(dir, 'env-node.cgi');
+      assert.equal((await pso(['bundle', entry, '-o', viaEnv, '--no-code-cache', '--shebang', '#!/usr/bin/env -S node --max-old-space-size=64'])).code, 0);
+      assert.ok(readFileSync(viaEnv, 'utf8').split('\n')[1]!.startsWith(`':' //; exec node --max-old-space-size=64 -e '`));
+      assert.equal((await runCgi(viaEnv, { PSOSessionFileLoader_Path: join(dir, 's') })).body, '["--max-old-space-size=64"]');
       const bad = await pso(['bundle', join(ROOT, 'samples/test.ts'), '-o', join(dir, 'bad.cgi'), '--shebang', '#!/usr/bin/env node; touch /tmp/x']);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /only a path and plain options/);
+      const bare = await pso(['bundle', join(ROOT, 'samples/test.ts'), '-o', join(dir, 'bare.cgi'), '--shebang', '#!/usr/bin/env']);
+      assert.equal(bare.code, 2);
+      assert.match(bare.stderr, /no interpreter after env/);
     });
 
     it('with --no-code-cache writes a plain bundle that runs', async function () {

@@ -129,10 +129,10 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `pso serve <module> --port 0` and waits for its address. */
-export function startServer(module: string, args: string[] = [], vars: Record<string, string | undefined> = {}): Promise<ServerProcess> {
+/** Starts `node <nodeArgs> pso serve <module> --port 0` and waits for its address. */
+export function startServer(module: string, args: string[] = [], vars: Record<string, string | undefined> = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', module, '--port', '0', ...args], { env: cleanEnv(vars), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', module, '--port', '0', ...args], { env: cleanEnv(vars), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     const timer = setTimeout(() => { child.kill(); reject(new Error(`server did not start: ${out}${err}`)); }, 10_000);

@@ -4,11 +4,10 @@
 // at one literal, all kept, as a burst of new sessions would: with
 // pretenuring, V8 then allocates that literal's objects old.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, cleanEnv } from '../support/http.js';
+import { startServer } from '../support/http.js';
 
 const PROBE = `
 const inYoung = new Function('o', 'return %InYoungGeneration(o)');
@@ -23,32 +22,16 @@ export function handler(r) {
 `;
 
 /** Serves the probe with `node <nodeArgs> pso serve`, asks it once, stops it. */
-async function probe(dir: string, nodeArgs: string[], vars: Record<string, string> = {}): Promise<string> {
+async function probe(dir: string, nodeArgs: string[]): Promise<string> {
   const module = join(dir, 'probe.mjs');
   writeFileSync(module, PROBE);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, CLI, 'serve', module, '--port', '0', '-D', `PSOSessionFileLoader_Path=${join(dir, 'sessions')}`, '-D', 'PSOSessionLazy=on'], {
-    env: cleanEnv(vars),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const server = await startServer(module, ['-D', `PSOSessionFileLoader_Path=${join(dir, 'sessions')}`, '-D', 'PSOSessionLazy=on'], {}, nodeArgs);
   try {
-    let out = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (d) => {
-        out += d;
-        const m = /on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.stderr!.setEncoding('utf8').on('data', (d) => (out += d));
-      child.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
-    });
-    const res = await fetch(url);
-    assert.equal(res.status, 200);
+    const res = await fetch(server.url);
+    assert.equal(res.status, 200, server.stderr());
     return await res.text();
   } finally {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
+    await server.stop();
   }
 }
 

@@ -176,7 +176,11 @@ function nodeCommand(shebang: string): string {
   const words = shebang.replace(/^#!/, '').trim().split(/\s+/).filter(Boolean);
   if (words.length === 0) throw new UsageError(`--shebang ${JSON.stringify(shebang)}: no interpreter`);
   if (words.some((w) => /[^\w\/.,:=+@%-]/.test(w))) throw new UsageError(`--shebang ${JSON.stringify(shebang)}: only a path and plain options are allowed`);
-  return (words[0] === '/usr/bin/env' && words.length > 1 ? words.slice(1) : words).join(' ');
+  if (words[0] !== '/usr/bin/env') return words.join(' ');
+  // `env node`, or `env -S node --option`: the shell finds node on PATH as env would.
+  const command = words[1] === '-S' ? words.slice(2) : words.slice(1);
+  if (command.length === 0) throw new UsageError(`--shebang ${JSON.stringify(shebang)}: no interpreter after env`);
+  return command.join(' ');
 }
 
 /**

@@ -25,7 +25,8 @@ const IDLE_TICKS = 20;
  * pending, so the timer was stopped and made again twenty times a second;
  * in three runs of six under a memory-store load, old-generation growth
  * then went from about 1 to 7 MB per 1,000 requests, and a request's CPU
- * up by about half: V8 kept whole requests through young collections.)
+ * up by about half: V8 kept whole requests through young collections; the
+ * state itself is V8's pretenuring, see `util/servingHeap.ts`.)
  */
 const pending = new Set<Pending>();
 let ticker: NodeJS.Timeout | undefined;
