@@ -95,7 +95,11 @@ describe('a bundled handler under Apache mod_fcgid', function () {
     const jar = new CookieJar();
     await pidAndCount(await jar.fetch(url('/app.fcgi/count')));
     const n = 40;
-    const results = await Promise.all(Array.from({ length: n }, () => fetch(url('/app.fcgi/slow?ms=100'), { headers: { cookie: jar.header() } }).then(pidAndCount)));
+    const results = await Promise.all(Array.from({ length: n }, () => fetch(url('/app.fcgi/slow?ms=100'), { headers: { cookie: jar.header() } }).then(pidAndCount)))
+      .catch((e: Error) => {
+        // A request Apache dropped: what mod_fcgid and the processes said about it.
+        throw new Error(`${e.message} (${(e.cause as Error | undefined)?.message ?? 'no cause'}); Apache's error log:\n${apache!.errorLog().slice(-4000)}`);
+      });
     const counts = results.map((r) => r.count).sort((a, b) => a - b);
     assert.deepEqual(counts, Array.from({ length: n }, (_, i) => i + 2), 'every increment kept, none twice');
     const pids = new Set(results.map((r) => r.pid));
@@ -123,6 +127,6 @@ describe('a bundled handler under Apache mod_fcgid', function () {
     // mod_fcgid sends SIGTERM, then SIGKILL to what is left a moment later, and logs how each ended.
     const log = apache!.errorLog();
     assert.match(log, new RegExp(`app\\.fcgi\\(${pid}\\) exit\\(shutting down\\), terminated by calling exit\\(\\), return code: 0`), log);
-    assert.doesNotMatch(log, /still did not exit|get stop signal 9/, 'every process left on SIGTERM');
+    assert.doesNotMatch(log, /still did not exit|get stop signal 9/, `every process left on SIGTERM; Apache's error log:\n${log.slice(-4000)}`);
   });
 });
