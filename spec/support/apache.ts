@@ -80,6 +80,12 @@ export function apacheConfig(o: { stateDir: string; docroot: string; port: numbe
   const fcgid = more.includes('fcgid')
     ? `
 # mod_fcgid: its sockets and process table here; the processes it starts get only FcgidInitialEnv.
+# Its two mutexes are process-shared pthread mutexes: the fcntl ("file") locks
+# this config picks by default fail now and then with EDEADLK between the
+# threads of one event-MPM child ("mod_fcgid: can't lock process table"), and
+# that request is dropped.
+Mutex pthread fcgid-proctbl
+Mutex pthread fcgid-pipe
 FcgidIPCDir "${st}/run/fcgid"
 FcgidProcessTableFile "${st}/run/fcgid_shm"
 FcgidInitialEnv PATH "${o.path}"`
