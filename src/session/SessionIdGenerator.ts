@@ -1,5 +1,5 @@
 import { injectable } from 'inversify';
-import { lazyCrypto } from '../util/lazyCrypto.js';
+import { fillRandom } from '../util/lazyCrypto.js';
 
 /**
  * Makes and recognises session ids. Bind your own under
@@ -23,7 +23,7 @@ let offset = 0;
 /** `ID_BYTES` fresh random bytes, each handed out once. */
 function randomId(): string {
   if (!pool || offset + ID_BYTES > pool.length) {
-    pool = lazyCrypto().randomFillSync(Buffer.allocUnsafe(ID_BYTES * POOL_IDS));
+    pool = fillRandom(Buffer.allocUnsafe(ID_BYTES * POOL_IDS));
     offset = 0;
   }
   const id = pool.toString('base64url', offset, offset + ID_BYTES);
@@ -35,8 +35,9 @@ function randomId(): string {
 
 /**
  * The default {@link SessionIdGenerator}: 160 bits from the system's secure
- * random source (`crypto.randomFillSync`, drawn for many ids at a time),
- * base64url-encoded (27 characters).
+ * random source (/dev/urandom, or `crypto.randomFillSync` once node:crypto is
+ * loaded: see `fillRandom`), drawn for many ids at a time, base64url-encoded
+ * (27 characters).
  *
  * @example
  * ```ts

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { SessionBusyError } from './SessionBusyError.js';
 import type { Release } from './KeyedMutex.js';
 import { isAlive, ownStartTime } from './processLiveness.js';
-import { lazyCrypto } from '../../util/lazyCrypto.js';
+import { fillRandom } from '../../util/lazyCrypto.js';
 
 export { isAlive } from './processLiveness.js';
 
@@ -169,7 +169,7 @@ function trySharedLock(path: string): FileLock | undefined {
 function holderIn(dir: string): Holder {
   let holder = holders.get(dir);
   if (holder) return holder;
-  const tag = lazyCrypto().randomBytes(6).toString('hex');
+  const tag = fillRandom(Buffer.alloc(6)).toString('hex');
   const token = `${process.pid} ${HOST} ${tag}${STARTED}`;
   const path = join(dir, `${HOLDER_PREFIX}${process.pid}-${tag}`);
   writeFileSync(path, token, { flag: 'wx', mode: 0o600 });
