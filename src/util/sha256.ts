@@ -16,10 +16,26 @@ const K = new Uint32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-const W = new Uint32Array(64);
+const W = new Int32Array(64);
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** `text` as UTF-8 (ASCII, what ids are, without a Buffer). */
+function utf8(text: string): Uint8Array {
+  const n = text.length;
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return Buffer.from(text, 'utf8');
+    bytes[i] = c;
+  }
+  return bytes;
+}
 
 /**
  * The SHA-256 digest of `text` (as UTF-8), base64url-encoded (43 characters).
+ * Plain arithmetic on typed arrays, no Buffer methods: in a CGI process it
+ * runs once, in the interpreter, where each Buffer method's first call costs
+ * more than the digest.
  *
  * @example
  * ```ts
@@ -27,21 +43,28 @@ const W = new Uint32Array(64);
  * ```
  */
 export function sha256(text: string): string {
-  const data = Buffer.from(text, 'utf8');
+  const data = utf8(text);
+  const n = data.length;
   // The message, a 1 bit, zeros, and its length in bits: a whole number of 64-byte blocks.
-  const blocks = Math.ceil((data.length + 9) / 64);
-  const padded = Buffer.alloc(blocks * 64);
-  data.copy(padded);
-  padded[data.length] = 0x80;
-  const bits = data.length * 8;
-  padded.writeUInt32BE(Math.floor(bits / 0x1_0000_0000), padded.length - 8);
-  padded.writeUInt32BE(bits >>> 0, padded.length - 4);
+  const blocks = Math.ceil((n + 9) / 64);
+  const padded = new Uint8Array(blocks * 64);
+  padded.set(data);
+  padded[n] = 0x80;
+  const end = padded.length;
+  const bitsHigh = Math.floor(n / 0x2000_0000);
+  const bitsLow = (n * 8) >>> 0;
+  for (let k = 0; k < 4; k++) {
+    padded[end - 8 + k] = (bitsHigh >>> (24 - 8 * k)) & 0xff;
+    padded[end - 4 + k] = (bitsLow >>> (24 - 8 * k)) & 0xff;
+  }
 
-  let h0 = 0x6a09e667, h1 = 0xbb67ae85, h2 = 0x3c6ef372, h3 = 0xa54ff53a;
-  let h4 = 0x510e527f, h5 = 0x9b05688c, h6 = 0x1f83d9ab, h7 = 0x5be0cd19;
-  for (let block = 0; block < blocks; block++) {
-    const at = block * 64;
-    for (let t = 0; t < 16; t++) W[t] = padded.readUInt32BE(at + t * 4);
+  let h0 = 0x6a09e667, h1 = 0xbb67ae85 | 0, h2 = 0x3c6ef372, h3 = 0xa54ff53a | 0;
+  let h4 = 0x510e527f, h5 = 0x9b05688c | 0, h6 = 0x1f83d9ab, h7 = 0x5be0cd19;
+  for (let at = 0; at < end; at += 64) {
+    for (let t = 0; t < 16; t++) {
+      const i = at + t * 4;
+      W[t] = (padded[i]! << 24) | (padded[i + 1]! << 16) | (padded[i + 2]! << 8) | padded[i + 3]!;
+    }
     for (let t = 16; t < 64; t++) {
       const w15 = W[t - 15]!, w2 = W[t - 2]!;
       const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
@@ -62,9 +85,23 @@ export function sha256(text: string): string {
     h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + d) | 0;
     h4 = (h4 + e) | 0; h5 = (h5 + f) | 0; h6 = (h6 + g) | 0; h7 = (h7 + h) | 0;
   }
-  const out = Buffer.alloc(32);
-  [h0, h1, h2, h3, h4, h5, h6, h7].forEach((v, i) => out.writeUInt32BE(v >>> 0, i * 4));
-  return out.toString('base64url');
+  return base64url([h0, h1, h2, h3, h4, h5, h6, h7]);
+}
+
+/** The 32 bytes of eight big-endian words, base64url-encoded without padding (43 characters). */
+function base64url(words: readonly number[]): string {
+  let out = '';
+  let bits = 0;
+  let pending = 0;
+  for (let i = 0; i < 32; i++) {
+    pending = ((pending << 8) | ((words[i >> 2]! >>> (24 - 8 * (i & 3))) & 0xff)) & 0xffff;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += BASE64URL[(pending >>> bits) & 63];
+    }
+  }
+  return bits > 0 ? out + BASE64URL[(pending << (6 - bits)) & 63] : out;
 }
 
 /**
