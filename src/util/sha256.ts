@@ -19,16 +19,43 @@ const K = new Uint32Array([
 const W = new Int32Array(64);
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** `text` as UTF-8 (ASCII, what ids are, without a Buffer). */
-function utf8(text: string): Uint8Array {
-  const n = text.length;
-  const bytes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) return Buffer.from(text, 'utf8');
-    bytes[i] = c;
+/** The padded message of a text of up to 119 ASCII characters (two blocks), reused. */
+const SHORT = new Uint8Array(128);
+/** The digest's characters, reused. */
+const OUT = new Uint8Array(43);
+
+/**
+ * `text` as UTF-8, with the padding after it: a 1 bit, zeros, and its
+ * length in bits, to a whole number of 64-byte blocks. Short ASCII text (an
+ * id) is written into a buffer kept for it, so a digest allocates only its
+ * result.
+ */
+function padded(text: string): Uint8Array {
+  const chars = text.length;
+  let ascii = chars <= 119;
+  for (let i = 0; ascii && i < chars; i++) ascii = text.charCodeAt(i) < 0x80;
+  let message: Uint8Array;
+  let n: number;
+  if (ascii) {
+    n = chars;
+    message = SHORT.subarray(0, n + 9 <= 64 ? 64 : 128);
+    message.fill(0);
+    for (let i = 0; i < n; i++) message[i] = text.charCodeAt(i);
+  } else {
+    const data = Buffer.from(text, 'utf8');
+    n = data.length;
+    message = new Uint8Array(Math.ceil((n + 9) / 64) * 64);
+    message.set(data);
   }
-  return bytes;
+  message[n] = 0x80;
+  const end = message.length;
+  const bitsHigh = Math.floor(n / 0x2000_0000);
+  const bitsLow = (n * 8) >>> 0;
+  for (let k = 0; k < 4; k++) {
+    message[end - 8 + k] = (bitsHigh >>> (24 - 8 * k)) & 0xff;
+    message[end - 4 + k] = (bitsLow >>> (24 - 8 * k)) & 0xff;
+  }
+  return message;
 }
 
 /**
@@ -43,27 +70,14 @@ function utf8(text: string): Uint8Array {
  * ```
  */
 export function sha256(text: string): string {
-  const data = utf8(text);
-  const n = data.length;
-  // The message, a 1 bit, zeros, and its length in bits: a whole number of 64-byte blocks.
-  const blocks = Math.ceil((n + 9) / 64);
-  const padded = new Uint8Array(blocks * 64);
-  padded.set(data);
-  padded[n] = 0x80;
-  const end = padded.length;
-  const bitsHigh = Math.floor(n / 0x2000_0000);
-  const bitsLow = (n * 8) >>> 0;
-  for (let k = 0; k < 4; k++) {
-    padded[end - 8 + k] = (bitsHigh >>> (24 - 8 * k)) & 0xff;
-    padded[end - 4 + k] = (bitsLow >>> (24 - 8 * k)) & 0xff;
-  }
-
+  const message = padded(text);
+  const end = message.length;
   let h0 = 0x6a09e667, h1 = 0xbb67ae85 | 0, h2 = 0x3c6ef372, h3 = 0xa54ff53a | 0;
   let h4 = 0x510e527f, h5 = 0x9b05688c | 0, h6 = 0x1f83d9ab, h7 = 0x5be0cd19;
   for (let at = 0; at < end; at += 64) {
     for (let t = 0; t < 16; t++) {
       const i = at + t * 4;
-      W[t] = (padded[i]! << 24) | (padded[i + 1]! << 16) | (padded[i + 2]! << 8) | padded[i + 3]!;
+      W[t] = (message[i]! << 24) | (message[i + 1]! << 16) | (message[i + 2]! << 8) | message[i + 3]!;
     }
     for (let t = 16; t < 64; t++) {
       const w15 = W[t - 15]!, w2 = W[t - 2]!;
@@ -85,12 +99,13 @@ export function sha256(text: string): string {
     h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + d) | 0;
     h4 = (h4 + e) | 0; h5 = (h5 + f) | 0; h6 = (h6 + g) | 0; h7 = (h7 + h) | 0;
   }
-  return base64url([h0, h1, h2, h3, h4, h5, h6, h7]);
+  return base64url(h0, h1, h2, h3, h4, h5, h6, h7);
 }
 
 /** The 32 bytes of eight big-endian words, base64url-encoded without padding (43 characters). */
-function base64url(words: readonly number[]): string {
-  let out = '';
+function base64url(h0: number, h1: number, h2: number, h3: number, h4: number, h5: number, h6: number, h7: number): string {
+  const words = [h0, h1, h2, h3, h4, h5, h6, h7];
+  let out = 0;
   let bits = 0;
   let pending = 0;
   for (let i = 0; i < 32; i++) {
@@ -98,10 +113,12 @@ function base64url(words: readonly number[]): string {
     bits += 8;
     while (bits >= 6) {
       bits -= 6;
-      out += BASE64URL[(pending >>> bits) & 63];
+      OUT[out++] = BASE64URL.charCodeAt((pending >>> bits) & 63);
     }
   }
-  return bits > 0 ? out + BASE64URL[(pending << (6 - bits)) & 63] : out;
+  OUT[out] = BASE64URL.charCodeAt((pending << (6 - bits)) & 63);
+  // One string made from the codes, not one per character appended.
+  return String.fromCharCode.apply(null, OUT as unknown as number[]);
 }
 
 /**
