@@ -93,7 +93,8 @@ async function openStored(opener: Opener, request: SessionRequest, state: OpenSe
         next = forced || hop >= MAX_FORWARDS ? undefined : forwardTarget(id, record);
         if (next !== undefined && !hooks.isValidSessionId(next)) next = undefined;
         record = undefined;
-      } else if (record && !(await storageStep(hooks, 'load', () => users.isCurrent(request, id, record!)))) {
+      } else if (record?.user && !(await storageStep(hooks, 'load', () => users.isCurrent(request, id, record!)))) {
+        // (A record bound to no user always holds: no step to take.)
         if (!state.readOnly) await storageStep(hooks, 'delete', () => hooks.remove(request, id));
         record = undefined;
       }

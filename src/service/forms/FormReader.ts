@@ -85,6 +85,7 @@ export class FormReader {
     // What the handler left of a body read ahead in part: the host drops it (and the connection after the answer).
     if (ahead?.rest && !this.#bodyTaken) await ahead.rest.return?.(undefined);
     const uploads = this.#uploads;
+    if (uploads.length === 0) return [];
     this.#uploads = [];
     const results = await Promise.allSettled(uploads.map((u) => u[kDiscard]()));
     return results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
