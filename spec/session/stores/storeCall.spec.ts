@@ -39,6 +39,23 @@ describe('storeCall (store operation deadlines)', () => {
     await assert.rejects(storeCall(store, 'set', 150, () => new Promise(() => undefined)), StoreUnavailableError);
   });
 
+  it('starts no timer for operations that answer at once (a store in this process), and one for an operation that waits', () => {
+    const r = inChild(`import { deadlineTimerStarted } from ${JSON.stringify(module)};
+      const answers = [];
+      answers.push(await storeCall(store, 'get', 5000, async () => 1));
+      answers.push(await storeCall(store, 'set', 5000, () => Promise.resolve(2)));
+      answers.push(await storeCall(store, 'lock', 5000, async () => 3));
+      const before = deadlineTimerStarted();
+      answers.push(await storeCall(store, 'get', 5000, () => new Promise((r) => setTimeout(() => r(4), 20))));
+      console.log(JSON.stringify({ answers, before, after: deadlineTimerStarted() }));`);
+    assert.deepEqual(JSON.parse(r.out), { answers: [1, 2, 3, 4], before: false, after: true }, r.out);
+  });
+
+  it('a failure that comes at once is still turned into a StoreUnavailableError', async () => {
+    await assert.rejects(storeCall(store, 'get', 1000, async () => { throw new Error('disk on fire'); }), (e: unknown) => e instanceof StoreUnavailableError && /get failed: disk on fire/.test(e.message));
+    await assert.rejects(storeCall(store, 'get', 1000, () => { throw new Error('thrown, not rejected'); }), (e: unknown) => e instanceof StoreUnavailableError && /thrown, not rejected/.test(e.message));
+  });
+
   it('does not keep a process alive once its operations have answered (a CGI exits at once)', function () {
     this.timeout(30_000);
     const bare = inChild(`console.log('answered');`);
