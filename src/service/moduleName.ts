@@ -17,6 +17,8 @@ export function isMain(url: string): boolean {
   const entry = process.argv[1];
   if (!entry || !url.startsWith('file:')) return false;
   const self = fileURLToPath(url);
+  // The same path is the same file (a bundle's usual case: no file system call); else through links.
+  if (resolve(entry) === self) return true;
   try {
     return realpathSync(entry) === realpathSync(self);
   } catch {
