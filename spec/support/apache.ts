@@ -114,12 +114,17 @@ ${more.map(m).join('\n')}
 # The cgid daemon's socket: workers (as ${o.user}) connect to it.
 ScriptSock "${st}/run/cgid.sock"
 
-# Enough threads that concurrent requests are not queued behind each other.
-StartServers 2
+# Enough threads that concurrent requests are not queued behind each other, all
+# started at once and never reaped: a child stopped for having too many idle
+# threads after a burst closes its kept-alive connections, and a client that
+# sends its next request on one just then sees "other side closed".
+StartServers 4
 ServerLimit 4
 ThreadLimit 64
 ThreadsPerChild 64
 MaxRequestWorkers 256
+MinSpareThreads 64
+MaxSpareThreads 256
 Timeout 150
 KeepAlive On
 ${existsSync('/etc/mime.types') ? 'TypesConfig /etc/mime.types' : ''}
