@@ -39,7 +39,8 @@ export type { FormInput } from './service/forms/FormInput.js';
 export type { UploadedFile } from './service/forms/UploadedFile.js';
 
 // Hosts: how a handler is served.
-export { serve, createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
+export { createRequestListener, type ServeOptions, type PsoServer } from './hosts/node-http/serve.js';
+export { serve } from './hosts/node-http/listenHttp.js';
 export { TIMEOUT_DEFAULTS, type ServerTimeouts } from './hosts/ServerTimeouts.js';
 export { serveFastCgi, type ServeFastCgiOptions, type FastCgiServer } from './hosts/fastcgi/serveFastCgi.js';
 export { createFetchHandler, type FetchHandlerOptions } from './hosts/fetch/createFetchHandler.js';

@@ -48,3 +48,22 @@ export async function listenHttp<D extends object = SessionData>(
     },
   };
 }
+
+/**
+ * Serves a handler with node:http on a port. (It lives here, not in
+ * `serve.ts` with an on-demand `import()` of this module: that import and
+ * this module's import of `serve.ts` made esbuild wrap every module of a
+ * bundle for lazy start-up, 351 of them, which a bundled CGI script paid for
+ * on every request, about 1.5 ms.)
+ *
+ * @example
+ * ```ts
+ * const server = await serve(handler, { port: 8080 });
+ * console.log(`listening on ${server.url}`);
+ * ```
+ */
+export async function serve<D extends object = SessionData>(handler: Handler<D>, options: ServeOptions = {}): Promise<PsoServer> {
+  const port = options.port ?? (process.env.PORT ? Number(process.env.PORT) : 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`invalid port ${port}`);
+  return listenHttp(handler, options, { kind: 'tcp', host: options.host ?? '127.0.0.1', port });
+}

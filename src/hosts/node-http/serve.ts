@@ -88,19 +88,3 @@ export function createRequestListener<D extends object = SessionData>(
     });
   };
 }
-
-/**
- * Serves a handler with node:http.
- *
- * @example
- * ```ts
- * const server = await serve(handler, { port: 8080 });
- * console.log(`listening on ${server.url}`);
- * ```
- */
-export async function serve<D extends object = SessionData>(handler: Handler<D>, options: ServeOptions = {}): Promise<PsoServer> {
-  const port = options.port ?? (process.env.PORT ? Number(process.env.PORT) : 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`invalid port ${port}`);
-  const { listenHttp } = await import('./listenHttp.js');
-  return listenHttp(handler, options, { kind: 'tcp', host: options.host ?? '127.0.0.1', port });
-}
