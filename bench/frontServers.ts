@@ -172,11 +172,6 @@ export function apacheFcgid(o: {
   const env = o.env ?? {};
   return {
     global: `LoadModule fcgid_module ${FCGID_MODULE}
-# fcntl locks (the "file" mutexes of the generated config, and of Debian's
-# apache2.conf) fail with EDEADLK between the threads of an event MPM
-# worker: "mod_fcgid: can't lock process table".
-Mutex pthread fcgid-proctbl
-Mutex pthread fcgid-pipe
 FcgidIPCDir "${o.ipcDir}/sock"
 FcgidProcessTableFile "${o.ipcDir}/shm"
 FcgidConnectTimeout 20

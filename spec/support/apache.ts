@@ -80,12 +80,6 @@ export function apacheConfig(o: { stateDir: string; docroot: string; port: numbe
   const fcgid = more.includes('fcgid')
     ? `
 # mod_fcgid: its sockets and process table here; the processes it starts get only FcgidInitialEnv.
-# Its two mutexes are process-shared pthread mutexes: the fcntl ("file") locks
-# this config picks by default fail now and then with EDEADLK between the
-# threads of one event-MPM child ("mod_fcgid: can't lock process table"), and
-# that request is dropped.
-Mutex pthread fcgid-proctbl
-Mutex pthread fcgid-pipe
 FcgidIPCDir "${st}/run/fcgid"
 FcgidProcessTableFile "${st}/run/fcgid_shm"
 FcgidInitialEnv PATH "${o.path}"`
@@ -95,7 +89,10 @@ ServerName 127.0.0.1
 Listen 127.0.0.1:${o.port}
 PidFile "${st}/httpd.pid"
 DefaultRuntimeDir "${st}/run"
-Mutex file:${st}/run default
+# Process-shared pthread mutexes, not fcntl ("file") locks: those fail now and
+# then with EDEADLK between the threads of one event-MPM child, and mod_fcgid
+# then drops the request ("mod_fcgid: can't lock process table").
+Mutex pthread default
 ErrorLog "${st}/logs/error.log"
 LogLevel ${o.logLevel}
 User ${o.user}

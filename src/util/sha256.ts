@@ -19,8 +19,9 @@ const K = new Uint32Array([
 const W = new Int32Array(64);
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** The padded message of a text of up to 119 ASCII characters (two blocks), reused. */
-const SHORT = new Uint8Array(128);
+/** The padded message of a text of up to 119 ASCII characters: one block, or two; reused. */
+const TWO_BLOCKS = new Uint8Array(128);
+const ONE_BLOCK = TWO_BLOCKS.subarray(0, 64);
 /** The digest's characters, reused. */
 const OUT = new Uint8Array(43);
 
@@ -38,7 +39,7 @@ function padded(text: string): Uint8Array {
   let n: number;
   if (ascii) {
     n = chars;
-    message = SHORT.subarray(0, n + 9 <= 64 ? 64 : 128);
+    message = n + 9 <= 64 ? ONE_BLOCK : TWO_BLOCKS;
     message.fill(0);
     for (let i = 0; i < n; i++) message[i] = text.charCodeAt(i);
   } else {
