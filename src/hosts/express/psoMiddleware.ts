@@ -4,9 +4,10 @@ import { moduleNameOf } from '../../service/moduleName.js';
 import { ServiceCore, type Handler, type HandlerOptions } from '../../service/ServiceCore.js';
 import type { SessionData } from '../../session/json.js';
 import { NodeHttpRequest } from '../node-http/NodeHttpRequest.js';
+import { keepRequestsYoung, type HeapOptions } from '../../util/servingHeap.js';
 
 /** Options of {@link psoMiddleware}. */
-export interface MiddlewareOptions extends HandlerOptions {
+export interface MiddlewareOptions extends HandlerOptions, HeapOptions {
   /** Directives, as `SetEnv` would give them to a CGI script. */
   directives?: Readonly<Record<string, string>>;
   /** The bootstrap to use (default: a new {@link ServiceHandler}). */
@@ -39,6 +40,7 @@ export function psoMiddleware<D extends object = SessionData>(
 
 /** What both middlewares build once, when they are made: a bad option fails at start-up, not per request. */
 export function middlewareSetup(options: MiddlewareOptions) {
+  keepRequestsYoung(options);
   const serviceHandler = options.serviceHandler ?? new ServiceCore();
   return {
     serviceHandler,

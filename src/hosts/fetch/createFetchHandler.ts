@@ -3,9 +3,10 @@ import { ServiceCore, type Handler, type HandlerOptions } from '../../service/Se
 import type { SessionData } from '../../session/json.js';
 import { FetchRequest } from './FetchRequest.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
+import { keepRequestsYoung, type HeapOptions } from '../../util/servingHeap.js';
 
 /** Options of {@link createFetchHandler}. */
-export interface FetchHandlerOptions extends HandlerOptions {
+export interface FetchHandlerOptions extends HandlerOptions, HeapOptions {
   /** Directives, as `SetEnv` would give them to a CGI script. */
   directives?: Readonly<Record<string, string>>;
   /** The bootstrap to use (default: a new {@link ServiceHandler}). */
@@ -26,6 +27,7 @@ export function createFetchHandler<D extends object = SessionData>(
   handler: Handler<D>,
   options: FetchHandlerOptions = {},
 ): (request: Request, info?: { remoteAddress?: string }) => Promise<Response> {
+  keepRequestsYoung(options);
   const serviceHandler = options.serviceHandler ?? new ServiceCore();
   const logger = serviceHandler.logger;
   const directives = new ServerDirectives(options.directives);

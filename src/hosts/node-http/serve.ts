@@ -6,9 +6,10 @@ import { NodeHttpRequest } from './NodeHttpRequest.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
 import type { HttpDrain } from './HttpDrain.js';
 import { TIMEOUT_DEFAULTS, type ServerTimeouts } from '../ServerTimeouts.js';
+import { keepRequestsYoung, type HeapOptions } from '../../util/servingHeap.js';
 
 /** Options of {@link serve} and {@link createRequestListener}. */
-export interface ServeOptions extends HandlerOptions {
+export interface ServeOptions extends HandlerOptions, HeapOptions {
   /** Port to listen on (default: env `PORT`, else 8080; 0 picks a free one). */
   port?: number;
   /** Address to listen on (default 127.0.0.1). */
@@ -67,6 +68,7 @@ export function createRequestListener<D extends object = SessionData>(
   handler: Handler<D>,
   options: ServeOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  keepRequestsYoung(options);
   const serviceHandler = options.serviceHandler ?? new ServiceCore();
   const logger = serviceHandler.logger;
   const directives = new ServerDirectives(options.directives);
