@@ -21,6 +21,8 @@ export interface FetchRequestInit extends ServiceRequestInit {
 export class FetchRequest<D extends object = SessionData> extends ServiceRequest<D> {
   readonly request: Request;
   readonly #url: URL;
+  /** Read once: the Request's getter checks its receiver on every call, and a request asks several times. */
+  readonly #method: string;
   readonly #directives: ServerDirectives;
   readonly #remoteAddress: string | undefined;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
@@ -32,13 +34,14 @@ export class FetchRequest<D extends object = SessionData> extends ServiceRequest
     super(init);
     this.request = init.request;
     this.#url = new URL(init.request.url);
+    this.#method = init.request.method.toUpperCase();
     this.#directives = init.directives instanceof ServerDirectives ? init.directives : new ServerDirectives(init.directives, {});
     this.#remoteAddress = init.remoteAddress;
     this.response = new Promise((resolve) => (this.#resolve = resolve));
   }
 
   override get method(): string {
-    return this.request.method.toUpperCase();
+    return this.#method;
   }
 
   override get path(): string {
