@@ -129,6 +129,8 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   protected async drainInput(): Promise<void> {}
   /** A CGI meta-variable derived from the request, for hosts that are not CGI. */
   protected cgiVariable(key: string, connection: () => ConnectionFacts): string | undefined {
+    // A directive that is not set (most are not, and each is asked for on every request): no CGI variable starts so.
+    if (key.startsWith('PSO')) return undefined;
     return cgiVariable({ method: this.method, path: this.path, queryString: this.queryString, header: (n) => this.headerValue(n), secure: () => this.transportSecure() }, key, connection);
   }
 

@@ -62,6 +62,8 @@ export class FetchRequest<D extends object = SessionData> extends ServiceRequest
 
   protected override environValue(key: string): string | undefined {
     if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
+    // A directive that is not set (most are not, on every request): no CGI variable starts so.
+    if (key.startsWith('PSO')) return undefined;
     return this.cgiVariable(key, () => ({
       remoteAddress: this.#remoteAddress,
       serverName: this.#url.hostname,
