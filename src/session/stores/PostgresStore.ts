@@ -21,6 +21,7 @@ import {
   type SqlStoreOptions,
   type SqlStoreSettings,
 } from './sqlStoreSupport.js';
+import { createIndexUnlessThere } from './postgresIndex.js';
 
 /** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
@@ -203,7 +204,7 @@ export class PostgresStore implements SessionStore {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`pso-schema:${this.table}`]);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.#quoted} (key text PRIMARY KEY, data text NOT NULL, expires timestamptz NOT NULL)`);
-      await client.query(`CREATE INDEX IF NOT EXISTS "${this.table.slice(0, 50)}_expires_idx" ON ${this.#quoted} (expires)`);
+      await client.query(createIndexUnlessThere(`"${this.table.slice(0, 50)}_expires_idx"`, this.#quoted, 'expires'));
       await client.query('COMMIT');
     } catch (e) {
       failed = e;
@@ -235,7 +236,9 @@ export class PostgresStore implements SessionStore {
     try {
       return await run();
     } catch (e) {
-      if ((e as { code?: string }).code !== UNDEFINED_TABLE) throw e;
+      // Only the sessions' table is made here: a statement of the user index that finds its own
+      // table missing (its gc, in a database where no one ever logged in) must not come here.
+      if (!isMissing(e, this.table)) throw e;
       const held = key === undefined ? undefined : this.#held.get(key);
       await this.#init(held?.conn);
       return run();
@@ -497,3 +500,9 @@ export async function createPostgresTable(url: string | URL, options: PostgresSt
 
 /** The store a `PSOSessionStore` URL of this kind names. */
 export const fromUrl: StoreFactory = (url) => new PostgresStore(url);
+
+/** Whether `e` says that `table` does not exist (PostgreSQL names the missing relation). */
+function isMissing(e: unknown, table: string): boolean {
+  return (e as { code?: string }).code === UNDEFINED_TABLE && String((e as Error).message).includes(`"${table}"`);
+}
+

@@ -1,3 +1,4 @@
+import { createIndexUnlessThere } from '../postgresIndex.js';
 import { parseRecord } from '../../SessionRecord.js';
 import type { IndexedSession, UserIndex } from '../UserIndex.js';
 
@@ -39,7 +40,7 @@ export class PostgresUserIndex implements UserIndex {
     this.#create =
       `BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('pso-schema:${base}_users', 0)); ` +
       `CREATE TABLE IF NOT EXISTS ${this.#users} (owner text NOT NULL, key text NOT NULL, expires timestamptz NOT NULL, PRIMARY KEY (owner, key)); ` +
-      `CREATE INDEX IF NOT EXISTS "${base}_users_expires_idx" ON ${this.#users} (expires); ` +
+      `${createIndexUnlessThere(`"${base}_users_expires_idx"`, this.#users, 'expires')}; ` +
       `CREATE TABLE IF NOT EXISTS ${this.#gens} (owner text PRIMARY KEY, gen bigint NOT NULL); COMMIT`;
   }
 
