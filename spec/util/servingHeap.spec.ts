@@ -15,17 +15,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../support/http.js';
 
-const PROBE = `
+/** Makes objects at one literal, all kept, in rounds; `young` says where the last one was made. */
+const ALLOCATE = `
 const inYoung = new Function('o', 'return %InYoungGeneration(o)');
 function make(i) { return { i, next: null }; }
+let young;
+for (let round = 0; round < 4; round++) {
+  const keep = [];
+  let last;
+  for (let i = 0; i < 2_000_000; i++) keep.push((last = make(i)));
+  young = inYoung(last);
+}
+`;
+
+const PROBE = `
 export function handler(r) {
-  let young;
-  for (let round = 0; round < 4; round++) {
-    const keep = [];
-    let last;
-    for (let i = 0; i < 2_000_000; i++) keep.push((last = make(i)));
-    young = inYoung(last);
-  }
+  ${ALLOCATE}
   r.sendHttpHeaders('text/plain');
   r.write(young ? 'young' : 'old');
 }
@@ -70,15 +75,7 @@ function probeInCode(make: string, nodeArgs: string[] = []): string {
   const script = `
     const pso = await import(${JSON.stringify(index)});
     ${make};
-    const inYoung = new Function('o', 'return %InYoungGeneration(o)');
-    function make(i) { return { i, next: null }; }
-    let young;
-    for (let round = 0; round < 4; round++) {
-      const keep = [];
-      let last;
-      for (let i = 0; i < 2_000_000; i++) keep.push((last = make(i)));
-      young = inYoung(last);
-    }
+    ${ALLOCATE}
     process.stdout.write(young ? 'young' : 'old');
   `;
   return execFileSync(process.execPath, ['--allow-natives-syntax', '--semi-space-growth-factor=16', ...nodeArgs, '--input-type=module', '-e', script], {
