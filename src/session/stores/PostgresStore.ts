@@ -505,4 +505,3 @@ export const fromUrl: StoreFactory = (url) => new PostgresStore(url);
 function isMissing(e: unknown, table: string): boolean {
   return (e as { code?: string }).code === UNDEFINED_TABLE && String((e as Error).message).includes(`"${table}"`);
 }
-
