@@ -1,4 +1,4 @@
-import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
+import { ServiceRequest, type ConnectionFacts, type ServiceRequestInit } from '../../service/ServiceRequest.js';
 import { HttpError } from '../../service/errors.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
 import type { SessionData } from '../../session/json.js';
@@ -62,14 +62,15 @@ export class FetchRequest<D extends object = SessionData> extends ServiceRequest
 
   protected override environValue(key: string): string | undefined {
     if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
-    // A directive that is not set (most are not, on every request): no CGI variable starts so.
-    if (key.startsWith('PSO')) return undefined;
-    return this.cgiVariable(key, () => ({
-      remoteAddress: this.#remoteAddress,
-      serverName: this.#url.hostname,
-      serverPort: this.#url.port || (this.#url.protocol === 'https:' ? '443' : '80'),
-    }));
+    return this.cgiVariable(key, this.#connection);
   }
+
+  /** The connection's part of the CGI variables; made once, asked for only by the variables that need it. */
+  readonly #connection = (): ConnectionFacts => ({
+    remoteAddress: this.#remoteAddress,
+    serverName: this.#url.hostname,
+    serverPort: this.#url.port || (this.#url.protocol === 'https:' ? '443' : '80'),
+  });
 
   protected override environNames(): Iterable<string> {
     return Object.keys(this.#directives.values);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { ServiceRequest, type ServiceRequestInit } from '../../service/ServiceRequest.js';
+import { ServiceRequest, type ConnectionFacts, type ServiceRequestInit } from '../../service/ServiceRequest.js';
 import { HttpError } from '../../service/errors.js';
 import { ServerDirectives } from '../../config/ServerDirectives.js';
 import type { SessionData } from '../../session/json.js';
@@ -112,19 +112,20 @@ export class NodeHttpRequest<D extends object = SessionData> extends ServiceRequ
 
   protected override environValue(key: string): string | undefined {
     if (Object.hasOwn(this.#directives.values, key)) return this.#directives.values[key];
-    // A directive that is not set (most are, on every request): no CGI variable starts so.
-    if (key.startsWith('PSO')) return undefined;
-    return this.cgiVariable(key, () => {
-      const socket = this.req.socket;
-      return {
-        remoteAddress: socket.remoteAddress,
-        remotePort: String(socket.remotePort ?? ''),
-        serverAddress: socket.localAddress,
-        serverPort: String(socket.localPort ?? ''),
-        protocol: `HTTP/${this.req.httpVersion}`,
-      };
-    });
+    return this.cgiVariable(key, this.#connection);
   }
+
+  /** The connection's part of the CGI variables; made once, asked for only by the variables that need it. */
+  readonly #connection = (): ConnectionFacts => {
+    const socket = this.req.socket;
+    return {
+      remoteAddress: socket.remoteAddress,
+      remotePort: String(socket.remotePort ?? ''),
+      serverAddress: socket.localAddress,
+      serverPort: String(socket.localPort ?? ''),
+      protocol: `HTTP/${this.req.httpVersion}`,
+    };
+  };
 
   protected override headerValue(name: string): string | undefined {
     const v = this.req.headers[name];
