@@ -387,6 +387,12 @@ export interface Measured extends LoadResult {
    * store's cost, which the server process's figure leaves out.
    */
   dbCpuMsPerRequest: number | undefined;
+  /**
+   * CPU time of the load generator (this process) per request while
+   * measured (ms): on a machine whose CPUs the client shares with the
+   * servers, what it takes is not left to them.
+   */
+  clientCpuMsPerRequest: number | undefined;
   /** How busy the machine's CPUs were while measured (0 to 1, from /proc/stat). */
   machineBusy: number | undefined;
   check: {
@@ -413,8 +419,11 @@ export async function measure(port: number, o: Options, bare = false, usage?: ()
   const warmup = await load(port, cookies, o.warmup, o.connections, tally, page);
   const before = await usage?.();
   const [dbBefore, machineBefore] = await Promise.all([databaseCpuMs(), machineCpu()]);
+  const clientBefore = process.cpuUsage();
   const measured = await load(port, cookies, o.duration, o.connections, tally, page);
+  const client = process.cpuUsage(clientBefore);
   const [dbAfter, machineAfter] = await Promise.all([databaseCpuMs(), machineCpu()]);
+  const clientCpuMsPerRequest = measured.requests > 0 ? (client.user + client.system) / 1000 / measured.requests : undefined;
   const after = await usage?.();
   const served = before && after ? (after.requests ?? measured.requests) - (before.requests ?? 0) : 0;
   const serverCpuMsPerRequest = before && after && served > 0 ? (after.cpuMs - before.cpuMs) / served : undefined;
@@ -441,7 +450,7 @@ export async function measure(port: number, o: Options, bare = false, usage?: ()
       agent.destroy();
     }
   }
-  return { ...measured, warmup, serverCpuMsPerRequest, dbCpuMsPerRequest, machineBusy, check: { acked: tally.ok, applied, notIncreasing: tally.notIncreasing, regressed } };
+  return { ...measured, warmup, serverCpuMsPerRequest, dbCpuMsPerRequest, clientCpuMsPerRequest, machineBusy, check: { acked: tally.ok, applied, notIncreasing: tally.notIncreasing, regressed } };
 }
 
 /** The database servers' process names, as /proc/<pid>/stat gives them. */

@@ -2,6 +2,7 @@
 // counter page with its default file sessions, in one run:
 //
 //   nginx + php-fpm (fastcgi_pass)        vs  nginx + pso serve / --workers / --fastcgi
+//                                             and a hello-world node:http (the ceiling)
 //   Apache + php-fpm (mod_proxy_fcgi)     vs  Apache + mod_fcgid + pso bundle
 //   Apache CGI + php-cgi                  vs  Apache CGI + pso bundle, and a hello-world node CGI
 //
@@ -153,16 +154,52 @@ function phpFpmApp(): App {
 
 /** `pso serve` of samples/quick.js with the arguments of `d`, on a free port. */
 function psoServeApp(d: PsoDeployment): App {
+  return nodeServerApp(d.serve!.protocol, (dir, port) => {
+    const directives = Object.entries(psoDirectives(join(dir, 'sessions'))).flatMap(([k, v]) => ['-D', `${k}=${v}`]);
+    return [PSO_CLI, 'serve', QUICK_MODULE, ...d.serve!.args({ host: '127.0.0.1', port }), ...directives];
+  });
+}
+
+/**
+ * The ceiling of any node server here: node:http with no framework and no
+ * session, one process per CPU (node:cluster), answering a fixed page.
+ * Behind the same nginx and under the same client as the rows above, its
+ * req/s bounds what a node application can reach on this machine.
+ */
+const HELLO_SERVER = `import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { createServer } from 'node:http';
+const port = Number(process.argv[2]);
+if (cluster.isPrimary) {
+  for (let i = 0; i < availableParallelism(); i++) cluster.fork();
+  process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers)) w.kill(); process.exit(0); });
+} else {
+  createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('Hello World!\\n');
+  }).listen(port, '127.0.0.1');
+}
+`;
+
+function helloServerApp(): App {
+  return nodeServerApp('http', (dir, port) => {
+    const file = join(dir, 'hello-server.mjs');
+    writeFileSync(file, HELLO_SERVER);
+    return [file, String(port)];
+  });
+}
+
+/** A node process started with `args(dir, port)`, an application server on a free port of 127.0.0.1. */
+function nodeServerApp(protocol: Upstream['protocol'], args: (dir: string, port: number) => string[]): App {
   return {
     kind: 'server',
     async start(dir) {
       const port = await freePort();
-      const directives = Object.entries(psoDirectives(join(dir, 'sessions'))).flatMap(([k, v]) => ['-D', `${k}=${v}`]);
-      const args = [PSO_CLI, 'serve', QUICK_MODULE, ...d.serve!.args({ host: '127.0.0.1', port }), ...directives];
+      const argv = args(dir, port);
       const env = { ...process.env };
       // +30 ms per node start, and nothing here needs it.
       delete env.NODE_EXTRA_CA_CERTS;
-      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.add(child);
       let output = '';
       child.stdout!.setEncoding('utf8').on('data', (s) => (output += s));
@@ -185,12 +222,12 @@ function psoServeApp(d: PsoDeployment): App {
       const deadline = Date.now() + 20_000;
       while (exitCode === undefined && Date.now() < deadline) {
         if (await portAccepts(port)) {
-          return { upstream: { protocol: d.serve!.protocol, address: `127.0.0.1:${port}` }, pid: child.pid!, log: () => output, stop };
+          return { upstream: { protocol, address: `127.0.0.1:${port}` }, pid: child.pid!, log: () => output, stop };
         }
         await sleep(50);
       }
       await stop();
-      throw new Error(`pso ${args.slice(1).join(' ')} did not listen on 127.0.0.1:${port}: ${output.trim() || `exit code ${exitCode}`}`);
+      throw new Error(`node ${argv.join(' ')} did not listen on 127.0.0.1:${port}: ${output.trim() || `exit code ${exitCode}`}`);
     },
   };
 }
@@ -265,6 +302,19 @@ const CONFIGURATIONS: Configuration[] = [
   psoConfiguration(pso('nginx-pso-fastcgi'), 'nginx'),
   psoConfiguration(pso('nginx-pso-fastcgi-workers'), 'nginx'),
   {
+    id: 'nginx-node-hello',
+    label: `nginx + hello-world node:http (${CORES} processes, no session), ceiling`,
+    group: 'nginx',
+    front: 'nginx',
+    anchor: 'nginx-php-fpm',
+    load: 'server',
+    page: { path: '/' },
+    packages: [],
+    sessionsOwner: 'self',
+    app: helloServerApp(),
+    unavailable: needsNginx,
+  },
+  {
     id: 'apache-php-fpm',
     label: `Apache + php-fpm (mod_proxy_fcgi, pm static ${POOL})`,
     group: 'apache',
@@ -333,6 +383,7 @@ const GOALS: Goal[] = [
   { of: 'nginx-pso-serve', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'nginx-pso-workers', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'nginx-pso-fastcgi', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
+  { of: 'nginx-node-hello', to: 'nginx-php-fpm', metric: 'req/s' },
   { of: 'apache-fcgid-pso', to: 'cgi-php', metric: 'seq p50', limit: 0.1 },
   { of: 'apache-fcgid-pso', to: 'apache-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'cgi-pso-bundle', to: 'cgi-hello', metric: 'seq p50', limit: 1.3 },
@@ -645,7 +696,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const rs = [...runsOf(id)].sort((a, b) => a.reqPerSec - b.reqPerSec);
     return rs[(rs.length - 1) >> 1];
   };
-  const rows = [['configuration', 'req/s', 'runs', 'p50 ms', 'p99 ms', 'seq p50', 'seq p99', 'anchor', 'x req/s', 'x seq p50', 'cpu ms/req', 'busy %', 'errors', 'non-2xx', 'kept', 'load']];
+  const rows = [['configuration', 'req/s', 'runs', 'p50 ms', 'p99 ms', 'seq p50', 'seq p99', 'anchor', 'x req/s', 'x seq p50', 'cpu ms/req', 'client ms/req', 'busy %', 'errors', 'non-2xx', 'kept', 'load']];
   const checks: Check[] = [];
   for (const c of selected) {
     const why = skipped.get(c.id);
@@ -653,7 +704,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     const keptRun = lost.find((l) => l.id === c.id);
     const kept = keptRun ? `${keptRun.kept}/${keptRun.requests}` : '-';
     if (!r) {
-      rows.push([c.label, why ? 'skipped' : 'failed', ...Array<string>(13).fill('-'), '-']);
+      rows.push([c.label, why ? 'skipped' : 'failed', ...Array<string>(14).fill('-'), '-']);
       continue;
     }
     const all = runsOf(c.id);
@@ -673,6 +724,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       fmt(rps, 2),
       fmt(seq, 2),
       fmt(r.serverCpuMsPerRequest, 3),
+      fmt(r.clientCpuMsPerRequest, 3),
       r.machineBusy === undefined ? '-' : fmt(r.machineBusy * 100),
       String(all.reduce((n, x) => n + x.errors + x.warmup.errors, 0)),
       String(all.reduce((n, x) => n + x.non2xx + x.warmup.non2xx, 0)),
@@ -688,6 +740,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
       '  configurations (median over rounds); x req/s, x seq p50: the median over rounds of the ratio to the anchor\'s figure\n' +
       '  of the same round (req/s: higher is better; latency: lower is better); cpu ms/req: CPU time of the web server and\n' +
       '  the application processes per measured request, from /proc (none for CGIs, whose time /proc does not keep);\n' +
+      '  client ms/req: the load generator\'s own CPU time per request (it shares the CPUs with the servers);\n' +
       `  busy %: how busy the machine\'s CPUs were; kept: increments kept of ${o.concurrent} sent at once to one session;\n` +
       '  load: 1-minute load average at the start (the client, the servers and any other work share the CPUs).',
   );
