@@ -42,6 +42,31 @@ describe('FileStore', () => {
       });
     }
 
+    // The spare holds the version before last: rewritten in place, it is cut to length only when the new
+    // version is shorter, so a session that grows or keeps its size saves with one system call fewer.
+    for (const io of ['sync', 'async'] as const) {
+      it(`cuts the spare to length only when the new version is shorter (${io === 'sync' ? 'direct' : 'thread pool'} calls)`, async () => {
+        const store = new FileStore(dir, { io });
+        const key = 'spec:sizes';
+        const file = store.fileOf(key);
+        await store.set(key, record(1, 'a'.repeat(300)));
+        await store.set(key, record(2, 'b'.repeat(300)));
+        const cut = [sinon.spy(fs, 'ftruncateSync'), sinon.spy(fs, 'ftruncate')];
+        syncBuiltinESMExports();
+        const cuts = () => cut.reduce((n, spy) => n + spy.callCount, 0);
+        await store.set(key, record(3, 'c'.repeat(400)));
+        await store.set(key, record(4, 'd'.repeat(400)));
+        assert.equal(cuts(), 0, 'a version at least as long as the spare is written without cutting');
+        for (const [n, len] of [[5, 10], [6, 0], [7, 250]] as const) {
+          await store.set(key, record(n, 'e'.repeat(len)));
+          assert.deepEqual({ ...(await store.get(key))?.data }, { n, pad: 'e'.repeat(len) });
+          assert.equal(statSync(file).size, Buffer.byteLength(fs.readFileSync(file, 'utf8')));
+          assert.ok(!/ccc|ddd/.test(fs.readFileSync(file, 'utf8')), 'nothing of an older version is left at the end');
+        }
+        assert.equal(cuts(), 2, 'the two shorter versions were cut to length, the longer one was not');
+      });
+    }
+
     // Two writers of one session at once (a lock removed under its holder: see collectSessionFiles) could
     // leave the spare as a second name of the session's file; every later save then rewrote the live
     // file in place, and a kill -9 between writing and truncating left it torn: the session was lost.

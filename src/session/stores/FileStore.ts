@@ -143,9 +143,10 @@ export class FileStore implements SessionStore {
     const ops = this.#ops;
     try {
       const base = file.slice(0, -SUFFIX.length);
-      const fd = await openSpare(ops, `${base}${SPARE}`);
+      const { fd, size } = await openSpare(ops, `${base}${SPARE}`);
       try {
-        await ops.rewrite(fd, text);
+        // A spare no longer than the new version is not cut to length: the write covers it all.
+        await ops.rewrite(fd, text, size);
         if (this.#fsync) await ops.fsync(fd);
       } finally {
         await ops.close(fd);

@@ -9,27 +9,31 @@ import type { FsOps } from '../../util/fs.js';
 const SPARE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
 
 /**
- * Opens a session's spare file to be rewritten in place. A spare with
- * another name too (the session's file itself, left so by two writers at
- * once; or a backup's hard link) is not written in place: the current
- * version would change under its readers, and be torn by a crash mid-write.
- * Its name is given a file of its own instead.
+ * Opens a session's spare file to be rewritten in place, with its length
+ * (undefined when not known). A spare with another name too (the session's
+ * file itself, left so by two writers at once; or a backup's hard link) is
+ * not written in place: the current version would change under its readers,
+ * and be torn by a crash mid-write. Its name is given a file of its own
+ * instead.
  */
-export async function openSpare(ops: FsOps, spare: string): Promise<number> {
+export async function openSpare(ops: FsOps, spare: string): Promise<{ fd: number; size: number | undefined }> {
   const fd = await ops.open(spare, SPARE_FLAGS, 0o600);
   let shared: boolean;
+  let size: number;
   try {
-    shared = (await ops.fstat(fd)).nlink > 1;
+    const st = await ops.fstat(fd);
+    shared = st.nlink > 1;
+    size = st.size;
   } catch (e) {
     await ops.close(fd);
     throw e;
   }
-  if (!shared) return fd;
+  if (!shared) return { fd, size };
   await ops.close(fd);
   await ops.unlink(spare).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
   });
-  return ops.open(spare, SPARE_FLAGS | fsConstants.O_EXCL, 0o600);
+  return { fd: await ops.open(spare, SPARE_FLAGS | fsConstants.O_EXCL, 0o600), size: undefined };
 }
 
 /**
