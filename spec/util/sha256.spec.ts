@@ -1,6 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { sha256, sha256Recent } from '../../src/util/sha256.js';
+
+const SHA256 = fileURLToPath(new URL('../../src/util/sha256.js', import.meta.url));
 
 const reference = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64url');
 
@@ -18,5 +22,30 @@ describe('sha256', () => {
     for (const t of texts) for (let k = 0; k < 3; k++) assert.equal(sha256Recent(t), reference(t));
     for (const t of texts) assert.equal(sha256Recent(t), reference(t));
     for (let i = texts.length - 1; i >= 0; i--) assert.equal(sha256Recent(texts[i]!), reference(texts[i]!));
+  });
+
+  // A CGI request hashes its id once or twice: node:crypto (and OpenSSL's start) is left to servers,
+  // which hash an id per request and take node:crypto's one-shot hash() after their first 16 digests.
+  it('sha256Recent leaves node:crypto unloaded for a process\'s first digests, and takes it for the rest', () => {
+    const script = `
+      const { sha256Recent } = await import(${JSON.stringify(SHA256)});
+      const loaded = () => process.moduleLoadList.includes('NativeModule crypto');
+      const digests = [];
+      for (let i = 0; i < 16; i++) digests.push(sha256Recent('first-' + i));
+      const before = loaded();
+      const crypto = process.getBuiltinModule ? process.getBuiltinModule('node:crypto') : undefined;
+      let native = 0;
+      if (crypto && typeof crypto.hash === 'function') {
+        const hash = crypto.hash;
+        crypto.hash = (...a) => (native++, hash(...a));
+      }
+      for (let i = 0; i < 300; i++) digests.push(sha256Recent('then-' + i));
+      process.stdout.write(JSON.stringify({ before, native, digests }));
+    `;
+    const r = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { before: boolean; native: number; digests: string[] };
+    assert.equal(r.before, false, 'node:crypto was loaded for the first 16 digests');
+    assert.equal(r.native, 300, 'node:crypto made the digests after the first 16');
+    const texts = [...Array.from({ length: 16 }, (_, i) => `first-${i}`), ...Array.from({ length: 300 }, (_, i) => `then-${i}`)];
+    assert.deepEqual(r.digests, texts.map(reference));
   });
 });
