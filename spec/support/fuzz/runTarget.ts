@@ -75,7 +75,19 @@ export async function runTarget(moduleUrl: string, target: FuzzTarget, options: 
       report: caseReport(target, seed, view[0]!, view[2]! - 1, `a case ended the worker with an uncaught ${e.stack ?? e}`),
     })));
     worker.once('exit', (code) => finish(() => reject(new Error(`the fuzz worker of ${target.name} exited (${code}) without an answer`))));
-  }).finally(() => worker.terminate());
+  }).finally(() => ended(worker));
+}
+
+/**
+ * Lets a worker that answered end on its own, so that its exit handlers
+ * remove what its targets made (temporary directories); one that has not
+ * ended a second later is stopped.
+ */
+async function ended(worker: Worker): Promise<void> {
+  if (worker.threadId === -1) return;
+  const stop = setTimeout(() => void worker.terminate(), 1000);
+  await new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  clearTimeout(stop);
 }
 
 /** The case that hung or crashed, generated again from the seed (without running it). */
