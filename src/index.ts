@@ -54,6 +54,7 @@ export type { UserSessionInfo } from './session/users/liveSessions.js';
 export type { RevokeOptions } from './session/users/UserSessions.js';
 export { type JsonValue, type SessionData, SessionDataError } from './session/json.js';
 export { SessionImpl, type SaveHints, type OpenOptions } from './session/SessionImpl.js';
+export type { PolicyHooks } from './session/policyHooks.js';
 export { SessionReadOnlyError, type ReadOnlyReason } from './session/SessionReadOnlyError.js';
 export type { FlashMessage } from './session/flash.js';
 export { CookieSession, type UrlSessionMode } from './session/CookieSession.js';
@@ -76,7 +77,8 @@ export { type SessionRecord, CorruptSessionError, serializeRecord, parseRecord }
 export { FileStore, collectSessionFiles, type FileStoreOptions, type CollectOptions } from './session/stores/FileStore.js';
 export type { FsOps } from './util/fs.js';
 export { MemoryStore, type MemoryStoreOptions } from './session/stores/MemoryStore.js';
-export { CookieStore, type CookieStoreOptions, MAX_COOKIE_BYTES } from './session/stores/CookieStore.js';
+export { CookieStore, type CookieStoreOptions, type OpenedCookie, MAX_COOKIE_BYTES } from './session/stores/CookieStore.js';
+export type { CookieKey } from './session/identity/cookieSeal.js';
 export { ConnectStore, type ConnectStoreOptions, type ConnectSessionStore, type ConnectSession, type ConnectCallback } from './session/stores/ConnectStore.js';
 export { registerStore, openStore, closeStores, type StoreFactory } from './session/stores/registry.js';
 

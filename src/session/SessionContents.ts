@@ -188,7 +188,7 @@ export abstract class SessionContents<D extends object = SessionData> {
     return this.#keepAsked;
   }
 
-  /** Records whether the session is kept though it may hold nothing (see {@link keepAsked}). */
+  /** Records whether the session is kept though it may hold nothing, as `save()`, `regenerate()` and `expire()` ask. */
   protected askToKeep(kept = true): void {
     this.#keepAsked = kept;
   }

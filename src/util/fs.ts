@@ -3,8 +3,8 @@ import { dirname } from 'node:path';
 
 /**
  * The file operations the file store and its locks use, as promises, in two
- * implementations: {@link asyncFs} for servers (the event loop keeps running)
- * and {@link syncFs} for CGI processes and scripts, which serve one request
+ * implementations: `asyncFs` for servers (the event loop keeps running)
+ * and `syncFs` for CGI processes and scripts, which serve one request
  * and gain nothing from the thread pool but its latency.
  *
  * Both go through node:fs rather than node:fs/promises, which spares a CGI

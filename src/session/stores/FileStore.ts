@@ -11,6 +11,7 @@ import { HOLD, LOCK, SPARE, SUFFIX, sessionFileOf } from './fileLayout.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
 import { keepAlive, openSpare } from './spareFile.js';
 import { FileUserIndex } from './users/FileUserIndex.js';
+import type { UserIndex } from './UserIndex.js';
 
 const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
 
@@ -80,7 +81,7 @@ export class FileStore implements SessionStore {
   /** The lock, then the record read under it; absent when locks are off. */
   readonly lockAndGet?: (key: string, timeoutMs: number) => Promise<LockedRecord>;
   /** Users' sessions (`session.login()`): a directory `users/` beside the session files. */
-  readonly users: FileUserIndex;
+  readonly users: UserIndex;
 
   constructor(directory: string, options: FileStoreOptions = {}) {
     this.directory = directory;

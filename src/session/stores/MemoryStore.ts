@@ -1,6 +1,7 @@
 import { parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import type { SessionStore } from './SessionStore.js';
 import { MemoryUserIndex } from './users/MemoryUserIndex.js';
+import type { UserIndex } from './UserIndex.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -24,7 +25,8 @@ export interface MemoryStoreOptions {
 export class MemoryStore implements SessionStore {
   readonly name = 'memory:';
   /** Users' sessions (`session.login()`), in a map beside the records. */
-  readonly users = new MemoryUserIndex(this);
+  readonly #index = new MemoryUserIndex(this);
+  readonly users: UserIndex = this.#index;
   readonly #entries = new Map<string, { text: string; expires: number }>();
   readonly #max: number;
   #timer: NodeJS.Timeout | undefined;
@@ -65,7 +67,7 @@ export class MemoryStore implements SessionStore {
   /** Forgets a record, and its entry in the index of users' sessions. */
   #drop(key: string): void {
     this.#entries.delete(key);
-    this.users.forget(key);
+    this.#index.forget(key);
   }
 
   async gc(): Promise<number> {

@@ -10,6 +10,7 @@ import type { LockedRecord, SessionStore } from './SessionStore.js';
 import { MysqlUserIndex } from './users/MysqlUserIndex.js';
 import { ER_NO_SUCH_TABLE, Lines, type Line, type Row, type Taken } from './mysqlLines.js';
 import { backoff, lockLost, readSqlSettings, sleep, toUrl, within, type SqlStoreOptions, type SqlStoreSettings } from './sqlStoreSupport.js';
+import type { UserIndex } from './UserIndex.js';
 
 /** Options of {@link MysqlStore}; each overrides the URL parameter of the same meaning. */
 export interface MysqlStoreOptions extends SqlStoreOptions {
@@ -98,7 +99,7 @@ export class MysqlStore implements SessionStore {
   readonly #keys = new KeyedMutex();
   #closed = false;
   /** Users' sessions (`session.login()`): two tables beside the sessions'. */
-  readonly users: MysqlUserIndex;
+  readonly users: UserIndex;
 
   constructor(url: string | URL, options: MysqlStoreOptions = {}) {
     const u = toUrl(url);

@@ -22,6 +22,7 @@ import {
   type SqlStoreSettings,
 } from './sqlStoreSupport.js';
 import { createIndexUnlessThere } from './postgresIndex.js';
+import type { UserIndex } from './UserIndex.js';
 
 /** Options of {@link PostgresStore}; each overrides the URL parameter of the same meaning. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
@@ -110,7 +111,7 @@ export class PostgresStore implements SessionStore {
   #ready: Promise<void> | undefined;
   #closed = false;
   /** Users' sessions (`session.login()`): two tables beside the sessions'. */
-  readonly users: PostgresUserIndex;
+  readonly users: UserIndex;
 
   constructor(url: string | URL, options: PostgresStoreOptions = {}) {
     const u = toUrl(url);

@@ -8,6 +8,7 @@ import type { StoreFactory } from './StoreFactory.js';
 import { redact, redactText } from './redact.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
 import { RedisUserIndex } from './users/RedisUserIndex.js';
+import type { UserIndex } from './UserIndex.js';
 
 /** Options of {@link RedisStore}; each can also be given in the URL's query (`?cluster=1&prefix=app:`). */
 export interface RedisStoreOptions {
@@ -127,7 +128,7 @@ export class RedisStore implements SessionStore {
   /** The server refused BLPOP (an ACL): waiters sleep between tries instead. */
   #blockingRefused = false;
   /** Users' sessions (`session.login()`): a sorted set per user. */
-  readonly users: RedisUserIndex;
+  readonly users: UserIndex;
 
   /** @throws ConfigurationError for a URL or option it cannot use. */
   constructor(location: string | URL, options: RedisStoreOptions = {}) {

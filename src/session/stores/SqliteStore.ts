@@ -13,6 +13,7 @@ import type { StoreFactory } from './StoreFactory.js';
 import { redact, redactText } from './redact.js';
 import type { SessionStore } from './SessionStore.js';
 import { SqliteUserIndex } from './users/SqliteUserIndex.js';
+import type { UserIndex } from './UserIndex.js';
 
 const HOST = hostname();
 const STARTED = ownStartTime() === undefined ? '' : ` ${ownStartTime()}`;
@@ -73,7 +74,7 @@ export class SqliteStore implements SessionStore {
   readonly #renewals = new Set<NodeJS.Timeout>();
   #open: Open | undefined;
   /** Users' sessions (`session.login()`): two tables beside `pso_sessions`. */
-  readonly users = new SqliteUserIndex(() => this.#db().db);
+  readonly users: UserIndex = new SqliteUserIndex(() => this.#db().db);
 
   /**
    * @param location an absolute path, a `file:` URL or a `sqlite:///absolute/path.db` URL.
