@@ -2,7 +2,7 @@
 // counter page with its default file sessions, in one run:
 //
 //   nginx + php-fpm (fastcgi_pass)        vs  nginx + pso serve / --workers / --fastcgi
-//                                             and a hello-world node:http (the ceiling)
+//                                             pso serve with the memory store, and a hello-world node:http (the ceiling)
 //   Apache + php-fpm (mod_proxy_fcgi)     vs  Apache + mod_fcgid + pso bundle
 //   Apache CGI + php-cgi                  vs  Apache CGI + pso bundle, and a hello-world node CGI
 //
@@ -301,6 +301,7 @@ const CONFIGURATIONS: Configuration[] = [
   psoConfiguration(pso('nginx-pso-workers'), 'nginx'),
   psoConfiguration(pso('nginx-pso-fastcgi'), 'nginx'),
   psoConfiguration(pso('nginx-pso-fastcgi-workers'), 'nginx'),
+  psoConfiguration(pso('nginx-pso-memory'), 'nginx'),
   {
     id: 'nginx-node-hello',
     label: `nginx + hello-world node:http (${CORES} processes, no session), ceiling`,
@@ -383,6 +384,7 @@ const GOALS: Goal[] = [
   { of: 'nginx-pso-serve', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'nginx-pso-workers', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'nginx-pso-fastcgi', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
+  { of: 'nginx-pso-memory', to: 'nginx-php-fpm', metric: 'req/s' },
   { of: 'nginx-node-hello', to: 'nginx-php-fpm', metric: 'req/s' },
   { of: 'apache-fcgid-pso', to: 'cgi-php', metric: 'seq p50', limit: 0.1 },
   { of: 'apache-fcgid-pso', to: 'apache-php-fpm', metric: 'req/s', limit: 1.5 },

@@ -60,6 +60,14 @@ export const PSO_DEPLOYMENTS: readonly PsoDeployment[] = [
     serve: { protocol: 'http', args: (a) => ['--host', a.host, '--port', String(a.port)] },
   },
   {
+    id: 'nginx-pso-memory',
+    label: 'nginx + pso serve, memory store (1 process), extra',
+    front: 'nginx',
+    anchor: 'nginx-php-fpm',
+    // The same process with its sessions in memory: what pso costs without the file store's system calls.
+    serve: { protocol: 'http', args: (a) => ['--host', a.host, '--port', String(a.port), '-D', 'PSOSessionStore=memory:'] },
+  },
+  {
     id: 'nginx-pso-workers',
     label: `nginx + pso serve --workers ${availableParallelism()} (proxy_pass)`,
     front: 'nginx',
