@@ -85,8 +85,11 @@ export async function runTarget(moduleUrl: string, target: FuzzTarget, options: 
  */
 async function ended(worker: Worker): Promise<void> {
   if (worker.threadId === -1) return;
-  const stop = setTimeout(() => void worker.terminate(), 1000);
-  await new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  let stop: NodeJS.Timeout | undefined;
+  await Promise.race([
+    new Promise<void>((resolve) => worker.once('exit', () => resolve())),
+    new Promise<void>((resolve) => (stop = setTimeout(() => void worker.terminate().then(() => resolve()), 1000))),
+  ]);
   clearTimeout(stop);
 }
 

@@ -10,11 +10,12 @@ const SPARE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_N
 
 /**
  * Opens a session's spare file to be rewritten in place, with its length
- * (undefined when not known). A spare with another name too (the session's
- * file itself, left so by two writers at once; or a backup's hard link) is
- * not written in place: the current version would change under its readers,
- * and be torn by a crash mid-write. Its name is given a file of its own
- * instead.
+ * (undefined for a spare made anew below: that rare path cuts to length
+ * after writing, as every save once did). A spare with another name too
+ * (the session's file itself, left so by two writers at once; or a backup's
+ * hard link) is not written in place: the current version would change
+ * under its readers, and be torn by a crash mid-write. Its name is given a
+ * file of its own instead.
  */
 export async function openSpare(ops: FsOps, spare: string): Promise<{ fd: number; size: number | undefined }> {
   const fd = await ops.open(spare, SPARE_FLAGS, 0o600);
