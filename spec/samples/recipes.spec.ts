@@ -11,6 +11,7 @@ import {
 } from '../../src/index.js';
 import { CookieJar, runCgi, runScript, sample, startServer, type ParsedResponse } from '../support/http.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
+import { storedJson } from '../support/storedFile.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
 
@@ -116,7 +117,7 @@ describe('recipes', () => {
       assert.equal(maxAge(c), 900);
       assert.ok(Math.abs(Date.parse(c.attrs.get('expires')!) - (Date.now() + 900_000)) < 5_000);
       // The stored session ends when the cookie does.
-      const record = JSON.parse(readFileSync(file(S, c.value), 'utf8'));
+      const record = storedJson(file(S, c.value));
       assert.ok(Math.abs(record.expires - (Date.now() + 900_000)) < 5_000);
 
       const two = cookie(await runCgi(sample(S), { ...env, QUERY_STRING: 'how=twodays' }), S);
@@ -192,7 +193,7 @@ describe('recipes', () => {
         const r = await runCgi(sample(S), { ...env, PSOSessionIdleTimeout: '20*60' });
         const c = cookie(r, S);
         assert.ok(!c.attrs.has('max-age'));
-        const record = JSON.parse(readFileSync(file(S, c.value), 'utf8'));
+        const record = storedJson(file(S, c.value));
         assert.ok(Math.abs(record.expires - (Date.now() + 1_200_000)) < 5_000);
       });
 
@@ -226,7 +227,7 @@ describe('recipes', () => {
       assert.equal((await run('undo=1')).body, 'visits: 1\n');
       assert.equal((await run('')).body, 'visits: 2\n');
       assert.equal((await run('save=1')).body, 'visits: 3\n');
-      assert.equal(JSON.parse(readFileSync(file(S, id), 'utf8')).data.visits, 3);
+      assert.equal(storedJson(file(S, id)).data.visits, 3);
       assert.equal((await run('save=1')).body, 'visits: 4\n');
       assert.equal((await run('')).body, 'visits: 5\n');
     });
@@ -462,7 +463,7 @@ describe('recipes', () => {
       assert.notEqual(after, before, 'a new session id on login');
       assert.ok(!existsSync(file(S, before)), 'the pre-login session is deleted');
       assert.ok(existsSync(file(S, after)));
-      assert.equal(JSON.parse(readFileSync(file(S, after), 'utf8')).user.id, 'ada');
+      assert.equal(storedJson(file(S, after)).user.id, 'ada');
 
       const old = await runCgi(sample(S), { ...env, HTTP_COOKIE: `${S}=${before}` });
       assert.doesNotMatch(old.body, /Logged in/);

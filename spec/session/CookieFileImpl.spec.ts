@@ -15,6 +15,7 @@ import { tryFileLock, type FileLock } from '../../src/session/locks/FileLock.js'
 import { asyncFs, type FsOps } from '../../src/util/fs.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
+import { storedRecord } from '../support/storedFile.js';
 
 const DAY = 24 * 3600_000;
 
@@ -147,17 +148,32 @@ describe('CookieFileImpl', () => {
       assert.equal(statSync(sessions).mode & 0o777, 0o700);
       assert.equal(statSync(fileOf(id)).mode & 0o777, 0o600);
       assert.deepEqual(readdirSync(sessions), [`${sessionFileName('spec', id)}`]);
-      assert.deepEqual({ ...parseRecord(readFileSync(fileOf(id), 'utf8')).data }, { n: 1 });
+      assert.deepEqual({ ...storedRecord(fileOf(id)).data }, { n: 1 });
     });
 
-    it('when replacing a file, writes a new file and renames it over the old one', async () => {
+    it('when replacing a file, writes the new version into it, in place: the same inode, no other file', async () => {
       const id = await newSession();
       const before = statSync(fileOf(id)).ino;
-      const s = await impl.open(withCookie(id));
+      for (let n = 2; n <= 4; n++) {
+        const s = await impl.open(withCookie(id));
+        s.increment('n');
+        await impl.close(s, true);
+        assert.equal(statSync(fileOf(id)).ino, before);
+        assert.equal(storedRecord(fileOf(id)).data.n, n);
+        assert.deepEqual(readdirSync(sessions), [`${sessionFileName('spec', id)}`]);
+      }
+    });
+
+    it('when replacing a file with PSOSessionFileFormat json, writes a new file and renames it over the old one', async () => {
+      const env = { PSOSessionFileFormat: 'json' };
+      const id = await newSession({ env });
+      const before = statSync(fileOf(id)).ino;
+      const s = await impl.open(withCookie(id, { env }));
       s.increment('n');
       await impl.close(s, true);
       assert.notEqual(statSync(fileOf(id)).ino, before);
-      assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 2);
+      assert.equal(storedRecord(fileOf(id)).data.n, 2);
+      assert.equal(readFileSync(fileOf(id), 'utf8')[0], '{', 'one JSON document');
       // The old version's inode stays as the spare the next version is written into.
       assert.deepEqual(readdirSync(sessions).sort(), [`${sessionFileName('spec', id)}`, `${sessionStem('spec', id)}.spare`]);
     });
@@ -183,7 +199,7 @@ describe('CookieFileImpl', () => {
 
       it('when on, writes the file correctly and syncs it and its directory', async () => {
         const id = await newSession({ env: { PSOSessionFileLoader_Fsync: 'on' } }, { n: 7 });
-        assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 7);
+        assert.equal(storedRecord(fileOf(id)).data.n, 7);
         assert.equal(statSync(fileOf(id)).mode & 0o777, 0o600);
         assert.deepEqual(readdirSync(sessions), [`${sessionFileName('spec', id)}`]);
         assert.ok(fsync.callCount >= 2, `fsync called ${fsync.callCount} times`);
@@ -202,14 +218,13 @@ describe('CookieFileImpl', () => {
     });
 
     describe('PSOSessionFileIO (a server)', () => {
-      let spies: { rename: sinon.SinonSpy; renameSync: sinon.SinonSpy };
+      let spies: { rename: sinon.SinonSpy; renameSync: sinon.SinonSpy; write: sinon.SinonSpy; writeSync: sinon.SinonSpy };
       beforeEach(() => {
-        spies = { rename: sinon.spy(fs, 'rename'), renameSync: sinon.spy(fs, 'renameSync') };
+        spies = { rename: sinon.spy(fs, 'rename'), renameSync: sinon.spy(fs, 'renameSync'), write: sinon.spy(fs, 'write'), writeSync: sinon.spy(fs, 'writeSync') };
         syncBuiltinESMExports();
       });
       afterEach(() => {
-        spies.rename.restore();
-        spies.renameSync.restore();
+        for (const spy of Object.values(spies)) spy.restore();
         syncBuiltinESMExports();
       });
       const twoSaves = async (env: Record<string, string>) => {
@@ -217,18 +232,21 @@ describe('CookieFileImpl', () => {
         const s = await impl.open(withCookie(id, { persistent: true, env }));
         s.increment('n');
         await impl.close(s, true);
-        assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 2);
+        assert.equal(storedRecord(fileOf(id)).data.n, 2);
       };
 
+      // The first save makes the file (a rename into place), the second writes a slot in place.
       it('by default, makes the calls of a save directly', async () => {
         await twoSaves({});
-        assert.ok(spies.renameSync.callCount >= 2, `renameSync ${spies.renameSync.callCount}`);
-        assert.equal(spies.rename.callCount, 0);
+        assert.ok(spies.renameSync.callCount >= 1, `renameSync ${spies.renameSync.callCount}`);
+        assert.ok(spies.writeSync.callCount >= 2, `writeSync ${spies.writeSync.callCount}`);
+        assert.equal(spies.rename.callCount + spies.write.callCount, 0);
       });
 
       it('when async, sends them to the thread pool', async () => {
         await twoSaves({ PSOSessionFileIO: 'async' });
-        assert.ok(spies.rename.callCount >= 2, `rename ${spies.rename.callCount}`);
+        assert.ok(spies.rename.callCount >= 1, `rename ${spies.rename.callCount}`);
+        assert.ok(spies.write.callCount >= 2, `write ${spies.write.callCount}`);
         assert.equal(spies.renameSync.callCount, 0);
       });
 
@@ -285,15 +303,32 @@ describe('CookieFileImpl', () => {
       assert.equal(statSync(join(sessions, `${sessionStem('spec', s.id)}.spare`)).mode & 0o777, 0o600);
     });
 
-    // A server (persistent host) saves through the spare; CGI's last save renames its lock file instead.
-    it('when a server saves again and again, reuses the same two inodes (no file is created per save)', async () => {
+    it('when a server saves again and again, writes one inode in place (no file is created or renamed per save)', async () => {
       const id = await newSession({ persistent: true }, { n: 0 });
       const seen = new Set<number>();
       for (let n = 1; n <= 5; n++) {
         const s = await impl.open(req({ persistent: true, headers: { cookie: `spec=${id}` } }));
         s.set('n', n);
         await impl.close(s, true);
-        assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, n);
+        assert.equal(storedRecord(fileOf(id)).data.n, n);
+        seen.add(statSync(fileOf(id)).ino);
+      }
+      assert.equal(seen.size, 1, `inodes used: ${[...seen].join(', ')}`);
+      // Beside it, the server's holder file, which its locks link to (one per process, not per save).
+      const [holder, ...others] = readdirSync(sessions).sort();
+      assert.match(holder!, new RegExp(`^\\.pso-holder-${process.pid}-`));
+      assert.deepEqual(others, [`${sessionFileName('spec', id)}`]);
+    });
+
+    it('when a server saves again and again with PSOSessionFileFormat json, reuses the same two inodes (no file is created per save)', async () => {
+      const env = { PSOSessionFileFormat: 'json' };
+      const id = await newSession({ persistent: true, env }, { n: 0 });
+      const seen = new Set<number>();
+      for (let n = 1; n <= 5; n++) {
+        const s = await impl.open(req({ persistent: true, env, headers: { cookie: `spec=${id}` } }));
+        s.set('n', n);
+        await impl.close(s, true);
+        assert.equal(storedRecord(fileOf(id)).data.n, n);
         seen.add(statSync(fileOf(id)).ino);
       }
       assert.equal(seen.size, 2, `inodes used: ${[...seen].join(', ')}`);
@@ -303,14 +338,15 @@ describe('CookieFileImpl', () => {
       assert.deepEqual(others, [`${sessionFileName('spec', id)}`, `${sessionStem('spec', id)}.spare`]);
     });
 
-    it('when a crash left the spare and a second name behind, a server still saves', async () => {
-      const id = await newSession({ persistent: true }, { n: 0 });
+    it('when a crash left the spare and a second name behind, a server still saves (PSOSessionFileFormat json)', async () => {
+      const env = { PSOSessionFileFormat: 'json' };
+      const id = await newSession({ persistent: true, env }, { n: 0 });
       writeFileSync(join(sessions, `${sessionStem('spec', id)}.spare`), 'half-writ');
       writeFileSync(join(sessions, `${sessionStem('spec', id)}.hold`), 'older');
-      const s = await impl.open(req({ persistent: true, headers: { cookie: `spec=${id}` } }));
+      const s = await impl.open(req({ persistent: true, env, headers: { cookie: `spec=${id}` } }));
       s.set('n', 9);
       await impl.close(s, true);
-      assert.equal(parseRecord(readFileSync(fileOf(id), 'utf8')).data.n, 9);
+      assert.equal(storedRecord(fileOf(id)).data.n, 9);
       assert.deepEqual(readdirSync(sessions).filter((n) => !n.startsWith('.pso-holder-')).sort(), [`${sessionFileName('spec', id)}`, `${sessionStem('spec', id)}.spare`]);
     });
   });
@@ -387,7 +423,7 @@ describe('CookieFileImpl', () => {
       writeFileSync(fileOf(id), serializeRecord(record({ expires: old })), { mode: 0o600 });
       const s = await impl.open(withCookie(id));
       await impl.close(s, true);
-      assert.ok(parseRecord(readFileSync(fileOf(id), 'utf8')).expires >= old + 120_000);
+      assert.ok(storedRecord(fileOf(id)).expires >= old + 120_000);
     });
   });
 

@@ -10,6 +10,7 @@ import {
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
+import { storedRecord } from '../support/storedFile.js';
 
 const ID = '[A-Za-z0-9_-]{27}';
 const S1 = 'first-secret-0123456789';
@@ -54,7 +55,7 @@ describe('CookieSession', () => {
   const valueOf = (c: string | undefined): string => /^spec=([^;]*)/.exec(c ?? '')![1]!;
   const header = (r: FakeRequest, name: string) => r.head!.headers.find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
   const fileOf = (id: string) => join(sessions, `${sessionFileName('spec', id)}`);
-  const stored = (id: string): SessionRecord => parseRecord(readFileSync(fileOf(id), 'utf8'));
+  const stored = (id: string): SessionRecord => storedRecord(fileOf(id));
   const sessionFiles = () => (existsSync(sessions) ? readdirSync(sessions).filter((n) => n.endsWith('.json')) : []);
 
   /** A stored session with `data`; returns its id. */

@@ -10,6 +10,7 @@ import {
 import { answerFor } from '../../src/service/errorAnswer.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
+import { storedJson, storedRecord } from '../support/storedFile.js';
 
 const ID = /^[A-Za-z0-9_-]{27}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,7 +36,7 @@ describe('SessionImpl', () => {
   }
   const withCookie = (id: string, init: FakeRequestInit = {}): FakeRequest => req({ ...init, headers: { cookie: `spec=${id}`, ...init.headers } });
   const fileOf = (id: string, service = 'spec') => join(sessions, `${sessionFileName(service, id)}`);
-  const stored = (id: string): SessionRecord => parseRecord(readFileSync(fileOf(id), 'utf8'));
+  const stored = (id: string): SessionRecord => storedRecord(fileOf(id));
 
   /** Stores a session through the impl and returns its id. */
   async function seed(data: Record<string, number | string>, init: FakeRequestInit = {}): Promise<string> {
@@ -537,7 +538,7 @@ describe('SessionImpl', () => {
     const idOf = (c: string | undefined): string => /^spec=([^;]*)/.exec(c ?? '')![1]!;
     const attr = (c: string, name: string): string | undefined => new RegExp(`; ${name}=([^;]+)`, 'i').exec(c)?.[1];
     /** The expires written in the session file, read as raw JSON. */
-    const fileExpires = (id: string): number => JSON.parse(readFileSync(fileOf(id), 'utf8')).expires;
+    const fileExpires = (id: string): number => storedJson(fileOf(id)).expires;
     /** Cookie Expires and Max-Age say exactly what the store says. */
     function assertCookieMatchesStore(c: string | undefined, id: string, seconds: number): void {
       assert.ok(c, 'a session cookie');
@@ -576,7 +577,7 @@ describe('SessionImpl', () => {
         const r = await handle(req(), (x) => { x.session.set('a', 1).expire(600); });
         const id = idOf(cookieOf(r));
         assertCookieMatchesStore(cookieOf(r), id, 600);
-        assert.deepEqual(JSON.parse(readFileSync(fileOf(id), 'utf8')).expiry, { kind: 'after', seconds: 600 });
+        assert.deepEqual(storedJson(fileOf(id)).expiry, { kind: 'after', seconds: 600 });
       });
 
       it('expire() with no argument lasts until the browser closes: no Expires, kept PSOSessionIdleTimeout on the server', async () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ServiceHandler, SessionReadOnlyError, createContainer, parseRecord, type Handler, type HandlerOptions } from '../../src/index.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { sessionFileName } from '../support/sessionFiles.js';
+import { storedRecord } from '../support/storedFile.js';
 
 const idOf = (r: FakeRequest) => /^spec=([^;]*)/.exec(r.setCookies()[0] ?? '')?.[1];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -29,7 +30,7 @@ describe('early release and read-only sessions', function () {
   afterEach(() => cleanup());
 
   const fileOf = (id: string) => join(dir, sessionFileName('spec', id));
-  const stored = (id: string) => parseRecord(readFileSync(fileOf(id), 'utf8'));
+  const stored = (id: string) => storedRecord(fileOf(id));
   const dataOf = (id: string) => ({ ...stored(id).data });
 
   /** One request through the core, on a persistent host (so the in-process lock applies), the file store in `dir`. */

@@ -9,6 +9,7 @@ import {
 } from '../../src/index.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { sessionFileName, sessionKey } from '../support/sessionFiles.js';
+import { storedRecord } from '../support/storedFile.js';
 
 const HOUR = 3600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,7 +33,7 @@ describe('session.reload() and session.touch()', function () {
   afterEach(() => cleanup());
 
   const fileOf = (id: string) => join(dir, sessionFileName('spec', id));
-  const stored = (id: string) => parseRecord(readFileSync(fileOf(id), 'utf8'));
+  const stored = (id: string) => storedRecord(fileOf(id));
   const plant = (id: string, record: SessionRecord) => {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(fileOf(id), serializeRecord(record), { mode: 0o600 });

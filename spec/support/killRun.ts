@@ -12,6 +12,7 @@ import { SqliteStore } from '../../src/session/stores/SqliteStore.js';
 import { freePort } from './apache.js';
 import { CLI, ROOT, cleanEnv } from './http.js';
 import { sessionFileName, sessionKey } from './sessionFiles.js';
+import { storedRecord } from './storedFile.js';
 
 /** The handler module every server of a run serves. */
 export const COUNTER_MODULE = join(ROOT, 'dist/spec/support/counterModule.js');
@@ -339,7 +340,7 @@ async function inspectStore(options: KillRunOptions, sessions: Tracked[], report
     for (const s of sessions) {
       const file = join(dir, sessionFileName(SERVICE, s.id));
       try {
-        counts.push(existsSync(file) ? (parseRecord(readFileSync(file, 'utf8')).data.n as number) : undefined);
+        counts.push(existsSync(file) ? (storedRecord(file).data.n as number) : undefined);
       } catch (e) {
         violation(`${file} cannot be read: ${(e as Error).message}`);
         counts.push(undefined);

@@ -30,6 +30,8 @@ export const DIRECTIVES = {
     'Per-session lock of the file store: "auto" or "file" (default: across processes, with a lock beside each session file, so servers, workers, FastCGI processes and CGI scripts can share a directory), "process" (inside one process only: for a directory no other process uses).',
   PSOSessionFileIO:
     'How a server makes the file store\'s calls: "sync" (default: each load and save is a few direct system calls, the cheapest on a local disk) or "async" (through the thread pool, for a session directory on a network file system whose calls may stall). CGI processes always call directly.',
+  PSOSessionFileFormat:
+    'How the file store writes a session: "slots" (default: two versions in one file, the older rewritten in place, a torn write detected by its checksum) or "json" (one JSON document per file, replaced by a rename: what earlier versions of pso write, for a directory shared with them while they are upgraded). Both are always read.',
   PSOSessionLockTimeout: 'Seconds to wait for a busy session before answering 503. Default 10.',
   PSOSessionReadOnly:
     'on: sessions are opened read-only: no lock is taken and nothing is saved, so a long request never holds up the same visitor\'s others (a change is an error that says so). The handler option readOnlySession wins. Default off.',

@@ -96,11 +96,12 @@ export class CookieFileImpl extends CookieStoreImpl {
     const fsync = readFlag(request, 'PSOSessionFileLoader_Fsync');
     const lock = readChoice(request, 'PSOSessionLock', ['auto', 'file', 'process'], 'auto');
     const io = readChoice(request, 'PSOSessionFileIO', ['sync', 'async'], 'sync');
-    const key = `${dir}\0${sync}\0${fsync}\0${lock}\0${io}`;
+    const format = readChoice(request, 'PSOSessionFileFormat', ['slots', 'json'], 'slots');
+    const key = `${dir}\0${sync}\0${fsync}\0${lock}\0${io}\0${format}`;
     let store = this.#stores.get(key);
     if (!store) {
       const source = this.#configured(request)?.source ?? `${this.constructor.name}.getPath()`;
-      store = new FileStore(dir, { sync, io, fsync, source, parents: dir !== DEFAULT_PATH, lockAcrossProcesses: lock !== 'process' });
+      store = new FileStore(dir, { sync, io, format, fsync, source, parents: dir !== DEFAULT_PATH, lockAcrossProcesses: lock !== 'process' });
       if (this.#stores.size > 64) this.#stores.clear();
       this.#stores.set(key, store);
     }

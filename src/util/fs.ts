@@ -12,6 +12,8 @@ import { dirname } from 'node:path';
  */
 export interface FsOps {
   readFile(path: string): Promise<string>;
+  /** A whole file's bytes. */
+  readBytes(path: string): Promise<Buffer>;
   writeFile(path: string, data: string, options: { flag: string; mode: number }): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
@@ -26,7 +28,11 @@ export interface FsOps {
    * before, when known: a file no longer than the new content needs no
    * cutting to length (one system call fewer).
    */
-  rewrite(fd: number, data: string, size?: number): Promise<void>;
+  rewrite(fd: number, data: string | Uint8Array, size?: number): Promise<void>;
+  /** Up to `size` bytes from the start of an open file (fewer where it ends sooner). */
+  readPrefix(fd: number, size: number): Promise<Buffer>;
+  /** Writes all of `data` at `position` of an open file, the rest of it unchanged. */
+  writeAt(fd: number, data: Uint8Array, position: number): Promise<void>;
   fstat(fd: number): Promise<fs.Stats>;
   fsync(fd: number): Promise<void>;
   close(fd: number): Promise<void>;
@@ -40,6 +46,7 @@ const done = (cb: (err: NodeJS.ErrnoException | null, value: void) => void) => (
 /** {@link FsOps} on node:fs callbacks (the thread pool). */
 export const asyncFs: FsOps = {
   readFile: (path) => call((cb) => fs.readFile(path, 'utf8', cb)),
+  readBytes: (path) => call((cb) => fs.readFile(path, cb)),
   writeFile: (path, data, options) => call<void>((cb) => fs.writeFile(path, data, options, done(cb))),
   rename: (from, to) => call<void>((cb) => fs.rename(from, to, done(cb))),
   link: (existing, newPath) => call<void>((cb) => fs.link(existing, newPath, done(cb))),
@@ -50,10 +57,23 @@ export const asyncFs: FsOps = {
   readdir: (path) => call((cb) => fs.readdir(path, cb)),
   open: (path, flags, mode) => call((cb) => fs.open(path, flags, mode, cb)),
   rewrite: async (fd, data, size) => {
-    const buf = Buffer.from(data);
-    // write() may take part (a disk short of space takes what fits): the rest follows, or the error comes.
-    for (let at = 0; at < buf.length;) at += await call<number>((cb) => fs.write(fd, buf, at, buf.length - at, at, cb));
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    await asyncFs.writeAt(fd, buf, 0);
     if (size === undefined || size > buf.length) await call<void>((cb) => fs.ftruncate(fd, buf.length, done(cb)));
+  },
+  readPrefix: async (fd, size) => {
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    while (at < size) {
+      const n = await call<number>((cb) => fs.read(fd, buf, at, size - at, at, cb));
+      if (n === 0) break;
+      at += n;
+    }
+    return at < size ? buf.subarray(0, at) : buf;
+  },
+  writeAt: async (fd, data, position) => {
+    // write() may take part (a disk short of space takes what fits): the rest follows, or the error comes.
+    for (let at = 0; at < data.length;) at += await call<number>((cb) => fs.write(fd, data, at, data.length - at, position + at, cb));
   },
   fstat: (fd) => call((cb) => fs.fstat(fd, cb)),
   fsync: (fd) => call<void>((cb) => fs.fsync(fd, done(cb))),
@@ -63,6 +83,7 @@ export const asyncFs: FsOps = {
 /** {@link FsOps} on synchronous calls: the fastest for a process that serves one request. */
 export const syncFs: FsOps = {
   readFile: async (path) => fs.readFileSync(path, 'utf8'),
+  readBytes: async (path) => fs.readFileSync(path),
   writeFile: async (path, data, options) => fs.writeFileSync(path, data, options),
   rename: async (from, to) => fs.renameSync(from, to),
   link: async (existing, newPath) => fs.linkSync(existing, newPath),
@@ -73,9 +94,22 @@ export const syncFs: FsOps = {
   readdir: async (path) => fs.readdirSync(path),
   open: async (path, flags, mode) => fs.openSync(path, flags, mode),
   rewrite: async (fd, data, size) => {
-    const buf = Buffer.from(data);
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
     for (let at = 0; at < buf.length;) at += fs.writeSync(fd, buf, at, buf.length - at, at);
     if (size === undefined || size > buf.length) fs.ftruncateSync(fd, buf.length);
+  },
+  readPrefix: async (fd, size) => {
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    while (at < size) {
+      const n = fs.readSync(fd, buf, at, size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return at < size ? buf.subarray(0, at) : buf;
+  },
+  writeAt: async (fd, data, position) => {
+    for (let at = 0; at < data.length;) at += fs.writeSync(fd, data, at, data.length - at, position + at);
   },
   fstat: async (fd) => fs.fstatSync(fd),
   fsync: async (fd) => fs.fsyncSync(fd),

@@ -117,6 +117,7 @@ const cases: Record<DirectiveName, DirectiveCase> = {
   PSOSessionStoreTimeout: simple('PSOSessionStoreTimeout', durations, (r) => readSeconds(r, 'PSOSessionStoreTimeout', 0)),
   PSOSessionFileLoader_Fsync: simple('PSOSessionFileLoader_Fsync', flag, (r) => readFlag(r, 'PSOSessionFileLoader_Fsync')),
   PSOSessionFileIO: simple('PSOSessionFileIO', textOf(['sync', 'async', 'SYNC', ' ', 'thread']), (r) => readChoice(r, 'PSOSessionFileIO', ['sync', 'async'], 'sync')),
+  PSOSessionFileFormat: simple('PSOSessionFileFormat', textOf(['slots', 'json', 'JSON', ' ', 'xml']), (r) => readChoice(r, 'PSOSessionFileFormat', ['slots', 'json'], 'slots')),
   PSOSessionLock: simple('PSOSessionLock', textOf(['auto', 'file', 'process', 'AUTO', ' ', 'none']), (r) => readChoice(r, 'PSOSessionLock', ['auto', 'file', 'process'], 'auto')),
   PSOSessionLockTimeout: simple('PSOSessionLockTimeout', durations, (r) => readSeconds(r, 'PSOSessionLockTimeout', 0)),
   PSOSessionGCProbability: simple('PSOSessionGCProbability', textOf(['0', '1', '.', '0.01', '-', 'e', '5', 'Infinity', 'NaN', ' ', '0x1']), (r) => readProbability(r, 'PSOSessionGCProbability', 0)),

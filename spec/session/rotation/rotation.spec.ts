@@ -12,6 +12,7 @@ import { CookieJar, ROOT } from '../../support/http.js';
 import { psoServe, type PsoServe } from '../../support/psoServe.js';
 import { sessionFileName } from '../../support/sessionFiles.js';
 import { STORE_KITS } from '../../support/storeKits.js';
+import { storedRecord, storedText } from '../../support/storedFile.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,13 +64,13 @@ describe('id rotation through ServiceHandler (files, time frozen)', () => {
     const { r } = await handle(req(old), (s) => s.regenerate());
     const id = cookieId(r)!;
     assert.notEqual(id, old);
-    const text = readFileSync(file(old), 'utf8');
+    const text = storedText(file(old));
     const forward = parseRecord(text);
     assert.ok(forward.moved);
     assert.deepEqual({ ...forward.data }, {});
     assert.equal(forward.expires, T0 + 5_000);
-    assert.ok(!text.includes(id), 'the forward holds no live id');
-    assert.equal(parseRecord(readFileSync(file(id), 'utf8')).data.cart, 3);
+    assert.ok(!readFileSync(file(old), 'utf8').includes(id), 'the forward holds no live id, in either version its file keeps');
+    assert.equal(storedRecord(file(id)).data.cart, 3);
   });
 
   it('a request with the old id within the grace is led to the new session, and sent its id; after the grace, it gets a fresh one', async () => {
@@ -80,7 +81,7 @@ describe('id rotation through ServiceHandler (files, time frozen)', () => {
     assert.equal(led.session.id, id);
     assert.equal(led.session.userId, 'ada');
     assert.equal(cookieId(led.r), id, 'the client learns the new id');
-    assert.equal(parseRecord(readFileSync(file(id), 'utf8')).data.cart, 4);
+    assert.equal(storedRecord(file(id)).data.cart, 4);
     at(5_000);
     const late = await handle(req(old));
     assert.notEqual(late.session.id, id);
@@ -152,7 +153,7 @@ describe('id rotation through ServiceHandler (files, time frozen)', () => {
       const id = cookieId(rotated.r)!;
       assert.notEqual(id, old);
       assert.equal(rotated.session.get('cart'), 3);
-      assert.equal(parseRecord(readFileSync(file(id), 'utf8')).born, T0 + 600_000);
+      assert.equal(storedRecord(file(id)).born, T0 + 600_000);
       at(601_000);
       assert.equal((await handle(req(old, env))).session.id, id);
       at(1_199_000);
@@ -170,7 +171,7 @@ describe('id rotation through ServiceHandler (files, time frozen)', () => {
       assert.deepEqual(seen, { id: old, reloaded: true, touched: true });
       assert.equal(ro.r.head!.status, 200);
       assert.equal(cookieId(ro.r), undefined, 'the client keeps its id');
-      const stored = parseRecord(readFileSync(file(old), 'utf8'));
+      const stored = storedRecord(file(old));
       assert.equal(stored.moved, undefined, 'still the session, not a forward');
       assert.equal(stored.data.cart, 3);
       const id = cookieId((await handle(req(old, env))).r)!;

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import fs, { linkSync, statSync, unlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import fs, { linkSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import sinon from 'sinon';
-import { CorruptSessionError, type SessionRecord } from '../../../src/session/SessionRecord.js';
+import { CorruptSessionError, serializeRecord, type SessionRecord } from '../../../src/session/SessionRecord.js';
 import { FileStore } from '../../../src/session/stores/FileStore.js';
+import { currentVersion } from '../../../src/session/stores/slotFile.js';
 import { tempDir } from '../../support/fakeRequest.js';
 
 const record = (n: number, pad: string): SessionRecord => ({ data: { n, pad }, created: 1_700_000_000_000, expires: Date.now() + 3600_000 });
@@ -46,7 +49,8 @@ describe('FileStore', () => {
     // version is shorter, so a session that grows or keeps its size saves with one system call fewer.
     for (const io of ['sync', 'async'] as const) {
       it(`cuts the spare to length only when the new version is shorter (${io === 'sync' ? 'direct' : 'thread pool'} calls)`, async () => {
-        const store = new FileStore(dir, { io });
+        // The spare holds versions of the JSON format; a slot file is written in place (see below).
+        const store = new FileStore(dir, { io, format: 'json' });
         const key = 'spec:sizes';
         const file = store.fileOf(key);
         await store.set(key, record(1, 'a'.repeat(300)));
@@ -72,7 +76,7 @@ describe('FileStore', () => {
     // file in place, and a kill -9 between writing and truncating left it torn: the session was lost.
     describe('when the spare is another name of the session\'s file', () => {
       it('writes the next version to a file of its own: a save cut short leaves the current version whole', async () => {
-        const store = new FileStore(dir);
+        const store = new FileStore(dir, { format: 'json' });
         const key = 'spec:abc';
         const file = store.fileOf(key);
         const spare = file.replace(/\.json$/, '.spare');
@@ -95,6 +99,185 @@ describe('FileStore', () => {
         assert.equal((await store.get(key))?.data.n, 4);
         assert.notEqual(statSync(spare).ino, statSync(file).ino, 'the spare is a file of its own again');
       });
+    });
+  });
+  describe('two versions in one file, the older rewritten in place', () => {
+    /** One request's load and save under the lock, as pso makes them. */
+    async function bump(store: FileStore, key: string, pad = ''): Promise<number> {
+      const held = await store.lockAndGet!(key, 1000);
+      const n = ((held.record()?.data.n as number | undefined) ?? 0) + 1;
+      try {
+        await held.setAndRelease!(record(n, pad));
+      } finally {
+        // A failed save leaves the lock held (as StoreAccess does, give it back).
+        await held.release();
+      }
+      return n;
+    }
+    const layoutOf = (file: string) => currentVersion(readFileSync(file)).layout;
+
+    for (const io of ['sync', 'async'] as const) {
+      it(`saves in place: one inode, nothing renamed, nothing beside the file (${io === 'sync' ? 'direct' : 'thread pool'} calls)`, async () => {
+        const store = new FileStore(dir, { io });
+        const key = 'spec:inplace';
+        const file = store.fileOf(key);
+        await bump(store, key);
+        const ino = statSync(file).ino;
+        const renames = [sinon.spy(fs, 'rename'), sinon.spy(fs, 'renameSync'), sinon.spy(fs, 'ftruncate'), sinon.spy(fs, 'ftruncateSync')];
+        syncBuiltinESMExports();
+        for (let n = 2; n <= 20; n++) {
+          assert.equal(await bump(store, key, 'p'.repeat(n * 5)), n);
+          assert.equal((await store.get(key))?.data.n, n);
+          assert.equal(statSync(file).ino, ino);
+          assert.deepEqual(layoutOf(file), { capacity: 512, slot: (n - 1) % 2, seq: n });
+        }
+        assert.equal(renames.reduce((k, spy) => k + spy.callCount, 0), 0, 'no rename and no cut to length');
+        assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.pso-holder-')), [file.slice(dir.length + 1)]);
+      });
+    }
+
+    it('a session grown past its slots gets a new file with larger ones, then saves in place again', async () => {
+      const store = new FileStore(dir);
+      const key = 'spec:grow';
+      const file = store.fileOf(key);
+      await bump(store, key);
+      assert.equal(layoutOf(file)?.capacity, 512);
+      await bump(store, key, 'g'.repeat(2000));
+      assert.equal(layoutOf(file)?.capacity, 8192);
+      assert.deepEqual({ ...(await store.get(key))?.data }, { n: 2, pad: 'g'.repeat(2000) });
+      const ino = statSync(file).ino;
+      await bump(store, key, 'h'.repeat(3000));
+      assert.equal(statSync(file).ino, ino);
+      assert.deepEqual({ ...(await store.get(key))?.data }, { n: 3, pad: 'h'.repeat(3000) });
+      // Shrinking keeps the slots.
+      await bump(store, key);
+      assert.deepEqual({ ...(await store.get(key))?.data }, { n: 4, pad: '' });
+      assert.equal(statSync(file).ino, ino);
+    });
+
+    it('a file of the earlier format (one JSON record) is read, and its first save makes it a slot file', async () => {
+      const store = new FileStore(dir);
+      const key = 'spec:legacy';
+      const file = store.fileOf(key);
+      writeFileSync(file, serializeRecord(record(41, '')), { mode: 0o600 });
+      assert.equal((await store.get(key))?.data.n, 41);
+      assert.equal(await bump(store, key), 42);
+      assert.equal(readFileSync(file, 'latin1').slice(0, 10), '#pso-slots');
+      assert.equal(await bump(store, key), 43);
+      assert.equal((await store.get(key))?.data.n, 43);
+    });
+
+    it('PSOSessionFileFormat json writes one JSON record per file, and reads slot files, so both kinds of process share a directory', async () => {
+      const slots = new FileStore(dir);
+      const json = new FileStore(dir, { format: 'json' });
+      const key = 'spec:mixed';
+      const file = slots.fileOf(key);
+      for (let i = 0; i < 6; i++) await bump(i % 2 ? json : slots, key);
+      assert.equal((await slots.get(key))?.data.n, 6);
+      assert.equal((await json.get(key))?.data.n, 6);
+      assert.equal(readFileSync(file, 'utf8')[0], '{', 'the last save, of the json store, wrote JSON');
+    });
+
+    it('a file with a second name (a backup\'s hard link) is not written in place: the other name keeps its version', async () => {
+      const store = new FileStore(dir);
+      const key = 'spec:linked';
+      const file = store.fileOf(key);
+      await bump(store, key);
+      await bump(store, key);
+      const backup = `${dir}/backup.json`;
+      linkSync(file, backup);
+      await bump(store, key);
+      assert.equal((await store.get(key))?.data.n, 3);
+      assert.equal(JSON.parse(currentVersion(readFileSync(backup)).json).data.n, 2);
+      assert.notEqual(statSync(file).ino, statSync(backup).ino);
+    });
+
+    // A process killed mid-write, or a disk that fills: the slot being written is left torn.
+    for (const io of ['sync', 'async'] as const) {
+      it(`a save cut short leaves the version before it whole, and the next save goes on (${io === 'sync' ? 'direct' : 'thread pool'} calls)`, async () => {
+        const store = new FileStore(dir, { io });
+        const key = 'spec:torn';
+        for (let i = 0; i < 3; i++) await bump(store, key, 'q'.repeat(200));
+        const write = fs.write;
+        const writeSync = fs.writeSync;
+        // Half of the slot is written, then the process "dies" (the call fails).
+        sinon.stub(fs, 'write').callsFake(((fd: number, buf: Buffer, off: number, len: number, pos: number, cb: (e: Error | null, n?: number) => void) =>
+          write(fd, buf, off, len >> 1, pos, () => cb(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })))) as unknown as typeof fs.write);
+        sinon.stub(fs, 'writeSync').callsFake(((fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+          writeSync(fd, buf, off, len >> 1, pos);
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        }) as unknown as typeof fs.writeSync);
+        syncBuiltinESMExports();
+        await assert.rejects(bump(store, key, 'r'.repeat(200)), /no space left/);
+        sinon.restore();
+        syncBuiltinESMExports();
+        assert.deepEqual({ ...(await store.get(key))?.data }, { n: 3, pad: 'q'.repeat(200) });
+        assert.equal(await bump(store, key, 's'), 4);
+        assert.equal(await bump(store, key, 't'), 5);
+        assert.deepEqual({ ...(await store.get(key))?.data }, { n: 5, pad: 't' });
+      });
+    }
+
+    it('a session deleted while its lock is held, then saved, is saved to a new file', async () => {
+      const store = new FileStore(dir);
+      const key = 'spec:gone';
+      await bump(store, key);
+      const held = await store.lockAndGet!(key, 1000);
+      await store.destroy(key);
+      await held.setAndRelease!(record(7, ''));
+      assert.equal((await store.get(key))?.data.n, 7);
+    });
+
+    it('a file that cannot be read is replaced whole by the next save', async () => {
+      const store = new FileStore(dir);
+      const key = 'spec:junk';
+      writeFileSync(store.fileOf(key), '#pso-slots 1 0000000512      \n@garbage', { mode: 0o600 });
+      const held = await store.lockAndGet!(key, 1000);
+      assert.throws(() => held.record(), (e: unknown) => e instanceof CorruptSessionError && e.message.includes('pso_spec_junk.json'));
+      await held.setAndRelease!(record(1, ''));
+      assert.equal((await store.get(key))?.data.n, 1);
+    });
+
+    // Readers without the lock (listing, the users index, another process's get) read while a save is
+    // under way. Here a second process reads as fast as it can while this one saves, with sessions that
+    // span pages; every read must give a whole version, never an older one than a read before it.
+    it('a reader in another process never sees a torn version, nor the count go back', async function () {
+      this.timeout(20_000);
+      const store = new FileStore(dir);
+      const key = 'spec:race';
+      await bump(store, key, 'v'.repeat(5000));
+      const storeModule = fileURLToPath(new URL('../../../src/session/stores/FileStore.js', import.meta.url));
+      const reader = spawn(process.execPath, ['--input-type=module', '-e', `
+        const { FileStore } = await import(${JSON.stringify(storeModule)});
+        const store = new FileStore(${JSON.stringify(dir)});
+        let reads = 0, errors = 0, back = 0, last = 0, first = '';
+        const end = Date.now() + 1500;
+        while (Date.now() < end) {
+          try {
+            const n = (await store.get(${JSON.stringify(key)})).data.n;
+            if (n < last) back++;
+            last = n;
+            reads++;
+          } catch (e) { errors++; first ||= String(e); }
+        }
+        console.log(JSON.stringify({ reads, errors, back, last, first }));
+      `], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      reader.stdout.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => reader.on('exit', r));
+      let saves = 0;
+      let running = true;
+      void exited.then(() => (running = false));
+      while (running) {
+        await bump(store, key, (saves % 2 ? 'v' : 'w').repeat(5000 + (saves % 7) * 300));
+        saves++;
+        if (saves % 50 === 0) await new Promise((r) => setImmediate(r));
+      }
+      assert.equal(await exited, 0);
+      const seen = JSON.parse(out) as { reads: number; errors: number; back: number; last: number; first: string };
+      assert.ok(seen.reads > 50 && saves > 50, `reads ${seen.reads}, saves ${saves}`);
+      assert.equal(seen.errors, 0, seen.first);
+      assert.equal(seen.back, 0);
     });
   });
 });

@@ -1,15 +1,16 @@
 import { join } from 'node:path';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
-import { asyncFs, syncDirectory, syncFs, type FsOps } from '../../util/fs.js';
+import { asyncFs, syncFs, type FsOps } from '../../util/fs.js';
 import { ensurePrivateDirectory } from '../../util/privateDirectory.js';
 import { acquireFileLock, tryFileLock } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
-import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
+import { CorruptSessionError, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
 import { collectSessionFiles, type CollectOptions } from './collectSessionFiles.js';
 import { HOLD, LOCK, SPARE, SUFFIX, sessionFileOf } from './fileLayout.js';
+import { closeHeld, newHeldFile, openHeld, replaceFile, unreadable, writeHeld, type HeldFile } from './heldFile.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { keepAlive, openSpare } from './spareFile.js';
+import { readSessionFile } from './slotFile.js';
 import { FileUserIndex } from './users/FileUserIndex.js';
 import type { UserIndex } from './UserIndex.js';
 
@@ -42,19 +43,35 @@ export interface FileStoreOptions {
    * process`) only where one process alone ever uses the directory.
    */
   lockAcrossProcesses?: boolean;
+  /**
+   * How a session's file is written (`PSOSessionFileFormat`): `slots` (the
+   * default) keeps two versions in one file and rewrites the older in place;
+   * `json`, one JSON document per file replaced by a rename, is what pso
+   * wrote before `slots` and reads, for a directory shared with such
+   * processes while they are upgraded. Both formats are always read.
+   */
+  format?: 'slots' | 'json';
 }
 
 /**
- * Sessions in files, one JSON file per session in one directory: pso's
- * default store. A session's file is `pso_<service id>_<key>.json`, built only
- * from a validated key; files are 0600 in a directory that must belong to the
+ * Sessions in files, one file per session in one directory: pso's default
+ * store. A session's file is `pso_<service id>_<key>.json`, built only from a
+ * validated key; files are 0600 in a directory that must belong to the
  * process's user alone (0700, made when missing).
  *
  * Every session has a lock shared by all processes on the machine (a link
  * beside its file, made in one atomic step), held from read to write, so
  * that servers, workers and CGI scripts on one directory never lose each
- * other's writes. A write goes to a spare file that is then renamed over the
- * session's file: readers see the old version or the new one, never a torn one.
+ * other's writes.
+ *
+ * A file holds two versions of its session, each with a sequence number and
+ * a checksum (see `slotFile.ts`): a save rewrites the older one in place, on
+ * the descriptor its load opened, and a reader takes the newest intact one.
+ * A save cut short leaves the version before whole, so readers see the old
+ * version or the new one, never a torn one, with no file made or renamed per
+ * save. A new session, one grown past its file's slots, or a file of the
+ * earlier format (one JSON record, `PSOSessionFileFormat json`) is written
+ * to a spare file that is then renamed over the session's file.
  *
  * @example
  * ```ts
@@ -75,6 +92,9 @@ export class FileStore implements SessionStore {
   readonly #sharedLocks: boolean;
   readonly #parents: boolean;
   readonly #source: string;
+  readonly #slots: boolean;
+  /** The sessions whose lock this store holds in this process, with their files. */
+  readonly #held = new Map<string, HeldFile>();
   #checked: Promise<void> | undefined;
   /** The lock of a session, across processes; absent when off (`PSOSessionLock process`). */
   readonly lock?: (key: string, timeoutMs: number) => Promise<Release>;
@@ -92,6 +112,7 @@ export class FileStore implements SessionStore {
     this.#sharedLocks = !options.sync;
     this.#parents = options.parents ?? true;
     this.#source = options.source ?? 'PSOSessionFileLoader_Path';
+    this.#slots = (options.format ?? 'slots') === 'slots';
     if (options.lockAcrossProcesses ?? true) {
       this.lock = (key, timeoutMs) => this.#lock(key, timeoutMs);
       this.lockAndGet = (key, timeoutMs) => this.#lockAndGet(key, timeoutMs);
@@ -115,49 +136,41 @@ export class FileStore implements SessionStore {
   async get(key: string): Promise<SessionRecord | undefined> {
     const file = this.fileOf(key);
     await this.#ready();
-    let text: string;
     try {
-      text = await this.#ops.readFile(file);
+      return await readSessionFile(this.#ops, file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CorruptSessionError(`session file ${baseName(file)} cannot be read: ${(e as Error).message}`);
-    }
-    try {
-      return parseRecord(text);
-    } catch (e) {
-      throw new CorruptSessionError(`session file ${baseName(file)}: ${(e as Error).message}`);
+      throw unreadable(file, e);
     }
   }
 
   /**
-   * Replaces a session's file atomically: the new version is written to a
-   * spare file, then renamed over the current one. The spare is the inode of
-   * an older version, rewritten in place, and the current version is kept
-   * under a second name across the rename, then becomes the next spare: no
-   * inode is allocated or freed per save, which on ext4 costs far more than
-   * the writing itself. Only the holder of the session's lock writes it.
+   * Writes a session's next version: in place, into the older of its file's
+   * two slots, where it fits (see the class); else as a new file renamed over
+   * the current one. Only the holder of the session's lock writes it (or the
+   * only process, with `PSOSessionLock process`).
    */
   async set(key: string, record: SessionRecord): Promise<void> {
     const file = this.fileOf(key);
-    const text = serializeRecord(record);
+    const json = serializeRecord(record);
     await this.#ready();
-    const ops = this.#ops;
     try {
-      const base = file.slice(0, -SUFFIX.length);
-      const { fd, size } = await openSpare(ops, `${base}${SPARE}`);
+      if (!this.#slots) return await replaceFile(this.#ops, file, json, this.#fsync);
+      const held = this.#held.get(key);
+      if (held) return await writeHeld(this.#ops, file, this.#fsync, held, json);
+      // Without this store's lock here: locks are off (one process), or the key is new (no one else knows it).
+      const own = newHeldFile();
       try {
-        // A spare no longer than the new version is not cut to length: the write covers it all.
-        await ops.rewrite(fd, text, size);
-        if (this.#fsync) await ops.fsync(fd);
+        await openHeld(this.#ops, file, own).catch((e: unknown) => {
+          // An unreadable file is replaced whole.
+          if (!(e instanceof CorruptSessionError)) throw e;
+        });
+        await writeHeld(this.#ops, file, this.#fsync, own, json);
       } finally {
-        await ops.close(fd);
+        await closeHeld(this.#ops, own);
       }
-      const kept = await keepAlive(ops, file, `${base}${HOLD}`);
-      await ops.rename(`${base}${SPARE}`, file);
-      if (kept) await ops.rename(`${base}${HOLD}`, `${base}${SPARE}`).catch(() => ops.unlink(`${base}${HOLD}`).catch(() => {}));
-      // The rename itself must reach the disk too.
-      if (this.#fsync) await syncDirectory(ops, this.directory);
     } catch (e) {
+      if (e instanceof SessionStoreError) throw e;
       throw new SessionStoreError(`cannot write session file in ${this.directory}: ${(e as Error).message}${hint(e)}`, { cause: e });
     }
   }
@@ -170,6 +183,12 @@ export class FileStore implements SessionStore {
   async destroy(key: string): Promise<void> {
     const base = this.fileOf(key).slice(0, -SUFFIX.length);
     await this.#ready();
+    const held = this.#held.get(key);
+    if (held) {
+      // A later save in this hold makes a new file, rather than write into the one deleted.
+      await closeHeld(this.#ops, held);
+      held.layout = undefined;
+    }
     for (const f of [`${base}${SUFFIX}`, `${base}${SPARE}`, `${base}${HOLD}`]) {
       try {
         await this.#ops.unlink(f);
@@ -203,11 +222,30 @@ export class FileStore implements SessionStore {
   }
 
   async #lockAndGet(key: string, timeoutMs: number): Promise<LockedRecord> {
-    const release = await this.#lock(key, timeoutMs);
+    const unlock = await this.#lock(key, timeoutMs);
+    if (!this.#slots) return this.#locked(key, unlock, () => this.get(key));
+    const held = newHeldFile();
+    this.#held.set(key, held);
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      if (this.#held.get(key) === held) this.#held.delete(key);
+      try {
+        await closeHeld(this.#ops, held);
+      } finally {
+        await unlock();
+      }
+    };
+    return this.#locked(key, release, () => openHeld(this.#ops, this.fileOf(key), held));
+  }
+
+  /** The lock held, with the record `read` under it; a failed read other than a corrupt file gives the lock back. */
+  async #locked(key: string, release: Release, read: () => Promise<SessionRecord | undefined>): Promise<LockedRecord> {
     let record: SessionRecord | undefined;
     let corrupt: unknown;
     try {
-      record = await this.get(key);
+      record = await read();
     } catch (e) {
       if (!(e instanceof CorruptSessionError)) {
         await release();
@@ -251,7 +289,7 @@ export class FileStore implements SessionStore {
       const m = /^pso_(.+)_([A-Za-z0-9_~-]{1,128})\.json$/.exec(name);
       if (!m) continue;
       try {
-        if (parseRecord(await this.#bgOps.readFile(join(this.directory, name))).expires > now) keys.push(`${m[1]}:${m[2]}`);
+        if ((await readSessionFile(this.#bgOps, join(this.directory, name))).expires > now) keys.push(`${m[1]}:${m[2]}`);
       } catch {
         // gone or unreadable: not a session
       }
@@ -295,8 +333,6 @@ function hint(e: unknown): string {
   return '';
 }
 
-function baseName(file: string): string {
-  return file.slice(file.lastIndexOf('/') + 1);
-}
+
 
 export { collectSessionFiles, type CollectOptions };

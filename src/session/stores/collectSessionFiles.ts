@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { DEFAULT_IDLE_SECONDS } from '../../config/defaults.js';
 import { asyncFs, type FsOps } from '../../util/fs.js';
 import { HOLDER_PREFIX, holderIsAbandoned, removeAbandonedLock, tryFileLock } from '../locks/FileLock.js';
-import { parseRecord } from '../SessionRecord.js';
 import { HOLD, LOCK, PREFIX, SPARE, SUFFIX, TMP_STALE_MS, sessionFileOf } from './fileLayout.js';
+import { readSessionFile } from './slotFile.js';
 import { collectUserEntries } from './users/FileUserIndex.js';
 
 /** Options of {@link collectSessionFiles}. */
@@ -53,7 +53,7 @@ export async function collectSessionFiles(dir: string, options: CollectOptions =
         removed += await underLock(file.slice(0, -SUFFIX.length), async () => {
           let expired: boolean;
           try {
-            expired = parseRecord(await ops.readFile(file)).expires <= now;
+            expired = (await readSessionFile(ops, file)).expires <= now;
           } catch {
             expired = now - (await ops.stat(file)).mtimeMs > corruptAfter;
           }

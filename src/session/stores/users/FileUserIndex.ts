@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { FsOps } from '../../../util/fs.js';
 import { sha256 } from '../../../util/sha256.js';
 import { acquireFileLock } from '../../locks/FileLock.js';
-import { CorruptSessionError, parseRecord, type SessionRecord } from '../../SessionRecord.js';
+import { CorruptSessionError, type SessionRecord } from '../../SessionRecord.js';
+import { readSessionFile } from '../slotFile.js';
 import type { IndexedSession, UserIndex } from '../UserIndex.js';
 
 /** The directory of the index, beside the session files. */
@@ -215,7 +216,7 @@ export async function collectUserEntries(dir: string, options: CollectEntriesOpt
 /** Whether the session of `key` is stored and has expired (missing or unreadable: not known to have). */
 async function sessionExpired(ops: FsOps, sessionFile: (key: string) => string, key: string, now: number): Promise<boolean> {
   try {
-    return parseRecord(await ops.readFile(sessionFile(key))).expires <= now;
+    return (await readSessionFile(ops, sessionFile(key))).expires <= now;
   } catch {
     return false;
   }
