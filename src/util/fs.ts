@@ -12,8 +12,6 @@ import { dirname } from 'node:path';
  */
 export interface FsOps {
   readFile(path: string): Promise<string>;
-  /** A whole file's bytes. */
-  readBytes(path: string): Promise<Buffer>;
   writeFile(path: string, data: string, options: { flag: string; mode: number }): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
@@ -29,8 +27,8 @@ export interface FsOps {
    * cutting to length (one system call fewer).
    */
   rewrite(fd: number, data: string | Uint8Array, size?: number): Promise<void>;
-  /** Up to `size` bytes from the start of an open file (fewer where it ends sooner). */
-  readPrefix(fd: number, size: number): Promise<Buffer>;
+  /** `length` bytes at `position` of an open file (fewer where it ends sooner). */
+  readAt(fd: number, position: number, length: number): Promise<Buffer>;
   /** Writes all of `data` at `position` of an open file, the rest of it unchanged. */
   writeAt(fd: number, data: Uint8Array, position: number): Promise<void>;
   fstat(fd: number): Promise<fs.Stats>;
@@ -46,7 +44,6 @@ const done = (cb: (err: NodeJS.ErrnoException | null, value: void) => void) => (
 /** {@link FsOps} on node:fs callbacks (the thread pool). */
 export const asyncFs: FsOps = {
   readFile: (path) => call((cb) => fs.readFile(path, 'utf8', cb)),
-  readBytes: (path) => call((cb) => fs.readFile(path, cb)),
   writeFile: (path, data, options) => call<void>((cb) => fs.writeFile(path, data, options, done(cb))),
   rename: (from, to) => call<void>((cb) => fs.rename(from, to, done(cb))),
   link: (existing, newPath) => call<void>((cb) => fs.link(existing, newPath, done(cb))),
@@ -61,15 +58,15 @@ export const asyncFs: FsOps = {
     await asyncFs.writeAt(fd, buf, 0);
     if (size === undefined || size > buf.length) await call<void>((cb) => fs.ftruncate(fd, buf.length, done(cb)));
   },
-  readPrefix: async (fd, size) => {
-    const buf = Buffer.allocUnsafe(size);
+  readAt: async (fd, position, length) => {
+    const buf = Buffer.allocUnsafe(length);
     let at = 0;
-    while (at < size) {
-      const n = await call<number>((cb) => fs.read(fd, buf, at, size - at, at, cb));
+    while (at < length) {
+      const n = await call<number>((cb) => fs.read(fd, buf, at, length - at, position + at, cb));
       if (n === 0) break;
       at += n;
     }
-    return at < size ? buf.subarray(0, at) : buf;
+    return at < length ? buf.subarray(0, at) : buf;
   },
   writeAt: async (fd, data, position) => {
     // write() may take part (a disk short of space takes what fits): the rest follows, or the error comes.
@@ -83,7 +80,6 @@ export const asyncFs: FsOps = {
 /** {@link FsOps} on synchronous calls: the fastest for a process that serves one request. */
 export const syncFs: FsOps = {
   readFile: async (path) => fs.readFileSync(path, 'utf8'),
-  readBytes: async (path) => fs.readFileSync(path),
   writeFile: async (path, data, options) => fs.writeFileSync(path, data, options),
   rename: async (from, to) => fs.renameSync(from, to),
   link: async (existing, newPath) => fs.linkSync(existing, newPath),
@@ -98,15 +94,15 @@ export const syncFs: FsOps = {
     for (let at = 0; at < buf.length;) at += fs.writeSync(fd, buf, at, buf.length - at, at);
     if (size === undefined || size > buf.length) fs.ftruncateSync(fd, buf.length);
   },
-  readPrefix: async (fd, size) => {
-    const buf = Buffer.allocUnsafe(size);
+  readAt: async (fd, position, length) => {
+    const buf = Buffer.allocUnsafe(length);
     let at = 0;
-    while (at < size) {
-      const n = fs.readSync(fd, buf, at, size - at, at);
+    while (at < length) {
+      const n = fs.readSync(fd, buf, at, length - at, position + at);
       if (n === 0) break;
       at += n;
     }
-    return at < size ? buf.subarray(0, at) : buf;
+    return at < length ? buf.subarray(0, at) : buf;
   },
   writeAt: async (fd, data, position) => {
     for (let at = 0; at < data.length;) at += fs.writeSync(fd, data, at, data.length - at, position + at);

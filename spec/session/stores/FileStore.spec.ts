@@ -155,6 +155,30 @@ describe('FileStore', () => {
       assert.equal(statSync(file).ino, ino);
     });
 
+    // A 1 MB session would otherwise read up to 5 MB a request: its slots leave room to grow.
+    for (const io of ['sync', 'async'] as const) {
+      it(`a large session is read without its spare room, by its holder and by readers without the lock (${io === 'sync' ? 'direct' : 'thread pool'} calls)`, async () => {
+        const store = new FileStore(dir, { io });
+        const key = 'spec:large';
+        const size = 300_000;
+        await bump(store, key, 'L'.repeat(size));
+        await bump(store, key, 'M'.repeat(size - 100));
+        await bump(store, key, 'N'.repeat(size - 200));
+        assert.ok(statSync(store.fileOf(key)).size > 2 * size, 'the file holds more than the session');
+        const reads: sinon.SinonSpy[] = [sinon.spy(fs, 'read') as sinon.SinonSpy, sinon.spy(fs, 'readSync') as sinon.SinonSpy];
+        syncBuiltinESMExports();
+        const bytesRead = () => reads.reduce((n, spy) => n + spy.getCalls().reduce((m, c) => m + (c.args[3] as number), 0), 0);
+        assert.equal(await bump(store, key, 'O'.repeat(size)), 4);
+        const held = bytesRead();
+        assert.equal((await store.get(key))?.data.pad, 'O'.repeat(size));
+        const unlocked = bytesRead() - held;
+        sinon.restore();
+        syncBuiltinESMExports();
+        assert.ok(held < size + 1_000, `the holder read ${held} bytes`);
+        assert.ok(unlocked < size + 1_000, `a reader without the lock read ${unlocked} bytes`);
+      });
+    }
+
     it('a file of the earlier format (one JSON record) is read, and its first save makes it a slot file', async () => {
       const store = new FileStore(dir);
       const key = 'spec:legacy';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { serializeRecord, type SessionRecord } from '../../../src/session/SessionRecord.js';
 import {
-  FILE_HEAD, SLOT_HEAD, UnreadableSessionFile, capacityFor, crc32, currentVersion, decodeSessionFile, encodeFile, encodeSlot, slotOffset,
+  FILE_HEAD, SLOT_HEAD, UnreadableSessionFile, WHOLE_READ_MAX, capacityFor, crc32, currentVersion, decodeSessionFile, encodeFile, encodeSlot, readVersion, slotOffset,
 } from '../../../src/session/stores/slotFile.js';
 
 const record = (n: number, pad = ''): SessionRecord => ({ data: { n, pad }, created: 1_700_000_000_000, expires: 1_900_000_000_000 });
@@ -144,5 +144,62 @@ describe('slotFile (the file store\'s format)', () => {
     assert.throws(() => encodeSlot(0, '{}'), RangeError);
     assert.throws(() => encodeSlot(2 ** 48, '{}'), RangeError);
     assert.equal(currentVersion(encodeFile(512, 2 ** 48 - 1, '{}')).layout?.seq, 2 ** 48 - 1);
+  });
+  describe('readVersion (a file read by ranges)', () => {
+    /** A reader over `file` that counts the bytes it hands out. */
+    function reader(file: Buffer): { read: (position: number, length: number) => Promise<Buffer>; bytes: () => number } {
+      let bytes = 0;
+      return {
+        read: async (position, length) => {
+          const part = file.subarray(position, Math.min(file.length, position + length));
+          bytes += part.length;
+          return Buffer.from(part);
+        },
+        bytes: () => bytes,
+      };
+    }
+    const big = (n: number, size: number) => record(n, String(n % 10).repeat(size));
+
+    it('a small file is read whole, in one call, as currentVersion reads it', async () => {
+      const file = twoVersions(512, 1, record(1), record(2));
+      const r = reader(file);
+      assert.deepEqual(await readVersion(file.length, r.read), currentVersion(file));
+      assert.equal(r.bytes(), file.length);
+    });
+
+    for (const current of [0, 1] as const) {
+      it(`a large file is read only where its newest version lies, not its spare room (slot ${current} current)`, async () => {
+        const size = 100_000;
+        const cap = capacityFor(size + 60);
+        let file = twoVersions(cap, 1, big(1, size), big(2, size + 7));
+        if (current === 0) {
+          file = Buffer.from(file);
+          encodeSlot(3, serializeRecord(big(3, size - 5))).copy(file, slotOffset(cap, 0));
+        }
+        assert.ok(file.length > WHOLE_READ_MAX);
+        const r = reader(file);
+        const got = await readVersion(file.length, r.read);
+        assert.deepEqual(got, currentVersion(file));
+        assert.equal(got.layout?.slot, current);
+        assert.ok(r.bytes() < size + 300, `read ${r.bytes()} bytes of a ${file.length}-byte file for a ${size}-byte session`);
+      });
+    }
+
+    it('a large file whose newest version is torn gives the one before it; both torn, a torn error', async () => {
+      const size = 100_000;
+      const cap = capacityFor(size + 60);
+      const file = Buffer.from(twoVersions(cap, 4, big(4, size), big(5, size)));
+      file[slotOffset(cap, 1) + SLOT_HEAD + 5_000]! ^= 0x20;
+      assert.equal(JSON.parse((await readVersion(file.length, reader(file).read)).json).data.pad[0], '4');
+      file[slotOffset(cap, 0) + SLOT_HEAD + 5_000]! ^= 0x20;
+      await assert.rejects(readVersion(file.length, reader(file).read), (e: unknown) => e instanceof UnreadableSessionFile && e.torn);
+    });
+
+    it('a large file of the earlier format, and a large one that is not a session file', async () => {
+      const json = Buffer.from(serializeRecord(big(6, 100_000)));
+      assert.equal(JSON.parse((await readVersion(json.length, reader(json).read)).json).data.pad.length, 100_000);
+      const junk = Buffer.alloc(100_000, 0x41);
+      await assert.rejects(readVersion(junk.length, reader(junk).read), (e: unknown) => e instanceof UnreadableSessionFile && !e.torn);
+    });
   });
 });

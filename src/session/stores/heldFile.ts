@@ -5,9 +5,9 @@
 import { constants as fsConstants } from 'node:fs';
 import { dirname } from 'node:path';
 import { syncDirectory, type FsOps } from '../../util/fs.js';
-import { CorruptSessionError, type SessionRecord } from '../SessionRecord.js';
+import { CorruptSessionError, parseRecord, type SessionRecord } from '../SessionRecord.js';
 import { HOLD, SPARE, SUFFIX } from './fileLayout.js';
-import { capacityFor, decodeSessionFile, encodeFile, encodeSlot, fits, slotOffset, type SlotLayout } from './slotFile.js';
+import { capacityFor, encodeFile, encodeSlot, fits, readVersion, slotOffset, type SlotLayout } from './slotFile.js';
 import { keepAlive, openSpare } from './spareFile.js';
 
 /** Open a session's file to read it and later rewrite a slot in place; never through a symbolic link. */
@@ -40,18 +40,19 @@ export async function openHeld(ops: FsOps, file: string, held: HeldFile): Promis
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw unreadable(file, e);
   }
-  let bytes: Buffer;
+  const fd = held.fd;
+  let version: { json: string; layout: SlotLayout | undefined };
   try {
-    const st = await ops.fstat(held.fd);
+    const st = await ops.fstat(fd);
     held.shared = st.nlink > 1;
-    bytes = await ops.readPrefix(held.fd, st.size);
+    version = await readVersion(st.size, (position, length) => ops.readAt(fd, position, length));
   } catch (e) {
     throw unreadable(file, e);
   }
   try {
-    const decoded = decodeSessionFile(bytes);
-    held.layout = decoded.layout;
-    return decoded.record;
+    const record = parseRecord(version.json);
+    held.layout = version.layout;
+    return record;
   } catch (e) {
     throw unreadable(file, e);
   }

@@ -136,11 +136,7 @@ export function decodeSessionFile(bytes: Uint8Array): DecodedSessionFile {
 export function currentVersion(bytes: Uint8Array): { json: string; layout: SlotLayout | undefined } {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (buf.length > 0 && buf[0] === 0x7b /* { */) return { json: buf.toString('utf8'), layout: undefined };
-  if (buf.length < FILE_HEAD || buf.toString('latin1', 0, MAGIC.length) !== MAGIC || buf[FILE_HEAD - 1] !== 0x0a) {
-    throw new UnreadableSessionFile('not a session file (neither slot format nor JSON)');
-  }
-  const capacity = decimal(buf.toString('latin1', MAGIC.length, MAGIC.length + 10));
-  if (capacity === undefined || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY) throw new UnreadableSessionFile('session file head names no valid slot size');
+  const capacity = capacityOf(buf);
   let best: { slot: 0 | 1; seq: number; start: number; end: number } | undefined;
   for (const slot of [0, 1] as const) {
     const found = readSlot(buf, slotOffset(capacity, slot), capacity);
@@ -150,18 +146,74 @@ export function currentVersion(bytes: Uint8Array): { json: string; layout: SlotL
   return { json: buf.toString('utf8', best.start, best.end), layout: { capacity, slot: best.slot, seq: best.seq } };
 }
 
-/** A slot's sequence number and JSON bounds, or undefined where it is absent or fails its checksum. */
-function readSlot(buf: Buffer, at: number, capacity: number): { seq: number; start: number; end: number } | undefined {
+/** Reads `length` bytes at `position` of a file (fewer where it ends sooner). */
+export type ReadRange = (position: number, length: number) => Promise<Buffer>;
+
+/**
+ * Files up to this size are read whole, in one call; a larger one is read
+ * where its slots' heads say, so that a session's spare room (up to three
+ * times its size) is never read.
+ */
+export const WHOLE_READ_MAX = 64 * 1024;
+
+/**
+ * {@link currentVersion} of a file of `size` bytes, read through `read`:
+ * whole when small, else the file's head, slot 1's head, and the JSON of
+ * the newest version (of the other, where the newest fails its checksum).
+ *
+ * @throws UnreadableSessionFile where no version is intact.
+ */
+export async function readVersion(size: number, read: ReadRange): Promise<{ json: string; layout: SlotLayout | undefined }> {
+  if (size <= WHOLE_READ_MAX) return currentVersion(await read(0, size));
+  const head = await read(0, FILE_HEAD + SLOT_HEAD);
+  if (head[0] === 0x7b /* { */) return currentVersion(await read(0, size));
+  const capacity = capacityOf(head);
+  const found: { slot: 0 | 1; at: number; head: Buffer; seq: number; length: number; crc: number }[] = [];
+  for (const slot of [0, 1] as const) {
+    const at = slotOffset(capacity, slot);
+    if (at + SLOT_HEAD > size) continue;
+    const slotHeadBytes = slot === 0 ? head.subarray(FILE_HEAD) : await read(at, SLOT_HEAD);
+    const parsed = slotHead(slotHeadBytes, 0, capacity);
+    if (parsed && at + SLOT_HEAD + parsed.length <= size) found.push({ slot, at, head: slotHeadBytes, ...parsed });
+  }
+  found.sort((a, b) => b.seq - a.seq);
+  for (const v of found) {
+    const body = await read(v.at + SLOT_HEAD, v.length);
+    if (body.length === v.length && crc32(body, 0, body.length, crc32(v.head, 1, 23)) === v.crc) {
+      return { json: body.toString('utf8'), layout: { capacity, slot: v.slot, seq: v.seq } };
+    }
+  }
+  throw new UnreadableSessionFile('no intact version in session file (both slots fail their checksum)', true);
+}
+
+/** The slot size a file's head names. @throws UnreadableSessionFile for a head that is not one. */
+function capacityOf(buf: Buffer): number {
+  if (buf.length < FILE_HEAD || buf.toString('latin1', 0, MAGIC.length) !== MAGIC || buf[FILE_HEAD - 1] !== 0x0a) {
+    throw new UnreadableSessionFile('not a session file (neither slot format nor JSON)');
+  }
+  const capacity = decimal(buf.toString('latin1', MAGIC.length, MAGIC.length + 10));
+  if (capacity === undefined || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY) throw new UnreadableSessionFile('session file head names no valid slot size');
+  return capacity;
+}
+
+/** A slot's head at `at`: its sequence number, length and checksum, or undefined where it is not one. */
+function slotHead(buf: Buffer, at: number, capacity: number): { seq: number; length: number; crc: number } | undefined {
   if (at + SLOT_HEAD > buf.length || buf[at] !== 0x40 /* @ */ || buf[at + SLOT_HEAD - 1] !== 0x0a) return undefined;
   const seq = hexValue(buf, at + 1, at + 1 + SEQ_DIGITS);
   const length = hexValue(buf, at + 14, at + 22);
   const crc = hexValue(buf, at + 23, at + 31);
-  if (seq === undefined || length === undefined || crc === undefined || seq < 1) return undefined;
-  if (!fits(length, capacity) || at + SLOT_HEAD + length > buf.length) return undefined;
+  if (seq === undefined || length === undefined || crc === undefined || seq < 1 || !fits(length, capacity)) return undefined;
+  return { seq, length, crc };
+}
+
+/** A slot's sequence number and JSON bounds, or undefined where it is absent or fails its checksum. */
+function readSlot(buf: Buffer, at: number, capacity: number): { seq: number; start: number; end: number } | undefined {
+  const head = slotHead(buf, at, capacity);
+  if (!head || at + SLOT_HEAD + head.length > buf.length) return undefined;
   const start = at + SLOT_HEAD;
-  const end = start + length;
-  if (crc32(buf, start, end, crc32(buf, at + 1, at + 23)) !== crc) return undefined;
-  return { seq, start, end };
+  const end = start + head.length;
+  if (crc32(buf, start, end, crc32(buf, at + 1, at + 23)) !== head.crc) return undefined;
+  return { seq: head.seq, start, end };
 }
 
 function hex(n: number, digits: number): string {
@@ -190,13 +242,18 @@ function decimal(s: string): number | undefined {
  *
  * @throws the file system's error (ENOENT where there is no file), {@link UnreadableSessionFile}, or {@link parseRecord}'s.
  */
-export async function readSessionFile(ops: Pick<FsOps, 'readBytes'>, file: string): Promise<SessionRecord> {
-  for (let attempt = 0; ; attempt++) {
-    const bytes = await ops.readBytes(file);
-    try {
-      return decodeSessionFile(bytes).record;
-    } catch (e) {
-      if (!(e instanceof UnreadableSessionFile && e.torn) || attempt >= 2) throw e;
+export async function readSessionFile(ops: Pick<FsOps, 'open' | 'fstat' | 'readAt' | 'close'>, file: string): Promise<SessionRecord> {
+  const fd = await ops.open(file, 'r');
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const { size } = await ops.fstat(fd);
+      try {
+        return parseRecord((await readVersion(size, (position, length) => ops.readAt(fd, position, length))).json);
+      } catch (e) {
+        if (!(e instanceof UnreadableSessionFile && e.torn) || attempt >= 2) throw e;
+      }
     }
+  } finally {
+    await ops.close(fd);
   }
 }
