@@ -651,6 +651,11 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
             const m = await throughput(r, o);
             console.log(` ${fmt(m.reqPerSec)} req/s`);
             runs.push({ id: r.config.id, round, load1, ...m });
+            if (m.errors + m.warmup.errors + m.non2xx + m.warmup.non2xx + m.check.repeated > 0) {
+              // What the servers said about it: the end of their logs.
+              const logs = r.logs();
+              console.log(`    errors ${m.errors + m.warmup.errors} (timeouts ${m.timeouts + m.warmup.timeouts}), non-2xx ${m.non2xx + m.warmup.non2xx}, repeated ${m.check.repeated}${m.check.repeatedSamples.map((x) => `\n      ${x}`).join('')}\n    logs: ${logs ? logs.split('\n').slice(-12).join('\n          ') : '(none)'}`);
+            }
           } catch (e) {
             console.log('');
             fail(r.config.id, `throughput, round ${round}`, e);

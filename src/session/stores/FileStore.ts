@@ -333,6 +333,4 @@ function hint(e: unknown): string {
   return '';
 }
 
-
-
 export { collectSessionFiles, type CollectOptions };
