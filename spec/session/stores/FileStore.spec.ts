@@ -153,6 +153,8 @@ describe('FileStore', () => {
       await bump(store, key);
       assert.deepEqual({ ...(await store.get(key))?.data }, { n: 4, pad: '' });
       assert.equal(statSync(file).ino, ino);
+      // The version the new layout replaced is not kept beside it (it would hold old data for as long as the session lives).
+      assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.pso-holder-')), [file.slice(dir.length + 1)]);
     });
 
     // A 1 MB session would otherwise read up to 5 MB a request: its slots leave room to grow.
@@ -184,9 +186,12 @@ describe('FileStore', () => {
       const key = 'spec:legacy';
       const file = store.fileOf(key);
       writeFileSync(file, serializeRecord(record(41, '')), { mode: 0o600 });
+      // The spare an earlier version of pso kept beside it: used for the conversion, then gone.
+      writeFileSync(file.replace(/\.json$/, '.spare'), serializeRecord(record(40, '')), { mode: 0o600 });
       assert.equal((await store.get(key))?.data.n, 41);
       assert.equal(await bump(store, key), 42);
       assert.equal(readFileSync(file, 'latin1').slice(0, 10), '#pso-slots');
+      assert.deepEqual(readdirSync(dir).filter((f) => !f.startsWith('.pso-holder-')), [file.slice(dir.length + 1)]);
       assert.equal(await bump(store, key), 43);
       assert.equal((await store.get(key))?.data.n, 43);
     });

@@ -91,7 +91,9 @@ export async function writeHeld(ops: FsOps, file: string, fsync: boolean, held: 
   held.layout = undefined;
   const capacity = capacityFor(length);
   const seq = (layout?.seq ?? 0) + 1;
-  await replaceFile(ops, file, encodeFile(capacity, seq, json), fsync);
+  // The version replaced is not kept as a spare: a slot file's next save is in place, and the spare
+  // would keep that version's data on disk for as long as the session lives.
+  await replaceFile(ops, file, encodeFile(capacity, seq, json), fsync, false);
   held.layout = { capacity, slot: 0, seq };
   held.shared = false;
 }
@@ -99,12 +101,13 @@ export async function writeHeld(ops: FsOps, file: string, fsync: boolean, held: 
 /**
  * Replaces a session's file atomically: the new content is written to a
  * spare file, then renamed over the current one. The spare is the inode of
- * an older version, rewritten in place, and the current version is kept
- * under a second name across the rename, then becomes the next spare: no
- * inode is allocated or freed, which on ext4 costs far more than the writing
- * itself. Only the holder of the session's lock writes it.
+ * an older version, rewritten in place. With `recycle` (the JSON format,
+ * which replaces the file at every save) the current version is kept under
+ * a second name across the rename, then becomes the next spare: no inode is
+ * allocated or freed, which on ext4 costs far more than the writing itself.
+ * Only the holder of the session's lock writes it.
  */
-export async function replaceFile(ops: FsOps, file: string, content: string | Uint8Array, fsync: boolean): Promise<void> {
+export async function replaceFile(ops: FsOps, file: string, content: string | Uint8Array, fsync: boolean, recycle = true): Promise<void> {
   const base = file.slice(0, -SUFFIX.length);
   const { fd, size } = await openSpare(ops, `${base}${SPARE}`);
   try {
@@ -114,7 +117,7 @@ export async function replaceFile(ops: FsOps, file: string, content: string | Ui
   } finally {
     await ops.close(fd);
   }
-  const kept = await keepAlive(ops, file, `${base}${HOLD}`);
+  const kept = recycle && (await keepAlive(ops, file, `${base}${HOLD}`));
   await ops.rename(`${base}${SPARE}`, file);
   if (kept) await ops.rename(`${base}${HOLD}`, `${base}${SPARE}`).catch(() => ops.unlink(`${base}${HOLD}`).catch(() => {}));
   // The rename itself must reach the disk too.
