@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
-import { serializeRecord, type SessionRecord } from '../../../src/session/SessionRecord.js';
+import { parseRecord, serializeRecord, type SessionRecord } from '../../../src/session/SessionRecord.js';
 import {
-  FILE_HEAD, SLOT_HEAD, UnreadableSessionFile, WHOLE_READ_MAX, capacityFor, crc32, currentVersion, decodeSessionFile, encodeFile, encodeSlot, readVersion, slotOffset,
+  FILE_HEAD, SLOT_HEAD, UnreadableSessionFile, WHOLE_READ_MAX, capacityFor, crc32, currentVersion, encodeFile, encodeSlot, readVersion, slotOffset,
 } from '../../../src/session/stores/slotFile.js';
+
+/** A file's current record and where it lies, as the store reads it. */
+function decodeSessionFile(bytes: Buffer): { record: SessionRecord; layout: ReturnType<typeof currentVersion>['layout'] } {
+  const { json, layout } = currentVersion(bytes);
+  return { record: parseRecord(json), layout };
+}
 
 const record = (n: number, pad = ''): SessionRecord => ({ data: { n, pad }, created: 1_700_000_000_000, expires: 1_900_000_000_000 });
 

@@ -39,13 +39,6 @@ export interface SlotLayout {
   seq: number;
 }
 
-/** A session file read back: its record and, for the slot format, where it lies. */
-export interface DecodedSessionFile {
-  record: SessionRecord;
-  /** Undefined for a file of the earlier format (one JSON record). */
-  layout: SlotLayout | undefined;
-}
-
 /** A file that holds no version intact: torn in both slots, or not a session file at all. */
 export class UnreadableSessionFile extends Error {
   override readonly name = 'UnreadableSessionFile';
@@ -115,23 +108,11 @@ export function encodeFile(capacity: number, seq: number, json: string): Buffer 
 }
 
 /**
- * Reads a session file's bytes: the newest intact slot of the slot format,
- * or the one record of the earlier format.
+ * The JSON text of a session file's current version (the newest intact slot
+ * of the slot format, or the one record of the earlier format), and where it
+ * lies in the file.
  *
  * @throws UnreadableSessionFile where no version is intact (`torn` when a write may be under way).
- * @throws Error from {@link parseRecord} for an intact slot whose record is not one.
- */
-export function decodeSessionFile(bytes: Uint8Array): DecodedSessionFile {
-  const { json, layout } = currentVersion(bytes);
-  return { record: parseRecord(json), layout };
-}
-
-/**
- * The JSON text of a session file's current version, and where it lies: for
- * tools and tests that look into a file (`pso` itself reads records with
- * {@link decodeSessionFile}, which checks them).
- *
- * @throws UnreadableSessionFile where no version is intact.
  */
 export function currentVersion(bytes: Uint8Array): { json: string; layout: SlotLayout | undefined } {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
