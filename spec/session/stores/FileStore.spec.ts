@@ -247,6 +247,23 @@ describe('FileStore', () => {
       });
     }
 
+    // session.save() in a request that made the session, then the save that ends it: the second write
+    // goes into the file the first one made, in place, on a descriptor opened again for it.
+    it('a new session saved twice under one hold is made once, then written in place', async () => {
+      const store = new FileStore(dir);
+      const key = 'spec:twice';
+      const file = store.fileOf(key);
+      const held = await store.lockAndGet!(key, 1000);
+      assert.equal(held.record(), undefined);
+      await store.set(key, record(1, ''));
+      const ino = statSync(file).ino;
+      assert.deepEqual(layoutOf(file), { capacity: 512, slot: 0, seq: 1 });
+      await held.setAndRelease!(record(2, ''));
+      assert.equal((await store.get(key))?.data.n, 2);
+      assert.equal(statSync(file).ino, ino);
+      assert.deepEqual(layoutOf(file), { capacity: 512, slot: 1, seq: 2 });
+    });
+
     it('a session deleted while its lock is held, then saved, is saved to a new file', async () => {
       const store = new FileStore(dir);
       const key = 'spec:gone';

@@ -1,7 +1,9 @@
-// How the file store writes a session's next version without allocating an
-// inode per save: the spare file (an older version's inode) is rewritten in
-// place, and the current version keeps a second name across the rename, then
-// becomes the next spare (see FileStore.set).
+// How the file store replaces a session's file (the JSON format at every
+// save; a slot file when it is made or outgrows its slots) without
+// allocating an inode per save: the spare file (an older version's inode) is
+// rewritten in place, and, for the JSON format, the current version keeps a
+// second name across the rename, then becomes the next spare (see
+// replaceFile in heldFile.ts).
 import { constants as fsConstants } from 'node:fs';
 import type { FsOps } from '../../util/fs.js';
 
