@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CookieStoreImpl, MemoryStore, ServiceHandler, TOKENS, closeStores, createContainer, serve, type LockedRecord, type PsoServer, type SessionRecord, type SessionStore,
+  CookieFileImpl, CookieStoreImpl, MemoryStore, type SessionRequest, ServiceHandler, TOKENS, closeStores, createContainer, serve, type LockedRecord, type PsoServer, type SessionRecord, type SessionStore,
 } from '../../src/index.js';
 import { CookieJar } from '../support/http.js';
 import { MemoryLogger } from '../support/memoryLogger.js';
@@ -153,6 +153,33 @@ describe('CookieStoreImpl', () => {
     assert.equal(await (await jar.fetch(url)).text(), '3');
     assert.deepEqual(store.calls, ['lockAndGet', 'set', 'release']);
     assert.equal(store.locked, false);
+  });
+
+  it('asks storeFor() once a request, with a store and with files (a request\'s directives do not change while it runs)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pso-storefor-'));
+    let asked = 0;
+    class CountingImpl extends CookieFileImpl {
+      override storeFor(request: SessionRequest) {
+        asked++;
+        return super.storeFor(request);
+      }
+    }
+    try {
+      for (const directives of [{ PSOSessionStore: 'memory:' }, { PSOSessionFileLoader_Path: dir }] as Record<string, string>[]) {
+        server = await serve((r) => r.write(String(r.session.increment('n'))), { port: 0, moduleName: 'sf', sessionImpl: CountingImpl, directives });
+        const jar = new CookieJar();
+        for (const n of [1, 2, 3]) {
+          asked = 0;
+          assert.equal(await (await jar.fetch(server.url)).text(), String(n));
+          assert.equal(asked, 1, `storeFor() calls in request ${n} with ${Object.keys(directives)[0]}`);
+        }
+        await server.close();
+        server = undefined;
+      }
+      assert.equal(readdirSync(dir).filter((f) => f.endsWith('.json')).length, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lets the default policy switch from files to a store by directive alone', async () => {

@@ -2,7 +2,7 @@ import type { Expiry } from '../config/expiry.js';
 import type { Release } from './locks/KeyedMutex.js';
 import type { Session } from './Session.js';
 import type { SessionRequest } from './SessionRequest.js';
-import type { LockedRecord } from './stores/SessionStore.js';
+import type { LockedRecord, SessionStore } from './stores/SessionStore.js';
 
 /** A store lock taken with `lockAndGet` for one request. */
 export interface HeldLock {
@@ -40,6 +40,8 @@ export interface OpenSession {
   resign: boolean;
   /** A store lock held with the record read under it. */
   held: HeldLock | undefined;
+  /** The store this request's session is kept in, once the policy's `storeFor` named it (asked once a request). */
+  store: SessionStore | undefined;
   /** The store key a session was found under in the format before hashed keys: deleted once saved under the new one. */
   legacyKey: string | undefined;
   closed: boolean;
@@ -58,7 +60,7 @@ export function openingState(request: SessionRequest): OpenSession {
   return {
     request, now: Date.now(), session: undefined, release: undefined, openedId: '', storedExpires: undefined,
     loadedExpires: undefined, loadedExpiry: undefined, fromClient: false, viaUrl: false, resign: false,
-    held: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false, forwardedFrom: [], rotatedFrom: undefined,
+    held: undefined, store: undefined, legacyKey: undefined, closed: false, readOnly: false, viaHeader: false, forwardedFrom: [], rotatedFrom: undefined,
   };
 }
 

@@ -106,7 +106,7 @@ export class StoreAccess {
     const key = this.#policy.storeKey(request, id);
     const local = await this.#mutex.acquire(key, timeoutMs);
     try {
-      const found = this.#policy.storeFor(request);
+      const found = this.#storeOf(request);
       const store = found instanceof Promise ? await found : found;
       if (!store || (!store.lock && !store.lockAndGet)) return local;
       const left = Math.max(1, timeoutMs - (Date.now() - started));
@@ -146,8 +146,22 @@ export class StoreAccess {
     return store?.gc ? this.#call(request, store, 'gc', () => store.gc!()) : 0;
   }
 
-  async #require(request: SessionRequest): Promise<SessionStore> {
+  /**
+   * The policy's store for this request, asked of `storeFor` once a request
+   * (a request's directives do not change while it runs; the file policy
+   * reads seven of them to name its store).
+   */
+  #storeOf(request: SessionRequest): SessionStore | undefined | Promise<SessionStore | undefined> {
+    const state = this.#policy.stateOf(request);
+    if (state?.store) return state.store;
     const found = this.#policy.storeFor(request);
+    if (!state) return found;
+    if (!(found instanceof Promise)) return (state.store = found);
+    return found.then((store) => (state.store = store));
+  }
+
+  async #require(request: SessionRequest): Promise<SessionStore> {
+    const found = this.#storeOf(request);
     const store = found instanceof Promise ? await found : found;
     if (!store) {
       throw new ConfigurationError('PSOSessionStore', undefined, `${this.#policy.name} needs a store: bind TOKENS.SessionStore or set PSOSessionStore to a store URL (or override its storage hooks)`);
