@@ -14,11 +14,17 @@ describe('listenHttp() close(graceMs): the drain', function () {
   let server: PsoServer;
   let agent: Agent;
 
+  /** Handlers still running: one cut off by the drain goes on, and its session's end may touch the directory. */
+  const running = new Set<Promise<void>>();
   /** Answers "ok", after `?sleep=MS` if asked. */
-  const handler: Handler<any> = async (r) => {
-    const ms = Number(r.getInput('sleep', '0'));
-    if (ms) await sleep(ms);
-    r.write('ok');
+  const handler: Handler<any> = (r) => {
+    const done = (async () => {
+      const ms = Number(r.getInput('sleep', '0'));
+      if (ms) await sleep(ms);
+      r.write('ok');
+    })();
+    running.add(done);
+    return done.finally(() => running.delete(done));
   };
 
   beforeEach(async () => {
@@ -31,6 +37,9 @@ describe('listenHttp() close(graceMs): the drain', function () {
   afterEach(async () => {
     agent.destroy();
     await server.close(0);
+    // The directory goes once no handler can write to it (a cut-off one ends its request after its sleep).
+    await Promise.allSettled([...running]);
+    await sleep(50);
     rmSync(dir, { recursive: true, force: true });
   });
 
