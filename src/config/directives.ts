@@ -24,7 +24,7 @@ export const DIRECTIVES = {
     'Largest session data kept, in bytes (or with k, m): a bigger session is not saved (a 500 that says so), and a bigger stored one is not read (a new session, a log line). Default 1m.',
   PSOSessionStore:
     'Where sessions are kept, as a URL: file:///dir, memory:, sqlite:///path.db, redis://host:6379/0, postgres://..., mysql://... Default: files.',
-  PSOSessionStoreTimeout: 'Seconds one store operation may take before the request gets 503. Default 5.',
+  PSOSessionStoreTimeout: 'Seconds one store operation may take before the request gets 503 (stores in the process, memory: and files with direct calls, keep no deadline). Default 5.',
   PSOSessionFileLoader_Fsync: 'on: fsync every session write so it survives a power cut. Default off.',
   PSOSessionLock:
     'Per-session lock of the file store: "auto" or "file" (default: across processes, with a lock beside each session file, so servers, workers, FastCGI processes and CGI scripts can share a directory), "process" (inside one process only: for a directory no other process uses).',

@@ -145,7 +145,7 @@ export abstract class SessionImpl implements SessionHost, PolicyHooks {
 
   // ---- storage ------------------------------------------------------------------
 
-  /** The store this request's sessions are kept in (for the default storage hooks), or `undefined`. */
+  /** The store this request's sessions are kept in (for the default storage hooks), or `undefined`; asked once a request. */
   storeFor(_request: SessionRequest): SessionStore | undefined | Promise<SessionStore | undefined> {
     return undefined;
   }

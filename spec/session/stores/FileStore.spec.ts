@@ -21,6 +21,16 @@ describe('FileStore', () => {
     cleanup();
   });
 
+  it('answers at once (no store deadline) once its directory is checked, with direct calls only', async () => {
+    const direct = new FileStore(dir);
+    assert.equal(direct.answersAtOnce, false, 'before the directory is checked (the thread pool checks it)');
+    await direct.set('s:~a', { data: { n: 1 }, expires: Date.now() + 60_000, created: Date.now() });
+    assert.equal(direct.answersAtOnce, true);
+    const pooled = new FileStore(dir, { io: 'async' });
+    await pooled.set('s:~b', { data: { n: 1 }, expires: Date.now() + 60_000, created: Date.now() });
+    assert.equal(pooled.answersAtOnce, false, 'through the thread pool every call keeps its deadline');
+  });
+
   describe('set', () => {
     // write() may take fewer bytes than it is given (a disk that fills up takes what fits, and says so
     // only on the next call): the rest went unwritten, the file was cut to length, and the torn version

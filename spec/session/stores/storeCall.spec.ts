@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { storeCall } from '../../../src/session/stores/storeCall.js';
 import { StoreUnavailableError } from '../../../src/session/stores/StoreUnavailableError.js';
 import type { SessionStore } from '../../../src/session/stores/SessionStore.js';
+import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
 import { ROOT } from '../../support/http.js';
 
 const store = { name: 'test:' } as SessionStore;
@@ -49,6 +50,27 @@ describe('storeCall (store operation deadlines)', () => {
       answers.push(await storeCall(store, 'get', 5000, () => new Promise((r) => setTimeout(() => r(4), 20))));
       console.log(JSON.stringify({ answers, before, after: deadlineTimerStarted() }));`);
     assert.deepEqual(JSON.parse(r.out), { answers: [1, 2, 3, 4], before: false, after: true }, r.out);
+  });
+
+  it('keeps no deadline for a store that answers at once (answersAtOnce), but still for its sweep', () => {
+    const r = inChild(`import { deadlineTimerStarted } from ${JSON.stringify(module)};
+      const local = { name: 'local:', answersAtOnce: true };
+      const answers = [];
+      // Slower than the microtasks after which another store's operation is watched: no timer all the same.
+      answers.push(await storeCall(local, 'get', 5000, () => new Promise((r) => setTimeout(() => r(1), 20))));
+      answers.push(await storeCall(local, 'lock', 5000, () => new Promise((r) => setTimeout(() => r(2), 20))));
+      const before = deadlineTimerStarted();
+      answers.push(await storeCall(local, 'gc', 5000, () => new Promise((r) => setTimeout(() => r(3), 20))));
+      console.log(JSON.stringify({ answers, before, after: deadlineTimerStarted() }));`);
+    assert.deepEqual(JSON.parse(r.out), { answers: [1, 2, 3], before: false, after: true }, r.out);
+  });
+
+  it('turns the failures of a store that answers at once into StoreUnavailableError too, and passes a session error as it is', async () => {
+    const local = { name: 'local:', answersAtOnce: true } as SessionStore;
+    await assert.rejects(storeCall(local, 'set', 1000, async () => { throw new Error('disk on fire'); }), (e: unknown) => e instanceof StoreUnavailableError && /local:/.test(e.message) && /set failed: disk on fire/.test(e.message));
+    await assert.rejects(storeCall(local, 'get', 1000, () => { throw new Error('thrown, not rejected'); }), (e: unknown) => e instanceof StoreUnavailableError && /thrown, not rejected/.test(e.message));
+    const busy = new SessionBusyError('lock x', 10);
+    await assert.rejects(storeCall(local, 'lock', 1000, async () => { throw busy; }), (e: unknown) => e === busy);
   });
 
   it('a failure that comes at once is still turned into a StoreUnavailableError', async () => {

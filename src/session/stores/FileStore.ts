@@ -96,12 +96,24 @@ export class FileStore implements SessionStore {
   /** The sessions whose lock this store holds in this process, with their files. */
   readonly #held = new Map<string, HeldFile>();
   #checked: Promise<void> | undefined;
+  /** The directory was checked (with the thread pool in a server, once). */
+  #directoryReady = false;
   /** The lock of a session, across processes; absent when off (`PSOSessionLock process`). */
   readonly lock?: (key: string, timeoutMs: number) => Promise<Release>;
   /** The lock, then the record read under it; absent when locks are off. */
   readonly lockAndGet?: (key: string, timeoutMs: number) => Promise<LockedRecord>;
   /** Users' sessions (`session.login()`): a directory `users/` beside the session files. */
   readonly users: UserIndex;
+
+  /**
+   * True once the directory is checked, when loads, saves and locks make their
+   * system calls directly (`PSOSessionFileIO sync`, the default): no deadline
+   * is kept for them then. Through the thread pool (`async`, for a file
+   * system that may stall) every call keeps its deadline.
+   */
+  get answersAtOnce(): boolean {
+    return this.#directoryReady && this.#ops === syncFs;
+  }
 
   constructor(directory: string, options: FileStoreOptions = {}) {
     this.directory = directory;
@@ -314,7 +326,9 @@ export class FileStore implements SessionStore {
   /** The directory, made 0700 when missing and refused when another user controls it; checked once. */
   #ready(): Promise<void> {
     this.#checked ??= ensurePrivateDirectory(this.#bgOps, this.directory, { what: 'session directory', source: this.#source, parents: this.#parents }).then(
-      () => undefined,
+      () => {
+        this.#directoryReady = true;
+      },
       (e: unknown) => {
         this.#checked = undefined;
         if (e instanceof ConfigurationError) throw e;

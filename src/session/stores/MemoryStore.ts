@@ -24,6 +24,8 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements SessionStore {
   readonly name = 'memory:';
+  /** Maps in this process: no deadline is kept for its operations. */
+  readonly answersAtOnce = true;
   /** Users' sessions (`session.login()`), in a map beside the records. */
   readonly #index = new MemoryUserIndex(this);
   readonly users: UserIndex = this.#index;

@@ -25,6 +25,14 @@ export interface SessionStore {
   /** A name for log lines and errors, without secrets (e.g. `redis://127.0.0.1:6379/0`). */
   readonly name: string;
   /**
+   * True when `get`, `set`, `destroy`, `touch`, `lock` and `lockAndGet` do
+   * their work in this process without waiting on a server or the thread
+   * pool (a lock that is busy times out by itself): pso then keeps no
+   * `PSOSessionStoreTimeout` deadline for them, since none could pass while
+   * they run. Leave it out for a store that talks to anything else.
+   */
+  readonly answersAtOnce?: boolean;
+  /**
    * The record under `key`, or `undefined`. Throw `CorruptSessionError` (from `pso-ts`)
    * for stored data that cannot be read back.
    */

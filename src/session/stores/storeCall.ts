@@ -97,6 +97,16 @@ export function deadlineTimerStarted(): boolean {
  * ```
  */
 export function storeCall<T>(store: SessionStore, what: string, ms: number, op: () => Promise<T>): Promise<T> {
+  // A store in this process keeps no deadline (none could pass while it runs); a sweep always does.
+  if (store.answersAtOnce === true && what !== 'gc') {
+    try {
+      return op().then(undefined, (e: unknown) => {
+        throw failure(store, what, e);
+      });
+    } catch (e) {
+      return Promise.reject(failure(store, what, e));
+    }
+  }
   return new Promise<T>((resolve, reject) => {
     const deadline = Date.now() + ms;
     let answered = false;
@@ -104,7 +114,7 @@ export function storeCall<T>(store: SessionStore, what: string, ms: number, op: 
     const fail = (e: unknown) => {
       answered = true;
       if (entry) unwatch(entry);
-      reject(e instanceof SessionError || e instanceof ConfigurationError ? e : new StoreUnavailableError(store.name, `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e }));
+      reject(failure(store, what, e));
     };
     let answer: Promise<T>;
     try {
@@ -137,4 +147,9 @@ export function storeCall<T>(store: SessionStore, what: string, ms: number, op: 
     };
     queueMicrotask(look);
   });
+}
+
+/** What a failed operation becomes: an error that says what it is already, else a {@link StoreUnavailableError} naming the store. */
+function failure(store: SessionStore, what: string, e: unknown): unknown {
+  return e instanceof SessionError || e instanceof ConfigurationError ? e : new StoreUnavailableError(store.name, `${what} failed: ${(e as Error)?.message ?? e}`, { cause: e });
 }
