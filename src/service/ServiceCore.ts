@@ -169,7 +169,8 @@ export class ServiceCore {
     let session: Session<D> | undefined;
     let settled = false;
     try {
-      await forms.prepare();
+      const prepared = forms.prepare();
+      if (prepared) await prepared;
       impl = this.sessionImplFor(options);
       session = await this.openSession(request, impl, options);
       if (!SAFE_METHODS.has(request.method)) await verifyCsrf(request, impl, session, options.csrf);
@@ -188,7 +189,8 @@ export class ServiceCore {
       }
       await impl.close(session, true);
       // Uploads go before the last bytes, so a client that has the whole answer never finds them.
-      await this.#settle(request);
+      const settling = this.#settle(request);
+      if (settling) await settling;
       settled = true;
       await response.finish();
     } catch (e) {
@@ -230,10 +232,15 @@ export class ServiceCore {
     }
   }
 
-  /** Removes the uploads the handler did not keep and reads what it left of the body. */
-  async #settle(request: ServiceRequest<any>): Promise<void> {
+  /** Removes the uploads the handler did not keep and reads what it left of the body; without a promise when there is neither. */
+  #settle(request: ServiceRequest<any>): Promise<void> | void {
     const { forms, drainInput } = internalsOf(request);
-    for (const e of await forms.cleanup()) request.logWith('warn', `removing an upload: ${e.message}`);
-    await drainInput();
+    const report = (errors: Error[]) => {
+      for (const e of errors) request.logWith('warn', `removing an upload: ${e.message}`);
+    };
+    const left = forms.cleanup();
+    if (left instanceof Promise) return left.then(report).then(() => drainInput());
+    report(left);
+    return drainInput();
   }
 }

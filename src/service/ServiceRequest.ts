@@ -126,7 +126,7 @@ export abstract class ServiceRequest<D extends object = SessionData> {
   /** What the host calls the body's declared length, for error messages. */
   protected get lengthName(): string { return 'Content-Length'; }
   /** Reads what the handler left of the body before the response goes out (CGI); nothing by default. */
-  protected async drainInput(): Promise<void> {}
+  protected drainInput(): Promise<void> | void {}
   /** A CGI meta-variable derived from the request, for hosts that are not CGI. */
   protected cgiVariable(key: string, connection: () => ConnectionFacts): string | undefined {
     // A directive that is not set (most are not, and each is asked for on every request): no CGI variable starts so.

@@ -18,5 +18,5 @@ export interface RequestInternals {
   bind(binding: SessionBinding<object>): void;
   /** Whether the handler has used `request.session` (or asked for a CSRF token): the response may show it. */
   sessionUsed(): boolean;
-  drainInput(): Promise<void>;
+  drainInput(): Promise<void> | void;
 }

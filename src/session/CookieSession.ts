@@ -59,7 +59,7 @@ export abstract class CookieSession extends SessionImpl {
    * of the same name. The cookie wins when both arrive. With
    * `PSOSessionHeader`, an id in that request header comes first.
    */
-  override async getSessionId(request: SessionRequest): Promise<string | undefined> {
+  override getSessionId(request: SessionRequest): string | undefined | Promise<string | undefined> {
     const name = this.getServiceId(request);
     const mode = this.urlSessionMode(request);
     const state = this.openStateOf(request);
@@ -77,10 +77,13 @@ export abstract class CookieSession extends SessionImpl {
       if (fromCookie !== undefined) return this.#presented(request, fromCookie);
     }
     if (mode === 'off') return undefined;
-    const fromUrl = inQuery ?? (await formField(request, name));
-    if (fromUrl === undefined) return undefined;
-    if (state) state.viaUrl = true;
-    return this.#presented(request, fromUrl);
+    const fromUrl = (value: string | undefined) => {
+      if (value === undefined) return undefined;
+      if (state) state.viaUrl = true;
+      return this.#presented(request, value);
+    };
+    // Answered without a promise unless a form body must be read for it.
+    return inQuery !== null ? fromUrl(inQuery) : formField(request, name).then(fromUrl);
   }
 
   /** What the client sent, decoded; an empty string (never a valid id) when it is unusable, so it is still answered. */

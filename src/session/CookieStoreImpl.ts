@@ -156,9 +156,12 @@ export class CookieStoreImpl extends CookieSession {
     return Promise.resolve(loaded?.key === this.storeKey(request, id) ? loaded.record : undefined);
   }
 
-  override async save(request: SessionRequest, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
+  override save(request: SessionRequest, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
     const store = this.#cookieStore(request);
-    if (!store) return super.save(request, id, record, hints);
+    return store ? this.#seal(store, request, id, record) : super.save(request, id, record, hints);
+  }
+
+  async #seal(store: CookieStore, request: SessionRequest, id: string, record: SessionRecord): Promise<void> {
     if (request.responseStarted) {
       throw new SessionStoreError(
         'the session is kept in its cookie (PSOSessionStore cookie:), and the response headers went out before it was saved, so its changes cannot be sent: ' +
@@ -171,15 +174,16 @@ export class CookieStoreImpl extends CookieSession {
   }
 
   /** With the cookie store, a later expiry is sealed again; once the head is out the cookie keeps the one it has. */
-  override async touch(request: SessionRequest, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
+  override touch(request: SessionRequest, id: string, record: SessionRecord, hints?: SaveHints): Promise<void> {
     if (!this.#cookieStore(request)) return super.touch(request, id, record, hints);
-    if (!request.responseStarted) await this.save(request, id, record, hints);
+    return request.responseStarted ? Promise.resolve() : this.save(request, id, record, hints);
   }
 
-  override async remove(request: SessionRequest, id: string): Promise<void> {
+  override remove(request: SessionRequest, id: string): Promise<void> {
     if (!this.#cookieStore(request)) return super.remove(request, id);
     const state = this.#sealed.get(request);
     if (state?.sealed?.key === this.storeKey(request, id)) state.sealed = undefined;
+    return Promise.resolve();
   }
 
   /** With the cookie store there is nothing to lock: each request carries its own copy. */

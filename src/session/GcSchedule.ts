@@ -19,8 +19,9 @@ export class GcSchedule {
   #running = false;
   #last = 0;
 
-  async maybeRun(request: SessionRequest, collect: () => Promise<number>): Promise<void> {
-    if (this.#running) return;
+  /** A sweep, now and then; `undefined` when this request makes none (most do not). */
+  maybeRun(request: SessionRequest, collect: () => Promise<number>): Promise<void> | undefined {
+    if (this.#running) return undefined;
     let probability: number;
     let intervalMs: number;
     try {
@@ -28,12 +29,16 @@ export class GcSchedule {
       intervalMs = readSeconds(request, 'PSOSessionGCInterval', GC_INTERVAL_SECONDS) * 1000;
     } catch (e) {
       request.logWith('error', (e as Error).message);
-      return;
+      return undefined;
     }
-    if (Math.random() >= probability) return;
-    if (request.persistent && Date.now() - this.#last < intervalMs) return;
+    if (Math.random() >= probability) return undefined;
+    if (request.persistent && Date.now() - this.#last < intervalMs) return undefined;
     this.#last = Date.now();
     this.#running = true;
+    return this.#sweep(request, collect);
+  }
+
+  async #sweep(request: SessionRequest, collect: () => Promise<number>): Promise<void> {
     try {
       const n = await collect();
       if (n > 0) request.logWith('info', `collected ${n} expired session(s)`);

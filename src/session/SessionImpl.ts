@@ -228,18 +228,20 @@ export abstract class SessionImpl implements SessionHost, PolicyHooks {
   // ---- the algorithm (How-To section 4) -------------------------------------------
 
   /**
-   * Finds or creates the session of a request: the client's id is used only
-   * if it is well formed, stored and unexpired; anything else gets a new
-   * session with a fresh id. The session stays locked until {@link close},
-   * unless it is opened read-only (`options.readOnly`): then no lock is taken,
-   * and nothing is saved.
+   * Finds or creates the session of a request: the client's id is used only if it is well formed,
+   * stored and unexpired; anything else gets a new session with a fresh id. The session stays locked
+   * until {@link close}, unless opened read-only (`options.readOnly`): no lock, nothing saved.
    */
-  async open<D extends object = SessionData>(request: SessionRequest, options: OpenOptions = {}): Promise<Session<D>> {
-    if (!this.ids || !this.mutex) throw new Error(`${this.constructor.name} was constructed without its dependencies: give it as options.sessionImpl, or bind injectableSubclass(${this.constructor.name}) in the container`);
-    this.checkConfiguration(request);
-    const state = this.#open.opening(request);
-    state.readOnly = options.readOnly === true;
-    return openSession<D>({ hooks: this, users: this.#users, track: (session) => this.#open.track(session, state) }, request, state);
+  open<D extends object = SessionData>(request: SessionRequest, options: OpenOptions = {}): Promise<Session<D>> {
+    try {
+      if (!this.ids || !this.mutex) throw new Error(`${this.constructor.name} was constructed without its dependencies: give it as options.sessionImpl, or bind injectableSubclass(${this.constructor.name}) in the container`);
+      this.checkConfiguration(request);
+      const state = this.#open.opening(request);
+      state.readOnly = options.readOnly === true;
+      return openSession<D>({ hooks: this, users: this.#users, track: (session) => this.#open.track(session, state) }, request, state);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -264,7 +266,7 @@ export abstract class SessionImpl implements SessionHost, PolicyHooks {
     }
     if (!commit) return;
     const sweep = this.#gc.maybeRun(state.request, () => this.collectGarbage(state.request));
-    if (!state.request.persistent) await sweep;
+    if (sweep && !state.request.persistent) await sweep;
   }
 
   /** Saves a session now, keeping it open (`session.save()`). */

@@ -33,7 +33,8 @@ export interface Opener {
 export async function openSession<D extends object = SessionData>(opener: Opener, request: SessionRequest, state: OpenSession): Promise<Session<D>> {
   const { hooks } = opener;
   const forced = hooks.getForcedSessionId(request);
-  const presented = await hooks.getSessionId(request);
+  const asked = hooks.getSessionId(request);
+  const presented = asked instanceof Promise ? await asked : asked;
   let id = forced;
   if (id === undefined) {
     state.fromClient = presented !== undefined;

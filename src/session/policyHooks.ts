@@ -70,11 +70,15 @@ export function freshId(hooks: PolicyHooks, request: SessionRequest): string {
  * await storageStep(impl, 'save', () => impl.save(request, id, record));
  * ```
  */
-export async function storageStep<T>(hooks: PolicyHooks, what: string, op: () => Promise<T>): Promise<T> {
+export function storageStep<T>(hooks: PolicyHooks, what: string, op: () => Promise<T>): Promise<T> {
+  // A promise chain, not an async function: a request takes several steps, each one promise less.
+  const failure = (e: unknown): unknown =>
+    e instanceof SessionError || e instanceof ConfigurationError ? e : new SessionStoreError(`cannot ${what} the session (${hooks.constructor.name}): ${(e as Error).message}`, { cause: e });
   try {
-    return await op();
+    return Promise.resolve(op()).then(undefined, (e: unknown) => {
+      throw failure(e);
+    });
   } catch (e) {
-    if (e instanceof SessionError || e instanceof ConfigurationError) throw e;
-    throw new SessionStoreError(`cannot ${what} the session (${hooks.constructor.name}): ${(e as Error).message}`, { cause: e });
+    return Promise.reject(failure(e));
   }
 }

@@ -62,9 +62,15 @@ export class FormReader {
    *
    * @throws HttpError 400 for a body the client did not finish; a form's errors as `form()`.
    */
-  async prepare(): Promise<void> {
-    if (this.#formBodyType() === undefined) return this.#readAhead();
-    if (readFlag(this.#source, 'PSOFormParse', true)) await this.form();
+  prepare(): Promise<void> | undefined {
+    if (this.#formBodyType() === undefined) {
+      // Nothing to read ahead (most requests): answered without a promise.
+      const { method } = this.#source;
+      if (method === 'GET' || method === 'HEAD' || this.#bodyTaken || this.#ahead) return undefined;
+      return this.#readAhead();
+    }
+    if (readFlag(this.#source, 'PSOFormParse', true)) return this.form().then(() => undefined);
+    return undefined;
   }
 
   /** The form, for the sync accessors: parsed already, or only the query string to read. */
@@ -79,7 +85,16 @@ export class FormReader {
   }
 
   /** Removes the uploads the handler did not keep, and lets go of a body read ahead; the failures, for the log. */
-  async cleanup(): Promise<Error[]> {
+  cleanup(): Error[] | Promise<Error[]> {
+    // Nothing read ahead in part and no upload (most requests): answered without a promise.
+    if (this.#uploads.length === 0 && !(this.#ahead?.rest && !this.#bodyTaken)) {
+      this.#ahead = undefined;
+      return [];
+    }
+    return this.#cleanup();
+  }
+
+  async #cleanup(): Promise<Error[]> {
     const ahead = this.#ahead;
     this.#ahead = undefined;
     // What the handler left of a body read ahead in part: the host drops it (and the connection after the answer).

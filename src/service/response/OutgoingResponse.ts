@@ -43,6 +43,8 @@ export class OutgoingResponse {
   #buffer: (Uint8Array | string)[] = [];
   #buffered = 0;
   #sending: Promise<void> = Promise.resolve();
+  /** Whether anything was flushed before the end (then {@link finish} waits for it). */
+  #flushed = false;
   /** Counts changes to the headers, so that a caller can tell whether something it ran set one. */
   #revision = 0;
   /** Called once, just before the head goes out (the session cookie). */
@@ -124,6 +126,7 @@ export class OutgoingResponse {
     this.#buffered = 0;
     if (this.#headOnly || chunks.length === 0) return this.#sending;
     // Chained, so that pieces go out in order even when flushes overlap.
+    this.#flushed = true;
     this.#sending = this.#sending.then(async () => {
       for (const chunk of chunks) await this.#sink.body(asBytes(chunk));
     });
@@ -163,7 +166,7 @@ export class OutgoingResponse {
       this.#buffer = [];
       this.#buffered = 0;
       // Pieces flushed before go first.
-      await this.#sending;
+      if (this.#flushed) await this.#sending;
       await this.#sink.last(last);
       return;
     }

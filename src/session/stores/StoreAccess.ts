@@ -42,7 +42,8 @@ export class StoreAccess {
 
   /** The record under the lock when it was read with it, else the store's; a session under its old key is moved on its next save. */
   async load(request: SessionRequest, id: string): Promise<SessionRecord | undefined> {
-    const store = await this.#require(request);
+    const found = this.#require(request);
+    const store = found instanceof Promise ? await found : found;
     const key = this.#policy.storeKey(request, id);
     const state = this.#policy.stateOf(request);
     const held = state?.held;
@@ -62,7 +63,8 @@ export class StoreAccess {
 
   /** Writes; the save that ends the request writes and unlocks in one step where the store can. */
   async save(request: SessionRequest, id: string, record: SessionRecord, final: boolean): Promise<void> {
-    const store = await this.#require(request);
+    const found = this.#require(request);
+    const store = found instanceof Promise ? await found : found;
     const key = this.#policy.storeKey(request, id);
     const state = this.#policy.stateOf(request);
     const held = state?.held;
@@ -81,7 +83,8 @@ export class StoreAccess {
 
   /** Moves an unchanged session's expiry: the store's `touch`, else a write. */
   async touch(request: SessionRequest, id: string, record: SessionRecord, final: boolean): Promise<void> {
-    const store = await this.#require(request);
+    const found = this.#require(request);
+    const store = found instanceof Promise ? await found : found;
     if (!store.touch || this.#policy.stateOf(request)?.legacyKey !== undefined) return this.save(request, id, record, final);
     const key = this.#policy.storeKey(request, id);
     await this.#call(request, store, 'touch', () => store.touch!(key, record));
@@ -89,7 +92,8 @@ export class StoreAccess {
 
   /** Deletes a session, under its key and its old one. */
   async remove(request: SessionRequest, id: string): Promise<void> {
-    const store = await this.#require(request);
+    const found = this.#require(request);
+    const store = found instanceof Promise ? await found : found;
     for (const key of [this.#policy.storeKey(request, id), this.#policy.legacyKey(request, id)]) {
       await this.#call(request, store, 'destroy', () => store.destroy(key));
     }
@@ -160,9 +164,13 @@ export class StoreAccess {
     return found.then((store) => (state.store = store));
   }
 
-  async #require(request: SessionRequest): Promise<SessionStore> {
+  /** The store, without waiting when it is known already (a server's every request after its first). */
+  #require(request: SessionRequest): SessionStore | Promise<SessionStore> {
     const found = this.#storeOf(request);
-    const store = found instanceof Promise ? await found : found;
+    return found instanceof Promise ? found.then((store) => this.#present(store)) : this.#present(found);
+  }
+
+  #present(store: SessionStore | undefined): SessionStore {
     if (!store) {
       throw new ConfigurationError('PSOSessionStore', undefined, `${this.#policy.name} needs a store: bind TOKENS.SessionStore or set PSOSessionStore to a store URL (or override its storage hooks)`);
     }
