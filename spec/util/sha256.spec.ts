@@ -48,4 +48,35 @@ describe('sha256', () => {
     const texts = [...Array.from({ length: 16 }, (_, i) => `first-${i}`), ...Array.from({ length: 300 }, (_, i) => `then-${i}`)];
     assert.deepEqual(r.digests, texts.map(reference));
   });
+
+  it('sha256Recent hashes a returning visitor\'s id once while 2,048 others come between, not again', () => {
+    const script = `
+      const { sha256Recent } = await import(${JSON.stringify(SHA256)});
+      for (let i = 0; i < 16; i++) sha256Recent('warm-' + i);
+      const crypto = process.getBuiltinModule('node:crypto');
+      let native = 0;
+      const hash = crypto.hash;
+      crypto.hash = (...a) => (native++, hash(...a));
+      const ids = Array.from({ length: 2048 }, (_, i) => 'visitor-' + i);
+      for (let round = 0; round < 3; round++) for (const id of ids) sha256Recent(id);
+      process.stdout.write(JSON.stringify({ native }));
+    `;
+    const r = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { native: number };
+    assert.equal(r.native, 2048, 'each of 2,048 ids hashed once over three rounds');
+  });
+
+  it('sha256Recent keeps no string its text was cut from (an id cut from a Cookie header keeps no header alive)', () => {
+    const script = `
+      const { sha256Recent } = await import(${JSON.stringify(SHA256)});
+      for (let n = 0; n < 2000; n++) {
+        const header = 'other=' + String(n).padStart(5, '0') + 'x'.repeat(50000) + '; counter=abcdefghijklmnopqrstuvwxy' + String(n).padStart(4, '0');
+        sha256Recent(header.slice(header.length - 29));
+      }
+      globalThis.gc(); globalThis.gc();
+      process.stdout.write(String(process.memoryUsage().heapUsed));
+    `;
+    const heap = Number(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' }));
+    // Kept as cut, the 2,000 remembered ids would hold 2,000 headers of 50 KB: 100 MB.
+    assert.ok(heap < 40e6, `heap ${(heap / 1e6).toFixed(1)} MB`);
+  });
 });
