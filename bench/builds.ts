@@ -23,24 +23,11 @@ import { execFileSync } from 'node:child_process';
 import { isMain } from 'pso-ts';
 import { startApache, type ApacheServer } from '../spec/support/apache.js';
 import { HELLO_CGI, cgiDirectories, latencyStats, quickDirectives, setEnvLines } from './cgi-latency.js';
-import { ROOT, RESULTS_DIR, environment, fmt, get, table } from './lib.js';
+import { ROOT, RESULTS_DIR, argCount, argValue, environment, fmt, get, table } from './lib.js';
 
 interface Build {
   name: string;
   root: string;
-}
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? undefined : process.argv[i + 1];
-}
-
-function count(name: string, fallback: number): number {
-  const text = option(name);
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} needs a positive integer`);
-  return v;
 }
 
 const TICK_MS = 10;
@@ -190,17 +177,17 @@ async function cgiRun(builds: Build[], n: number): Promise<Map<string, number[]>
 }
 
 async function main(): Promise<void> {
-  const otherRoot = option('other');
+  const otherRoot = argValue('other');
   if (!otherRoot) throw new Error('--other DIR: the root of another checkout of pso, built (npm ci)');
   const other = resolve(otherRoot);
   if (!existsSync(join(other, 'dist/src/cli/main.js'))) throw new Error(`${other} is not built: run npm ci there`);
   const otherCommit = execFileSync('git', ['-C', other, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const thisCommit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const builds: Build[] = [{ name: `other-${otherCommit}`, root: other }, { name: `this-${thisCommit}`, root: ROOT }];
-  const requests = count('requests', 6000);
-  const rounds = count('rounds', 3);
-  const n = count('n', 200);
-  const stores = (option('stores') ?? 'file,memory').split(',');
+  const requests = argCount('requests', 6000);
+  const rounds = argCount('rounds', 3);
+  const n = argCount('n', 200);
+  const stores = (argValue('stores') ?? 'file,memory').split(',');
   for (const s of stores) if (!Object.hasOwn(STORES, s)) throw new Error(`--stores: unknown ${s} (known: ${Object.keys(STORES).join(', ')})`);
   const results: Record<string, unknown> = { bench: 'builds', date: new Date().toISOString(), env: environment(), builds, requests, rounds };
 

@@ -18,26 +18,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { ROOT, fmt, table } from './lib.js';
+import { ROOT, argCount, argValue, fmt, table } from './lib.js';
 
 interface Loaded {
   name: string;
   fetchHandler: (request: Request) => Promise<Response>;
   cookies: string[];
   batches: number[];
-}
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? undefined : process.argv[i + 1];
-}
-
-function count(name: string, fallback: number): number {
-  const text = option(name);
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} needs a positive integer`);
-  return v;
 }
 
 const BASE = 'http://127.0.0.1/';
@@ -79,13 +66,13 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  const other = option('other');
+  const other = argValue('other');
   if (!other) throw new Error('--other <checkout of pso, built> is required');
-  const store = option('store') ?? 'memory';
+  const store = argValue('store') ?? 'memory';
   if (store !== 'memory' && store !== 'file') throw new Error('--store is memory or file');
-  const batches = count('batches', 40);
-  const size = count('batch', 2000);
-  const sessions = count('sessions', 500);
+  const batches = argCount('batches', 40);
+  const size = argCount('batch', 2000);
+  const sessions = argCount('sessions', 500);
   const dir = mkdtempSync(join(tmpdir(), 'pso-in-process-'));
   try {
     const builds = [await load('this', ROOT, store, dir), await load('other', resolve(other), store, dir)];

@@ -278,6 +278,21 @@ export function environment() {
   };
 }
 
+/** The value after `--name` on the command line, if any (for benchmarks with options of their own). */
+export function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
+/** `--name N` as a positive integer, or `fallback` when it is not given. */
+export function argCount(name: string, fallback: number): number {
+  const text = argValue(name);
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} needs a positive integer`);
+  return v;
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Stops a run that overstays its budget. */

@@ -122,9 +122,8 @@ export class FormReader {
    * middleware in front read already) count only if the handler asks for
    * the body; a client's (a body cut short) fail the request now.
    */
+  /** Called by {@link prepare} for a request that may have a body and has not read it. */
   async #readAhead(): Promise<void> {
-    const { method } = this.#source;
-    if (method === 'GET' || method === 'HEAD' || this.#bodyTaken || this.#ahead) return;
     let declared: number | undefined;
     let limit: number;
     try {
