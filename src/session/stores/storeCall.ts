@@ -82,7 +82,8 @@ export function deadlineTimerStarted(): boolean {
  * Runs one operation of `store` within `ms` milliseconds. A store that fails
  * or does not answer in time becomes a {@link StoreUnavailableError} naming
  * it (a 503), unless the failure already says what it is (a session error, a
- * configuration error).
+ * configuration error). A store that says it `answersAtOnce` (its work is
+ * done in this process) is not watched at all, but for its sweep.
  *
  * While the deadline timer is not running, an operation is watched only if
  * it has not answered within some microtasks: a store in this process
