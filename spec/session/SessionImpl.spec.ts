@@ -88,6 +88,14 @@ describe('SessionImpl', () => {
   });
 
   describe('open', () => {
+    it('refuses a bad directive with a rejected promise, never a throw (callers chain on it)', async () => {
+      let opened: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => {
+        opened = impl.open(req({ env: { PSOSessionExpire: 'soon' } }));
+      });
+      await assert.rejects(opened!, /PSOSessionExpire/);
+    });
+
     it('when the client has no cookie, makes a new session with a 27-character id', async () => {
       const s = await impl.open(req());
       assert.match(s.id, ID);

@@ -42,6 +42,7 @@ export class StoreAccess {
 
   /** The record under the lock when it was read with it, else the store's; a session under its old key is moved on its next save. */
   async load(request: SessionRequest, id: string): Promise<SessionRecord | undefined> {
+    // Every request loads and saves: no wait for a store already known.
     const found = this.#require(request);
     const store = found instanceof Promise ? await found : found;
     const key = this.#policy.storeKey(request, id);
@@ -83,8 +84,7 @@ export class StoreAccess {
 
   /** Moves an unchanged session's expiry: the store's `touch`, else a write. */
   async touch(request: SessionRequest, id: string, record: SessionRecord, final: boolean): Promise<void> {
-    const found = this.#require(request);
-    const store = found instanceof Promise ? await found : found;
+    const store = await this.#require(request);
     if (!store.touch || this.#policy.stateOf(request)?.legacyKey !== undefined) return this.save(request, id, record, final);
     const key = this.#policy.storeKey(request, id);
     await this.#call(request, store, 'touch', () => store.touch!(key, record));
@@ -92,8 +92,7 @@ export class StoreAccess {
 
   /** Deletes a session, under its key and its old one. */
   async remove(request: SessionRequest, id: string): Promise<void> {
-    const found = this.#require(request);
-    const store = found instanceof Promise ? await found : found;
+    const store = await this.#require(request);
     for (const key of [this.#policy.storeKey(request, id), this.#policy.legacyKey(request, id)]) {
       await this.#call(request, store, 'destroy', () => store.destroy(key));
     }
