@@ -6,7 +6,7 @@
 //   node dist/bench/cgi-latency.js [--n 200] [--warmup 20]
 //
 // Its CGI scripts and statistics are shared with promotion.ts.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,20 @@ export function cgiDirectories(prefix: string): { base: string; docroot: string;
 
 const ms = (x: number) => `${x.toFixed(2).padStart(7)} ms`;
 
+/** When a CGI run directly (no web server) had written its first byte, ended its output, and exited (ms after the spawn). */
+function directRun(script: string, env: NodeJS.ProcessEnv): Promise<{ first: number; end: number; exit: number }> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const child = spawn(script, [], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let first = 0;
+    let end = 0;
+    child.stdout.on('data', () => { first ||= performance.now() - t; });
+    child.stdout.on('end', () => { end = performance.now() - t; });
+    child.on('error', reject);
+    child.on('exit', () => { const exit = performance.now() - t; setImmediate(() => resolve({ first, end, exit })); });
+  });
+}
+
 async function main(): Promise<void> {
   const n = option('n', 200);
   const warmup = option('warmup', 20);
@@ -122,6 +136,14 @@ async function main(): Promise<void> {
       else { b.push(await hello()); a.push(await quick()); }
     }
 
+    // The same two scripts run directly: when the output ended against when the process exited.
+    const env = { PATH: process.env.PATH, GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', SCRIPT_NAME: '/quick.cgi', HTTP_COOKIE: cookie, ...quickDirectives(sessions) };
+    const direct = { quick: [] as { first: number; end: number; exit: number }[], hello: [] as { first: number; end: number; exit: number }[] };
+    for (let i = 0; i < Math.min(n, 100); i++) {
+      direct.quick.push(await directRun(join(docroot, 'quick.cgi'), env));
+      direct.hello.push(await directRun(join(docroot, 'hello.cgi'), env));
+    }
+
     const files = readdirSync(sessions);
     const sq = latencyStats(a);
     const sh = latencyStats(b);
@@ -138,6 +160,14 @@ async function main(): Promise<void> {
     console.log('');
     console.log(`median(quick) - median(hello) = ${(sq.median - sh.median).toFixed(2)} ms`);
     console.log(`ratio median(quick)/median(hello) = ${ratio.toFixed(3)} (goal <= ${GOAL}: ${ratio <= GOAL ? 'met' : 'NOT met'})`);
+    console.log('');
+    console.log(`Run directly as root (no web server, ${direct.quick.length} each; medians, ms after the spawn): the web server has the response when the output ends;`);
+    console.log('quick.cgi ends its output when it has nothing left to do, before node tears itself down; hello.cgi when it exits');
+    console.log(`              first byte  output end  process exit`);
+    for (const [name, runs] of [['quick.cgi', direct.quick], ['hello.cgi', direct.hello]] as const) {
+      const med = (k: 'first' | 'end' | 'exit') => ms(latencyStats(runs.map((r) => r[k])).median);
+      console.log(`${name.padEnd(10)} ${med('first')}  ${med('end')}    ${med('exit')}`);
+    }
   } finally {
     await apache?.stop();
     rmSync(base, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,6 +13,34 @@ import { MemoryLogger } from '../support/memoryLogger.js';
 /** The compiled fixture that echoes its form fields as JSON. */
 const FORM_HANDLER = fileURLToPath(new URL('../support/formHandler.js', import.meta.url));
 const STORE_DEADLINE_HANDLER = fileURLToPath(new URL('../support/storeDeadlineHandler.js', import.meta.url));
+const LINGER_HANDLER = fileURLToPath(new URL('../support/lingerHandler.js', import.meta.url));
+
+/** What a CGI process run to its end showed, and where its descriptor 1 led when its output ended ('' once it had exited). */
+interface Ended { stdout: string; stderr: string; code: number | null; fd1AtEnd: string; markerAtEnd: boolean }
+
+/** Runs `script` with `env` until it exits; `marker` is a file it may create. */
+function runToEnd(script: string, env: NodeJS.ProcessEnv, marker: string): Promise<Ended> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end();
+    let stdout = '';
+    let stderr = '';
+    let fd1AtEnd = '';
+    let markerAtEnd = false;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('end', () => {
+      try {
+        fd1AtEnd = readlinkSync(`/proc/${child.pid}/fd/1`);
+      } catch {
+        // Exited: its descriptors are gone.
+      }
+      markerAtEnd = existsSync(marker);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ stdout, stderr, code, fd1AtEnd, markerAtEnd }));
+  });
+}
 
 function capture() {
   const out = new PassThrough();
@@ -151,6 +180,60 @@ describe('CgiRequest', () => {
       const res = await runCgi(STORE_DEADLINE_HANDLER, { PSOSessionStore: 'hang://test', PSOSessionStoreTimeout: '1', HTTP_COOKIE: cookie });
       assert.equal(res.status, 503, res.stderr);
       assert.match(res.stderr, /session store hang:\/\/test unavailable: no answer to get within 1000 ms/);
+    });
+  });
+
+  describe('the end of the output (real CGI processes)', () => {
+    const cgiEnv = (extra: Record<string, string>) => ({
+      ...process.env, GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', SCRIPT_NAME: '/linger.cgi', PSOSessionFileLoader_Path: dir, ...extra,
+    });
+    const marker = () => join(dir, 'marker');
+    /** Runs until the output was seen to end while the process was still there (node's tear-down takes milliseconds), at most `tries` times. */
+    async function endedBeforeExit(env: NodeJS.ProcessEnv, tries = 10): Promise<Ended[]> {
+      const runs: Ended[] = [];
+      for (let i = 0; i < tries && !runs.some((r) => r.fd1AtEnd !== ''); i++) runs.push(await runToEnd(LINGER_HANDLER, env, marker()));
+      return runs;
+    }
+
+    it('ends once the process has nothing left to do, before node tears itself down: descriptor 1 is /dev/null by then', async () => {
+      const runs = await endedBeforeExit(cgiEnv({}));
+      for (const r of runs) {
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^Status: 200 OK\r\n[^]*\r\n\r\nanswered$/);
+      }
+      assert.deepEqual(runs.map((r) => r.fd1AtEnd).filter(Boolean), ['/dev/null'], 'seen once the process had let its output go');
+    });
+
+    it('work left after the answer keeps the output open until it is done (Apache ends a script whose output has ended)', async () => {
+      const r = await runToEnd(LINGER_HANDLER, cgiEnv({ PSO_TEST_LINGER_MS: '300', PSO_TEST_MARKER: marker() }), marker());
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.markerAtEnd, true);
+      assert.match(r.stdout, /\r\n\r\nansweredlate\nlate again\n$/, 'what it printed then went out');
+    });
+
+    for (const late of [false, true]) {
+      it(`work a 'beforeExit' listener starts keeps it open too (a listener added ${late ? 'after' : 'before'} the response ended)`, async () => {
+        const r = await runToEnd(LINGER_HANDLER, cgiEnv({ PSO_TEST_BEFORE_EXIT_MS: '300', PSO_TEST_MARKER: marker(), ...(late ? { PSO_TEST_LATE_LISTENER: '1' } : {}) }), marker());
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.markerAtEnd, true);
+      });
+    }
+
+    it('an \'exit\' listener keeps it open until the process has exited', async () => {
+      const r = await runToEnd(LINGER_HANDLER, cgiEnv({ PSO_TEST_EXIT_HOLD_MS: '300', PSO_TEST_MARKER: marker() }), marker());
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.markerAtEnd, true);
+      assert.equal(r.fd1AtEnd, '');
+    });
+
+    it('as a command-line script, standard output ends with the process', async () => {
+      const runs = await endedBeforeExit({ ...process.env, PSOSessionFileLoader_Path: dir }, 4);
+      assert.equal(runs.length, 4);
+      for (const r of runs) {
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.fd1AtEnd, '');
+        assert.match(r.stdout, /\n\nanswered$/);
+      }
     });
   });
 

@@ -46,6 +46,7 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
   let created: string;
   let wwwUid: number;
   let wwwGid: number;
+  let lingerDone: string;
   const url = (p: string) => `${apache!.url}${p}`;
 
   before(async function () {
@@ -92,6 +93,12 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
       chmodSync(join(dir, 'quick.cgi'), 0o755);
       writeFileSync(join(dir, '.htaccess'), htaccess, { mode: 0o644 });
     };
+    // A script that has work left after its answer, and says when it is done.
+    lingerDone = join(base, 'linger-state', 'done');
+    wwwDataDir(join(base, 'linger-state'), wwwUid, wwwGid);
+    mkdirSync(join(docroot, 'linger'), { mode: 0o755 });
+    await bundleHandler({ entry: join(ROOT, 'spec/support/lingerHandler.ts'), outfile: join(docroot, 'linger', 'linger.cgi') });
+    writeFileSync(join(docroot, 'linger', '.htaccess'), `SetEnv PSO_TEST_MARKER ${lingerDone}\nSetEnv PSO_TEST_LINGER_MS 300\n`, { mode: 0o644 });
     subdir('blocked', `SetEnv PSOSessionFileLoader_Path ${rootOnly}\n`);
     subdir('fresh', `SetEnv PSOSessionFileLoader_Path ${join(created, 'new/sessions')}\n`);
 
@@ -152,6 +159,12 @@ describe('CGI under a real Apache httpd (mod_cgid)', function () {
       assert.equal(statSync(file).uid, wwwUid, 'written by the CGI as www-data');
     }
     assert.equal(modeOf(sessions).toString(8), '700');
+  });
+
+  it('a script with work left after its answer finishes it: its output ends only then, so Apache does not cut it short', async () => {
+    const res = await fetch(url('/linger/linger.cgi'));
+    assert.equal(await res.text(), 'answeredlate\nlate again\n');
+    assert.ok(existsSync(lingerDone), 'the work was done before the response ended');
   });
 
   it('creates a missing session directory 0700', async () => {

@@ -129,6 +129,11 @@ export class ScriptRequest<D extends object = SessionData> extends CgiRequest<D>
     return '\n';
   }
 
+  /** A terminal or a pipeline keeps its standard output until the script ends. */
+  protected override get endsOutputWithResponse(): boolean {
+    return false;
+  }
+
   /** Like the How-To's example output: no status line unless it is not 200. */
   protected override statusLine(status: number, reason: string): string | undefined {
     return status === 200 ? undefined : `Status: ${status} ${reason}`;
