@@ -9,14 +9,17 @@
 //   node dist/bench/promotion.js [--duration 10] [--warmup 3] [--rounds 3] [--only nginx,cgi]
 //                                [--sessions 1000] [--connections 32] [--concurrent 200]
 //                                [--cgi-sessions 100] [--cgi-connections 4] [--seq 200] [--seq-warmup 10]
-//                                [--pause 0] [--no-install]
+//                                [--pause 0] [--fcgid-warmup 15] [--no-install]
 //
 // Every round starts every configuration afresh (own web server, own
 // application processes, own session directory, all on 127.0.0.1), measures
 // their throughput one after the other (the order reversed every other
 // round), then the latency of sequential requests, interleaved across the
 // configurations; the last round also sends 200 concurrent increments of one
-// session to each. Ratios are medians of per-round ratios. Needs root (web
+// session to each. The mod_fcgid rows warm up for --fcgid-warmup seconds at
+// least: their processes start with the run, each takes a share of the
+// requests, and a new node process costs about twice as much per request over
+// its first few thousand (bench/fcgid-warmup.ts). Ratios are medians of per-round ratios. Needs root (web
 // servers and PHP's pool switch to www-data); installs php8.2-fpm,
 // php8.2-cgi and libapache2-mod-fcgid with apt-get when they are missing.
 import { execFileSync, spawn } from 'node:child_process';
@@ -114,6 +117,8 @@ interface Configuration {
   deployment?: PsoDeployment;
   /** Who owns the session directory: the user the application runs as. */
   sessionsOwner: 'www-data' | 'self';
+  /** Processes mod_fcgid starts with the run, which warm up for --fcgid-warmup at least. */
+  fcgid?: boolean;
   app: App;
   /** Why it cannot run here, worked out once at the start. */
   unavailable(): string | undefined;
@@ -276,6 +281,7 @@ function psoConfiguration(d: PsoDeployment, group: Group): Configuration {
     load: d.bundle === 'cgi' ? 'cgi' : 'server',
     page: counterPage(d.serve ? '/' : `/${script}`),
     sessionsOwner: d.serve ? 'self' : 'www-data',
+    fcgid: d.bundle === 'fcgid',
     app: d.serve ? psoServeApp(d) : psoBundleApp(d.bundle!, script),
     unavailable: first(d.front === 'nginx' ? needsNginx : needsApache, ...(d.bundle === 'fcgid' ? [needsFcgid] : []), () => unavailable(d)),
   };
@@ -338,6 +344,7 @@ const CONFIGURATIONS: Configuration[] = [
     page: counterPage('/counter.php'),
     packages: [...PHP_PACKAGES, FCGID_PACKAGE],
     sessionsOwner: 'www-data',
+    fcgid: true,
     app: { kind: 'script', apache: (dir) => apachePhpFcgid(fcgidDir(dir), POOL), write: writePhpSite },
     unavailable: first(needsApache, needsPhp, needsFcgid),
   },
@@ -481,12 +488,13 @@ interface PromotionOptions extends Options<string> {
   cgiConnections: number;
   seq: number;
   seqWarmup: number;
+  fcgidWarmup: number;
   install: boolean;
 }
 
 /** Takes this benchmark's own options out of `argv`; the rest are lib.ts's. */
 function parse(argv: string[]): PromotionOptions {
-  const own = { cgiSessions: 100, cgiConnections: 4, seq: 200, seqWarmup: 10, install: true };
+  const own = { cgiSessions: 100, cgiConnections: 4, seq: 200, seqWarmup: 10, fcgidWarmup: 15, install: true };
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -499,6 +507,7 @@ function parse(argv: string[]): PromotionOptions {
     else if (a === '--cgi-connections') own.cgiConnections = number();
     else if (a === '--seq') own.seq = number();
     else if (a === '--seq-warmup') own.seqWarmup = number();
+    else if (a === '--fcgid-warmup') own.fcgidWarmup = number();
     else if (a === '--no-install') own.install = false;
     else rest.push(a);
   }
@@ -514,7 +523,8 @@ function parse(argv: string[]): PromotionOptions {
 /** Throughput of one configuration: its sessions round-robin over its connections. */
 async function throughput(r: Running, o: PromotionOptions): Promise<Measured> {
   const cgi = r.config.load === 'cgi';
-  const opts = { ...o, sessions: cgi ? o.cgiSessions : o.sessions, connections: cgi ? o.cgiConnections : o.connections };
+  const warmup = r.config.fcgid ? Math.max(o.warmup, o.fcgidWarmup) : o.warmup;
+  const opts = { ...o, warmup, sessions: cgi ? o.cgiSessions : o.sessions, connections: cgi ? o.cgiConnections : o.connections };
   // A CGI's time is lost to /proc: mod_cgid lets the kernel reap its CGIs, which adds their time to no parent.
   const usage = cgi ? undefined : async () => ({ cpuMs: (await processTreeCpuMs(r.roots())) ?? Number.NaN });
   return measure(r.port, opts, !r.config.page.count, usage, r.config.page);
@@ -572,7 +582,7 @@ function median(values: number[]): number | undefined {
 export async function main(argv = process.argv.slice(2)): Promise<number> {
   const o = parse(argv);
   const selected = CONFIGURATIONS.filter((c) => !o.only || o.only.includes(c.id));
-  const perRun = (c: Configuration) => (c.load === 'cgi' ? 3 * o.cgiSessions * 0.2 : 10) + o.warmup + o.duration + o.pause + 30;
+  const perRun = (c: Configuration) => (c.load === 'cgi' ? 3 * o.cgiSessions * 0.2 : 10) + (c.fcgid ? Math.max(o.warmup, o.fcgidWarmup) : o.warmup) + o.duration + o.pause + 30;
   const seqBudget = (o.seq + o.seqWarmup) * selected.length * 0.5;
   // The last round's concurrent increments: up to the client's wait for each.
   const incrementsBudget = selected.reduce((s, c) => s + incrementTimeoutMs(c) / 1000 + 30, 0);
@@ -611,7 +621,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   console.log(`${php}; pso: ${relative(process.cwd(), PSO_CLI)}`);
   console.log(
     `server configurations: ${o.sessions} sessions round-robin over ${o.connections} connections; CGI configurations: ${o.cgiSessions} sessions over ${o.cgiConnections}; ` +
-      `${o.warmup} s warm-up + ${o.duration} s measured each, ${o.rounds} round${o.rounds === 1 ? '' : 's'}; then ${o.seq} sequential requests each, interleaved`,
+      `${o.warmup} s warm-up (mod_fcgid rows ${Math.max(o.warmup, o.fcgidWarmup)} s) + ${o.duration} s measured each, ${o.rounds} round${o.rounds === 1 ? '' : 's'}; then ${o.seq} sequential requests each, interleaved`,
   );
   for (const [id, why] of skipped) console.log(`  skipped ${byId(id)!.label}: ${why}`);
   console.log('');
