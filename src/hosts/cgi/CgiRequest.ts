@@ -135,7 +135,7 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
 
   protected override async emitEnd(): Promise<void> {
     await this.output.end();
-    if (this.#ownStdio && this.endsOutputWithResponse) releaseStdioBeforeExit();
+    if (this.#ownStdio && this.endsOutputBeforeExit) releaseStdioBeforeExit();
   }
 
   /**
@@ -144,7 +144,7 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
    * the whole response a few milliseconds sooner (see
    * {@link releaseStdioBeforeExit}).
    */
-  protected get endsOutputWithResponse(): boolean {
+  protected get endsOutputBeforeExit(): boolean {
     return true;
   }
 

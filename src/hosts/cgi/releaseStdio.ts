@@ -35,18 +35,19 @@ export function releaseStdioBeforeExit(): void {
  * Closes standard input and output and opens `/dev/null` in their places, so
  * that later writes to standard output go nowhere and no file opened later
  * takes either number. Call it only when no other thread can be opening a
- * file (it could take a number between the close and the open). False, and
- * nothing changed, when `/dev/null` cannot be opened (a chroot without it).
+ * file (it could take a number between the close and the open). False when
+ * `/dev/null` cannot be opened (a chroot without it): nothing is changed, or
+ * (the system out of descriptors between the close and the open) standard
+ * input is left closed.
  */
 export function releaseStdio(): boolean {
-  let probe: number;
   try {
-    probe = openSync('/dev/null', 'r');
+    closeSync(openSync('/dev/null', 'r'));
+    return reopen(0, 'r') && reopen(1, 'w');
   } catch {
+    // Nothing else to do at exit: the output ends with the process, as it always did.
     return false;
   }
-  closeSync(probe);
-  return reopen(0, 'r') && reopen(1, 'w');
 }
 
 /** Closes `fd` and opens `/dev/null` in its place (an open takes the lowest free number: the one just closed). */

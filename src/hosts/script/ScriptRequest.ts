@@ -130,7 +130,7 @@ export class ScriptRequest<D extends object = SessionData> extends CgiRequest<D>
   }
 
   /** A terminal or a pipeline keeps its standard output until the script ends. */
-  protected override get endsOutputWithResponse(): boolean {
+  protected override get endsOutputBeforeExit(): boolean {
     return false;
   }
 
