@@ -141,8 +141,9 @@ export class CgiRequest<D extends object = SessionData> extends ServiceRequest<D
   /**
    * Whether standard input and output are closed once the process has
    * nothing left to do, before node's tear-down, so that the web server has
-   * the whole response a few milliseconds sooner (see
-   * {@link releaseStdioBeforeExit}).
+   * the whole response a few milliseconds sooner. Not while anything is
+   * pending, nor with an 'exit' listener or a 'beforeExit' listener added
+   * after the response: Apache ends a script whose output has ended.
    */
   protected get endsOutputBeforeExit(): boolean {
     return true;
