@@ -14,7 +14,7 @@
 // samples/quick.ts with each build's `pso bundle` and times sequential
 // requests through one Apache, interleaved, with a node "hello" CGI beside.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,17 +23,16 @@ import { execFileSync } from 'node:child_process';
 import { isMain } from 'pso-ts';
 import { startApache, type ApacheServer } from '../spec/support/apache.js';
 import { HELLO_CGI, cgiDirectories, latencyStats, quickDirectives, setEnvLines } from './cgi-latency.js';
-import { ROOT, RESULTS_DIR, argCount, argValue, environment, fmt, get, table } from './lib.js';
+import { ROOT, RESULTS_DIR, argCount, argValue, environment, fmt, get, processCpuMs, table } from './lib.js';
 
 interface Build {
   name: string;
   root: string;
 }
 
-const TICK_MS = 10;
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  const { user, system } = processCpuMs(pid);
+  return user + system;
 }
 
 const POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';

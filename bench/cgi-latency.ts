@@ -12,18 +12,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { isMain } from 'pso-ts';
+import { argCount } from './lib.js';
 import { bundleHandler } from '../src/cli/bundleCommand.js';
 import { startApache, type ApacheServer } from '../spec/support/apache.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GOAL = 1.3;
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} needs a positive integer`);
-  return v;
-}
 
 /** Latency statistics of a series of requests (ms). */
 export interface Stats { median: number; p90: number; p99: number; mean: number; min: number; max: number }
@@ -91,8 +85,8 @@ function directRun(script: string, env: NodeJS.ProcessEnv): Promise<{ first: num
 }
 
 async function main(): Promise<void> {
-  const n = option('n', 200);
-  const warmup = option('warmup', 20);
+  const n = argCount('n', 200);
+  const warmup = argCount('warmup', 20);
   if (process.getuid?.() !== 0) throw new Error('needs root: Apache switches its workers to www-data');
 
   const { base, docroot, sessions } = cgiDirectories('/tmp/pso-bench-');

@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { serve, serveFastCgi, type ServiceRequest } from 'pso-ts';
 import { startNginx, type NginxServer } from '../spec/support/nginx.js';
 import { keepRequestsYoung } from '../src/util/servingHeap.js';
-import { RESULTS_DIR, consistencyCheck, environment, fmt, measure, parseOptions, psoCounter, runMain, table, watchdog, type Measured, type ServerUsage } from './lib.js';
+import { RESULTS_DIR, consistencyCheck, environment, fmt, measure, parseOptions, procStatFields, psoCounter, runMain, table, watchdog, type Measured, type ServerUsage } from './lib.js';
 
 const KINDS = ['fastcgi', 'http'] as const;
 type Kind = (typeof KINDS)[number];
@@ -98,8 +98,7 @@ function groupCpuMs(pgid: number): number {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const fields = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      // After "pid (comm) ": state ppid pgrp ... utime is the 12th, stime the 13th.
+      const fields = procStatFields(name);
       if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
     } catch {
       // gone meanwhile

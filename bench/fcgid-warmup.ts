@@ -9,7 +9,7 @@
 // The bundle is samples/quick.ts (its file session loaded and saved on every
 // request); the client is this process, on the same CPUs.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,14 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { bundleHandler } from '../src/cli/bundleCommand.js';
 import { FastCgiClient, cgiParams, request } from '../spec/support/fastcgiClient.js';
 import { quickDirectives } from './cgi-latency.js';
-import { ROOT, argCount, runMain } from './lib.js';
-
-/** User and system CPU time of a process so far (ms), from /proc. */
-function cpuOf(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const tick = 10; // USER_HZ is 100 on Linux
-  return { user: Number(fields[11]) * tick, system: Number(fields[12]) * tick };
-}
+import { ROOT, argCount, processCpuMs, runMain } from './lib.js';
 
 async function main(): Promise<number> {
   const chunks = argCount('chunks', 8);
@@ -57,11 +50,11 @@ async function main(): Promise<number> {
     console.log('requests        req/s   CPU µs/request (user + system)');
     let done = 0;
     for (let k = 0; k < chunks; k++) {
-      const c0 = cpuOf(child.pid!);
+      const c0 = processCpuMs(child.pid!);
       const t0 = performance.now();
       for (let i = 0; i < chunk; i++) await one(done + i);
       const seconds = (performance.now() - t0) / 1000;
-      const c1 = cpuOf(child.pid!);
+      const c1 = processCpuMs(child.pid!);
       const per = (ms: number) => ((ms / chunk) * 1000).toFixed(0);
       console.log(`${String(done + 1).padStart(6)}-${String(done + chunk).padEnd(6)} ${(chunk / seconds).toFixed(0).padStart(7)}   ${per(c1.user - c0.user + c1.system - c0.system).padStart(5)} (${per(c1.user - c0.user)} + ${per(c1.system - c0.system)})`);
       done += chunk;

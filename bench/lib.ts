@@ -3,6 +3,7 @@
 // HTTP client, the autocannon run with its consistency tally, the lost-update
 // run and the text tables.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { Agent, request as httpRequest, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -491,6 +492,22 @@ export async function measure(port: number, o: Options, bare = false, usage?: ()
 const DATABASE_PROCESSES = new Set(['postgres', 'mariadbd', 'mysqld', 'redis-server']);
 /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
+
+/**
+ * The fields of /proc/<pid>/stat after "pid (comm) ": state, ppid, pgrp, ...;
+ * utime and stime (clock ticks) are [11] and [12]. comm may hold spaces, so
+ * the line is split after its last closing parenthesis.
+ */
+export function procStatFields(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** A process's own CPU time so far (ms), user and system, from /proc. */
+export function processCpuMs(pid: number): { user: number; system: number } {
+  const fields = procStatFields(pid);
+  return { user: (Number(fields[11]) * 1000) / TICKS_PER_SECOND, system: (Number(fields[12]) * 1000) / TICKS_PER_SECOND };
+}
 
 /** One process as /proc/<pid>/stat gives it: CPU times in clock ticks. */
 interface ProcStat {

@@ -521,10 +521,14 @@ function parse(argv: string[]): PromotionOptions {
 }
 
 /** Throughput of one configuration: its sessions round-robin over its connections. */
+/** A configuration's warm-up (s): mod_fcgid's rows get --fcgid-warmup at least. */
+function warmupOf(c: Pick<Configuration, 'fcgid'>, o: PromotionOptions): number {
+  return c.fcgid ? Math.max(o.warmup, o.fcgidWarmup) : o.warmup;
+}
+
 async function throughput(r: Running, o: PromotionOptions): Promise<Measured> {
   const cgi = r.config.load === 'cgi';
-  const warmup = r.config.fcgid ? Math.max(o.warmup, o.fcgidWarmup) : o.warmup;
-  const opts = { ...o, warmup, sessions: cgi ? o.cgiSessions : o.sessions, connections: cgi ? o.cgiConnections : o.connections };
+  const opts = { ...o, warmup: warmupOf(r.config, o), sessions: cgi ? o.cgiSessions : o.sessions, connections: cgi ? o.cgiConnections : o.connections };
   // A CGI's time is lost to /proc: mod_cgid lets the kernel reap its CGIs, which adds their time to no parent.
   const usage = cgi ? undefined : async () => ({ cpuMs: (await processTreeCpuMs(r.roots())) ?? Number.NaN });
   return measure(r.port, opts, !r.config.page.count, usage, r.config.page);
@@ -582,7 +586,7 @@ function median(values: number[]): number | undefined {
 export async function main(argv = process.argv.slice(2)): Promise<number> {
   const o = parse(argv);
   const selected = CONFIGURATIONS.filter((c) => !o.only || o.only.includes(c.id));
-  const perRun = (c: Configuration) => (c.load === 'cgi' ? 3 * o.cgiSessions * 0.2 : 10) + (c.fcgid ? Math.max(o.warmup, o.fcgidWarmup) : o.warmup) + o.duration + o.pause + 30;
+  const perRun = (c: Configuration) => (c.load === 'cgi' ? 3 * o.cgiSessions * 0.2 : 10) + warmupOf(c, o) + o.duration + o.pause + 30;
   const seqBudget = (o.seq + o.seqWarmup) * selected.length * 0.5;
   // The last round's concurrent increments: up to the client's wait for each.
   const incrementsBudget = selected.reduce((s, c) => s + incrementTimeoutMs(c) / 1000 + 30, 0);
@@ -621,7 +625,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   console.log(`${php}; pso: ${relative(process.cwd(), PSO_CLI)}`);
   console.log(
     `server configurations: ${o.sessions} sessions round-robin over ${o.connections} connections; CGI configurations: ${o.cgiSessions} sessions over ${o.cgiConnections}; ` +
-      `${o.warmup} s warm-up (mod_fcgid rows ${Math.max(o.warmup, o.fcgidWarmup)} s) + ${o.duration} s measured each, ${o.rounds} round${o.rounds === 1 ? '' : 's'}; then ${o.seq} sequential requests each, interleaved`,
+      `${o.warmup} s warm-up (mod_fcgid rows ${warmupOf({ fcgid: true }, o)} s) + ${o.duration} s measured each, ${o.rounds} round${o.rounds === 1 ? '' : 's'}; then ${o.seq} sequential requests each, interleaved`,
   );
   for (const [id, why] of skipped) console.log(`  skipped ${byId(id)!.label}: ${why}`);
   console.log('');

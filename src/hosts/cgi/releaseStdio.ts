@@ -35,22 +35,21 @@ export function releaseStdioBeforeExit(): void {
  * Closes standard input and output and opens `/dev/null` in their places, so
  * that later writes to standard output go nowhere and no file opened later
  * takes either number. Call it only when no other thread can be opening a
- * file (it could take a number between the close and the open). False when
- * `/dev/null` cannot be opened (a chroot without it): nothing is changed, or
- * (the system out of descriptors between the close and the open) standard
- * input is left closed.
+ * file (it could take a number between the close and the open). When
+ * `/dev/null` cannot be opened (a chroot without it), nothing is changed, or
+ * (the system out of descriptors between a close and its open) what is left
+ * closed ends with the process.
  */
-export function releaseStdio(): boolean {
+function releaseStdio(): void {
   try {
     closeSync(openSync('/dev/null', 'r'));
-    return reopen(0, 'r') && reopen(1, 'w');
+    if (reopen(0, 'r')) reopen(1, 'w');
   } catch {
     // Nothing else to do at exit: the output ends with the process, as it always did.
-    return false;
   }
 }
 
-/** Closes `fd` and opens `/dev/null` in its place (an open takes the lowest free number: the one just closed). */
+/** Closes `fd` and opens `/dev/null` in its place (an open takes the lowest free number: the one just closed); false if another number came. */
 function reopen(fd: number, flags: 'r' | 'w'): boolean {
   try {
     closeSync(fd);
