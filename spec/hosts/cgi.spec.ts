@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,10 +18,11 @@ const LINGER_HANDLER = fileURLToPath(new URL('../support/lingerHandler.js', impo
 /** What a CGI process run to its end showed, and where its descriptor 1 led when its output ended ('' once it had exited). */
 interface Ended { stdout: string; stderr: string; code: number | null; fd1AtEnd: string; markerAtEnd: boolean }
 
-/** Runs `script` with `env` until it exits; `marker` is a file it may create. */
-function runToEnd(script: string, env: NodeJS.ProcessEnv, marker: string): Promise<Ended> {
+/** Runs `script` with `env` until it exits (through `wrap`, a command that ends by exec'ing node); `marker` is a file it may create. */
+function runToEnd(script: string, env: NodeJS.ProcessEnv, marker: string, wrap: string[] = []): Promise<Ended> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const [command, ...args] = [...wrap, process.execPath, script];
+    const child = spawn(command!, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin.end();
     let stdout = '';
     let stderr = '';
@@ -189,9 +190,9 @@ describe('CgiRequest', () => {
     });
     const marker = () => join(dir, 'marker');
     /** Runs until the output was seen to end while the process was still there (node's tear-down takes milliseconds), at most `tries` times. */
-    async function endedBeforeExit(env: NodeJS.ProcessEnv, tries = 10): Promise<Ended[]> {
+    async function endedBeforeExit(env: NodeJS.ProcessEnv, tries = 10, wrap: string[] = []): Promise<Ended[]> {
       const runs: Ended[] = [];
-      for (let i = 0; i < tries && !runs.some((r) => r.fd1AtEnd !== ''); i++) runs.push(await runToEnd(LINGER_HANDLER, env, marker()));
+      for (let i = 0; i < tries && !runs.some((r) => r.fd1AtEnd !== ''); i++) runs.push(await runToEnd(LINGER_HANDLER, env, marker(), wrap));
       return runs;
     }
 
@@ -224,6 +225,23 @@ describe('CgiRequest', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.markerAtEnd, true);
       assert.equal(r.fd1AtEnd, '');
+    });
+
+    it('without /dev/null (a chroot without it), the output ends with the process and nothing fails', async function () {
+      // A mount namespace of its own whose /dev is an empty tmpfs.
+      const wrap = ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs none /dev && exec "$0" "$@"'];
+      if (process.getuid?.() !== 0 || spawnSync(wrap[0]!, [...wrap.slice(1), 'true']).status !== 0) {
+        console.log('    skipped: needs root and unshare --mount');
+        return this.skip();
+      }
+      const runs = await endedBeforeExit(cgiEnv({}), 4, wrap);
+      assert.equal(runs.length, 4);
+      for (const r of runs) {
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, '');
+        assert.equal(r.fd1AtEnd, '');
+        assert.match(r.stdout, /\r\n\r\nanswered$/);
+      }
     });
 
     it('as a command-line script, standard output ends with the process', async () => {
