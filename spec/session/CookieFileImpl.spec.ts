@@ -314,10 +314,12 @@ describe('CookieFileImpl', () => {
         seen.add(statSync(fileOf(id)).ino);
       }
       assert.equal(seen.size, 1, `inodes used: ${[...seen].join(', ')}`);
-      // Beside it, the server's holder file, which its locks link to (one per process, not per save).
+      // Beside it, the server's holder file, which its locks link to (one per process, not per save), and
+      // the session's lock, kept for the next request: a second name of the holder file.
       const [holder, ...others] = readdirSync(sessions).sort();
       assert.match(holder!, new RegExp(`^\\.pso-holder-${process.pid}-`));
-      assert.deepEqual(others, [`${sessionFileName('spec', id)}`]);
+      assert.deepEqual(others, [`${sessionFileName('spec', id)}`, `${sessionStem('spec', id)}.lock`]);
+      assert.equal(statSync(join(sessions, `${sessionStem('spec', id)}.lock`)).ino, statSync(join(sessions, holder!)).ino);
     });
 
     it('when a server saves again and again with PSOSessionFileFormat json, reuses the same two inodes (no file is created per save)', async () => {

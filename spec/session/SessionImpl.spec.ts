@@ -8,6 +8,7 @@ import {
   parseRecord, serializeRecord, type Session, type SessionRecord,
 } from '../../src/index.js';
 import { answerFor } from '../../src/service/errorAnswer.js';
+import { KEEP_IDLE_MS } from '../../src/session/stores/FileStore.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 import { storedJson, storedRecord } from '../support/storedFile.js';
@@ -371,16 +372,35 @@ describe('SessionImpl', () => {
       const id = await seed({ n: 0 });
       const lockFile = join(sessions, `${sessionStem('spec', id)}.lock`);
       const locked = () => lstatSync(lockFile, { throwIfNoEntry: false }) !== undefined;
-      for (const init of [{ persistent: true, env: { PSOSessionLock: 'file' } }, { persistent: true }, { persistent: false }]) {
+      for (const init of [{ persistent: true, env: { PSOSessionLock: 'file' } }, { persistent: false }]) {
         const s = await impl.open(withCookie(id, init));
         assert.ok(locked(), JSON.stringify(init));
         await impl.close(s, true);
-        assert.equal(locked(), false);
+        assert.equal(locked(), false, JSON.stringify(init));
       }
       // PSOSessionLock process: the process's lock only, for a directory no other process uses.
       const t = await impl.open(withCookie(id, { persistent: true, env: { PSOSessionLock: 'process' } }));
       assert.equal(locked(), false);
       await impl.close(t, true);
+    });
+
+    it('in a server (PSOSessionLock auto), keeps the lock for the next request, and gives it up once idle', async () => {
+      const id = await seed({ n: 0 });
+      const lockFile = join(sessions, `${sessionStem('spec', id)}.lock`);
+      const locked = () => lstatSync(lockFile, { throwIfNoEntry: false }) !== undefined;
+      for (let n = 1; n <= 3; n++) {
+        const s = await impl.open(withCookie(id, { persistent: true }));
+        assert.ok(locked());
+        assert.equal(s.get('n'), n - 1);
+        s.set('n', n);
+        await impl.close(s, true);
+        assert.ok(locked(), 'kept after the request');
+        assert.equal(storedRecord(join(sessions, sessionFileName('spec', id))).data.n, n, 'written through at once');
+      }
+      const started = Date.now();
+      while (locked() && Date.now() - started < KEEP_IDLE_MS + 1000) await sleep(10);
+      assert.equal(locked(), false, 'given up once idle');
+      assert.ok(Date.now() - started >= KEEP_IDLE_MS - 50, `given up after ${Date.now() - started} ms`);
     });
 
     it('when two impls (as two processes) open one session with file locks, the second waits', async () => {

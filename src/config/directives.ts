@@ -27,7 +27,7 @@ export const DIRECTIVES = {
   PSOSessionStoreTimeout: 'Seconds one store operation may take before the request gets 503 (stores in the process, memory: and files with direct calls, keep no deadline). Default 5.',
   PSOSessionFileLoader_Fsync: 'on: fsync every session write so it survives a power cut. Default off.',
   PSOSessionLock:
-    'Per-session lock of the file store: "auto" or "file" (default: across processes, with a lock beside each session file, so servers, workers, FastCGI processes and CGI scripts can share a directory), "process" (inside one process only: for a directory no other process uses).',
+    'Per-session lock of the file store: "auto" (default: across processes, with a lock beside each session file, so servers, workers, FastCGI processes and CGI scripts can share a directory; a server keeps a session\'s lock and open file between its requests, and gives them up when another process asks, so a session used again by the same process costs one write), "file" (the same lock, taken and given back by every request: for a directory shared with processes of an earlier pso, which do not ask for a kept lock), "process" (inside one process only: for a directory no other process uses).',
   PSOSessionFileIO:
     'How a server makes the file store\'s calls: "sync" (default: each load and save is a few direct system calls, the cheapest on a local disk) or "async" (through the thread pool, for a session directory on a network file system whose calls may stall). CGI processes always call directly.',
   PSOSessionFileFormat:

@@ -101,7 +101,7 @@ export class CookieFileImpl extends CookieStoreImpl {
     let store = this.#stores.get(key);
     if (!store) {
       const source = this.#configured(request)?.source ?? `${this.constructor.name}.getPath()`;
-      store = new FileStore(dir, { sync, io, format, fsync, source, parents: dir !== DEFAULT_PATH, lockAcrossProcesses: lock !== 'process' });
+      store = new FileStore(dir, { sync, io, format, fsync, source, parents: dir !== DEFAULT_PATH, lockAcrossProcesses: lock !== 'process', keepLocks: lock === 'auto' });
       if (this.#stores.size > 64) this.#stores.clear();
       this.#stores.set(key, store);
     }

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs, { linkSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import fs, { linkSync, lstatSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { syncBuiltinESMExports } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import sinon from 'sinon';
 import { CorruptSessionError, serializeRecord, type SessionRecord } from '../../../src/session/SessionRecord.js';
-import { FileStore } from '../../../src/session/stores/FileStore.js';
+import { FileStore, KEEP_COOL_MS, KEEP_IDLE_MS, KEEP_MAX_MS } from '../../../src/session/stores/FileStore.js';
 import { currentVersion } from '../../../src/session/stores/slotFile.js';
 import { tempDir } from '../../support/fakeRequest.js';
 
@@ -334,6 +335,198 @@ describe('FileStore', () => {
       assert.ok(seen.reads > 50 && saves > 50, `reads ${seen.reads}, saves ${saves}`);
       assert.equal(seen.errors, 0, seen.first);
       assert.equal(seen.back, 0);
+    });
+  });
+  describe('locks kept between requests (keepLocks, PSOSessionLock auto in a server)', () => {
+    const key = 'spec:~kept';
+    const lockOf = (store: FileStore) => store.fileOf(key).replace(/\.json$/, '.lock');
+    const isLocked = (store: FileStore) => lstatSync(lockOf(store), { throwIfNoEntry: false }) !== undefined;
+    const storeModule = fileURLToPath(new URL('../../../src/session/stores/FileStore.js', import.meta.url));
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let stores: FileStore[] = [];
+    afterEach(async () => {
+      for (const s of stores) await s.close();
+      stores = [];
+    });
+    const keeping = () => {
+      const store = new FileStore(dir, { keepLocks: true });
+      stores.push(store);
+      return store;
+    };
+
+    async function increment(store: FileStore): Promise<number> {
+      const held = await store.lockAndGet!(key, 5000);
+      const n = ((held.record()?.data.n as number | undefined) ?? 0) + 1;
+      try {
+        await held.setAndRelease!(record(n, ''));
+      } finally {
+        await held.release();
+      }
+      return n;
+    }
+
+    /** A CGI-like process (direct calls, a symbolic link per lock) that increments the session once and says how long it waited. */
+    function otherProcess(): Promise<{ n: number; waitedMs: number }> {
+      return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', `
+          const { FileStore } = await import(${JSON.stringify(storeModule)});
+          const store = new FileStore(${JSON.stringify(dir)}, { sync: true });
+          const t0 = Date.now();
+          const held = await store.lockAndGet(${JSON.stringify(key)}, 10000);
+          const waitedMs = Date.now() - t0;
+          const r = held.record();
+          const n = r.data.n + 1;
+          await held.setAndRelease({ ...r, data: { ...r.data, n } });
+          console.log(JSON.stringify({ n, waitedMs }));
+        `], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child exited ${code}: ${out}`))));
+      });
+    }
+
+    it('keeps the lock and the open file after a request: the next one reads nothing, locks nothing, and writes once', async () => {
+      const store = keeping();
+      assert.equal(await increment(store), 1);
+      assert.ok(isLocked(store), 'kept after the request');
+      // The file a new session was made in is opened once, at its second save.
+      assert.equal(await increment(store), 2);
+      const calls = { open: 0, link: 0, symlink: 0, read: 0, write: 0 };
+      for (const name of ['openSync', 'linkSync', 'symlinkSync', 'readSync', 'writeSync'] as const) {
+        const original = fs[name] as (...a: unknown[]) => unknown;
+        const counter = name.replace('Sync', '') as keyof typeof calls;
+        sinon.stub(fs, name).callsFake(((...a: unknown[]) => {
+          calls[counter]++;
+          return original(...a);
+        }) as never);
+      }
+      syncBuiltinESMExports();
+      assert.equal(await increment(store), 3);
+      assert.equal(await increment(store), 4);
+      sinon.restore();
+      syncBuiltinESMExports();
+      assert.deepEqual(calls, { open: 0, link: 0, symlink: 0, read: 0, write: 2 });
+      // Written through: a reader without the lock sees every version at once.
+      assert.equal((await new FileStore(dir).get(key))?.data.n, 4);
+    });
+
+    it('gives a kept lock up once idle', async () => {
+      const store = keeping();
+      await increment(store);
+      const started = Date.now();
+      while (isLocked(store) && Date.now() - started < KEEP_IDLE_MS + 2000) await sleep(10);
+      assert.equal(isLocked(store), false);
+      assert.ok(Date.now() - started >= KEEP_IDLE_MS - 50, `given up after ${Date.now() - started} ms`);
+    });
+
+    it('another process that waits knocks: the lock is given up at once, though this process uses the session without a pause, and nothing is lost', async function () {
+      this.timeout(20_000);
+      const store = keeping();
+      await increment(store);
+      let mine = 1;
+      let busy = true;
+      const other = otherProcess().finally(() => (busy = false));
+      while (busy) {
+        await increment(store);
+        mine++;
+        await sleep(2);
+      }
+      const seen = await other;
+      // Without the knock it would wait for the lock to be two seconds old.
+      assert.ok(seen.waitedMs < KEEP_MAX_MS / 2, `the other process waited ${seen.waitedMs} ms`);
+      assert.equal((await new FileStore(dir).get(key))?.data.n, mine + 1, 'every increment of both processes kept');
+      // This process reads what the other wrote; knocked, for a while each request gives its lock back.
+      assert.equal(await increment(store), mine + 2);
+      assert.equal(isLocked(store), false, 'not kept after a knock');
+    });
+
+    it('a process that does not knock (an earlier pso) gets its turn once the lock is KEEP_MAX_MS old, however busy the session', async function () {
+      this.timeout(20_000);
+      const store = keeping();
+      await increment(store);
+      const lock = lockOf(store);
+      let busy = true;
+      const child = spawn(process.execPath, ['-e', `
+        const fs = require('node:fs');
+        const t0 = Date.now();
+        for (;;) {
+          try { fs.symlinkSync('1 other-host x', ${JSON.stringify(lock)}); break; } catch (e) { if (e.code !== 'EEXIST') throw e; }
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        }
+        console.log(Date.now() - t0);
+        fs.unlinkSync(${JSON.stringify(lock)});
+      `], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => child.on('exit', r)).finally(() => (busy = false));
+      while (busy) {
+        await increment(store);
+        await sleep(2);
+      }
+      assert.equal(await exited, 0);
+      const waited = Number(out);
+      assert.ok(waited <= KEEP_MAX_MS + KEEP_COOL_MS + 1000, `waited ${waited} ms`);
+    });
+
+    it('a save that fails is not kept: the next request takes the lock and reads the file again', async () => {
+      const store = keeping();
+      await increment(store);
+      const held = await store.lockAndGet!(key, 1000);
+      const writeSync = fs.writeSync;
+      sinon.stub(fs, 'writeSync').callsFake(((...a: Parameters<typeof writeSync>) => {
+        if (typeof a[0] === 'number') throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+        return writeSync(...a);
+      }) as typeof fs.writeSync);
+      syncBuiltinESMExports();
+      await assert.rejects(held.setAndRelease!(record(99, '')), /EIO/);
+      sinon.restore();
+      syncBuiltinESMExports();
+      await held.release();
+      assert.equal(isLocked(store), false, 'given back, not kept');
+      assert.equal(await increment(store), 2, 'the version before the failed save');
+    });
+
+    it('deleting a session under a kept lock deletes its file and gives the lock up', async () => {
+      const store = keeping();
+      await increment(store);
+      assert.ok(isLocked(store));
+      await store.destroy(key);
+      assert.equal(isLocked(store), false);
+      assert.deepEqual(readdirSync(dir).filter((n) => !n.startsWith('.pso-holder-')), []);
+      assert.equal(await increment(store), 1, 'a new session');
+    });
+
+    it('a process that exits gives up the locks it keeps', async () => {
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', `
+          const { FileStore } = await import(${JSON.stringify(storeModule)});
+          const store = new FileStore(${JSON.stringify(dir)}, { keepLocks: true });
+          const held = await store.lockAndGet(${JSON.stringify(key)}, 1000);
+          await held.setAndRelease({ data: { n: 1 }, created: Date.now(), expires: Date.now() + 60000 });
+          console.log((await import('node:fs')).readdirSync(${JSON.stringify(dir)}).filter((n) => n.endsWith('.lock')).length);
+          process.exit(0);
+        `], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let text = '';
+        child.stdout.on('data', (d) => (text += d));
+        child.on('error', reject);
+        child.on('exit', () => resolve(text.trim()));
+      });
+      assert.equal(out, '1', 'kept while it ran');
+      assert.deepEqual(readdirSync(dir).filter((n) => !n.endsWith('.json')), [], 'neither its lock nor its holder file is left');
+    });
+
+    it('is off where it cannot hold: a CGI (direct calls, one request), the json format, locks in the process only', async () => {
+      for (const options of [{ sync: true }, { format: 'json' as const }, { lockAcrossProcesses: false }]) {
+        const store = new FileStore(dir, { ...options, keepLocks: true });
+        const held = await store.lockAndGet?.(key, 1000);
+        if (!held) {
+          await store.set(key, record(1, ''));
+        } else {
+          await held.setAndRelease!(record(1, ''));
+        }
+        assert.equal(isLocked(store), false, JSON.stringify(options));
+      }
     });
   });
 });

@@ -1,4 +1,4 @@
-import { linkSync, lstatSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, lstatSync, openSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SessionBusyError } from './SessionBusyError.js';
@@ -71,6 +71,7 @@ export async function acquireFileLock(path: string, timeoutMs: number, options: 
   for (;;) {
     const held = tryFileLock(path, options);
     if (held) return held;
+    knock(path);
     const waited = Date.now() - start;
     if (waited >= timeoutMs) throw new SessionBusyError(`lock ${shortPath(path)}`, waited);
     await new Promise((r) => setTimeout(r, Math.min(delay, timeoutMs - waited)));
@@ -117,6 +118,60 @@ function heldLock(path: string, token: string): FileLock {
   return Object.assign(release, { stillHeld });
 }
 
+/**
+ * A knock sets a holder file's access time to a moment before this (in
+ * January 1970), which no read or touch of the file ever sets: reading a
+ * file may move its access time to now (relatime), and must not be taken
+ * for a knock.
+ */
+const KNOCK_BEFORE_MS = 1e9;
+
+/**
+ * Tells the holder of a shared lock that a process waits for it: its holder
+ * file's access time is set to a time of January 1970 that this knock alone
+ * gives (its modification time, which tells other hosts that the holder is
+ * alive, is kept). A process that keeps its locks between requests (see
+ * {@link knocksIn}) gives them up when it sees this. A lock that is a
+ * symbolic link (a CGI script's, held for one request) is left alone; so is
+ * any error (the waiter waits as before).
+ */
+export function knock(path: string): void {
+  try {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st?.isFile() || st.nlink < 2) return;
+    // Whole seconds, as every file system keeps them, and not the time the last knock gave.
+    let at = 1 + (Math.floor(Date.now() / 1000) % (KNOCK_BEFORE_MS / 1000 - 1));
+    if (at * 1000 === st.atimeMs) at = at === 1 ? 2 : at - 1;
+    utimesSync(path, at, st.mtime);
+  } catch {
+    // gone, changed hands, or not ours to touch: the waiter waits as before
+  }
+}
+
+/**
+ * How many knocks (see {@link knock}) this process has seen on its shared
+ * locks in `dir`: a caller that keeps locks compares it with the count it
+ * saw last. The first call starts watching. One `fstat` of the holder file,
+ * which stays open; a holder file that cannot be watched counts as a knock.
+ */
+export function knocksIn(dir: string): number {
+  const holder = holders.get(dir);
+  // No holder file (never made, or removed with its directory): nothing of this process's can be kept there.
+  if (!holder) return ++lostHolderKnocks;
+  try {
+    holder.fd ??= openSync(holder.path, 'r');
+    const atime = fstatSync(holder.fd).atimeMs;
+    if (holder.atime !== undefined && atime !== holder.atime && atime < KNOCK_BEFORE_MS) holder.knocks++;
+    holder.atime = atime;
+  } catch {
+    holder.knocks++;
+  }
+  return holder.knocks;
+}
+
+/** What {@link knocksIn} counts where this process has no holder file. */
+let lostHolderKnocks = 0;
+
 /** This process's holder file in each directory it has taken shared locks in. */
 const holders = new Map<string, Holder>();
 
@@ -127,6 +182,12 @@ interface Holder {
   touched: number;
   dev: number;
   ino: number;
+  /** The holder file open for {@link knocksIn}, once asked. */
+  fd?: number;
+  /** Its access time as last seen by {@link knocksIn}. */
+  atime?: number;
+  /** The knocks seen. */
+  knocks: number;
 }
 /**
  * How often a holder file's time is moved forward as its process takes locks,
@@ -150,13 +211,15 @@ function trySharedLock(path: string): FileLock | undefined {
       if (now - holder.touched > HOLDER_TOUCH_MS) {
         holder.touched = now;
         utimesSync(holder.path, now / 1000, now / 1000);
+        // Its own touch is no knock.
+        if (holder.fd !== undefined) holder.atime = fstatSync(holder.fd).atimeMs;
       }
       return sharedLock(path, holder);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // The holder file was removed (by hand, or a sweep that judged it wrongly): make another.
       if (code === 'ENOENT') {
-        holders.delete(dir);
+        forgetHolder(dir);
         continue;
       }
       if (code !== 'EEXIST') throw e;
@@ -174,16 +237,30 @@ function holderIn(dir: string): Holder {
   const path = join(dir, `${HOLDER_PREFIX}${process.pid}-${tag}`);
   writeFileSync(path, token, { flag: 'wx', mode: 0o600 });
   const { dev, ino } = lstatSync(path);
-  holder = { path, token, touched: Date.now(), dev, ino };
+  holder = { path, token, touched: Date.now(), dev, ino, knocks: 0 };
   holders.set(dir, holder);
   if (!removeHoldersOnExit) {
     removeHoldersOnExit = true;
     // One killed outright leaves its holder file: a sweep removes it once its process is gone.
     process.once('exit', () => {
+      // The locks it still holds (kept between requests) go first: a waiter need not judge it gone.
+      for (const path of heldHere) unlinkQuietly(path);
       for (const h of holders.values()) unlinkQuietly(h.path);
     });
   }
   return holder;
+}
+
+function forgetHolder(dir: string): void {
+  const holder = holders.get(dir);
+  holders.delete(dir);
+  if (holder?.fd !== undefined) {
+    try {
+      closeSync(holder.fd);
+    } catch {
+      // closed already
+    }
+  }
 }
 
 /**

@@ -21,10 +21,15 @@ export interface HeldFile {
   layout: SlotLayout | undefined;
   /** Whether the file has other names (a backup's hard link, say): then it is never written in place. */
   shared: boolean;
+  /**
+   * The JSON of the version the file holds, as this hold last read or wrote
+   * it; undefined while unknown (nothing read, a write that failed, a delete).
+   */
+  json: string | undefined;
 }
 
 export function newHeldFile(): HeldFile {
-  return { fd: undefined, layout: undefined, shared: false };
+  return { fd: undefined, layout: undefined, shared: false, json: undefined };
 }
 
 /**
@@ -52,6 +57,7 @@ export async function openHeld(ops: FsOps, file: string, held: HeldFile): Promis
   try {
     const record = parseRecord(version.json);
     held.layout = version.layout;
+    held.json = version.json;
     return record;
   } catch (e) {
     throw unreadable(file, e);
@@ -71,6 +77,8 @@ export async function closeHeld(ops: FsOps, held: HeldFile): Promise<void> {
  * sized for the session) renamed over the old one.
  */
 export async function writeHeld(ops: FsOps, file: string, fsync: boolean, held: HeldFile, json: string): Promise<void> {
+  // Unknown until the write is done: a write that fails leaves either version.
+  held.json = undefined;
   const length = Buffer.byteLength(json);
   if (held.fd === undefined && held.layout) {
     // The file this hold laid out itself: opened again for the next version.
@@ -85,6 +93,7 @@ export async function writeHeld(ops: FsOps, file: string, fsync: boolean, held: 
     await ops.writeAt(held.fd, encodeSlot(seq, json), slotOffset(layout.capacity, slot));
     if (fsync) await ops.fsync(held.fd);
     held.layout = { capacity: layout.capacity, slot, seq };
+    held.json = json;
     return;
   }
   await closeHeld(ops, held);
@@ -96,6 +105,7 @@ export async function writeHeld(ops: FsOps, file: string, fsync: boolean, held: 
   await replaceFile(ops, file, encodeFile(capacity, seq, json), fsync, false);
   held.layout = { capacity, slot: 0, seq };
   held.shared = false;
+  held.json = json;
 }
 
 /**
