@@ -8,7 +8,7 @@ import {
   parseRecord, serializeRecord, type Session, type SessionRecord,
 } from '../../src/index.js';
 import { answerFor } from '../../src/service/errorAnswer.js';
-import { KEEP_IDLE_MS } from '../../src/session/stores/FileStore.js';
+import { KEEP_IDLE_MS } from '../../src/session/stores/keptLocks.js';
 import { FakeRequest, tempDir, type FakeRequestInit } from '../support/fakeRequest.js';
 import { sessionFileName, sessionStem } from '../support/sessionFiles.js';
 import { storedJson, storedRecord } from '../support/storedFile.js';

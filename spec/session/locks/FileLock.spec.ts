@@ -4,7 +4,8 @@ import { existsSync, linkSync, lstatSync, readFileSync, readdirSync, readlinkSyn
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOLDER_PREFIX, acquireFileLock, holderIsAbandoned, isAlive, knock, knocksIn, lockIsStale, tryFileLock } from '../../../src/session/locks/FileLock.js';
+import { HOLDER_PREFIX, acquireFileLock, holderFileIn, holderIsAbandoned, isAlive, lockIsStale, tryFileLock } from '../../../src/session/locks/FileLock.js';
+import { knock, knocksOn } from '../../../src/session/locks/knocks.js';
 import { SessionBusyError } from '../../../src/session/locks/SessionBusyError.js';
 import { ownStartTime } from '../../../src/session/locks/processLiveness.js';
 import { answerFor } from '../../../src/service/errorAnswer.js';
@@ -162,27 +163,27 @@ describe('acquireFileLock, shared (a long-running process)', () => {
   describe('knocks (a waiter tells a holder that keeps its locks)', () => {
     it('a waiter knocks on a shared lock it finds held: the holder counts it; the holder file keeps its modification time', async () => {
       const release = await acquireFileLock(lock, 1000, { shared: true });
-      const before = knocksIn(dir);
+      const before = knocksOn(holderFileIn(dir));
       const mtime = lstatSync(lock).mtimeMs;
       await assert.rejects(acquireFileLock(lock, 30), SessionBusyError);
-      assert.ok(knocksIn(dir) > before, 'knocked');
+      assert.ok(knocksOn(holderFileIn(dir)) > before, 'knocked');
       assert.equal(Math.floor(lstatSync(lock).mtimeMs / 1000), Math.floor(mtime / 1000), 'its holder does not look younger to another host');
       await release();
     });
 
     it('reading the holder file (which may move its access time to now) is no knock, nor is its own touch', async () => {
       const release = await acquireFileLock(lock, 1000, { shared: true });
-      const before = knocksIn(dir);
+      const before = knocksOn(holderFileIn(dir));
       // An access time older than the last change: the next read moves it (relatime), as a waiter judging the lock would.
       utimesSync(lock, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
-      knocksIn(dir);
+      knocksOn(holderFileIn(dir));
       readFileSync(lock, 'utf8');
       utimesSync(lock, new Date(), new Date());
-      assert.equal(knocksIn(dir), before);
+      assert.equal(knocksOn(holderFileIn(dir)), before);
       knock(lock);
-      assert.equal(knocksIn(dir), before + 1);
+      assert.equal(knocksOn(holderFileIn(dir)), before + 1);
       knock(lock);
-      assert.equal(knocksIn(dir), before + 2, 'a second knock in the same second counts too');
+      assert.equal(knocksOn(holderFileIn(dir)), before + 2, 'a second knock in the same second counts too');
       await release();
     });
 

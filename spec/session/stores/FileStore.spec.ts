@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs, { linkSync, lstatSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, linkSync, lstatSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { syncBuiltinESMExports } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import sinon from 'sinon';
 import { CorruptSessionError, serializeRecord, type SessionRecord } from '../../../src/session/SessionRecord.js';
-import { FileStore, KEEP_COOL_MS, KEEP_IDLE_MS, KEEP_MAX_MS } from '../../../src/session/stores/FileStore.js';
+import { FileStore } from '../../../src/session/stores/FileStore.js';
+import { KEEP_COOL_MS, KEEP_IDLE_MS, KEEP_MAX_MS } from '../../../src/session/stores/keptLocks.js';
 import { currentVersion } from '../../../src/session/stores/slotFile.js';
 import { tempDir } from '../../support/fakeRequest.js';
 
@@ -514,6 +515,33 @@ describe('FileStore', () => {
       });
       assert.equal(out, '1', 'kept while it ran');
       assert.deepEqual(readdirSync(dir).filter((n) => !n.endsWith('.json')), [], 'neither its lock nor its holder file is left');
+    });
+
+    it('keeps no more locks (and open files) than a quarter of what the process may open', async function () {
+      if (!existsSync('/usr/bin/prlimit')) this.skip();
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn('/usr/bin/prlimit', ['--nofile=400:400', process.execPath, '--input-type=module', '-e', `
+          const { FileStore } = await import(${JSON.stringify(storeModule)});
+          const store = new FileStore(${JSON.stringify(dir)}, { keepLocks: true });
+          for (let i = 0; i < 150; i++) {
+            const held = await store.lockAndGet('spec:~k' + i, 1000);
+            await held.setAndRelease({ data: { i }, created: Date.now(), expires: Date.now() + 60000 });
+            // Saved twice: the second save is the one a kept lock keeps the open file of.
+            const again = await store.lockAndGet('spec:~k' + i, 1000);
+            await again.setAndRelease({ data: { i, again: true }, created: Date.now(), expires: Date.now() + 60000 });
+          }
+          const fs = await import('node:fs');
+          console.log(fs.readdirSync(${JSON.stringify(dir)}).filter((n) => n.endsWith('.lock')).length, fs.readdirSync('/proc/self/fd').length);
+          process.exit(0);
+        `], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let text = '';
+        child.stdout.on('data', (d) => (text += d));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve(text.trim()) : reject(new Error(`exit ${code}`))));
+      });
+      const [locks, fds] = out.split(' ').map(Number);
+      assert.equal(locks, 100, 'a quarter of 400');
+      assert.ok(fds! < 200, `${fds} descriptors open`);
     });
 
     it('is off where it cannot hold: a CGI (direct calls, one request), the json format, locks in the process only', async () => {

@@ -1,7 +1,8 @@
-import { closeSync, fstatSync, linkSync, lstatSync, openSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SessionBusyError } from './SessionBusyError.js';
+import { forgetKnocks, knock } from './knocks.js';
 import type { Release } from './KeyedMutex.js';
 import { isAlive, ownStartTime } from './processLiveness.js';
 import { fillRandom } from '../../util/lazyCrypto.js';
@@ -118,59 +119,10 @@ function heldLock(path: string, token: string): FileLock {
   return Object.assign(release, { stillHeld });
 }
 
-/**
- * A knock sets a holder file's access time to a moment before this (in
- * January 1970), which no read or touch of the file ever sets: reading a
- * file may move its access time to now (relatime), and must not be taken
- * for a knock.
- */
-const KNOCK_BEFORE_MS = 1e9;
-
-/**
- * Tells the holder of a shared lock that a process waits for it: its holder
- * file's access time is set to a time of January 1970 that this knock alone
- * gives (its modification time, which tells other hosts that the holder is
- * alive, is kept). A process that keeps its locks between requests (see
- * {@link knocksIn}) gives them up when it sees this. A lock that is a
- * symbolic link (a CGI script's, held for one request) is left alone; so is
- * any error (the waiter waits as before).
- */
-export function knock(path: string): void {
-  try {
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (!st?.isFile() || st.nlink < 2) return;
-    // Whole seconds, as every file system keeps them, and not the time the last knock gave.
-    let at = 1 + (Math.floor(Date.now() / 1000) % (KNOCK_BEFORE_MS / 1000 - 1));
-    if (at * 1000 === st.atimeMs) at = at === 1 ? 2 : at - 1;
-    utimesSync(path, at, st.mtime);
-  } catch {
-    // gone, changed hands, or not ours to touch: the waiter waits as before
-  }
+/** This process's holder file in `dir`, if it has taken a shared lock there: what waiters knock on (see knocks.ts). */
+export function holderFileIn(dir: string): string | undefined {
+  return holders.get(dir)?.path;
 }
-
-/**
- * How many knocks (see {@link knock}) this process has seen on its shared
- * locks in `dir`: a caller that keeps locks compares it with the count it
- * saw last. The first call starts watching. One `fstat` of the holder file,
- * which stays open; a holder file that cannot be watched counts as a knock.
- */
-export function knocksIn(dir: string): number {
-  const holder = holders.get(dir);
-  // No holder file (never made, or removed with its directory): nothing of this process's can be kept there.
-  if (!holder) return ++lostHolderKnocks;
-  try {
-    holder.fd ??= openSync(holder.path, 'r');
-    const atime = fstatSync(holder.fd).atimeMs;
-    if (holder.atime !== undefined && atime !== holder.atime && atime < KNOCK_BEFORE_MS) holder.knocks++;
-    holder.atime = atime;
-  } catch {
-    holder.knocks++;
-  }
-  return holder.knocks;
-}
-
-/** What {@link knocksIn} counts where this process has no holder file. */
-let lostHolderKnocks = 0;
 
 /** This process's holder file in each directory it has taken shared locks in. */
 const holders = new Map<string, Holder>();
@@ -182,12 +134,6 @@ interface Holder {
   touched: number;
   dev: number;
   ino: number;
-  /** The holder file open for {@link knocksIn}, once asked. */
-  fd?: number;
-  /** Its access time as last seen by {@link knocksIn}. */
-  atime?: number;
-  /** The knocks seen. */
-  knocks: number;
 }
 /**
  * How often a holder file's time is moved forward as its process takes locks,
@@ -211,8 +157,6 @@ function trySharedLock(path: string): FileLock | undefined {
       if (now - holder.touched > HOLDER_TOUCH_MS) {
         holder.touched = now;
         utimesSync(holder.path, now / 1000, now / 1000);
-        // Its own touch is no knock.
-        if (holder.fd !== undefined) holder.atime = fstatSync(holder.fd).atimeMs;
       }
       return sharedLock(path, holder);
     } catch (e) {
@@ -237,7 +181,7 @@ function holderIn(dir: string): Holder {
   const path = join(dir, `${HOLDER_PREFIX}${process.pid}-${tag}`);
   writeFileSync(path, token, { flag: 'wx', mode: 0o600 });
   const { dev, ino } = lstatSync(path);
-  holder = { path, token, touched: Date.now(), dev, ino, knocks: 0 };
+  holder = { path, token, touched: Date.now(), dev, ino };
   holders.set(dir, holder);
   if (!removeHoldersOnExit) {
     removeHoldersOnExit = true;
@@ -254,13 +198,7 @@ function holderIn(dir: string): Holder {
 function forgetHolder(dir: string): void {
   const holder = holders.get(dir);
   holders.delete(dir);
-  if (holder?.fd !== undefined) {
-    try {
-      closeSync(holder.fd);
-    } catch {
-      // closed already
-    }
-  }
+  if (holder) forgetKnocks(holder.path);
 }
 
 /**

@@ -2,14 +2,15 @@ import { join } from 'node:path';
 import { ConfigurationError } from '../../config/ConfigurationError.js';
 import { asyncFs, syncFs, type FsOps } from '../../util/fs.js';
 import { ensurePrivateDirectory } from '../../util/privateDirectory.js';
-import { acquireFileLock, knocksIn, tryFileLock } from '../locks/FileLock.js';
+import { acquireFileLock, tryFileLock } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
-import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
+import { CorruptSessionError, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
 import { collectSessionFiles, type CollectOptions } from './collectSessionFiles.js';
 import { HOLD, LOCK, SPARE, SUFFIX, sessionFileOf } from './fileLayout.js';
 import { closeHeld, newHeldFile, openHeld, replaceFile, unreadable, writeHeld, type HeldFile } from './heldFile.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
+import { KeptLocks, resumed, type KeptLock } from './keptLocks.js';
 import { readSessionFile } from './slotFile.js';
 import { FileUserIndex } from './users/FileUserIndex.js';
 import type { UserIndex } from './UserIndex.js';
@@ -65,35 +66,6 @@ export interface FileStoreOptions {
   keepLocks?: boolean;
 }
 
-/** A kept lock with no request on it is given up after this long. */
-export const KEEP_IDLE_MS = 500;
-/**
- * A kept lock is given up this long after it was taken, however busy, and
- * its session is then locked per request for {@link KEEP_COOL_MS}: a waiter
- * that does not knock (an earlier pso) gets its turn between two requests.
- */
-export const KEEP_MAX_MS = 3_000;
-/** How long a session whose lock was kept {@link KEEP_MAX_MS} is then locked per request. */
-export const KEEP_COOL_MS = 500;
-/** After another process has knocked, locks are given up at the end of every request for this long. */
-export const KEEP_QUIET_MS = 10_000;
-/** How often a process with kept locks looks for knocks and idle locks. */
-const KEEP_CHECK_MS = 20;
-/** At most this many locks (and open files) are kept. */
-const KEEP_MAX_COUNT = 1024;
-
-/** A session's lock kept between requests, with its file as the last request left it. */
-interface KeptLock {
-  held: HeldFile;
-  unlock: Release;
-  /** When the lock was taken. */
-  since: number;
-  /** When a request last gave it back. */
-  idleSince: number;
-  /** A request holds it now. */
-  busy: boolean;
-}
-
 /**
  * Sessions in files, one file per session in one directory: pso's default
  * store. A session's file is `pso_<service id>_<key>.json`, built only from a
@@ -136,17 +108,8 @@ export class FileStore implements SessionStore {
   readonly #slots: boolean;
   /** The sessions whose lock this store holds in this process, with their files. */
   readonly #held = new Map<string, HeldFile>();
-  /** Whether locks are kept between requests (see {@link FileStoreOptions.keepLocks}). */
-  readonly #keepLocks: boolean;
-  /** The locks kept between requests, by key. */
-  readonly #kept = new Map<string, KeptLock>();
-  /** Sessions locked per request until a time, by key (see {@link KEEP_COOL_MS}). */
-  readonly #cooling = new Map<string, number>();
-  /** Until when locks are not kept (another process knocked). */
-  #quietUntil = 0;
-  /** The knocks on this process's locks in the directory, as last counted. */
-  #knocks = 0;
-  #keepTimer: NodeJS.Timeout | undefined;
+  /** The locks kept between requests (see {@link FileStoreOptions.keepLocks}), when they are. */
+  readonly #kept: KeptLocks | undefined;
   #checked: Promise<void> | undefined;
   /** The directory was checked (with the thread pool in a server, once). */
   #directoryReady = false;
@@ -177,7 +140,7 @@ export class FileStore implements SessionStore {
     this.#parents = options.parents ?? true;
     this.#source = options.source ?? 'PSOSessionFileLoader_Path';
     this.#slots = (options.format ?? 'slots') === 'slots';
-    this.#keepLocks = (options.keepLocks ?? false) && !options.sync && this.#slots && (options.lockAcrossProcesses ?? true);
+    if ((options.keepLocks ?? false) && !options.sync && this.#slots && (options.lockAcrossProcesses ?? true)) this.#kept = new KeptLocks(directory, this.#ops);
     if (options.lockAcrossProcesses ?? true) {
       this.lock = (key, timeoutMs) => this.#lock(key, timeoutMs);
       this.lockAndGet = (key, timeoutMs) => this.#lockAndGet(key, timeoutMs);
@@ -222,7 +185,7 @@ export class FileStore implements SessionStore {
     try {
       if (!this.#slots) return await replaceFile(this.#ops, file, json, this.#fsync);
       // Under this request's lock, or one this process keeps between requests.
-      const held = this.#held.get(key) ?? this.#kept.get(key)?.held;
+      const held = this.#held.get(key) ?? this.#kept?.get(key)?.held;
       if (held) return await writeHeld(this.#ops, file, this.#fsync, held, json);
       // Without this store's lock here: locks are off (one process), or the key is new (no one else knows it).
       const own = newHeldFile();
@@ -249,7 +212,7 @@ export class FileStore implements SessionStore {
   async destroy(key: string): Promise<void> {
     const base = this.fileOf(key).slice(0, -SUFFIX.length);
     await this.#ready();
-    const kept = this.#kept.get(key);
+    const kept = this.#kept?.get(key);
     const held = this.#held.get(key) ?? kept?.held;
     if (held) {
       // A later save in this hold makes a new file, rather than write into the one deleted.
@@ -265,12 +228,12 @@ export class FileStore implements SessionStore {
       }
     }
     // A lock kept with no request on it is given up with its session.
-    if (kept && !kept.busy) await this.#giveUp(key, kept);
+    if (kept && !kept.busy) await this.#kept!.giveUp(key, kept);
   }
 
   /** Deletes a session under its lock when the lock is free; one a request holds is left to it. */
   async #destroyUnlessBusy(key: string): Promise<void> {
-    const kept = this.#kept.get(key);
+    const kept = this.#kept?.get(key);
     if (kept) {
       if (!kept.busy) await this.destroy(key);
       return;
@@ -297,41 +260,18 @@ export class FileStore implements SessionStore {
   }
 
   async #lockAndGet(key: string, timeoutMs: number): Promise<LockedRecord> {
-    const kept = this.#kept.get(key);
-    if (kept && !kept.busy) {
-      // Nobody else can have written the file while this process held its lock: what the last request left is current.
-      if (this.#mayKeep(key, kept)) return this.#resume(key, kept);
-      await this.#giveUp(key, kept);
+    // Nobody else can have written the file while this process held its lock: what the last request left is current.
+    const kept = await this.#kept?.take(key);
+    if (kept) {
+      this.#held.set(key, kept.held);
+      return resumed(kept, this.#releaseOf(key, kept), (next) => this.set(key, next));
     }
     // (One a request of this store holds, called on without the store's mutex, is waited for like another process's.)
     const unlock = await this.#lock(key, timeoutMs);
     if (!this.#slots) return this.#locked(key, unlock, () => this.get(key));
-    const entry: KeptLock = { held: newHeldFile(), unlock, since: Date.now(), idleSince: 0, busy: true };
+    const entry = KeptLocks.taken(newHeldFile(), unlock);
     this.#held.set(key, entry.held);
     return this.#locked(key, this.#releaseOf(key, entry), () => openHeld(this.#ops, this.fileOf(key), entry.held));
-  }
-
-  /** A kept lock taken up by a request: its record is the JSON its file holds, as the last request left it. */
-  #resume(key: string, kept: KeptLock): LockedRecord {
-    kept.busy = true;
-    this.#held.set(key, kept.held);
-    const release = this.#releaseOf(key, kept);
-    let record: SessionRecord;
-    try {
-      record = parseRecord(kept.held.json!);
-    } catch (e) {
-      // It was read back or written whole: not expected; the lock is given back and the error shown.
-      void release();
-      throw e;
-    }
-    return {
-      record: () => record,
-      release,
-      setAndRelease: async (next) => {
-        await this.set(key, next);
-        await release();
-      },
-    };
   }
 
   /** How a request gives a lock back: kept for the next request when it may be, else released. */
@@ -341,106 +281,13 @@ export class FileStore implements SessionStore {
       if (released) return;
       released = true;
       if (this.#held.get(key) === entry.held) this.#held.delete(key);
-      entry.busy = false;
-      if (this.#keepLocks && this.#kept.size > 0) this.#lookForKnocks();
-      if (this.#keepLocks && this.#mayKeep(key, entry) && (this.#kept.has(key) || this.#kept.size < KEEP_MAX_COUNT)) {
-        entry.idleSince = Date.now();
-        this.#kept.set(key, entry);
-        this.#watchKept();
-        return;
-      }
-      if (this.#kept.get(key) === entry) this.#kept.delete(key);
+      if (this.#kept) return this.#kept.release(key, entry);
       try {
         await closeHeld(this.#ops, entry.held);
       } finally {
         await entry.unlock();
       }
     };
-  }
-
-  /**
-   * Whether a lock may be kept, or taken up again: nobody has knocked lately,
-   * it is young enough (one that is not starts its session's cooling), and
-   * its file is known as this process last left it (read or written whole,
-   * in the slot format, with no other name).
-   */
-  #mayKeep(key: string, entry: KeptLock): boolean {
-    const now = Date.now();
-    if (now < this.#quietUntil) return false;
-    if (now - entry.since >= KEEP_MAX_MS) {
-      if (this.#cooling.size >= KEEP_MAX_COUNT) for (const [k, until] of this.#cooling) if (until <= now) this.#cooling.delete(k);
-      this.#cooling.set(key, now + KEEP_COOL_MS);
-      return false;
-    }
-    const cool = this.#cooling.get(key);
-    if (cool !== undefined) {
-      if (now < cool) return false;
-      this.#cooling.delete(key);
-    }
-    const { held } = entry;
-    return held.json !== undefined && held.layout !== undefined && !held.shared;
-  }
-
-  /** Gives up a kept lock: its file closed, then the lock released. */
-  async #giveUp(key: string, entry: KeptLock): Promise<void> {
-    if (this.#kept.get(key) === entry) this.#kept.delete(key);
-    try {
-      await closeHeld(this.#ops, entry.held);
-    } finally {
-      await entry.unlock();
-    }
-  }
-
-  /** Looks every few milliseconds for a knock (then gives up every idle kept lock) and for kept locks idle or old. */
-  #watchKept(): void {
-    if (this.#keepTimer) return;
-    this.#knocks = knocksIn(this.directory);
-    this.#keepTimer = setInterval(() => this.#checkKept(), KEEP_CHECK_MS);
-    this.#keepTimer.unref();
-  }
-
-  /** Gives up the kept locks that a knock, idleness or age asks for; never throws (it runs on a timer). */
-  #checkKept(): void {
-    let knocked = true;
-    try {
-      knocked = this.#lookForKnocks();
-    } catch {
-      this.#quietUntil = Date.now() + KEEP_QUIET_MS;
-    }
-    const now = Date.now();
-    for (const [key, entry] of [...this.#kept]) {
-      if (entry.busy) continue;
-      let giveUp = true;
-      try {
-        giveUp = knocked || now - entry.idleSince >= KEEP_IDLE_MS || !this.#mayKeep(key, entry);
-      } catch {
-        // given up
-      }
-      if (giveUp) {
-        this.#giveUp(key, entry).catch(() => {
-          // Released or closed already; a lock left is judged abandoned once this process is gone.
-        });
-      }
-    }
-    if (this.#kept.size === 0 && this.#keepTimer) {
-      clearInterval(this.#keepTimer);
-      this.#keepTimer = undefined;
-    }
-  }
-
-  /** Whether another process has knocked since the last look: then no lock is kept for a while. */
-  #lookForKnocks(): boolean {
-    const knocks = knocksIn(this.directory);
-    if (knocks === this.#knocks) return false;
-    this.#knocks = knocks;
-    this.#quietUntil = Date.now() + KEEP_QUIET_MS;
-    return true;
-  }
-
-  /** Gives up every lock kept between requests. */
-  async close(): Promise<void> {
-    this.#quietUntil = Infinity;
-    for (const [key, entry] of [...this.#kept]) if (!entry.busy) await this.#giveUp(key, entry);
   }
 
   /** The lock held, with the record `read` under it; a failed read other than a corrupt file gives the lock back. */
@@ -498,6 +345,11 @@ export class FileStore implements SessionStore {
       }
     }
     return keys;
+  }
+
+  /** Gives up every lock kept between requests (see {@link FileStoreOptions.keepLocks}), and keeps none from now on. */
+  async close(): Promise<void> {
+    await this.#kept?.close();
   }
 
   /** Makes (or checks) the directory now rather than on first use. */
