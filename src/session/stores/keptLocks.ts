@@ -27,8 +27,10 @@ export const KEEP_MAX_MS = 3_000;
 export const KEEP_COOL_MS = 500;
 /** After another process has knocked, locks are given up at the end of every request for this long. */
 export const KEEP_QUIET_MS = 10_000;
-/** How often a process with kept locks looks for knocks and idle locks. */
+/** How often a process with kept locks looks for knocks. */
 const KEEP_CHECK_MS = 20;
+/** Every how many looks for knocks it also looks for idle and old locks. */
+const IDLE_CHECK_EVERY = 5;
 
 /** A session's lock held by this process, from its request on, with its file as the request leaves it. */
 export interface KeptLock {
@@ -54,6 +56,8 @@ export class KeptLocks {
   /** The knocks on this process's holder file, as last counted. */
   #knocks = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Looks for knocks since the last look for idle locks. */
+  #ticks = 0;
 
   constructor(directory: string, ops: FsOps) {
     this.#directory = directory;
@@ -154,6 +158,8 @@ export class KeptLocks {
     } catch {
       this.#quietUntil = Date.now() + KEEP_QUIET_MS;
     }
+    if (!knocked && ++this.#ticks < IDLE_CHECK_EVERY) return;
+    this.#ticks = 0;
     const now = Date.now();
     for (const [key, entry] of [...this.#kept]) {
       if (entry.busy) continue;
