@@ -24,6 +24,14 @@ export interface Upstream {
   protocol: 'http' | 'fastcgi';
   /** `unix:/path/to.sock` or `127.0.0.1:port`. */
   address: string;
+  /**
+   * More servers of the same application, each its own process: nginx sends
+   * each request to one of them by a hash of `hash` (the session cookie, so
+   * that one process serves each session).
+   */
+  more?: readonly string[];
+  /** The nginx variable whose hash chooses among `address` and `more`. */
+  hash?: string;
   /** PHP: nginx passes only existing `.php` scripts, with Debian's fastcgi-php snippet. */
   php?: boolean;
 }
@@ -48,9 +56,11 @@ function pidIn(file: string): number | undefined {
  * per request in each child, which is how it is built to run.
  */
 export function nginxAppConfig(app: Upstream): { http: string; server: string } {
+  const servers = [app.address, ...(app.more ?? [])].map((a) => `        server ${a};\n`).join('');
+  const upstream = `    upstream app {\n${app.hash ? `        hash ${app.hash} consistent;\n` : ''}${servers}        keepalive 32;\n    }\n`;
   if (app.protocol === 'http') {
     return {
-      http: `    upstream app {\n        server ${app.address};\n        keepalive 32;\n    }\n`,
+      http: upstream,
       server: `        location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -77,7 +87,7 @@ export function nginxAppConfig(app: Upstream): { http: string; server: string } 
   // pso's FastCGI server as docs/deploy-fastcgi.md sets it up: connections kept between
   // requests (each new one costs an accept and, with workers, a hand-over by the primary).
   return {
-    http: `    upstream app {\n        server ${app.address};\n        keepalive 32;\n    }\n`,
+    http: upstream,
     server: `        location / {\n            include /etc/nginx/fastcgi.conf;\n            fastcgi_keep_conn on;\n            fastcgi_pass app;\n        }\n`,
   };
 }

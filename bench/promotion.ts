@@ -94,6 +94,8 @@ type App =
 interface AppServer {
   upstream: Upstream;
   pid: number;
+  /** The application's other processes, where it runs several side by side. */
+  otherPids?: number[];
   log(): string;
   stop(): Promise<void>;
 }
@@ -159,10 +161,41 @@ function phpFpmApp(): App {
 
 /** `pso serve` of samples/quick.js with the arguments of `d`, on a free port. */
 function psoServeApp(d: PsoDeployment): App {
-  return nodeServerApp(d.serve!.protocol, (dir, port) => {
+  const one = nodeServerApp(d.serve!.protocol, (dir, port) => {
     const directives = Object.entries(psoDirectives(join(dir, 'sessions'))).flatMap(([k, v]) => ['-D', `${k}=${v}`]);
     return [PSO_CLI, 'serve', QUICK_MODULE, ...d.serve!.args({ host: '127.0.0.1', port }), ...directives];
   });
+  return (d.serve!.instances ?? 1) > 1 ? sideBySide(one, d.serve!.instances!) : one;
+}
+
+/**
+ * `n` processes of `app`, each on its own address, on one session directory:
+ * nginx sends every request of a session to the same one, by a hash of the
+ * request's cookies (each client here sends its session cookie alone).
+ */
+function sideBySide(app: Extract<App, { kind: 'server' }>, n: number): App {
+  return {
+    kind: 'server',
+    async start(dir) {
+      const started: AppServer[] = [];
+      try {
+        for (let i = 0; i < n; i++) started.push(await app.start(dir));
+      } catch (e) {
+        await Promise.all(started.map((s) => s.stop()));
+        throw e;
+      }
+      const [head, ...rest] = started as [AppServer, ...AppServer[]];
+      return {
+        upstream: { ...head.upstream, more: rest.map((s) => s.upstream.address), hash: '$http_cookie' },
+        pid: head.pid,
+        otherPids: rest.map((s) => s.pid),
+        log: () => started.map((s) => s.log()).join(''),
+        stop: async () => {
+          await Promise.all(started.map((s) => s.stop()));
+        },
+      };
+    },
+  };
 }
 
 /**
@@ -195,7 +228,7 @@ function helloServerApp(): App {
 }
 
 /** A node process started with `args(dir, port)`, an application server on a free port of 127.0.0.1. */
-function nodeServerApp(protocol: Upstream['protocol'], args: (dir: string, port: number) => string[]): App {
+function nodeServerApp(protocol: Upstream['protocol'], args: (dir: string, port: number) => string[]): Extract<App, { kind: 'server' }> {
   return {
     kind: 'server',
     async start(dir) {
@@ -307,6 +340,7 @@ const CONFIGURATIONS: Configuration[] = [
   psoConfiguration(pso('nginx-pso-workers'), 'nginx'),
   psoConfiguration(pso('nginx-pso-fastcgi'), 'nginx'),
   psoConfiguration(pso('nginx-pso-fastcgi-workers'), 'nginx'),
+  psoConfiguration(pso('nginx-pso-fastcgi-affinity'), 'nginx'),
   psoConfiguration(pso('nginx-pso-memory'), 'nginx'),
   {
     id: 'nginx-node-hello',
@@ -391,6 +425,8 @@ const GOALS: Goal[] = [
   { of: 'nginx-pso-serve', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'nginx-pso-workers', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'nginx-pso-fastcgi', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
+  { of: 'nginx-pso-fastcgi-workers', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
+  { of: 'nginx-pso-fastcgi-affinity', to: 'nginx-php-fpm', metric: 'req/s', limit: 1.5 },
   { of: 'nginx-pso-memory', to: 'nginx-php-fpm', metric: 'req/s' },
   { of: 'nginx-node-hello', to: 'nginx-php-fpm', metric: 'req/s' },
   { of: 'apache-fcgid-pso', to: 'cgi-php', metric: 'seq p50', limit: 0.1 },
@@ -456,7 +492,7 @@ async function start(c: Configuration, base: string): Promise<Running> {
   return {
     config: c,
     port: f.port,
-    roots: () => [f.pid(), a?.pid].filter((p): p is number => p !== undefined),
+    roots: () => [f.pid(), a?.pid, ...(a?.otherPids ?? [])].filter((p): p is number => p !== undefined),
     logs: () => `${f.errorLog()}${a ? a.log() : ''}`.trim(),
     stop: async () => {
       await f.stop();

@@ -37,7 +37,15 @@ export interface PsoDeployment {
    * module, and the protocol it then speaks (nginx: proxy_pass for http,
    * fastcgi_pass for fastcgi).
    */
-  serve?: { protocol: 'http' | 'fastcgi'; args(address: ServeAddress): string[] };
+  serve?: {
+    protocol: 'http' | 'fastcgi';
+    args(address: ServeAddress): string[];
+    /**
+     * How many such processes, each on its own address, with nginx choosing
+     * one by a hash of the session cookie (default 1).
+     */
+    instances?: number;
+  };
   /**
    * Or the `pso bundle` of samples/quick.ts, run by Apache itself: as a CGI
    * (mod_cgid, a process per request) or under mod_fcgid (processes that
@@ -90,6 +98,16 @@ export const PSO_DEPLOYMENTS: readonly PsoDeployment[] = [
     anchor: 'nginx-php-fpm',
     needs: '--fastcgi',
     serve: { protocol: 'fastcgi', args: (a) => ['--fastcgi', `${a.host}:${a.port}`, '--workers', String(availableParallelism())] },
+  },
+  {
+    id: 'nginx-pso-fastcgi-affinity',
+    label: `nginx + ${availableParallelism()} x pso serve --fastcgi, a session to one (hash of its cookie)`,
+    front: 'nginx',
+    anchor: 'nginx-php-fpm',
+    needs: '--fastcgi',
+    // One process per CPU, each on its own address; nginx sends every request of a session to the same one
+    // (hash $http_cookie consistent), so each process keeps its sessions' locks between requests.
+    serve: { protocol: 'fastcgi', args: (a) => ['--fastcgi', `${a.host}:${a.port}`], instances: availableParallelism() },
   },
   {
     id: 'apache-fcgid-pso',
