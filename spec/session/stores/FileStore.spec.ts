@@ -544,8 +544,8 @@ describe('FileStore', () => {
       assert.ok(fds! < 200, `${fds} descriptors open`);
     });
 
-    it('is off where it cannot hold: a CGI (direct calls, one request), the json format, locks in the process only', async () => {
-      for (const options of [{ sync: true }, { format: 'json' as const }, { lockAcrossProcesses: false }]) {
+    it('is off where it cannot hold: a CGI (direct calls, one request), the thread pool (a network file system), the json format, locks in the process only', async () => {
+      for (const options of [{ sync: true }, { io: 'async' as const }, { format: 'json' as const }, { lockAcrossProcesses: false }]) {
         const store = new FileStore(dir, { ...options, keepLocks: true });
         const held = await store.lockAndGet?.(key, 1000);
         if (!held) {

@@ -61,7 +61,9 @@ export interface FileStoreOptions {
    * an earlier pso, which do not ask, share the directory: they would wait
    * for a kept lock to lapse ({@link KEEP_IDLE_MS} idle, {@link KEEP_MAX_MS}
    * at most).
-   * Needs `lockAcrossProcesses`, a server (not `sync`) and the `slots` format.
+   * Needs `lockAcrossProcesses`, a server (not `sync`), direct calls (`io:
+   * 'sync'`: a directory on a network file system, `async`, may show a knock
+   * late) and the `slots` format.
    */
   keepLocks?: boolean;
 }
@@ -140,7 +142,7 @@ export class FileStore implements SessionStore {
     this.#parents = options.parents ?? true;
     this.#source = options.source ?? 'PSOSessionFileLoader_Path';
     this.#slots = (options.format ?? 'slots') === 'slots';
-    if ((options.keepLocks ?? false) && !options.sync && this.#slots && (options.lockAcrossProcesses ?? true)) this.#kept = new KeptLocks(directory, this.#ops);
+    if ((options.keepLocks ?? false) && !options.sync && this.#ops === syncFs && this.#slots && (options.lockAcrossProcesses ?? true)) this.#kept = new KeptLocks(directory, this.#ops);
     if (options.lockAcrossProcesses ?? true) {
       this.lock = (key, timeoutMs) => this.#lock(key, timeoutMs);
       this.lockAndGet = (key, timeoutMs) => this.#lockAndGet(key, timeoutMs);
