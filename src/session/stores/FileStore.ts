@@ -59,8 +59,8 @@ export interface FileStoreOptions {
    * by the same process then costs one write, where a lock taken per request
    * costs eight system calls. Off (`PSOSessionLock file`) while processes of
    * an earlier pso, which do not ask, share the directory: they would wait
-   * for a kept lock to lapse ({@link KEEP_IDLE_MS} idle, {@link KEEP_MAX_MS}
-   * at most).
+   * for a kept lock to lapse (half a second idle, three seconds at most, see
+   * `keptLocks.ts`).
    * Needs `lockAcrossProcesses`, a server (not `sync`), direct calls (`io:
    * 'sync'`: a directory on a network file system, `async`, may show a knock
    * late) and the `slots` format.
