@@ -442,6 +442,22 @@ describe('FileStore', () => {
       assert.equal(isLocked(store), false, 'not kept after a knock');
     });
 
+    it('a knock on a lock a request holds, while nothing is kept yet, is heeded when that request ends', async function () {
+      this.timeout(20_000);
+      const store = keeping();
+      await increment(store);
+      await store.close();
+      const fresh = keeping();
+      const held = await fresh.lockAndGet!(key, 1000);
+      const other = otherProcess();
+      // The other process waits, and knocks, while this request holds the lock.
+      await sleep(300);
+      await held.setAndRelease!(record(((held.record()?.data.n as number) ?? 0) + 1, ''));
+      const st = lstatSync(lockOf(fresh), { throwIfNoEntry: false });
+      assert.ok(!st?.isFile(), 'the lock was given back, not kept (the other process may hold its own, a symbolic link, by now)');
+      assert.equal((await other).n, 3);
+    });
+
     it('a process that does not knock (an earlier pso) gets its turn once the lock is KEEP_MAX_MS old, however busy the session', async function () {
       this.timeout(20_000);
       const store = keeping();

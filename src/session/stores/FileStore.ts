@@ -4,13 +4,13 @@ import { asyncFs, syncFs, type FsOps } from '../../util/fs.js';
 import { ensurePrivateDirectory } from '../../util/privateDirectory.js';
 import { acquireFileLock, tryFileLock } from '../locks/FileLock.js';
 import type { Release } from '../locks/KeyedMutex.js';
-import { CorruptSessionError, serializeRecord, type SessionRecord } from '../SessionRecord.js';
+import { CorruptSessionError, parseRecord, serializeRecord, type SessionRecord } from '../SessionRecord.js';
 import { SessionStoreError } from '../SessionStoreError.js';
 import { collectSessionFiles, type CollectOptions } from './collectSessionFiles.js';
 import { HOLD, LOCK, SPARE, SUFFIX, sessionFileOf } from './fileLayout.js';
 import { closeHeld, newHeldFile, openHeld, replaceFile, unreadable, writeHeld, type HeldFile } from './heldFile.js';
 import type { LockedRecord, SessionStore } from './SessionStore.js';
-import { KeptLocks, resumed, type KeptLock } from './keptLocks.js';
+import { KeptLocks, type KeptLock } from './keptLocks.js';
 import { readSessionFile } from './slotFile.js';
 import { FileUserIndex } from './users/FileUserIndex.js';
 import type { UserIndex } from './UserIndex.js';
@@ -266,7 +266,8 @@ export class FileStore implements SessionStore {
     const kept = await this.#kept?.take(key);
     if (kept) {
       this.#held.set(key, kept.held);
-      return resumed(kept, this.#releaseOf(key, kept), (next) => this.set(key, next));
+      const json = kept.held.json!;
+      return this.#locked(key, this.#releaseOf(key, kept), async () => parseRecord(json));
     }
     // (One a request of this store holds, called on without the store's mutex, is waited for like another process's.)
     const unlock = await this.#lock(key, timeoutMs);

@@ -11,9 +11,7 @@ import type { FsOps } from '../../util/fs.js';
 import { holderFileIn } from '../locks/FileLock.js';
 import { knocksOn } from '../locks/knocks.js';
 import type { Release } from '../locks/KeyedMutex.js';
-import { parseRecord, type SessionRecord } from '../SessionRecord.js';
 import { closeHeld, type HeldFile } from './heldFile.js';
-import type { LockedRecord } from './SessionStore.js';
 
 /** A kept lock with no request on it is given up after this long. */
 export const KEEP_IDLE_MS = 500;
@@ -93,7 +91,8 @@ export class KeptLocks {
   /** A request is done with its lock: kept for the next one when it may be, else released. */
   async release(key: string, entry: KeptLock): Promise<void> {
     entry.busy = false;
-    if (this.#kept.size > 0) this.#lookForKnocks();
+    // Also when nothing is kept yet: a knock on the lock this request held says another process wants its sessions.
+    this.#lookForKnocks();
     if (this.#mayKeep(key, entry) && (this.#kept.has(key) || this.#kept.size < maxKept())) {
       entry.idleSince = Date.now();
       this.#kept.set(key, entry);
@@ -145,7 +144,6 @@ export class KeptLocks {
   /** Looks every few milliseconds for a knock and for kept locks idle or old, while any is kept. */
   #watch(): void {
     if (this.#timer) return;
-    this.#knocks = knocksOn(holderFileIn(this.#directory));
     this.#timer = setInterval(() => this.#check(), KEEP_CHECK_MS);
     this.#timer.unref();
   }
@@ -189,30 +187,6 @@ export class KeptLocks {
     this.#quietUntil = Date.now() + KEEP_QUIET_MS;
     return true;
   }
-}
-
-/**
- * A kept lock taken up by a request, as the store gives it: its record is
- * the JSON its file holds, as the last request left it; `save` writes a
- * version under it.
- */
-export function resumed(kept: KeptLock, release: Release, save: (record: SessionRecord) => Promise<void>): LockedRecord {
-  let record: SessionRecord;
-  try {
-    record = parseRecord(kept.held.json!);
-  } catch (e) {
-    // It was read back or written whole: not expected; the lock is given back and the error shown.
-    void release();
-    throw e;
-  }
-  return {
-    record: () => record,
-    release,
-    setAndRelease: async (next) => {
-      await save(next);
-      await release();
-    },
-  };
 }
 
 /**
